@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SingleBar } from 'cli-progress';
+import { ConfigError } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { StderrLogger } from './common/stderr-logger';
+import { DatasetModule } from './dataset/dataset.module';
+import { DatasetService } from './dataset/dataset.service';
+import { DatasetError, type Dataset } from './dataset/dataset.types';
+import { BaseModelError } from './training/ml/base-model';
+import { TrainerService, type ProgressListener, type Stage, type TrainingSummary } from './training/trainer.service';
+import { TrainingModule } from './training/training.module';
+
+const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --out DIR [options]
+
+  --images DIR          one sub-folder per label; the folder name is the label
+  --manifest FILE|URL   the backend's manifest JSON; labels are productIds, photos are downloaded
+  --out DIR             where model.json, weights.bin and metadata.json are written
+                        (other files in DIR are left alone)
+  --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
+  --epochs N            head training epochs (default: TRAINING_EPOCHS, 20)
+  --json                print a one-line JSON summary last on stdout
+  -h, --help            this text`;
+
+export interface CliOptions {
+  images?: string;
+  manifest?: string;
+  out: string;
+  baseModel?: string;
+  epochs?: number;
+  json: boolean;
+}
+
+export class UsageError extends Error {}
+
+/** Parses and checks the command line; a mistake throws UsageError with a message meant for the user. */
+export function parseCliArgs(argv: string[]): CliOptions | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        images: { type: 'string' },
+        manifest: { type: 'string' },
+        out: { type: 'string' },
+        'base-model': { type: 'string' },
+        epochs: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  if (!values.images === !values.manifest) throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
+  if (!values.out) throw new UsageError('--out DIR is required');
+  let epochs: number | undefined;
+  if (values.epochs !== undefined) {
+    epochs = Number(values.epochs);
+    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 500) throw new UsageError('--epochs must be a whole number from 1 to 500');
+  }
+  return {
+    images: values.images as string | undefined,
+    manifest: values.manifest as string | undefined,
+    out: path.resolve(values.out as string),
+    baseModel: values['base-model'] as string | undefined,
+    epochs,
+    json: values.json as boolean,
+  };
+}
+
+@Module({ imports: [ConfigModule, DatasetModule, TrainingModule] })
+class CliModule {}
+
+/** Progress on a terminal as a bar; elsewhere as a log line per stage and per 10%. */
+function progressReporter(logger: StderrLogger): { listener: ProgressListener; stop(): void } {
+  if (process.stderr.isTTY) {
+    const bar = new SingleBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
+    let current: Stage | undefined;
+    return {
+      listener: (stage, fraction) => {
+        if (stage !== current) {
+          if (current) bar.stop();
+          bar.start(100, 0, { stage: stage.padEnd(11) });
+          current = stage;
+        }
+        bar.update(Math.round(fraction * 100));
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  const lastDecile = new Map<Stage, number>();
+  return {
+    listener: (stage, fraction) => {
+      const decile = Math.floor(fraction * 10);
+      if (lastDecile.get(stage) === decile) return;
+      lastDecile.set(stage, decile);
+      logger.log(`${stage} ${decile * 10}%`, 'Progress');
+    },
+    stop: () => undefined,
+  };
+}
+
+async function loadDataset(datasets: DatasetService, options: CliOptions, workDir: string, onProgress: ProgressListener): Promise<Dataset> {
+  if (options.images) return datasets.fromFolder(path.resolve(options.images));
+  const manifest = await datasets.readManifest(options.manifest!);
+  return datasets.fromManifest(manifest, workDir, (done, total) => onProgress('downloading', done / total));
+}
+
+function printSummary(summary: TrainingSummary, options: CliOptions): void {
+  if (options.json) {
+    process.stdout.write(
+      JSON.stringify({
+        classes: summary.labels.length,
+        labels: summary.labels,
+        images: summary.images,
+        skippedImages: summary.skipped,
+        droppedLabels: summary.droppedLabels,
+        warnings: summary.warnings,
+        secondsPerStage: summary.secondsPerStage,
+        validationAccuracy: summary.validationAccuracy,
+        trainingId: summary.trainingId,
+        outputs: summary.files,
+      }) + '\n',
+    );
+    return;
+  }
+  const lines = [
+    `Trained ${summary.labels.length} labels on ${summary.images} photos (${summary.cachedImages} from the embedding cache).`,
+    ...Object.entries(summary.secondsPerStage).map(([stage, s]) => `  ${stage}: ${s} s`),
+    ...(summary.validationAccuracy === null ? [] : [`  validation accuracy: ${(summary.validationAccuracy * 100).toFixed(1)}%`]),
+    ...summary.warnings.map((w) => `Warning: ${w}`),
+    ...(summary.droppedLabels.length ? [`Labels without a usable photo (left out): ${summary.droppedLabels.join(', ')}`] : []),
+    ...(summary.skipped.length ? [`Skipped ${summary.skipped.length} photo(s):`, ...summary.skipped.map((s) => `  ${s.name} [${s.label}]: ${s.reason}`)] : []),
+    `Wrote ${Object.values(summary.files).join(', ')}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  let options: CliOptions | 'help';
+  try {
+    options = parseCliArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const logger = new StderrLogger('ml-trainer', { colors: Boolean(process.stderr.isTTY) });
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'ml-trainer-'));
+  const progress = progressReporter(logger);
+  let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
+  try {
+    app = await NestFactory.createApplicationContext(CliModule, { logger, abortOnError: false });
+    const started = performance.now();
+    const dataset = await loadDataset(app.get(DatasetService), options, workDir, progress.listener);
+    const downloading = options.manifest ? { downloading: Math.round((performance.now() - started) / 10) / 100 } : {};
+    const summary = await app.get(TrainerService).train(
+      {
+        dataset,
+        outDir: options.out,
+        modelName: path.basename(options.out),
+        baseModel: options.baseModel,
+        epochs: options.epochs,
+        secondsPerStage: downloading,
+      },
+      progress.listener,
+    );
+    progress.stop();
+    summary.secondsPerStage.total = Math.round((performance.now() - started) / 10) / 100;
+    printSummary(summary, options);
+    return 0;
+  } catch (err) {
+    progress.stop();
+    const known = err instanceof DatasetError || err instanceof BaseModelError || err instanceof ConfigError;
+    logger.error(known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err));
+    return 1;
+  } finally {
+    await app?.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

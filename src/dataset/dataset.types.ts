@@ -1,0 +1,40 @@
+/** A product (class) of the model, in the order of the model's outputs. */
+export interface DatasetLabel {
+  /** What the model's metadata lists in `labels`: the productId, or the folder name. */
+  id: string;
+  /** Human name, reported in `labelNames`. */
+  name: string;
+}
+
+/** A photo on local disk, ready to be decoded. */
+export interface DatasetImage {
+  /** Index into `Dataset.labels`. */
+  label: number;
+  /** How the photo is named in reports: its file name, or its manifest asset id and URL. */
+  name: string;
+  /** Local file holding the photo's bytes. */
+  path: string;
+}
+
+/** A photo that could not be used, and why: reported, never fatal. */
+export interface SkippedImage {
+  label: string;
+  name: string;
+  reason: string;
+}
+
+export interface Dataset {
+  labels: DatasetLabel[];
+  images: DatasetImage[];
+  skipped: SkippedImage[];
+  /** Notes about the input itself (merged duplicate products, ignored entries). */
+  warnings: string[];
+}
+
+/** The input is unusable as a whole (e.g. fewer than two products): the message says what to fix. */
+export class DatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}

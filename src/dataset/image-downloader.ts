@@ -1,0 +1,107 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { isAxiosError } from 'axios';
+// The ESM typings, as @nestjs/axios hands out an instance typed by them.
+import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
+import { MAX_IMAGE_BYTES } from './preprocess';
+
+export interface DownloadOptions {
+  /** Whole-request deadline, body included: a server that trickles bytes is cut off. */
+  timeoutMs: number;
+  maxBytes: number;
+  attempts: number;
+  /** First retry waits this long, then twice as long each time. */
+  backoffMs: number;
+}
+
+export const DEFAULT_DOWNLOAD_OPTIONS: DownloadOptions = {
+  timeoutMs: 30_000,
+  maxBytes: MAX_IMAGE_BYTES,
+  attempts: 3,
+  backoffMs: 500,
+};
+
+/** A photo that could not be fetched; `reason` is short and safe to report (no headers, no tokens). */
+export class DownloadError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly retryable: boolean,
+  ) {
+    super(reason);
+    this.name = 'DownloadError';
+  }
+}
+
+/**
+ * Downloads one public photo URL to `file` (no credentials sent), retrying network errors and 5xx with backoff.
+ * Stops reading past `maxBytes`. The content is not trusted: the decoder sniffs it later.
+ */
+export async function downloadToFile(
+  http: AxiosInstance,
+  url: string,
+  file: string,
+  options: DownloadOptions = DEFAULT_DOWNLOAD_OPTIONS,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await downloadOnce(http, url, file, options);
+      return;
+    } catch (err) {
+      await fs.rm(file, { force: true });
+      const failure = err instanceof DownloadError ? err : classify(err, options);
+      if (!failure.retryable || attempt >= options.attempts) {
+        throw new DownloadError(attempt > 1 ? `${failure.reason} (after ${attempt} attempts)` : failure.reason, false);
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.backoffMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+async function downloadOnce(http: AxiosInstance, url: string, file: string, options: DownloadOptions): Promise<void> {
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)), options.timeoutMs);
+  try {
+    const response = await http.get<NodeJS.ReadableStream>(url, {
+      responseType: 'stream',
+      signal: controller.signal,
+      maxRedirects: 3,
+      validateStatus: () => true,
+      headers: { Accept: 'image/*' },
+    });
+    if (response.status >= 400) {
+      (response.data as unknown as { destroy(): void }).destroy();
+      throw new DownloadError(`HTTP ${response.status}`, response.status >= 500 || response.status === 429);
+    }
+    const declared = Number(response.headers['content-length'] ?? 0);
+    if (declared > options.maxBytes) {
+      (response.data as unknown as { destroy(): void }).destroy();
+      throw new DownloadError(`larger than ${options.maxBytes} bytes (Content-Length ${declared})`, false);
+    }
+    let received = 0;
+    const limiter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        if (received > options.maxBytes) callback(new DownloadError(`larger than ${options.maxBytes} bytes`, false));
+        else callback(null, chunk);
+      },
+    });
+    await pipeline(response.data, limiter, createWriteStream(file), { signal: controller.signal });
+  } catch (err) {
+    if (controller.signal.aborted && controller.signal.reason instanceof DownloadError) throw controller.signal.reason;
+    throw err;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+function classify(err: unknown, options: DownloadOptions): DownloadError {
+  if (isAxiosError(err)) {
+    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);
+    if (err.code === 'ERR_FR_TOO_MANY_REDIRECTS') return new DownloadError('too many redirects', false);
+    return new DownloadError(`network error (${err.code ?? err.message})`, true);
+  }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw err; // our disk, not the photo: fatal
+  return new DownloadError(`network error (${code ?? (err instanceof Error ? err.message : String(err))})`, true);
+}

@@ -1,0 +1,130 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength, validateSync } from 'class-validator';
+import { DatasetError } from './dataset.types';
+
+const MAX_ID_LENGTH = 256;
+const MAX_NAME_LENGTH = 1024;
+const MAX_URL_LENGTH = 4096;
+/** Upper bounds that keep a hostile manifest from exhausting memory or disk. */
+export const MAX_PRODUCTS = 10_000;
+export const MAX_IMAGES = 50_000;
+
+const idToString = ({ value }: { value: unknown }) => (typeof value === 'number' ? String(value) : value);
+
+/** One photo of a product, as the backend's `mlTrainingManifest` query returns it. */
+export class ManifestImageDto {
+  @Transform(idToString)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(MAX_ID_LENGTH)
+  assetId!: string;
+
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http(s) URL' })
+  @MaxLength(MAX_URL_LENGTH)
+  url!: string;
+
+  /** Reported only; never used as a path. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_NAME_LENGTH)
+  filename?: string;
+}
+
+export class ManifestProductDto {
+  @Transform(idToString)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(MAX_ID_LENGTH)
+  productId!: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_NAME_LENGTH)
+  productName?: string;
+
+  images!: unknown;
+}
+
+export interface ManifestProduct {
+  productId: string;
+  productName: string;
+  images: ManifestImageDto[];
+}
+
+export interface Manifest {
+  channelId: string | null;
+  version: string | null;
+  extractedAt: string | null;
+  products: ManifestProduct[];
+}
+
+export interface ParsedManifest {
+  manifest: Manifest;
+  /** Images or products left out, with the reason (reported, not fatal). */
+  rejected: { label: string; name: string; reason: string }[];
+  warnings: string[];
+}
+
+/**
+ * Validates the backend's manifest. Bad entries are dropped and reported one by one; a manifest whose shape is
+ * wrong as a whole is refused with a message saying what is wrong. Duplicate productIds are merged.
+ */
+export function parseManifest(input: unknown): ParsedManifest {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new DatasetError('manifest is not a JSON object');
+  const raw = input as Record<string, unknown>;
+  if (!Array.isArray(raw.products)) throw new DatasetError('manifest has no "products" array');
+  if (raw.products.length > MAX_PRODUCTS) {
+    throw new DatasetError(`manifest lists ${raw.products.length} products; at most ${MAX_PRODUCTS} are supported`);
+  }
+  const rejected: ParsedManifest['rejected'] = [];
+  const warnings: string[] = [];
+  const byId = new Map<string, ManifestProduct>();
+  let imageCount = 0;
+  raw.products.forEach((entry, index) => {
+    const product = plainToInstance(ManifestProductDto, entry ?? {});
+    const problems = typeof entry === 'object' && entry !== null ? validationMessages(product) : ['not an object'];
+    if (problems.length) {
+      warnings.push(`product #${index + 1} ignored: ${problems.join('; ')}`);
+      return;
+    }
+    let merged = byId.get(product.productId);
+    if (merged) {
+      warnings.push(`product ${product.productId} is listed more than once: its photos were merged`);
+    } else {
+      merged = { productId: product.productId, productName: product.productName || product.productId, images: [] };
+      byId.set(product.productId, merged);
+    }
+    const images = Array.isArray(product.images) ? product.images : [];
+    if (!Array.isArray(product.images)) warnings.push(`product ${product.productId} has no "images" array`);
+    for (const [i, imageEntry] of images.entries()) {
+      const image = plainToInstance(ManifestImageDto, imageEntry ?? {});
+      const imageProblems = typeof imageEntry === 'object' && imageEntry !== null ? validationMessages(image) : ['not an object'];
+      const name = image.assetId ? `asset ${String(image.assetId).slice(0, MAX_ID_LENGTH)}` : `image #${i + 1}`;
+      if (imageProblems.length) {
+        rejected.push({ label: merged.productId, name, reason: imageProblems.join('; ') });
+      } else if (++imageCount > MAX_IMAGES) {
+        rejected.push({ label: merged.productId, name, reason: `over the limit of ${MAX_IMAGES} images per manifest` });
+      } else {
+        merged.images.push(image);
+      }
+    }
+  });
+  return {
+    manifest: {
+      channelId: optionalString(raw.channelId),
+      version: optionalString(raw.version),
+      extractedAt: optionalString(raw.extractedAt),
+      products: [...byId.values()],
+    },
+    rejected,
+    warnings,
+  };
+}
+
+function validationMessages(target: object): string[] {
+  return validateSync(target).flatMap((e) => Object.values(e.constraints ?? {}));
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, MAX_NAME_LENGTH) : null;
+}

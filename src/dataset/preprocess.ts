@@ -1,0 +1,136 @@
+import sharp from 'sharp';
+
+/** Side of the square image the base model takes. */
+export const IMAGE_SIZE = 224;
+/** Files bigger than this are refused before decoding. */
+export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+/** Images with more pixels than this are refused before decoding (decompression bombs). */
+export const MAX_IMAGE_PIXELS = 40_000_000;
+/** Bumped whenever the pixels fed to the model change: it is part of every embedding cache key. */
+export const PREPROCESS_VERSION = 1;
+
+/** Formats we accept; anything else (SVG, PDF, raw pixel dumps, …) is refused even if sharp could read it. */
+const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
+
+/**
+ * A view is one way of cutting the photo into the model's 224×224 input. `centre` is exactly what Teachable Machine
+ * does in the browser; the others are training-time augmentations, each costing one pass through the base model.
+ */
+export interface ViewSpec {
+  /** Side of the square crop as a fraction of the photo's short side (1 = Teachable Machine's centre square). */
+  crop: number;
+  /** Where the crop sits: 0 = left/top edge, 0.5 = centred, 1 = right/bottom edge. */
+  x: number;
+  y: number;
+  flip: boolean;
+  /** Multiplier applied to the pixel values (1 = unchanged). */
+  brightness: number;
+}
+
+export const VIEW_SPECS = {
+  centre: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 1 },
+  flip: { crop: 1, x: 0.5, y: 0.5, flip: true, brightness: 1 },
+  zoom: { crop: 0.8, x: 0.5, y: 0.5, flip: false, brightness: 1 },
+  zoom70: { crop: 0.7, x: 0.5, y: 0.5, flip: false, brightness: 1 },
+  zoomflip: { crop: 0.8, x: 0.5, y: 0.5, flip: true, brightness: 1 },
+  topleft: { crop: 0.8, x: 0, y: 0, flip: false, brightness: 1 },
+  bottomright: { crop: 0.8, x: 1, y: 1, flip: false, brightness: 1 },
+  topright: { crop: 0.8, x: 1, y: 0, flip: false, brightness: 1 },
+  bottomleft: { crop: 0.8, x: 0, y: 1, flip: false, brightness: 1 },
+  bright: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 1.25 },
+  dark: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 0.8 },
+} satisfies Record<string, ViewSpec>;
+export type View = keyof typeof VIEW_SPECS;
+
+/** Why an image could not be used; the message is meant for the person who uploaded it. */
+export class ImageRejectedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageRejectedError';
+  }
+}
+
+export interface PreprocessedImage {
+  /** 224·224·3 floats, row-major HWC, in Teachable Machine's range: x / 127 − 1. */
+  pixels: Float32Array;
+  /** Size of the decoded photo after EXIF orientation, before cropping. */
+  sourceWidth: number;
+  sourceHeight: number;
+}
+
+/**
+ * Decodes a photo and turns it into the base model's input exactly as `@teachablemachine/image` does in the browser:
+ * EXIF orientation applied, short side scaled to 224 ("cover"), centre crop 224×224, sRGB, then x / 127 − 1.
+ * Fully transparent pixels become black, as they do on the browser's canvas.
+ */
+export async function preprocessImage(bytes: Uint8Array, view: View = 'centre'): Promise<PreprocessedImage> {
+  if (bytes.byteLength === 0) throw new ImageRejectedError('empty file');
+  if (bytes.byteLength > MAX_IMAGE_BYTES) {
+    throw new ImageRejectedError(`file is ${bytes.byteLength} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`);
+  }
+  const options: sharp.SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, pages: 1, failOn: 'error' };
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await sharp(bytes, options).metadata();
+  } catch (err) {
+    throw new ImageRejectedError(`not a readable image (${describeSharpError(err)})`);
+  }
+  if (!metadata.format || !ACCEPTED_FORMATS.has(metadata.format)) {
+    throw new ImageRejectedError(`unsupported image format "${metadata.format ?? 'unknown'}"`);
+  }
+  if ((metadata.width ?? 0) * (metadata.height ?? 0) > MAX_IMAGE_PIXELS) {
+    throw new ImageRejectedError(
+      `image is ${metadata.width}×${metadata.height}, over the ${MAX_IMAGE_PIXELS / 1e6}-megapixel limit`,
+    );
+  }
+  // EXIF orientations 5–8 swap width and height.
+  const swapped = (metadata.orientation ?? 1) >= 5;
+  const sourceWidth = (swapped ? metadata.height : metadata.width) ?? 0;
+  const sourceHeight = (swapped ? metadata.width : metadata.height) ?? 0;
+
+  const spec: ViewSpec = VIEW_SPECS[view];
+  let pipeline = sharp(bytes, options).autoOrient();
+  if (spec.crop < 1) {
+    const side = Math.max(1, Math.round(Math.min(sourceWidth, sourceHeight) * spec.crop));
+    // extract() before resize() crops the oriented photo, before scaling.
+    pipeline = pipeline.extract({
+      left: Math.floor((sourceWidth - side) * spec.x),
+      top: Math.floor((sourceHeight - side) * spec.y),
+      width: side,
+      height: side,
+    });
+  }
+  pipeline = pipeline.resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'cover', position: 'centre' });
+  if (spec.flip) pipeline = pipeline.flop();
+  if (spec.brightness !== 1) pipeline = pipeline.linear(spec.brightness, 0);
+
+  let raw: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    raw = await pipeline
+      .toColourspace('srgb')
+      .ensureAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
+  }
+  return { pixels: rgbaToModelInput(raw.data), sourceWidth, sourceHeight };
+}
+
+/** RGBA bytes → RGB floats in [-1, 1.008]; alpha 0 → black, as the browser's canvas gives it. */
+export function rgbaToModelInput(rgba: Uint8Array): Float32Array {
+  const pixelCount = rgba.length / 4;
+  const out = new Float32Array(pixelCount * 3);
+  for (let p = 0; p < pixelCount; p++) {
+    const transparent = rgba[p * 4 + 3] === 0;
+    for (let c = 0; c < 3; c++) {
+      out[p * 3 + c] = (transparent ? 0 : rgba[p * 4 + c]) / 127 - 1;
+    }
+  }
+  return out;
+}
+
+function describeSharpError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0].replace(/^Input (buffer|file) /, '');
+}

@@ -1,0 +1,26 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { resolveBaseModel, type BaseModelFiles } from './ml/base-model';
+
+/** Resolves the configured base model once per process (downloading and caching it if it is a URL). */
+@Injectable()
+export class BaseModelService {
+  private readonly logger = new Logger(BaseModelService.name);
+  private readonly resolved = new Map<string, Promise<BaseModelFiles>>();
+
+  constructor(private readonly config: AppConfig) {}
+
+  /** `source` overrides BASE_MODEL_URL (the CLI's --base-model). */
+  get(source = this.config.BASE_MODEL_URL): Promise<BaseModelFiles> {
+    let files = this.resolved.get(source);
+    if (!files) {
+      files = resolveBaseModel(source, this.config.MODEL_CACHE_DIR).then((f) => {
+        this.logger.log(`base model ${f.source} → ${f.modelJsonPath} (weights sha256 ${f.sha256.slice(0, 12)}…)`);
+        return f;
+      });
+      files.catch(() => this.resolved.delete(source));
+      this.resolved.set(source, files);
+    }
+    return files;
+  }
+}

@@ -1,0 +1,165 @@
+import { promises as fs } from 'node:fs';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { EmbeddingCache } from '../dataset/embedding-cache';
+import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
+import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
+import type { BaseModelFiles } from './ml/base-model';
+import { EMBEDDING_SIZE } from './ml/feature-extractor';
+import type { TrainingSet } from './ml/head';
+import { sha256Hex, viewsForPhoto } from './recipe';
+import { TfPoolService } from './tf-pool.provider';
+
+/** Photos sent to a worker in one task (one forward pass per view). */
+const PHOTOS_PER_TASK = 8;
+
+export interface EmbeddedDataset {
+  set: TrainingSet;
+  /** The photos that made it, in row order (each has `viewsPerPhoto` rows). */
+  images: DatasetImage[];
+  skipped: SkippedImage[];
+  /** Photos whose embeddings all came from the cache. */
+  cachedImages: number;
+  /** Forward passes actually run. */
+  embeddedViews: number;
+}
+
+export type EmbeddingProgress = (done: number, total: number) => void;
+
+/**
+ * Turns a dataset's photos into embeddings, streaming: at most a few tasks of photos are in memory at once, and only
+ * views missing from the on-disk cache go through the base model.
+ */
+@Injectable()
+export class EmbeddingService {
+  constructor(
+    private readonly pool: TfPoolService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async embed(dataset: Dataset, baseModel: BaseModelFiles, onProgress?: EmbeddingProgress): Promise<EmbeddedDataset> {
+    const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
+    const rowsPerPhoto = viewsForPhoto('0').length;
+    const total = dataset.images.length;
+    const embeddings = new Float32Array(total * rowsPerPhoto * EMBEDDING_SIZE);
+    const failures = new Map<number, string>();
+    let done = 0;
+    let cachedImages = 0;
+    let embeddedViews = 0;
+    const progress = (count: number) => onProgress?.((done += count), total);
+
+    const inFlight = new Set<Promise<void>>();
+    const maxInFlight = this.pool.size * 2;
+    /** Photos waiting for a worker: only their views missing from the cache, with each view's row slot and key. */
+    let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] = [];
+
+    const flush = async () => {
+      if (!pending.length) return;
+      const batch = pending;
+      pending = [];
+      const task = (async () => {
+        const result = await this.pool.embed({
+          modelJsonPath: baseModel.modelJsonPath,
+          items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
+        });
+        await Promise.all(
+          result.outcomes.map(async (outcome, i) => {
+            const photo = batch[i];
+            if ('error' in outcome) {
+              failures.set(photo.index, outcome.error);
+              return;
+            }
+            embeddedViews += outcome.embeddings.length;
+            await Promise.all(
+              outcome.embeddings.map((embedding, v) => {
+                const { key, slot } = photo.missing[v];
+                embeddings.set(embedding, (photo.index * rowsPerPhoto + slot) * EMBEDDING_SIZE);
+                return cache.put(key, embedding);
+              }),
+            );
+          }),
+        );
+        progress(batch.length);
+      })();
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task)).catch(() => undefined);
+      if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    };
+
+    for (const [index, image] of dataset.images.entries()) {
+      const bytes = await readPhoto(image.path);
+      if (typeof bytes === 'string') {
+        failures.set(index, bytes);
+        progress(1);
+        continue;
+      }
+      const sha = sha256Hex(bytes);
+      const views = viewsForPhoto(sha);
+      const missing: { view: View; key: string; slot: number }[] = [];
+      for (const [slot, view] of views.entries()) {
+        const key = cache.key(sha, view);
+        const hit = await cache.get(key);
+        if (hit) embeddings.set(hit, (index * rowsPerPhoto + slot) * EMBEDDING_SIZE);
+        else missing.push({ view, key, slot });
+      }
+      if (!missing.length) {
+        cachedImages++;
+        progress(1);
+        continue;
+      }
+      pending.push({ index, bytes, missing });
+      if (pending.length >= PHOTOS_PER_TASK) await flush();
+    }
+    await flush();
+    await Promise.all(inFlight);
+
+    return this.assemble(dataset, embeddings, rowsPerPhoto, failures, cachedImages, embeddedViews);
+  }
+
+  private assemble(
+    dataset: Dataset,
+    embeddings: Float32Array,
+    rowsPerPhoto: number,
+    failures: Map<number, string>,
+    cachedImages: number,
+    embeddedViews: number,
+  ): EmbeddedDataset {
+    const kept = dataset.images.map((_, i) => i).filter((i) => !failures.has(i));
+    const rowCount = kept.length * rowsPerPhoto;
+    const set: TrainingSet = {
+      embeddings: new Float32Array(rowCount * EMBEDDING_SIZE),
+      labels: new Int32Array(rowCount),
+      photos: new Int32Array(rowCount),
+      plain: new Uint8Array(rowCount),
+      classCount: dataset.labels.length,
+    };
+    kept.forEach((imageIndex, photo) => {
+      for (let v = 0; v < rowsPerPhoto; v++) {
+        const from = (imageIndex * rowsPerPhoto + v) * EMBEDDING_SIZE;
+        const row = photo * rowsPerPhoto + v;
+        set.embeddings.set(embeddings.subarray(from, from + EMBEDDING_SIZE), row * EMBEDDING_SIZE);
+        set.labels[row] = dataset.images[imageIndex].label;
+        set.photos[row] = photo;
+        set.plain[row] = v === 0 ? 1 : 0;
+      }
+    });
+    const skipped = [...failures].map(([i, reason]) => ({
+      label: dataset.labels[dataset.images[i].label].id,
+      name: dataset.images[i].name,
+      reason,
+    }));
+    return { set, images: kept.map((i) => dataset.images[i]), skipped, cachedImages, embeddedViews };
+  }
+}
+
+/** The photo's bytes, or why it cannot be read (checked before reading, so a huge file is never loaded). */
+async function readPhoto(file: string): Promise<Uint8Array | string> {
+  try {
+    const stat = await fs.stat(file);
+    if (stat.size > MAX_IMAGE_BYTES) return `file is ${stat.size} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`;
+    if (stat.size === 0) return 'empty file';
+    return new Uint8Array(await fs.readFile(file));
+  } catch (err) {
+    return `cannot read the file (${(err as NodeJS.ErrnoException).code ?? err})`;
+  }
+}

@@ -1,0 +1,170 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Teachable Machine's own base model: MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top. */
+export const DEFAULT_BASE_MODEL_URL =
+  'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json';
+/** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
+export const EMBEDDING_LAYER = 'out_relu';
+export const EXPECTED_INPUT_SHAPE = [null, 224, 224, 3];
+
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+const MAX_MODEL_BYTES = 256 * 1024 * 1024;
+
+export interface BaseModelFiles {
+  /** What the user configured (URL or path), reported in the exported metadata. */
+  source: string;
+  /** Local model.json; its weight shards sit beside it. */
+  modelJsonPath: string;
+  /** sha256 of the weight shards, concatenated in manifest order: the model's identity. */
+  sha256: string;
+}
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: string;
+  quantization?: { dtype: string };
+}
+interface ModelJson {
+  format?: string;
+  modelTopology: { class_name?: string; config?: { layers?: LayerJson[] } } & Record<string, unknown>;
+  weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+}
+interface LayerJson {
+  name?: string;
+  class_name: string;
+  config: { name?: string; batch_input_shape?: (number | null)[] };
+}
+
+/** Thrown when the configured base model cannot be used; the message names the path or URL. */
+export class BaseModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BaseModelError';
+  }
+}
+
+/**
+ * Finds the base model's files on disk: a local path or file:// URL is used in place; an http(s) URL is downloaded
+ * once into `cacheDir` and verified before use (complete shards, parseable JSON, expected input shape).
+ */
+export async function resolveBaseModel(source: string, cacheDir: string): Promise<BaseModelFiles> {
+  if (/^https?:\/\//i.test(source)) return { source, ...(await cachedDownload(source, cacheDir)) };
+  const modelJsonPath = source.startsWith('file://') ? fileURLToPath(source) : path.resolve(source);
+  return { source, modelJsonPath, sha256: await verifyModelFiles(modelJsonPath) };
+}
+
+/** Checks a layers model.json and its shards; returns the sha256 of the weights. */
+export async function verifyModelFiles(modelJsonPath: string): Promise<string> {
+  let text: string;
+  try {
+    text = await fs.readFile(modelJsonPath, 'utf8');
+  } catch (err) {
+    throw new BaseModelError(`base model not readable at ${modelJsonPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  const model = parseModelJson(text, modelJsonPath);
+  const hash = createHash('sha256');
+  for (const group of model.weightsManifest) {
+    const expected = group.weights.reduce((sum, w) => sum + weightByteLength(w), 0);
+    let actual = 0;
+    for (const shard of group.paths) {
+      const shardPath = path.join(path.dirname(modelJsonPath), shard);
+      let bytes: Buffer;
+      try {
+        bytes = await fs.readFile(shardPath);
+      } catch (err) {
+        throw new BaseModelError(`base model weight shard missing at ${shardPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      }
+      hash.update(bytes);
+      actual += bytes.length;
+    }
+    if (actual !== expected) {
+      throw new BaseModelError(
+        `base model weights at ${path.dirname(modelJsonPath)} are incomplete: ${actual} bytes, manifest says ${expected}`,
+      );
+    }
+  }
+  return hash.digest('hex');
+}
+
+function parseModelJson(text: string, where: string): ModelJson {
+  let model: ModelJson;
+  try {
+    model = JSON.parse(text) as ModelJson;
+  } catch {
+    throw new BaseModelError(`base model at ${where} is not valid JSON`);
+  }
+  const layers = model?.modelTopology?.config?.layers;
+  if (!Array.isArray(layers) || !Array.isArray(model.weightsManifest)) {
+    throw new BaseModelError(`base model at ${where} is not a TensorFlow.js layers model (no layers or weightsManifest)`);
+  }
+  const input = layers.find((l) => l.class_name === 'InputLayer')?.config.batch_input_shape;
+  if (JSON.stringify(input) !== JSON.stringify(EXPECTED_INPUT_SHAPE)) {
+    throw new BaseModelError(
+      `base model at ${where} takes input ${JSON.stringify(input)}, expected ${JSON.stringify(EXPECTED_INPUT_SHAPE)}`,
+    );
+  }
+  if (!layers.some((l) => (l.name ?? l.config.name) === EMBEDDING_LAYER)) {
+    throw new BaseModelError(`base model at ${where} has no layer named "${EMBEDDING_LAYER}"`);
+  }
+  for (const group of model.weightsManifest) {
+    for (const shard of group.paths) {
+      // Shard names come from a remote file: they must stay inside the model's folder.
+      if (path.basename(shard) !== shard) throw new BaseModelError(`base model at ${where} names an unsafe shard path "${shard}"`);
+    }
+  }
+  return model;
+}
+
+function weightByteLength(spec: WeightSpec): number {
+  const count = spec.shape.reduce((a, b) => a * b, 1);
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  const bytesPer: Record<string, number> = { float32: 4, int32: 4, uint16: 2, float16: 2, uint8: 1, bool: 1 };
+  const size = bytesPer[dtype];
+  if (size === undefined) throw new BaseModelError(`base model weight ${spec.name} has unsupported dtype ${dtype}`);
+  return count * size;
+}
+
+async function cachedDownload(url: string, cacheDir: string): Promise<Omit<BaseModelFiles, 'source'>> {
+  const dir = path.join(cacheDir, 'base-models', createHash('sha256').update(url).digest('hex').slice(0, 16));
+  const modelJsonPath = path.join(dir, 'model.json');
+  try {
+    return { modelJsonPath, sha256: await verifyModelFiles(modelJsonPath) };
+  } catch {
+    // Not cached yet, or a damaged copy: download again.
+  }
+  const staging = `${dir}.download-${randomUUID()}`;
+  await fs.mkdir(staging, { recursive: true });
+  try {
+    const modelText = (await download(url)).toString('utf8');
+    const model = parseModelJson(modelText, url);
+    await fs.writeFile(path.join(staging, 'model.json'), modelText);
+    for (const shard of model.weightsManifest.flatMap((g) => g.paths)) {
+      await fs.writeFile(path.join(staging, shard), await download(new URL(shard, url).toString()));
+    }
+    const sha256 = await verifyModelFiles(path.join(staging, 'model.json'));
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+    return { modelJsonPath, sha256 };
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function download(url: string): Promise<Buffer> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS), redirect: 'follow' });
+  } catch (err) {
+    throw new BaseModelError(`base model download from ${url} failed: ${err instanceof Error ? err.message : err}`);
+  }
+  if (!response.ok) throw new BaseModelError(`base model download from ${url} failed: HTTP ${response.status}`);
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > MAX_MODEL_BYTES) throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  if (bytes.length > MAX_MODEL_BYTES) throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
+  return bytes;
+}

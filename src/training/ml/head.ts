@@ -1,0 +1,361 @@
+import type * as TF from '@tensorflow/tfjs';
+import { EMBEDDING_SIZE } from './feature-extractor';
+
+/** How the classification head is trained. Defaults are the measured best (see README, "Training recipe"). */
+export interface HeadRecipe {
+  /** Units of the hidden Dense(relu) layer; Teachable Machine uses 100. */
+  hiddenUnits: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Targets become (1 − ε)·onehot + ε/classes. */
+  labelSmoothing: number;
+  /** Dropout on the 1280-float embedding, during training only. */
+  inputDropout: number;
+  /** Weight every class's loss by (mean class size / class size), so a product with many photos does not dominate. */
+  balanceClasses: boolean;
+  /** Per-class share of photos held out to choose the best epoch; 0 trains on everything for `epochs` epochs. */
+  validationFraction: number;
+  /** An epoch shows every photo once, through one of its views picked at random (else every view every epoch). */
+  oneViewPerEpoch: boolean;
+  /** Export the weights of the epoch with the best held-out accuracy rather than the last epoch's. */
+  keepBestEpoch: boolean;
+  /** After choosing the epoch count on the held-out photos, train again on all photos for that many epochs. */
+  refitOnAll: boolean;
+  seed: number;
+}
+
+export const TEACHABLE_MACHINE_RECIPE: HeadRecipe = {
+  hiddenUnits: 100,
+  epochs: 50,
+  batchSize: 16,
+  learningRate: 0.001,
+  labelSmoothing: 0,
+  inputDropout: 0,
+  balanceClasses: false,
+  validationFraction: 0.15,
+  oneViewPerEpoch: false,
+  keepBestEpoch: false,
+  refitOnAll: false,
+  seed: 42,
+};
+
+export interface TrainingSet {
+  /** n × 1280 embeddings, row-major. */
+  embeddings: Float32Array;
+  /** Class index of each row. */
+  labels: Int32Array;
+  /** Photo each row was cut from: augmented views of one photo stay on the same side of the validation split. */
+  photos: Int32Array;
+  /** Rows that are the photo's plain (centre) view: the only rows used to measure accuracy. */
+  plain: Uint8Array;
+  classCount: number;
+}
+
+/** The trained head as plain arrays, ready to be placed into the exported model. */
+export interface HeadWeights {
+  hiddenUnits: number;
+  classCount: number;
+  /** [1280, hidden] */
+  hiddenKernel: Float32Array;
+  hiddenBias: Float32Array;
+  /** [hidden, classes]; the output layer has no bias, as in Teachable Machine. */
+  outputKernel: Float32Array;
+}
+
+export interface HeadTrainingReport {
+  weights: HeadWeights;
+  /** Accuracy on the held-out photos at the chosen epoch (null when nothing was held out). */
+  validationAccuracy: number | null;
+  /** Per class: accuracy on its held-out photos, null for a class with none. */
+  perClassAccuracy: (number | null)[];
+  /** confusion[true][predicted] counts over the held-out photos. */
+  confusion: number[][];
+  validationPhotos: number;
+  epochsRun: number;
+  /** Epoch count finally used for the exported weights. */
+  epochsUsed: number;
+}
+
+export type EpochListener = (epoch: number, totalEpochs: number) => void;
+
+/** Trains the classification head on embeddings. Pure apart from TensorFlow: no I/O. */
+export async function trainHead(
+  tf: typeof TF,
+  data: TrainingSet,
+  recipe: HeadRecipe,
+  onEpoch?: EpochListener,
+): Promise<HeadTrainingReport> {
+  const rows = data.labels.length;
+  const { train, validation } = splitByPhoto(data, recipe.validationFraction, recipe.seed);
+  const refit = recipe.refitOnAll && validation.length > 0;
+  const totalEpochs = recipe.epochs * (refit ? 2 : 1);
+
+  const first = await fitOnce(tf, data, train, validation, recipe, recipe.epochs, (e) => onEpoch?.(e, totalEpochs));
+  let result = first;
+  if (refit) {
+    const all = Array.from({ length: rows }, (_, i) => i);
+    result = await fitOnce(tf, data, all, [], recipe, first.bestEpoch, (e) => onEpoch?.(recipe.epochs + e, totalEpochs));
+    onEpoch?.(totalEpochs, totalEpochs);
+  }
+  return {
+    weights: result.weights,
+    validationAccuracy: validation.length ? first.bestAccuracy : null,
+    perClassAccuracy: first.perClassAccuracy,
+    confusion: first.confusion,
+    validationPhotos: validation.filter((i) => data.plain[i]).length,
+    epochsRun: first.epochsRun + (refit ? first.bestEpoch : 0),
+    epochsUsed: first.bestEpoch,
+  };
+}
+
+interface FitResult {
+  weights: HeadWeights;
+  bestEpoch: number;
+  bestAccuracy: number;
+  perClassAccuracy: (number | null)[];
+  confusion: number[][];
+  epochsRun: number;
+}
+
+async function fitOnce(
+  tf: typeof TF,
+  data: TrainingSet,
+  trainRows: number[],
+  validationRows: number[],
+  recipe: HeadRecipe,
+  epochs: number,
+  onEpoch: (epoch: number) => void,
+): Promise<FitResult> {
+  const k = data.classCount;
+  const random = mulberry32(recipe.seed);
+  const head = new TrainableHead(tf, recipe, k);
+  const classWeights = recipe.balanceClasses ? balancedClassWeights(data.labels, trainRows, k) : undefined;
+  const x = tf.tensor2d(data.embeddings, [data.labels.length, EMBEDDING_SIZE]);
+  const targets = tf.tidy(() =>
+    tf
+      .oneHot(tf.tensor1d(data.labels, 'int32'), k)
+      .toFloat()
+      .mul(1 - recipe.labelSmoothing)
+      .add(recipe.labelSmoothing / k),
+  );
+  const rowWeights = tf.tensor1d(Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1)));
+  const validationPlain = validationRows.filter((i) => data.plain[i]);
+  let best: FitResult | undefined;
+  try {
+    const rowsOfPhoto = new Map<number, number[]>();
+    for (const row of trainRows) rowsOfPhoto.set(data.photos[row], [...(rowsOfPhoto.get(data.photos[row]) ?? []), row]);
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const epochRows = recipe.oneViewPerEpoch
+        ? [...rowsOfPhoto.values()].map((rows) => rows[Math.floor(random() * rows.length)])
+        : trainRows;
+      const order = shuffled(epochRows, random);
+      for (let start = 0; start < order.length; start += recipe.batchSize) {
+        head.step(x, targets, rowWeights, order.slice(start, start + recipe.batchSize), random);
+      }
+      onEpoch(epoch);
+      if (validationPlain.length) {
+        const evaluation = evaluate(tf, head, x, data, validationPlain);
+        // Ties go to the later epoch: more training at equal held-out accuracy generalises at least as well here.
+        if (!best || evaluation.accuracy >= best.bestAccuracy || (!recipe.keepBestEpoch && epoch === epochs)) {
+          best = { weights: head.weights(), bestEpoch: epoch, bestAccuracy: evaluation.accuracy, ...evaluation, epochsRun: epoch };
+        }
+      }
+    }
+    best ??= {
+      weights: head.weights(),
+      bestEpoch: epochs,
+      bestAccuracy: NaN,
+      perClassAccuracy: Array(k).fill(null),
+      confusion: [],
+      epochsRun: epochs,
+    };
+    best.epochsRun = epochs;
+    return best;
+  } finally {
+    tf.dispose([x, targets, rowWeights]);
+    head.dispose();
+  }
+}
+
+let headCounter = 0;
+
+/**
+ * Dense(hidden, relu) → Dense(classes, no bias) with hand-written gradients. Autodiff computes the big kernel
+ * gradient as matMul(x, dy, transposeA), which the wasm backend runs ten times slower than an explicit transpose
+ * followed by a plain matMul; doing it by hand keeps head training to a second or two.
+ */
+class TrainableHead {
+  private readonly hiddenKernel: TF.Variable;
+  private readonly hiddenBias: TF.Variable;
+  private readonly outputKernel: TF.Variable;
+  private readonly optimizer: TF.AdamOptimizer;
+
+  constructor(
+    private readonly tf: typeof TF,
+    private readonly recipe: HeadRecipe,
+    private readonly classCount: number,
+  ) {
+    const init = tf.initializers.varianceScaling({ seed: recipe.seed });
+    const prefix = `head${++headCounter}`;
+    this.hiddenKernel = tf.variable(init.apply([EMBEDDING_SIZE, recipe.hiddenUnits]), true, `${prefix}/hiddenKernel`);
+    this.hiddenBias = tf.variable(tf.zeros([recipe.hiddenUnits]), true, `${prefix}/hiddenBias`);
+    this.outputKernel = tf.variable(init.apply([recipe.hiddenUnits, classCount]), true, `${prefix}/outputKernel`);
+    this.optimizer = tf.train.adam(recipe.learningRate);
+  }
+
+  /** One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets. */
+  step(x: TF.Tensor2D, targets: TF.Tensor, rowWeights: TF.Tensor1D, rows: number[], random: () => number): void {
+    const tf = this.tf;
+    const rate = this.recipe.inputDropout;
+    tf.tidy(() => {
+      const index = tf.tensor1d(rows, 'int32');
+      let xb = tf.gather(x, index);
+      if (rate > 0) {
+        const keep = Float32Array.from({ length: rows.length * EMBEDDING_SIZE }, () => (random() >= rate ? 1 / (1 - rate) : 0));
+        xb = xb.mul(tf.tensor2d(keep, [rows.length, EMBEDDING_SIZE]));
+      }
+      const preActivation = tf.matMul(xb, this.hiddenKernel).add(this.hiddenBias);
+      const hidden = tf.relu(preActivation);
+      const probabilities = tf.softmax(tf.matMul(hidden, this.outputKernel));
+      const weights = tf.gather(rowWeights, index).expandDims(1);
+      const outputGradient = probabilities.sub(tf.gather(targets, index)).mul(weights).div(rows.length);
+      const hiddenGradient = tf.matMul(outputGradient, tf.transpose(this.outputKernel)).mul(tf.step(preActivation));
+      this.optimizer.applyGradients([
+        { name: this.hiddenKernel.name, tensor: tf.matMul(tf.transpose(xb), hiddenGradient) },
+        { name: this.hiddenBias.name, tensor: tf.sum(hiddenGradient, 0) },
+        { name: this.outputKernel.name, tensor: tf.matMul(tf.transpose(hidden), outputGradient) },
+      ]);
+    });
+  }
+
+  /** Logits (no dropout). */
+  logits(x: TF.Tensor2D): TF.Tensor2D {
+    const tf = this.tf;
+    return tf.tidy(() => tf.matMul(tf.relu(tf.matMul(x, this.hiddenKernel).add(this.hiddenBias)), this.outputKernel));
+  }
+
+  weights(): HeadWeights {
+    return {
+      hiddenUnits: this.recipe.hiddenUnits,
+      classCount: this.classCount,
+      hiddenKernel: (this.hiddenKernel.dataSync() as Float32Array).slice(),
+      hiddenBias: (this.hiddenBias.dataSync() as Float32Array).slice(),
+      outputKernel: (this.outputKernel.dataSync() as Float32Array).slice(),
+    };
+  }
+
+  dispose(): void {
+    this.tf.dispose([this.hiddenKernel, this.hiddenBias, this.outputKernel]);
+    this.optimizer.dispose();
+  }
+}
+
+function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: TrainingSet, rows: number[]) {
+  const predicted = tf.tidy(() => head.logits(tf.gather(x, tf.tensor1d(rows, 'int32'))).argMax(1).dataSync());
+  const k = data.classCount;
+  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  rows.forEach((r, i) => confusion[data.labels[r]][predicted[i]]++);
+  const correct = rows.filter((r, i) => data.labels[r] === predicted[i]).length;
+  const perClassAccuracy = confusion.map((row, c) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return total ? row[c] / total : null;
+  });
+  return { accuracy: correct / rows.length, perClassAccuracy, confusion };
+}
+
+function balancedClassWeights(labels: Int32Array, rows: number[], classCount: number): number[] {
+  const counts = new Array<number>(classCount).fill(0);
+  for (const r of rows) counts[labels[r]]++;
+  const present = counts.filter((c) => c > 0);
+  const mean = present.reduce((a, b) => a + b, 0) / present.length;
+  return counts.map((c) => (c ? mean / c : 0));
+}
+
+/**
+ * Per class, the last ⌈fraction·photos⌉ photos (in a seeded shuffle) are held out, all their views with them;
+ * a class keeps at least one photo for training.
+ */
+export function splitByPhoto(data: TrainingSet, fraction: number, seed: number): { train: number[]; validation: number[] } {
+  if (fraction <= 0) return { train: Array.from(data.labels.keys()), validation: [] };
+  const random = mulberry32(seed ^ 0x5eed);
+  const photosByClass = new Map<number, number[]>();
+  data.labels.forEach((label, row) => {
+    const list = photosByClass.get(label) ?? [];
+    if (!list.includes(data.photos[row])) list.push(data.photos[row]);
+    photosByClass.set(label, list);
+  });
+  const heldOut = new Set<number>();
+  for (const photos of photosByClass.values()) {
+    const count = Math.min(Math.ceil(fraction * photos.length), photos.length - 1);
+    for (const p of shuffled(photos, random).slice(0, count)) heldOut.add(p);
+  }
+  const train: number[] = [];
+  const validation: number[] = [];
+  data.photos.forEach((photo, row) => (heldOut.has(photo) ? validation : train).push(row));
+  return { train, validation };
+}
+
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Small seeded PRNG: the same photos and seed give the same model. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Class probabilities of the exported head for one embedding, computed in plain JavaScript (for evaluation). */
+export function headProbabilities(weights: HeadWeights, embedding: Float32Array): Float32Array {
+  const { hiddenUnits: h, classCount: k } = weights;
+  const x = embedding;
+  const hidden = weights.hiddenBias.slice();
+  for (let f = 0; f < x.length; f++) {
+    const v = x[f];
+    if (v === 0) continue;
+    for (let u = 0; u < h; u++) hidden[u] += v * weights.hiddenKernel[f * h + u];
+  }
+  const logits = new Float32Array(k);
+  for (let u = 0; u < h; u++) {
+    const v = Math.max(0, hidden[u]);
+    if (v === 0) continue;
+    for (let c = 0; c < k; c++) logits[c] += v * weights.outputKernel[u * k + c];
+  }
+  const max = Math.max(...logits);
+  const exp = logits.map((l) => Math.exp(l - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((e) => e / sum);
+}
+
+/**
+ * The head as exported, built the way Teachable Machine builds it:
+ * Sequential[ Dense(hidden, relu), Dense(classes, softmax, no bias) ], weights set.
+ */
+export function buildExportHead(tf: typeof TF, weights: HeadWeights): TF.Sequential {
+  const head = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: weights.hiddenUnits, activation: 'relu', inputShape: [EMBEDDING_SIZE] }),
+      tf.layers.dense({ units: weights.classCount, activation: 'softmax', useBias: false }),
+    ],
+  });
+  const values = [
+    tf.tensor2d(weights.hiddenKernel, [EMBEDDING_SIZE, weights.hiddenUnits]),
+    tf.tensor1d(weights.hiddenBias),
+    tf.tensor2d(weights.outputKernel, [weights.hiddenUnits, weights.classCount]),
+  ];
+  head.setWeights(values);
+  tf.dispose(values);
+  return head;
+}

@@ -1,0 +1,175 @@
+/**
+ * Entry point of the TensorFlow worker threads (run by piscina). Every TensorFlow call of the service happens here,
+ * so the main thread keeps answering HTTP while a model trains.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { workerData, type MessagePort } from 'node:worker_threads';
+import type * as TF from '@tensorflow/tfjs';
+import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
+import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
+import { EMBEDDING_LAYER } from './base-model';
+import { MODEL_FILE, WEIGHTS_FILE, modelJsonFor, type SavedModel } from '../../export/teachable-machine-format';
+import { embedPixels, loadFeatureExtractor } from './feature-extractor';
+import { FusedFeatureExtractor } from './fused-extractor';
+import {
+  buildExportHead,
+  mulberry32,
+  trainHead,
+  type HeadRecipe,
+  type HeadTrainingReport,
+  type HeadWeights,
+  type TrainingSet,
+} from './head';
+import { loadLayersModelFromFile } from './model-files';
+
+export interface TfWorkerOptions {
+  backend: TfBackendChoice;
+}
+
+export interface EmbedTask {
+  modelJsonPath: string;
+  /** Each photo once, with the views to cut from it. */
+  items: { bytes: Uint8Array; views: View[] }[];
+}
+/** One embedding per requested view, or why the photo could not be used. */
+export type EmbedOutcome = { embeddings: Float32Array[] } | { error: string };
+export interface EmbedResult {
+  backend: string;
+  skippedBackends: string[];
+  outcomes: EmbedOutcome[];
+}
+
+let tensorflow: Promise<LoadedTensorflow> | undefined;
+const extractors = new Map<string, Promise<FusedFeatureExtractor>>();
+
+function getTensorflow(): Promise<LoadedTensorflow> {
+  tensorflow ??= loadTensorflow((workerData as TfWorkerOptions | null)?.backend ?? 'auto');
+  return tensorflow;
+}
+
+async function getExtractor(modelJsonPath: string): Promise<FusedFeatureExtractor> {
+  const { tf } = await getTensorflow();
+  let extractor = extractors.get(modelJsonPath);
+  if (!extractor) {
+    extractor = loadLayersModelFromFile(tf, modelJsonPath).then((model) => {
+      const fused = FusedFeatureExtractor.fromLayersModel(tf, model, EMBEDDING_LAYER);
+      model.dispose();
+      return fused;
+    });
+    extractors.set(modelJsonPath, extractor);
+    extractor.catch(() => extractors.delete(modelJsonPath));
+  }
+  return extractor;
+}
+
+/** Decodes, preprocesses and embeds a batch of photos; a photo that cannot be decoded gets its reason instead. */
+export async function embed(task: EmbedTask): Promise<EmbedResult> {
+  const { tf, backend, skipped } = await getTensorflow();
+  const extractor = await getExtractor(task.modelJsonPath);
+  const decoded = await Promise.all(
+    task.items.map(async (item) => {
+      try {
+        return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
+      } catch (err) {
+        if (err instanceof ImageRejectedError) return err;
+        throw err;
+      }
+    }),
+  );
+  const embeddings = embedPixels(tf, extractor, decoded.flatMap((d) => (d instanceof Error ? [] : d)));
+  let next = 0;
+  const outcomes = decoded.map((d): EmbedOutcome =>
+    d instanceof Error ? { error: d.message } : { embeddings: d.map(() => embeddings[next++]) },
+  );
+  return { backend, skippedBackends: skipped, outcomes };
+}
+
+export interface TrainHeadTask {
+  data: TrainingSet;
+  recipe: HeadRecipe;
+  /** Receives { epoch, totalEpochs } after every epoch. */
+  progress?: MessagePort;
+}
+
+export async function trainHeadTask(task: TrainHeadTask): Promise<HeadTrainingReport> {
+  const { tf } = await getTensorflow();
+  try {
+    return await trainHead(tf, task.data, task.recipe, (epoch, totalEpochs) =>
+      task.progress?.postMessage({ epoch, totalEpochs }),
+    );
+  } finally {
+    task.progress?.close();
+  }
+}
+
+export interface ExportTask {
+  modelJsonPath: string;
+  head: HeadWeights;
+  /** Folder that receives model.json and weights.bin. */
+  dir: string;
+  /** Photos whose predictions must survive the round trip through the written files. */
+  probes: Uint8Array[];
+}
+export interface ExportResult {
+  tfjsVersion: string;
+  /** Largest |p_memory − p_reloaded| over the probes and classes. */
+  maxAbsDifference: number;
+  probeCount: number;
+}
+
+/** Maximum allowed difference between in-memory and reloaded predictions. */
+export const RELOAD_TOLERANCE = 1e-4;
+
+/**
+ * Builds the full Teachable-Machine-shaped model (truncated MobileNet + head), writes model.json and weights.bin,
+ * then reloads the written files and checks they predict what the in-memory model predicts.
+ */
+export async function exportModelTask(task: ExportTask): Promise<ExportResult> {
+  const { tf } = await getTensorflow();
+  const extractor = await loadFeatureExtractor(tf, task.modelJsonPath);
+  const model = tf.sequential();
+  model.add(extractor);
+  model.add(buildExportHead(tf, task.head));
+  let reloaded: TF.LayersModel | undefined;
+  const probes = await probeInputs(tf, task.probes);
+  try {
+    const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
+        await fs.writeFile(path.join(task.dir, WEIGHTS_FILE), new Uint8Array(artifacts.weightData as ArrayBuffer));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    reloaded = await loadLayersModelFromFile(tf, path.join(task.dir, MODEL_FILE));
+    const actual = tf.tidy(() => (reloaded!.predict(probes) as TF.Tensor).dataSync());
+    let maxAbsDifference = 0;
+    expected.forEach((v, i) => (maxAbsDifference = Math.max(maxAbsDifference, Math.abs(v - actual[i]))));
+    if (!(maxAbsDifference < RELOAD_TOLERANCE)) {
+      throw new Error(`the written model predicts differently from the trained one (max difference ${maxAbsDifference})`);
+    }
+    return { tfjsVersion: tf.version.tfjs, maxAbsDifference, probeCount: probes.shape[0] };
+  } finally {
+    probes.dispose();
+    model.dispose();
+    reloaded?.dispose();
+  }
+}
+
+/** The probe photos preprocessed as in the browser, plus one fixed pseudo-random image. */
+async function probeInputs(tf: typeof TF, photos: Uint8Array[]): Promise<TF.Tensor4D> {
+  const images: Float32Array[] = [];
+  for (const bytes of photos) {
+    try {
+      images.push((await preprocessImage(bytes)).pixels);
+    } catch (err) {
+      if (!(err instanceof ImageRejectedError)) throw err;
+    }
+  }
+  const random = mulberry32(7);
+  images.push(Float32Array.from({ length: 224 * 224 * 3 }, () => random() * 2 - 1));
+  const batch = new Float32Array(images.length * images[0].length);
+  images.forEach((img, i) => batch.set(img, i * img.length));
+  return tf.tensor4d(batch, [images.length, 224, 224, 3]);
+}

@@ -1,0 +1,24 @@
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { TfWorkerPool } from './ml/tf-pool';
+
+/** The process's TensorFlow worker threads, sized by TRAINING_WORKERS; closed with the application. */
+@Injectable()
+export class TfPoolService extends TfWorkerPool implements OnModuleDestroy {
+  private static readonly logger = new Logger('TensorFlow');
+
+  constructor(config: AppConfig) {
+    super({
+      workers: config.TRAINING_WORKERS,
+      backend: config.TF_BACKEND,
+      onBackend: (backend, skipped) =>
+        TfPoolService.logger.log(
+          `TensorFlow.js backend: ${backend}` + (skipped.length ? ` (passed over: ${skipped.join('; ')})` : ''),
+        ),
+    });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.destroy();
+  }
+}

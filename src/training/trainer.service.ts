@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
+import { ExportService } from '../export/export.service';
+import type { MODEL_FILES } from '../export/teachable-machine-format';
+import { BaseModelService } from './base-model.service';
+import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
+import type { HeadTrainingReport } from './ml/head';
+import { DEFAULT_RECIPE } from './recipe';
+import { TfPoolService } from './tf-pool.provider';
+
+export const STAGES = ['downloading', 'embedding', 'training', 'exporting', 'uploading'] as const;
+export type Stage = (typeof STAGES)[number];
+/** `fraction` runs from 0 to 1 within the stage. */
+export type ProgressListener = (stage: Stage, fraction: number) => void;
+
+export interface TrainRequest {
+  dataset: Dataset;
+  outDir: string;
+  modelName: string;
+  /** Overrides BASE_MODEL_URL. */
+  baseModel?: string;
+  /** Overrides TRAINING_EPOCHS. */
+  epochs?: number;
+  /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
+  secondsPerStage?: Partial<Record<Stage, number>>;
+  userMetadata?: Record<string, unknown>;
+}
+
+export interface TrainingSummary {
+  trainingId: string;
+  labels: string[];
+  labelNames: string[];
+  images: number;
+  /** Photos that could not be used, with the reason. */
+  skipped: SkippedImage[];
+  /** Labels left without a usable photo, dropped from the model. */
+  droppedLabels: string[];
+  warnings: string[];
+  validationAccuracy: number | null;
+  epochsRun: number;
+  cachedImages: number;
+  /** Seconds per stage; callers may add their own entries (e.g. `total`). */
+  secondsPerStage: Record<string, number>;
+  files: Record<(typeof MODEL_FILES)[number], string>;
+}
+
+/** Number of photos whose predictions are compared between the trained model and its reloaded files. */
+const PROBE_PHOTOS = 3;
+
+/** The training pipeline for photos already on disk: embeddings → head → verified Teachable Machine files. */
+@Injectable()
+export class TrainerService {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly baseModels: BaseModelService,
+    private readonly embeddings: EmbeddingService,
+    private readonly pool: TfPoolService,
+    private readonly exporter: ExportService,
+  ) {}
+
+  async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingSummary> {
+    const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
+    const timed = async <T>(stage: Stage, work: () => Promise<T>): Promise<T> => {
+      const start = performance.now();
+      onProgress(stage, 0);
+      try {
+        return await work();
+      } finally {
+        seconds[stage] = round((performance.now() - start) / 1000 + (seconds[stage] ?? 0));
+        onProgress(stage, 1);
+      }
+    };
+
+    const baseModel = await this.baseModels.get(request.baseModel);
+    const embedded = await timed('embedding', () =>
+      this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total)),
+    );
+    const { set, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
+    const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
+    const report = await timed('training', () =>
+      this.pool.trainHead({ data: set, recipe }, (epoch, total) => onProgress('training', epoch / total)),
+    );
+
+    const trainingId = randomUUID();
+    const trainedAt = new Date();
+    const files = await timed('exporting', async () => {
+      const staged = await this.exporter.stage(request.outDir);
+      try {
+        const probes = await Promise.all(embedded.images.slice(0, PROBE_PHOTOS).map((i) => fs.readFile(i.path)));
+        const exported = await this.pool.exportModel({ modelJsonPath: baseModel.modelJsonPath, head: report.weights, dir: staged.dir, probes });
+        return await this.exporter.publish(staged, {
+          trainingId,
+          trainedAt,
+          modelName: request.modelName,
+          labels: labels.map((l) => l.id),
+          labelNames: labels.map((l) => l.name),
+          imageCount: embedded.images.length,
+          tfjsVersion: exported.tfjsVersion,
+          metrics: metricsFor(report, labels.map((l) => l.id), seconds),
+          baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
+          recipe: { ...recipe, views: 'centre + one crop per photo' },
+          userMetadata: request.userMetadata,
+        });
+      } catch (err) {
+        await this.exporter.discard(staged);
+        throw err;
+      }
+    });
+
+    return {
+      trainingId,
+      labels: labels.map((l) => l.id),
+      labelNames: labels.map((l) => l.name),
+      images: embedded.images.length,
+      skipped: [...request.dataset.skipped, ...embedded.skipped],
+      droppedLabels: dropped,
+      warnings: request.dataset.warnings,
+      validationAccuracy: report.validationAccuracy,
+      epochsRun: report.epochsRun,
+      cachedImages: embedded.cachedImages,
+      secondsPerStage: seconds as Record<string, number>,
+      files,
+    };
+  }
+}
+
+/**
+ * Drops labels that have no usable photo (reporting them by name) and renumbers the rest, keeping their order.
+ * Fewer than two labels cannot make a classifier.
+ */
+function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
+  const counts = new Array<number>(dataset.labels.length).fill(0);
+  for (const image of embedded.images) counts[image.label]++;
+  const newIndex = new Map<number, number>();
+  const labels = dataset.labels.filter((_, i) => counts[i] > 0);
+  dataset.labels.forEach((_, i) => counts[i] > 0 && newIndex.set(i, newIndex.size));
+  const dropped = dataset.labels.filter((_, i) => counts[i] === 0).map((l) => (l.name === l.id ? l.id : `${l.id} (${l.name})`));
+  if (labels.length < 2) {
+    throw new DatasetError(
+      `need usable photos of at least 2 labels to train, found ${labels.length}` +
+        (dropped.length ? `; without a usable photo: ${dropped.join(', ')}` : ''),
+    );
+  }
+  const set = { ...embedded.set, labels: embedded.set.labels.map((l) => newIndex.get(l)!), classCount: labels.length };
+  return { set, labels, dropped };
+}
+
+function metricsFor(report: HeadTrainingReport, labels: string[], seconds: Partial<Record<Stage, number>>) {
+  return {
+    validationAccuracy: report.validationAccuracy,
+    validationImages: report.validationPhotos,
+    perClassAccuracy: Object.fromEntries(labels.map((l, i) => [l, report.perClassAccuracy[i] ?? null])),
+    confusionMatrix: report.confusion,
+    epochsRun: report.epochsRun,
+    epochsUsed: report.epochsUsed,
+    secondsPerStage: seconds as Record<string, number>,
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,54 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** The project root (the folder with package.json), wherever the compiled test runs from. */
+export const PROJECT_ROOT = (() => {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+})();
+
+/** `../shared` beside the checkout: the real base model and photos used by tests and benchmarks. */
+export function sharedPath(...parts: string[]): string {
+  return path.resolve(PROJECT_ROOT, '..', 'shared', ...parts);
+}
+
+export const BASE_MODEL_JSON = sharedPath('models', 'mobilenet_v2_0.35_224_no_top', 'model.json');
+export const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
+
+export interface GroceryPhoto {
+  /** Absolute path of the photo. */
+  file: string;
+  classId: number;
+}
+
+/** Photos of one split (`train` or `val`), in the order of the split's list. */
+export function groceryPhotos(split: 'train' | 'val'): GroceryPhoto[] {
+  return readFileSync(path.join(GROCERY_DIR, `${split}.txt`), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const [file, classId] = line.split(',').map((s) => s.trim());
+      return { file: path.join(GROCERY_DIR, file), classId: Number(classId) };
+    });
+}
+
+/** Class id → fine class name. */
+export function groceryClassNames(): Map<number, string> {
+  const rows = readFileSync(path.join(GROCERY_DIR, 'classes.csv'), 'utf8').split('\n').slice(1);
+  return new Map(rows.filter((r) => r.trim()).map((r) => [Number(r.split(',')[1]), r.split(',')[0]]));
+}
+
+/** The first k photos of every class, as a shop owner would have them; `Infinity` keeps all. */
+export function firstPerClass(photos: GroceryPhoto[], k: number): GroceryPhoto[] {
+  const seen = new Map<number, number>();
+  return photos.filter((p) => {
+    const n = seen.get(p.classId) ?? 0;
+    seen.set(p.classId, n + 1);
+    return n < k;
+  });
+}
