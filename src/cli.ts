@@ -129,6 +129,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         secondsPerStage: summary.secondsPerStage,
         validationAccuracy: summary.validationAccuracy,
         trainingId: summary.trainingId,
+        peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
         outputs: summary.files,
       }) + '\n',
     );

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { metadataFor, modelJsonFor } from './teachable-machine-format';
+
+describe('Teachable Machine format', () => {
+  it('writes one weights manifest group pointing at weights.bin', () => {
+    const json = JSON.parse(
+      modelJsonFor({
+        modelTopology: { class_name: 'Sequential' },
+        weightSpecs: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }],
+        weightData: new ArrayBuffer(24),
+        format: 'layers-model',
+        generatedBy: 'TensorFlow.js tfjs-layers v4.22.0',
+      }),
+    );
+    assert.deepEqual(json.weightsManifest, [{ paths: ['weights.bin'], weights: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }] }]);
+    assert.equal(json.format, 'layers-model');
+    assert.deepEqual(json.modelTopology, { class_name: 'Sequential' });
+  });
+
+  it("puts Teachable Machine's metadata fields first, then ours", () => {
+    const trainedAt = new Date('2026-01-02T03:04:05Z');
+    const metadata = metadataFor({
+      trainingId: 'abc',
+      trainedAt,
+      modelName: 'shop',
+      labels: ['p2', 'p1'],
+      labelNames: ['Tea', 'Coffee'],
+      imageCount: 12,
+      tfjsVersion: '4.22.0',
+      metrics: { validationAccuracy: 0.5, validationImages: 2, perClassAccuracy: { p2: 1, p1: 0 }, confusionMatrix: [[1, 0], [1, 0]], epochsRun: 20, epochsUsed: 20, secondsPerStage: { embedding: 1 } },
+      baseModel: { url: 'file:///m/model.json', sha256: 'f00' },
+      recipe: { epochs: 20 },
+    });
+    assert.deepEqual(Object.keys(metadata).slice(0, 9), ['tfjsVersion', 'tmVersion', 'packageVersion', 'packageName', 'timeStamp', 'userMetadata', 'modelName', 'labels', 'imageSize']);
+    assert.equal(metadata.packageName, '@teachablemachine/image');
+    assert.equal(metadata.imageSize, 224);
+    assert.deepEqual(metadata.labels, ['p2', 'p1']);
+    assert.deepEqual(metadata.labelNames, ['Tea', 'Coffee']);
+    assert.equal(metadata.productCount, 2);
+    assert.equal(metadata.timeStamp, '2026-01-02T03:04:05.000Z');
+    assert.deepEqual((metadata.preprocessing as { inputRange: number[] }).inputRange, [-1, 1]);
+    assert.deepEqual(metadata.baseModel, { url: 'file:///m/model.json', sha256: 'f00' });
+  });
+});

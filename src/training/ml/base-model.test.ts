@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { BASE_MODEL_JSON } from '../../../test/support/shared';
+import { BaseModelError, resolveBaseModel } from './base-model';
+
+const SHARED_WEIGHTS_SHA256 = 'e159deb3afa15bc63a53edb3eb31d0d6de1a25f0d8d72d9b8372b5088a902a8a';
+
+describe('base model', () => {
+  let tmp: string;
+  before(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'base-model-test-'));
+  });
+  after(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('uses a local path in place and identifies it by the sha256 of its weights', async () => {
+    const files = await resolveBaseModel(BASE_MODEL_JSON, tmp);
+    assert.equal(files.modelJsonPath, BASE_MODEL_JSON);
+    assert.equal(files.sha256, SHARED_WEIGHTS_SHA256);
+  });
+
+  it('accepts a file:// URL', async () => {
+    const files = await resolveBaseModel(pathToFileURL(BASE_MODEL_JSON).href, tmp);
+    assert.equal(files.modelJsonPath, BASE_MODEL_JSON);
+  });
+
+  it('names the path of a missing base model', async () => {
+    const missing = path.join(tmp, 'nowhere', 'model.json');
+    await assert.rejects(resolveBaseModel(missing, tmp), (err: unknown) => {
+      assert.ok(err instanceof BaseModelError);
+      assert.match(err.message, new RegExp(`base model not readable at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`));
+      return true;
+    });
+  });
+
+  it('refuses truncated weights', async () => {
+    const dir = path.join(tmp, 'truncated');
+    await fs.mkdir(dir);
+    await fs.copyFile(BASE_MODEL_JSON, path.join(dir, 'model.json'));
+    const weights = await fs.readFile(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'));
+    await fs.writeFile(path.join(dir, 'weights.bin'), weights.subarray(0, 1000));
+    await assert.rejects(resolveBaseModel(path.join(dir, 'model.json'), tmp), /incomplete: 1000 bytes, manifest says 1640832/);
+  });
+
+  it('refuses a model with another input shape', async () => {
+    const dir = path.join(tmp, 'shape');
+    await fs.mkdir(dir);
+    const model = JSON.parse(await fs.readFile(BASE_MODEL_JSON, 'utf8'));
+    model.modelTopology.config.layers[0].config.batch_input_shape = [null, 96, 96, 3];
+    await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(model));
+    await assert.rejects(resolveBaseModel(path.join(dir, 'model.json'), tmp), /takes input \[null,96,96,3\], expected \[null,224,224,3\]/);
+  });
+
+  describe('from an http URL (a local server)', () => {
+    let server: Server;
+    let baseUrl: string;
+    const hits: string[] = [];
+    before(async () => {
+      server = createServer(async (req, res) => {
+        hits.push(req.url!);
+        try {
+          if (!req.url!.startsWith('/models/')) throw new Error('not found');
+          res.end(await fs.readFile(path.join(path.dirname(BASE_MODEL_JSON), path.basename(req.url!))));
+        } catch {
+          res.statusCode = 404;
+          res.end();
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    it('downloads once into the cache, verifies, and reuses the cached copy', async () => {
+      const cache = path.join(tmp, 'cache');
+      const url = `${baseUrl}/models/model.json`;
+      const first = await resolveBaseModel(url, cache);
+      assert.equal(first.sha256, SHARED_WEIGHTS_SHA256);
+      assert.ok(first.modelJsonPath.startsWith(cache));
+      assert.deepEqual(hits.splice(0), ['/models/model.json', '/models/weights.bin']);
+      const second = await resolveBaseModel(url, cache);
+      assert.equal(second.modelJsonPath, first.modelJsonPath);
+      assert.deepEqual(hits, [], 'the cached copy is used without a request');
+      // A damaged cached copy is downloaded again.
+      await fs.truncate(path.join(path.dirname(first.modelJsonPath), 'weights.bin'), 10);
+      const third = await resolveBaseModel(url, cache);
+      assert.equal(third.sha256, SHARED_WEIGHTS_SHA256);
+      assert.equal(hits.length, 2);
+    });
+
+    it('reports an HTTP error with the URL', async () => {
+      await assert.rejects(resolveBaseModel(`${baseUrl}/absent/model.json`, path.join(tmp, 'cache2')), /download from http:\/\/127\.0\.0\.1:\d+\/absent\/model\.json failed: HTTP 404/);
+    });
+  });
+});

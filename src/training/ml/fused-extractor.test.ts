@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { BASE_MODEL_JSON, groceryPhotos } from '../../../test/support/shared';
+import { preprocessImage } from '../../dataset/preprocess';
+import { loadTensorflow } from './backend';
+import { EMBEDDING_LAYER } from './base-model';
+import { EMBEDDING_SIZE, embedPixels, loadFeatureExtractor } from './feature-extractor';
+import { FusedFeatureExtractor } from './fused-extractor';
+import { loadLayersModelFromFile } from './model-files';
+
+describe('FusedFeatureExtractor', () => {
+  it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const layers = await loadFeatureExtractor(tf, BASE_MODEL_JSON);
+    const fused = FusedFeatureExtractor.fromLayersModel(tf, await loadLayersModelFromFile(tf, BASE_MODEL_JSON), EMBEDDING_LAYER);
+    const photos = groceryPhotos('val').filter((_, i) => i % 60 === 0);
+    const images = await Promise.all(photos.map(async (p) => (await preprocessImage(readFileSync(p.file))).pixels));
+    const expected = embedPixels(tf, layers, images);
+    const actual = embedPixels(tf, fused, images);
+    assert.equal(actual.length, photos.length);
+    let maxDifference = 0;
+    let maxValue = 0;
+    actual.forEach((embedding, i) => {
+      assert.equal(embedding.length, EMBEDDING_SIZE);
+      embedding.forEach((v, j) => {
+        maxDifference = Math.max(maxDifference, Math.abs(v - expected[i][j]));
+        maxValue = Math.max(maxValue, expected[i][j]);
+      });
+    });
+    assert.ok(maxValue > 1, 'embeddings are not trivially zero');
+    assert.ok(maxDifference < 1e-4, `max difference ${maxDifference}`);
+    fused.dispose();
+    layers.dispose();
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * `npm run bench`: trains on the first k photos per class of the grocery train split (k = 5, 10, all; 81 classes)
+ * with the CLI, exactly as a user would, and measures time, memory and accuracy on the val split. The plain
+ * Teachable Machine recipe is trained on the same embeddings as the baseline.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type * as TF from '@tensorflow/tfjs';
+import { EmbeddingCache } from '../../src/dataset/embedding-cache';
+import { preprocessImage } from '../../src/dataset/preprocess';
+import { loadTensorflow } from '../../src/training/ml/backend';
+import { EMBEDDING_LAYER, verifyModelFiles } from '../../src/training/ml/base-model';
+import { EMBEDDING_SIZE, embedPixels } from '../../src/training/ml/feature-extractor';
+import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
+import { headProbabilities, TEACHABLE_MACHINE_RECIPE, trainHead, type TrainingSet } from '../../src/training/ml/head';
+import { loadLayersModelFromFile } from '../../src/training/ml/model-files';
+import { tempDir } from '../support/fixtures';
+import { BASE_MODEL_JSON, firstPerClass, groceryClassNames, groceryPhotos, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
+
+const run = promisify(execFile);
+const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');
+const BASELINE_SEEDS = [1, 2, 3];
+
+interface CliSummary {
+  images: number;
+  secondsPerStage: Record<string, number>;
+  peakRssMB: number;
+  skippedImages: unknown[];
+}
+
+interface Accuracy {
+  top1: number;
+  top3: number;
+}
+
+async function main(): Promise<void> {
+  const work = await tempDir('bench');
+  const names = groceryClassNames();
+  const train = groceryPhotos('train');
+  const val = groceryPhotos('val');
+  const { tf, backend } = await loadTensorflow('auto');
+  console.log(`ml-trainer benchmark: grocery dataset, ${names.size} classes, ${val.length} val photos; bench process backend ${backend}`);
+  const valEmbeddings = await embedVal(tf, val);
+  const rows: string[][] = [];
+
+  try {
+    for (const k of [5, 10, Infinity]) {
+      const label = Number.isFinite(k) ? `k=${k}` : 'k=all';
+      const photos = firstPerClass(train, k);
+      const folder = await linkFolder(path.join(work, `photos-${label}`), photos, names);
+      const cache = path.join(work, `cache-${label}`);
+      const cold = await train_(folder, path.join(work, `model-${label}`), cache);
+      const ours = await evaluateModel(tf, path.join(work, `model-${label}`, 'model.json'), val, valEmbeddings.pixels, names);
+      const baseline = await baselineAccuracy(tf, photos, cache, valEmbeddings.embeddings, val);
+      const s = cold.summary.secondsPerStage;
+      rows.push([
+        label,
+        String(cold.summary.images),
+        (cold.summary.images / s.embedding).toFixed(1),
+        s.embedding.toFixed(1),
+        s.training.toFixed(1),
+        s.exporting.toFixed(1),
+        cold.wallSeconds.toFixed(1),
+        String(cold.summary.peakRssMB),
+        pct(ours.top1),
+        pct(ours.top3),
+        pct(baseline.top1),
+        pct(baseline.top3),
+        (100 * (ours.top1 - baseline.top1)).toFixed(1),
+      ]);
+      console.log(`${label} done: cold ${cold.wallSeconds.toFixed(1)} s, top-1 ${pct(ours.top1)} vs TM ${pct(baseline.top1)}`);
+
+      if (k === 10) {
+        const single = await train_(folder, path.join(work, 'model-single'), path.join(work, 'cache-single'), { TRAINING_WORKERS: '1' });
+        const parallelRate = cold.summary.images / s.embedding;
+        const singleRate = single.summary.images / single.summary.secondsPerStage.embedding;
+        console.log(`embedding throughput k=10: ${parallelRate.toFixed(1)} photos/s with 2 workers, ${singleRate.toFixed(1)} photos/s with 1 (${(parallelRate / singleRate).toFixed(2)}×)`);
+        const extra = firstPerClass(train, 11).filter((p) => !photos.includes(p));
+        await linkFolder(folder, extra, names);
+        const retrain = await train_(folder, path.join(work, `model-${label}`), cache);
+        console.log(
+          `retrain k=10 + ${extra.length} new photos (${pct(extra.length / photos.length)}): ${retrain.wallSeconds.toFixed(1)} s ` +
+            `= ${pct(retrain.wallSeconds / cold.wallSeconds)} of the cold ${cold.wallSeconds.toFixed(1)} s ` +
+            `(stages: ${JSON.stringify(retrain.summary.secondsPerStage)})`,
+        );
+      }
+    }
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+  const header = ['k', 'photos', 'photos/s', 'embed s', 'head s', 'export s', 'total s', 'peak RSS MB', 'top-1', 'top-3', 'TM top-1', 'TM top-3', 'Δ top-1'];
+  console.log('\nCold trainings with the CLI (fresh embedding cache; total = process start to files written):');
+  console.log(table([header, ...rows]));
+  console.log(`TM = Teachable Machine recipe (Dense 100 → softmax, 50 epochs, batch 16, Adam 1e-3, 15% held out, no augmentation) on the same embeddings, mean of seeds ${BASELINE_SEEDS.join(', ')}.`);
+}
+
+/** The CLI, as a user runs it; returns its JSON summary and wall time. */
+async function train_(folder: string, out: string, cache: string, env: Record<string, string> = {}) {
+  const started = performance.now();
+  const { stdout } = await run(process.execPath, [CLI, '--images', folder, '--out', out, '--json'], {
+    env: { ...process.env, BASE_MODEL_URL: BASE_MODEL_JSON, MODEL_CACHE_DIR: cache, ...env },
+    maxBuffer: 1 << 24,
+  });
+  const wallSeconds = (performance.now() - started) / 1000;
+  return { summary: JSON.parse(stdout.trim().split('\n').pop()!) as CliSummary, wallSeconds };
+}
+
+/** One sub-folder per class (named after it) of symlinks to the photos. */
+async function linkFolder(root: string, photos: GroceryPhoto[], names: Map<number, string>): Promise<string> {
+  for (const photo of photos) {
+    const dir = path.join(root, names.get(photo.classId)!);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.symlink(photo.file, path.join(dir, path.basename(photo.file)));
+  }
+  return root;
+}
+
+async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
+  const fused = FusedFeatureExtractor.fromLayersModel(tf, await loadLayersModelFromFile(tf, BASE_MODEL_JSON), EMBEDDING_LAYER);
+  const pixels = await Promise.all(val.map(async (p) => (await preprocessImage(await fs.readFile(p.file))).pixels));
+  const embeddings: Float32Array[] = [];
+  for (let i = 0; i < pixels.length; i += 16) embeddings.push(...embedPixels(tf, fused, pixels.slice(i, i + 16)));
+  fused.dispose();
+  return { pixels, embeddings };
+}
+
+/** Top-1/top-3 of the exported model, run whole (base + head) on the val photos. */
+async function evaluateModel(tf: typeof TF, modelJson: string, val: GroceryPhoto[], pixels: Float32Array[], names: Map<number, string>): Promise<Accuracy> {
+  const model = await loadLayersModelFromFile(tf, modelJson);
+  const labels: string[] = JSON.parse(await fs.readFile(path.join(path.dirname(modelJson), 'metadata.json'), 'utf8')).labels;
+  const probabilities: Float32Array[] = [];
+  for (let i = 0; i < pixels.length; i += 16) {
+    const batch = pixels.slice(i, i + 16);
+    const input = new Float32Array(batch.length * batch[0].length);
+    batch.forEach((p, j) => input.set(p, j * p.length));
+    const out = tf.tidy(() => (model.predict(tf.tensor4d(input, [batch.length, 224, 224, 3])) as TF.Tensor).dataSync() as Float32Array);
+    for (let j = 0; j < batch.length; j++) probabilities.push(out.slice(j * labels.length, (j + 1) * labels.length));
+  }
+  model.dispose();
+  return accuracy(probabilities, val.map((p) => labels.indexOf(names.get(p.classId)!)));
+}
+
+/** The Teachable Machine recipe on the centre-view embeddings the CLI cached, evaluated on the val embeddings. */
+async function baselineAccuracy(tf: typeof TF, photos: GroceryPhoto[], cacheDir: string, valEmbeddings: Float32Array[], val: GroceryPhoto[]): Promise<Accuracy> {
+  const cache = new EmbeddingCache(path.join(cacheDir, 'embeddings'), await verifyModelFiles(BASE_MODEL_JSON));
+  const classIds = [...new Set(photos.map((p) => p.classId))].sort((a, b) => a - b);
+  const set: TrainingSet = {
+    embeddings: new Float32Array(photos.length * EMBEDDING_SIZE),
+    labels: Int32Array.from(photos, (p) => classIds.indexOf(p.classId)),
+    photos: Int32Array.from(photos, (_, i) => i),
+    plain: new Uint8Array(photos.length).fill(1),
+    classCount: classIds.length,
+  };
+  for (const [i, photo] of photos.entries()) {
+    const sha = createHash('sha256').update(await fs.readFile(photo.file)).digest('hex');
+    const embedding = await cache.get(cache.key(sha, 'centre'));
+    if (!embedding) throw new Error(`no cached embedding for ${photo.file}`);
+    set.embeddings.set(embedding, i * EMBEDDING_SIZE);
+  }
+  const results: Accuracy[] = [];
+  for (const seed of BASELINE_SEEDS) {
+    const report = await trainHead(tf, set, { ...TEACHABLE_MACHINE_RECIPE, seed });
+    results.push(accuracy(valEmbeddings.map((e) => headProbabilities(report.weights, e)), val.map((p) => classIds.indexOf(p.classId))));
+  }
+  return { top1: mean(results.map((r) => r.top1)), top3: mean(results.map((r) => r.top3)) };
+}
+
+function accuracy(probabilities: Float32Array[], truth: number[]): Accuracy {
+  let top1 = 0;
+  let top3 = 0;
+  probabilities.forEach((p, i) => {
+    const ranked = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
+    if (ranked[0] === truth[i]) top1++;
+    if (ranked.slice(0, 3).includes(truth[i])) top3++;
+  });
+  return { top1: top1 / truth.length, top3: top3 / truth.length };
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => cell.padStart(widths[c])).join('  ')).join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

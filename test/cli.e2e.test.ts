@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parseCliArgs, UsageError } from '../src/cli';
+import { groceryFolder, tempDir } from './support/fixtures';
+import { BASE_MODEL_JSON, QUICK_CLASSES } from './support/shared';
+
+const run = promisify(execFile);
+const CLI = path.join(__dirname, '..', 'src', 'cli.js');
+
+describe('CLI arguments', () => {
+  it('needs exactly one source and an output folder', () => {
+    assert.throws(() => parseCliArgs(['--out', 'x']), new UsageError('give exactly one of --images DIR or --manifest FILE|URL'));
+    assert.throws(() => parseCliArgs(['--images', 'a', '--manifest', 'b', '--out', 'x']), UsageError);
+    assert.throws(() => parseCliArgs(['--images', 'a']), /--out DIR is required/);
+    assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '0']), /--epochs must be a whole number from 1 to 500/);
+    assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--bogus']), /Unknown option '--bogus'/);
+    assert.equal(parseCliArgs(['--help']), 'help');
+    assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '5', '--json']), {
+      images: 'a',
+      manifest: undefined,
+      out: path.resolve('x'),
+      baseModel: undefined,
+      epochs: 5,
+      json: true,
+    });
+  });
+});
+
+describe('CLI end to end', () => {
+  let work: string;
+  let server: Server;
+  let baseUrl: string;
+  const env = () => ({ ...process.env, BASE_MODEL_URL: BASE_MODEL_JSON, MODEL_CACHE_DIR: path.join(work, 'cache'), TRAINING_WORKERS: '2' });
+
+  before(async () => {
+    work = await tempDir('cli');
+    await groceryFolder(path.join(work, 'photos'), QUICK_CLASSES.slice(0, 2), 4);
+    server = createServer(async (req, res) => {
+      try {
+        res.end(await fs.readFile(path.join(work, decodeURIComponent(req.url!))));
+      } catch {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('trains from a folder and prints one JSON summary line last', async () => {
+    const { stdout, stderr } = await run(process.execPath, [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'model'), '--epochs', '5', '--json'], { env: env() });
+    const lines = stdout.trim().split('\n');
+    const summary = JSON.parse(lines[lines.length - 1]);
+    assert.equal(summary.classes, 2);
+    assert.equal(summary.images, 8);
+    assert.deepEqual(summary.skippedImages, []);
+    assert.equal(summary.outputs['model.json'], path.join(work, 'model', 'model.json'));
+    for (const stage of ['embedding', 'training', 'exporting', 'total']) assert.ok(summary.secondsPerStage[stage] >= 0, stage);
+    assert.match(stderr, /TensorFlow\.js backend: (wasm|tensorflow)/);
+  });
+
+  it('trains from a manifest, downloading its photos and reporting the ones that fail', async () => {
+    const folders = await fs.readdir(path.join(work, 'photos'));
+    const products = await Promise.all(
+      folders.map(async (folder, i) => ({
+        productId: `p${i + 1}`,
+        productName: folder,
+        images: (await fs.readdir(path.join(work, 'photos', folder))).map((file, j) => ({
+          assetId: `${i}-${j}`,
+          url: `${baseUrl}/photos/${encodeURIComponent(folder)}/${encodeURIComponent(file)}`,
+          filename: file,
+        })),
+      })),
+    );
+    products[0].images.push({ assetId: 'gone', url: `${baseUrl}/photos/missing.jpg`, filename: '../../etc/passwd' });
+    const manifest = path.join(work, 'manifest.json');
+    await fs.writeFile(manifest, JSON.stringify({ channelId: '2', version: '1', extractedAt: new Date().toISOString(), products }));
+    const { stdout } = await run(process.execPath, [CLI, '--manifest', manifest, '--out', path.join(work, 'model-m'), '--epochs', '5', '--json'], { env: env() });
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.deepEqual(summary.labels, ['p1', 'p2']);
+    assert.equal(summary.images, 8);
+    assert.deepEqual(summary.skippedImages, [{ label: 'p1', name: 'asset gone', reason: 'download failed: HTTP 404' }]);
+    assert.ok(summary.secondsPerStage.downloading >= 0);
+    const metadata = JSON.parse(await fs.readFile(path.join(work, 'model-m', 'metadata.json'), 'utf8'));
+    assert.deepEqual(metadata.labelNames, folders);
+  });
+
+  it('exits 2 with the usage on a bad command line, and 1 with a clear message on bad input', async () => {
+    await assert.rejects(run(process.execPath, [CLI, '--images', 'x'], { env: env() }), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /--out DIR is required\n\nUsage: npm run train/);
+      return true;
+    });
+    await assert.rejects(run(process.execPath, [CLI, '--images', path.join(work, 'nothing'), '--out', path.join(work, 'o')], { env: env() }), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr, /cannot read the images folder .*nothing: ENOENT/);
+      return true;
+    });
+  });
+});

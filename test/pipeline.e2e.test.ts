@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { TestingModule } from '@nestjs/testing';
+import { DatasetService } from '../src/dataset/dataset.service';
+import { DatasetError } from '../src/dataset/dataset.types';
+import { preprocessImage } from '../src/dataset/preprocess';
+import { loadTensorflow } from '../src/training/ml/backend';
+import { loadLayersModelFromFile } from '../src/training/ml/model-files';
+import { TrainerService, type TrainingSummary } from '../src/training/trainer.service';
+import { groceryFolder, tempDir } from './support/fixtures';
+import { groceryClassNames, groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { trainerContext } from './support/trainer-context';
+
+const run = promisify(execFile);
+
+describe('training pipeline on real photos', () => {
+  let work: string;
+  let app: TestingModule;
+  let trainer: TrainerService;
+  let datasets: DatasetService;
+  let photos: string;
+  let out: string;
+  let labels: string[];
+  let summary: TrainingSummary;
+
+  before(async () => {
+    work = await tempDir('pipeline');
+    photos = path.join(work, 'photos');
+    out = path.join(work, 'out');
+    labels = await groceryFolder(photos, QUICK_CLASSES, 10);
+    // Bad input that must be skipped with a reason, never fatal.
+    await fs.writeFile(path.join(photos, labels[0], 'notes.jpg'), 'not a photo');
+    const good = await fs.readFile(path.join(photos, labels[1], (await fs.readdir(path.join(photos, labels[1])))[0]));
+    await fs.writeFile(path.join(photos, labels[1], 'truncated.jpg'), good.subarray(0, 2000));
+    await fs.mkdir(path.join(photos, 'zz-no-usable-photo'));
+    await fs.writeFile(path.join(photos, 'zz-no-usable-photo', 'empty.jpg'), '');
+    await fs.mkdir(out);
+    await fs.writeFile(path.join(out, 'keep-me.txt'), 'the owner’s file');
+
+    app = await trainerContext(path.join(work, 'cache'));
+    trainer = app.get(TrainerService);
+    datasets = app.get(DatasetService);
+    summary = await trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'quick' });
+  });
+  after(async () => {
+    await app?.close();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('keeps the folder order of labels, drops a label without usable photos and reports skipped files', () => {
+    assert.deepEqual(summary.labels, labels);
+    assert.equal(summary.images, 40);
+    assert.deepEqual(summary.droppedLabels, ['zz-no-usable-photo']);
+    const reasons = Object.fromEntries(summary.skipped.map((s) => [path.basename(s.name), s.reason]));
+    assert.match(reasons['notes.jpg'], /not a readable image/);
+    assert.match(reasons['truncated.jpg'], /decoded|readable/);
+    assert.equal(reasons['empty.jpg'], 'empty file');
+  });
+
+  it('writes a Teachable-Machine-shaped model and leaves other files alone', async () => {
+    assert.deepEqual((await fs.readdir(out)).sort(), ['keep-me.txt', 'metadata.json', 'model.json', 'weights.bin']);
+    assert.equal(await fs.readFile(path.join(out, 'keep-me.txt'), 'utf8'), 'the owner’s file');
+    const model = JSON.parse(await fs.readFile(path.join(out, 'model.json'), 'utf8'));
+    assert.equal(model.modelTopology.class_name, 'Sequential');
+    const [truncated, head] = model.modelTopology.config.layers;
+    assert.equal(truncated.class_name, 'Sequential');
+    assert.deepEqual(truncated.config.layers.map((l: { class_name: string }) => l.class_name), ['Model', 'GlobalAveragePooling2D']);
+    assert.equal(head.class_name, 'Sequential');
+    const [hidden, output] = head.config.layers;
+    assert.deepEqual([hidden.class_name, hidden.config.units, hidden.config.activation], ['Dense', 100, 'relu']);
+    assert.deepEqual([output.class_name, output.config.units, output.config.activation, output.config.use_bias], ['Dense', 4, 'softmax', false]);
+    assert.equal(model.weightsManifest.length, 1);
+    assert.deepEqual(model.weightsManifest[0].paths, ['weights.bin']);
+    const weightBytes = model.weightsManifest[0].weights.reduce((sum: number, w: { shape: number[] }) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    assert.equal((await fs.stat(path.join(out, 'weights.bin'))).size, weightBytes);
+  });
+
+  it('writes metadata with Teachable Machine’s fields and ours', async () => {
+    const metadata = JSON.parse(await fs.readFile(path.join(out, 'metadata.json'), 'utf8'));
+    assert.equal(metadata.packageName, '@teachablemachine/image');
+    assert.deepEqual(metadata.labels, labels);
+    assert.equal(metadata.imageSize, 224);
+    assert.equal(metadata.trainingId, summary.trainingId);
+    assert.equal(metadata.productCount, 4);
+    assert.equal(metadata.imageCount, 40);
+    assert.equal(metadata.baseModel.sha256, 'e159deb3afa15bc63a53edb3eb31d0d6de1a25f0d8d72d9b8372b5088a902a8a');
+    assert.deepEqual(metadata.preprocessing.inputRange, [-1, 1]);
+    assert.ok(metadata.metrics.secondsPerStage.embedding > 0);
+    assert.ok(metadata.metrics.epochsRun >= 20);
+  });
+
+  it('reloads from disk and recognises most unseen photos of the same products', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const model = await loadLayersModelFromFile(tf, path.join(out, 'model.json'));
+    assert.deepEqual(model.inputs[0].shape, [null, 224, 224, 3]);
+    assert.deepEqual(model.outputs[0].shape, [null, 4]);
+    const names = groceryClassNames();
+    const val = groceryPhotos('val').filter((p) => QUICK_CLASSES.includes(p.classId));
+    let correct = 0;
+    for (const photo of val) {
+      const { pixels } = await preprocessImage(await fs.readFile(photo.file));
+      const probabilities = tf.tidy(() => (model.predict(tf.tensor4d(pixels, [1, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
+      if (labels[probabilities.indexOf(Math.max(...probabilities))] === names.get(photo.classId)) correct++;
+    }
+    assert.equal(val.length, 24);
+    assert.ok(correct / val.length >= 0.75, `${correct} of ${val.length} val photos right`);
+  });
+
+  it('loads in TensorFlow.js 1.3.1 and predicts what TensorFlow.js 4 predicts', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const model = await loadLayersModelFromFile(tf, path.join(out, 'model.json'));
+    const files = groceryPhotos('val').filter((p) => QUICK_CLASSES.includes(p.classId)).slice(0, 3);
+    const inputs = new Float32Array(files.length * 224 * 224 * 3);
+    for (const [i, f] of files.entries()) inputs.set((await preprocessImage(await fs.readFile(f.file))).pixels, i * 224 * 224 * 3);
+    const inputsFile = path.join(work, 'inputs.f32');
+    await fs.writeFile(inputsFile, new Uint8Array(inputs.buffer));
+    const expected = tf.tidy(() => (model.predict(tf.tensor4d(inputs, [files.length, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
+    const script = path.join(__dirname, 'support', 'tfjs-v1-predict.js');
+    const { stdout } = await run(process.execPath, [script, out, inputsFile], { maxBuffer: 1 << 20 });
+    const v1 = JSON.parse(stdout);
+    assert.equal(v1.version, '1.3.1');
+    assert.deepEqual(v1.inputShape, [null, 224, 224, 3]);
+    assert.deepEqual(v1.outputShape, [null, 4]);
+    const maxDifference = Math.max(...expected.map((p, i) => Math.abs(p - v1.predictions[i])));
+    assert.ok(maxDifference < 1e-4, `max difference ${maxDifference}`);
+  });
+
+  it('retrains after new photos by embedding only the new ones', async () => {
+    const more = await groceryFolder(photos, QUICK_CLASSES, 2, 10);
+    assert.deepEqual(more, labels);
+    const again = await trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'quick' });
+    assert.equal(again.images, 48);
+    assert.equal(again.cachedImages, 40, 'the 40 photos seen before come from the embedding cache');
+    assert.notEqual(again.trainingId, summary.trainingId, 'every training gets its own id');
+  });
+
+  it('refuses to train fewer than two labels, saying so', async () => {
+    const single = path.join(work, 'single');
+    await groceryFolder(single, [QUICK_CLASSES[0]], 3);
+    await assert.rejects(
+      trainer.train({ dataset: await datasets.fromFolder(single), outDir: path.join(work, 'out-single'), modelName: 'x' }),
+      (err: unknown) => err instanceof DatasetError && /need usable photos of at least 2 labels to train, found 1/.test(err.message),
+    );
+  });
+
+  it('names the path of a missing base model', async () => {
+    await assert.rejects(
+      trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'x', baseModel: path.join(work, 'missing', 'model.json') }),
+      new RegExp(`base model not readable at ${path.join(work, 'missing', 'model.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
+  });
+});

@@ -1,0 +1,24 @@
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { firstPerClass, groceryClassNames, groceryPhotos } from './shared';
+
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `ml-trainer-${prefix}-`));
+}
+
+/** Copies the first `k` train photos of each class into `root/<class name>/`; returns the folder names in order. */
+export async function groceryFolder(root: string, classIds: number[], k: number, skip = 0): Promise<string[]> {
+  const names = groceryClassNames();
+  const photos = firstPerClass(groceryPhotos('train').filter((p) => classIds.includes(p.classId)), skip + k);
+  const seen = new Map<number, number>();
+  for (const photo of photos) {
+    const n = seen.get(photo.classId) ?? 0;
+    seen.set(photo.classId, n + 1);
+    if (n < skip) continue;
+    const dir = path.join(root, names.get(photo.classId)!);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.copyFile(photo.file, path.join(dir, path.basename(photo.file)));
+  }
+  return classIds.map((id) => names.get(id)!).sort();
+}

@@ -1,0 +1,22 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { ConfigModule } from '../../src/config/config.module';
+import { DatasetModule } from '../../src/dataset/dataset.module';
+import { TrainingModule } from '../../src/training/training.module';
+import { BASE_MODEL_JSON } from './shared';
+
+/** The CLI's modules with test settings: the shared base model (nothing downloads) and private cache folders. */
+export async function trainerContext(cacheDir: string, env: Record<string, string> = {}): Promise<TestingModule> {
+  const config = loadConfig({
+    BASE_MODEL_URL: BASE_MODEL_JSON,
+    MODEL_CACHE_DIR: cacheDir,
+    TRAINING_WORKERS: '2',
+    ...env,
+  });
+  const moduleRef = await Test.createTestingModule({ imports: [ConfigModule, DatasetModule, TrainingModule] })
+    .overrideProvider(AppConfig)
+    .useValue(config)
+    .compile();
+  await moduleRef.init();
+  return moduleRef;
+}
