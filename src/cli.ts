@@ -61,12 +61,14 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
-  if (!values.images === !values.manifest) throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
+  if (!values.images === !values.manifest)
+    throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
   if (!values.out) throw new UsageError('--out DIR is required');
   let epochs: number | undefined;
   if (values.epochs !== undefined) {
     epochs = Number(values.epochs);
-    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 500) throw new UsageError('--epochs must be a whole number from 1 to 500');
+    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 500)
+      throw new UsageError('--epochs must be a whole number from 1 to 500');
   }
   return {
     images: values.images as string | undefined,
@@ -110,7 +112,12 @@ function progressReporter(logger: StderrLogger): { listener: ProgressListener; s
   };
 }
 
-async function loadDataset(datasets: DatasetService, options: CliOptions, workDir: string, onProgress: ProgressListener): Promise<Dataset> {
+async function loadDataset(
+  datasets: DatasetService,
+  options: CliOptions,
+  workDir: string,
+  onProgress: ProgressListener,
+): Promise<Dataset> {
   if (options.images) return datasets.fromFolder(path.resolve(options.images));
   const manifest = await datasets.readManifest(options.manifest!);
   return datasets.fromManifest(manifest, workDir, (done, total) => onProgress('downloading', done / total));
@@ -128,6 +135,8 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         warnings: summary.warnings,
         secondsPerStage: summary.secondsPerStage,
         validationAccuracy: summary.validationAccuracy,
+        backend: summary.backend,
+        workers: summary.workers,
         trainingId: summary.trainingId,
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
         outputs: summary.files,
@@ -138,10 +147,19 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
   const lines = [
     `Trained ${summary.labels.length} labels on ${summary.images} photos (${summary.cachedImages} from the embedding cache).`,
     ...Object.entries(summary.secondsPerStage).map(([stage, s]) => `  ${stage}: ${s} s`),
-    ...(summary.validationAccuracy === null ? [] : [`  validation accuracy: ${(summary.validationAccuracy * 100).toFixed(1)}%`]),
+    ...(summary.validationAccuracy === null
+      ? []
+      : [`  validation accuracy: ${(summary.validationAccuracy * 100).toFixed(1)}%`]),
     ...summary.warnings.map((w) => `Warning: ${w}`),
-    ...(summary.droppedLabels.length ? [`Labels without a usable photo (left out): ${summary.droppedLabels.join(', ')}`] : []),
-    ...(summary.skipped.length ? [`Skipped ${summary.skipped.length} photo(s):`, ...summary.skipped.map((s) => `  ${s.name} [${s.label}]: ${s.reason}`)] : []),
+    ...(summary.droppedLabels.length
+      ? [`Labels without a usable photo (left out): ${summary.droppedLabels.join(', ')}`]
+      : []),
+    ...(summary.skipped.length
+      ? [
+          `Skipped ${summary.skipped.length} photo(s):`,
+          ...summary.skipped.map((s) => `  ${s.name} [${s.label}]: ${s.reason}`),
+        ]
+      : []),
     `Wrote ${Object.values(summary.files).join(', ')}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -15,10 +15,16 @@ const CLI = path.join(__dirname, '..', 'src', 'cli.js');
 
 describe('CLI arguments', () => {
   it('needs exactly one source and an output folder', () => {
-    assert.throws(() => parseCliArgs(['--out', 'x']), new UsageError('give exactly one of --images DIR or --manifest FILE|URL'));
+    assert.throws(
+      () => parseCliArgs(['--out', 'x']),
+      new UsageError('give exactly one of --images DIR or --manifest FILE|URL'),
+    );
     assert.throws(() => parseCliArgs(['--images', 'a', '--manifest', 'b', '--out', 'x']), UsageError);
     assert.throws(() => parseCliArgs(['--images', 'a']), /--out DIR is required/);
-    assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '0']), /--epochs must be a whole number from 1 to 500/);
+    assert.throws(
+      () => parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '0']),
+      /--epochs must be a whole number from 1 to 500/,
+    );
     assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--bogus']), /Unknown option '--bogus'/);
     assert.equal(parseCliArgs(['--help']), 'help');
     assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '5', '--json']), {
@@ -36,7 +42,12 @@ describe('CLI end to end', () => {
   let work: string;
   let server: Server;
   let baseUrl: string;
-  const env = () => ({ ...process.env, BASE_MODEL_URL: BASE_MODEL_JSON, MODEL_CACHE_DIR: path.join(work, 'cache'), TRAINING_WORKERS: '2' });
+  const env = () => ({
+    ...process.env,
+    BASE_MODEL_URL: BASE_MODEL_JSON,
+    MODEL_CACHE_DIR: path.join(work, 'cache'),
+    TRAINING_WORKERS: '2',
+  });
 
   before(async () => {
     work = await tempDir('cli');
@@ -58,14 +69,19 @@ describe('CLI end to end', () => {
   });
 
   it('trains from a folder and prints one JSON summary line last', async () => {
-    const { stdout, stderr } = await run(process.execPath, [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'model'), '--epochs', '5', '--json'], { env: env() });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'model'), '--epochs', '5', '--json'],
+      { env: env() },
+    );
     const lines = stdout.trim().split('\n');
     const summary = JSON.parse(lines[lines.length - 1]);
     assert.equal(summary.classes, 2);
     assert.equal(summary.images, 8);
     assert.deepEqual(summary.skippedImages, []);
     assert.equal(summary.outputs['model.json'], path.join(work, 'model', 'model.json'));
-    for (const stage of ['embedding', 'training', 'exporting', 'total']) assert.ok(summary.secondsPerStage[stage] >= 0, stage);
+    for (const stage of ['embedding', 'training', 'exporting', 'total'])
+      assert.ok(summary.secondsPerStage[stage] >= 0, stage);
     assert.match(stderr, /TensorFlow\.js backend: (wasm|tensorflow)/);
   });
 
@@ -84,8 +100,15 @@ describe('CLI end to end', () => {
     );
     products[0].images.push({ assetId: 'gone', url: `${baseUrl}/photos/missing.jpg`, filename: '../../etc/passwd' });
     const manifest = path.join(work, 'manifest.json');
-    await fs.writeFile(manifest, JSON.stringify({ channelId: '2', version: '1', extractedAt: new Date().toISOString(), products }));
-    const { stdout } = await run(process.execPath, [CLI, '--manifest', manifest, '--out', path.join(work, 'model-m'), '--epochs', '5', '--json'], { env: env() });
+    await fs.writeFile(
+      manifest,
+      JSON.stringify({ channelId: '2', version: '1', extractedAt: new Date().toISOString(), products }),
+    );
+    const { stdout } = await run(
+      process.execPath,
+      [CLI, '--manifest', manifest, '--out', path.join(work, 'model-m'), '--epochs', '5', '--json'],
+      { env: env() },
+    );
     const summary = JSON.parse(stdout.trim().split('\n').pop()!);
     assert.deepEqual(summary.labels, ['p1', 'p2']);
     assert.equal(summary.images, 8);
@@ -96,15 +119,23 @@ describe('CLI end to end', () => {
   });
 
   it('exits 2 with the usage on a bad command line, and 1 with a clear message on bad input', async () => {
-    await assert.rejects(run(process.execPath, [CLI, '--images', 'x'], { env: env() }), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 2);
-      assert.match(err.stderr, /--out DIR is required\n\nUsage: npm run train/);
-      return true;
-    });
-    await assert.rejects(run(process.execPath, [CLI, '--images', path.join(work, 'nothing'), '--out', path.join(work, 'o')], { env: env() }), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 1);
-      assert.match(err.stderr, /cannot read the images folder .*nothing: ENOENT/);
-      return true;
-    });
+    await assert.rejects(
+      run(process.execPath, [CLI, '--images', 'x'], { env: env() }),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 2);
+        assert.match(err.stderr, /--out DIR is required\n\nUsage: npm run train/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      run(process.execPath, [CLI, '--images', path.join(work, 'nothing'), '--out', path.join(work, 'o')], {
+        env: env(),
+      }),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr, /cannot read the images folder .*nothing: ENOENT/);
+        return true;
+      },
+    );
   });
 });

@@ -68,14 +68,23 @@ describe('training pipeline on real photos', () => {
     assert.equal(model.modelTopology.class_name, 'Sequential');
     const [truncated, head] = model.modelTopology.config.layers;
     assert.equal(truncated.class_name, 'Sequential');
-    assert.deepEqual(truncated.config.layers.map((l: { class_name: string }) => l.class_name), ['Model', 'GlobalAveragePooling2D']);
+    assert.deepEqual(
+      truncated.config.layers.map((l: { class_name: string }) => l.class_name),
+      ['Model', 'GlobalAveragePooling2D'],
+    );
     assert.equal(head.class_name, 'Sequential');
     const [hidden, output] = head.config.layers;
     assert.deepEqual([hidden.class_name, hidden.config.units, hidden.config.activation], ['Dense', 100, 'relu']);
-    assert.deepEqual([output.class_name, output.config.units, output.config.activation, output.config.use_bias], ['Dense', 4, 'softmax', false]);
+    assert.deepEqual(
+      [output.class_name, output.config.units, output.config.activation, output.config.use_bias],
+      ['Dense', 4, 'softmax', false],
+    );
     assert.equal(model.weightsManifest.length, 1);
     assert.deepEqual(model.weightsManifest[0].paths, ['weights.bin']);
-    const weightBytes = model.weightsManifest[0].weights.reduce((sum: number, w: { shape: number[] }) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    const weightBytes = model.weightsManifest[0].weights.reduce(
+      (sum: number, w: { shape: number[] }) => sum + 4 * w.shape.reduce((a, b) => a * b, 1),
+      0,
+    );
     assert.equal((await fs.stat(path.join(out, 'weights.bin'))).size, weightBytes);
   });
 
@@ -90,7 +99,16 @@ describe('training pipeline on real photos', () => {
     assert.equal(metadata.baseModel.sha256, 'e159deb3afa15bc63a53edb3eb31d0d6de1a25f0d8d72d9b8372b5088a902a8a');
     assert.deepEqual(metadata.preprocessing.inputRange, [-1, 1]);
     assert.ok(metadata.metrics.secondsPerStage.embedding > 0);
-    assert.ok(metadata.metrics.epochsRun >= 20);
+    assert.equal(metadata.metrics.epochsRun, 20);
+    // The validation twin holds out ⌈15% × 10⌉ = 2 photos of each of the 4 labels.
+    assert.equal(metadata.metrics.validationImages, 8);
+    assert.ok(metadata.metrics.validationAccuracy >= 0 && metadata.metrics.validationAccuracy <= 1);
+    assert.deepEqual(Object.keys(metadata.metrics.perClassAccuracy), labels);
+    assert.equal(
+      metadata.metrics.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0),
+      8,
+    );
+    assert.equal(summary.validationAccuracy, metadata.metrics.validationAccuracy);
   });
 
   it('reloads from disk and recognises most unseen photos of the same products', async () => {
@@ -103,7 +121,9 @@ describe('training pipeline on real photos', () => {
     let correct = 0;
     for (const photo of val) {
       const { pixels } = await preprocessImage(await fs.readFile(photo.file));
-      const probabilities = tf.tidy(() => (model.predict(tf.tensor4d(pixels, [1, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
+      const probabilities = tf.tidy(() =>
+        (model.predict(tf.tensor4d(pixels, [1, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync(),
+      );
       if (labels[probabilities.indexOf(Math.max(...probabilities))] === names.get(photo.classId)) correct++;
     }
     assert.equal(val.length, 24);
@@ -113,12 +133,17 @@ describe('training pipeline on real photos', () => {
   it('loads in TensorFlow.js 1.3.1 and predicts what TensorFlow.js 4 predicts', async () => {
     const { tf } = await loadTensorflow('auto');
     const model = await loadLayersModelFromFile(tf, path.join(out, 'model.json'));
-    const files = groceryPhotos('val').filter((p) => QUICK_CLASSES.includes(p.classId)).slice(0, 3);
+    const files = groceryPhotos('val')
+      .filter((p) => QUICK_CLASSES.includes(p.classId))
+      .slice(0, 3);
     const inputs = new Float32Array(files.length * 224 * 224 * 3);
-    for (const [i, f] of files.entries()) inputs.set((await preprocessImage(await fs.readFile(f.file))).pixels, i * 224 * 224 * 3);
+    for (const [i, f] of files.entries())
+      inputs.set((await preprocessImage(await fs.readFile(f.file))).pixels, i * 224 * 224 * 3);
     const inputsFile = path.join(work, 'inputs.f32');
     await fs.writeFile(inputsFile, new Uint8Array(inputs.buffer));
-    const expected = tf.tidy(() => (model.predict(tf.tensor4d(inputs, [files.length, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
+    const expected = tf.tidy(() =>
+      (model.predict(tf.tensor4d(inputs, [files.length, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync(),
+    );
     const script = path.join(__dirname, 'support', 'tfjs-v1-predict.js');
     const { stdout } = await run(process.execPath, [script, out, inputsFile], { maxBuffer: 1 << 20 });
     const v1 = JSON.parse(stdout);
@@ -142,15 +167,27 @@ describe('training pipeline on real photos', () => {
     const single = path.join(work, 'single');
     await groceryFolder(single, [QUICK_CLASSES[0]], 3);
     await assert.rejects(
-      trainer.train({ dataset: await datasets.fromFolder(single), outDir: path.join(work, 'out-single'), modelName: 'x' }),
-      (err: unknown) => err instanceof DatasetError && /need usable photos of at least 2 labels to train, found 1/.test(err.message),
+      trainer.train({
+        dataset: await datasets.fromFolder(single),
+        outDir: path.join(work, 'out-single'),
+        modelName: 'x',
+      }),
+      (err: unknown) =>
+        err instanceof DatasetError && /need usable photos of at least 2 labels to train, found 1/.test(err.message),
     );
   });
 
   it('names the path of a missing base model', async () => {
     await assert.rejects(
-      trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'x', baseModel: path.join(work, 'missing', 'model.json') }),
-      new RegExp(`base model not readable at ${path.join(work, 'missing', 'model.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+      trainer.train({
+        dataset: await datasets.fromFolder(photos),
+        outDir: out,
+        modelName: 'x',
+        baseModel: path.join(work, 'missing', 'model.json'),
+      }),
+      new RegExp(
+        `base model not readable at ${path.join(work, 'missing', 'model.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+      ),
     );
   });
 });

@@ -26,8 +26,13 @@ export class DatasetService {
   async readManifest(source: string): Promise<unknown> {
     let text: string;
     if (/^https?:\/\//i.test(source)) {
-      const response = await this.http.axiosRef.get<string>(source, { responseType: 'text', timeout: 30_000, validateStatus: () => true });
-      if (response.status >= 400) throw new DatasetError(`manifest request to ${source} failed: HTTP ${response.status}`);
+      const response = await this.http.axiosRef.get<string>(source, {
+        responseType: 'text',
+        timeout: 30_000,
+        validateStatus: () => true,
+      });
+      if (response.status >= 400)
+        throw new DatasetError(`manifest request to ${source} failed: HTTP ${response.status}`);
       text = response.data;
     } else {
       try {
@@ -47,9 +52,19 @@ export class DatasetService {
    * Validates a manifest and downloads its photos into `workDir/photos` (file names are indexes: nothing from the
    * manifest is ever used as a path). Photos that fail are skipped and reported.
    */
-  async fromManifest(input: unknown, workDir: string, onProgress?: DownloadProgress): Promise<Dataset & { manifest: Manifest }> {
+  async fromManifest(
+    input: unknown,
+    workDir: string,
+    onProgress?: DownloadProgress,
+  ): Promise<Dataset & { manifest: Manifest }> {
     const { manifest, rejected, warnings } = parseManifest(input);
-    const dataset: Dataset & { manifest: Manifest } = { manifest, labels: [], images: [], skipped: [...rejected], warnings };
+    const dataset: Dataset & { manifest: Manifest } = {
+      manifest,
+      labels: [],
+      images: [],
+      skipped: [...rejected],
+      warnings,
+    };
     const photosDir = path.join(workDir, 'photos');
     await fs.mkdir(photosDir, { recursive: true });
     const jobs = manifest.products.flatMap((product, label) =>

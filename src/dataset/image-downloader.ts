@@ -60,7 +60,10 @@ export async function downloadToFile(
 
 async function downloadOnce(http: AxiosInstance, url: string, file: string, options: DownloadOptions): Promise<void> {
   const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)), options.timeoutMs);
+  const deadline = setTimeout(
+    () => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)),
+    options.timeoutMs,
+  );
   try {
     const response = await http.get<NodeJS.ReadableStream>(url, {
       responseType: 'stream',
@@ -97,7 +100,8 @@ async function downloadOnce(http: AxiosInstance, url: string, file: string, opti
 
 function classify(err: unknown, options: DownloadOptions): DownloadError {
   if (isAxiosError(err)) {
-    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);
+    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')
+      return new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);
     if (err.code === 'ERR_FR_TOO_MANY_REDIRECTS') return new DownloadError('too many redirects', false);
     return new DownloadError(`network error (${err.code ?? err.message})`, true);
   }

@@ -19,7 +19,10 @@ export class ManifestImageDto {
   @MaxLength(MAX_ID_LENGTH)
   assetId!: string;
 
-  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http(s) URL' })
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'url must be an http(s) URL' },
+  )
   @MaxLength(MAX_URL_LENGTH)
   url!: string;
 
@@ -70,7 +73,8 @@ export interface ParsedManifest {
  * wrong as a whole is refused with a message saying what is wrong. Duplicate productIds are merged.
  */
 export function parseManifest(input: unknown): ParsedManifest {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new DatasetError('manifest is not a JSON object');
+  if (!input || typeof input !== 'object' || Array.isArray(input))
+    throw new DatasetError('manifest is not a JSON object');
   const raw = input as Record<string, unknown>;
   if (!Array.isArray(raw.products)) throw new DatasetError('manifest has no "products" array');
   if (raw.products.length > MAX_PRODUCTS) {
@@ -98,7 +102,8 @@ export function parseManifest(input: unknown): ParsedManifest {
     if (!Array.isArray(product.images)) warnings.push(`product ${product.productId} has no "images" array`);
     for (const [i, imageEntry] of images.entries()) {
       const image = plainToInstance(ManifestImageDto, imageEntry ?? {});
-      const imageProblems = typeof imageEntry === 'object' && imageEntry !== null ? validationMessages(image) : ['not an object'];
+      const imageProblems =
+        typeof imageEntry === 'object' && imageEntry !== null ? validationMessages(image) : ['not an object'];
       const name = image.assetId ? `asset ${String(image.assetId).slice(0, MAX_ID_LENGTH)}` : `image #${i + 1}`;
       if (imageProblems.length) {
         rejected.push({ label: merged.productId, name, reason: imageProblems.join('; ') });

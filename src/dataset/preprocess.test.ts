@@ -11,7 +11,10 @@ const BLUE = [0, 0, 255];
 
 function assertClose(actual: number[], expected: number[], tolerance: number, what: string): void {
   actual.forEach((v, i) =>
-    assert.ok(Math.abs(v - expected[i]) <= tolerance, `${what}: got [${actual.map((a) => a.toFixed(3))}], expected [${expected.map((e) => e.toFixed(3))}]`),
+    assert.ok(
+      Math.abs(v - expected[i]) <= tolerance,
+      `${what}: got [${actual.map((a) => a.toFixed(3))}], expected [${expected.map((e) => e.toFixed(3))}]`,
+    ),
   );
 }
 
@@ -31,7 +34,9 @@ describe('preprocessImage', () => {
     // 448×224: left quarter red, the rest blue. The centre crop spans x = 112…336 of the original, i.e. all blue,
     // except that scaling is 1:1 on the short side so nothing of the red quarter (x < 112) is left.
     const raw = twoColourRaw(448, 224, 112, RED, BLUE);
-    const { pixels, sourceWidth, sourceHeight } = await preprocessImage(await rawToSharp(raw, 448, 224).png().toBuffer());
+    const { pixels, sourceWidth, sourceHeight } = await preprocessImage(
+      await rawToSharp(raw, 448, 224).png().toBuffer(),
+    );
     assert.deepEqual([sourceWidth, sourceHeight], [448, 224]);
     assertClose(pixelAt(pixels, 0, 100), rgb(BLUE), 1e-6, 'left edge of the crop');
     assertClose(pixelAt(pixels, 223, 100), rgb(BLUE), 1e-6, 'right edge of the crop');
@@ -50,6 +55,26 @@ describe('preprocessImage', () => {
     assert.deepEqual([sourceWidth, sourceHeight], [224, 300]);
     assertClose(pixelAt(pixels, 112, 5), rgb(RED), 1e-6, 'top of the rotated photo');
     assertClose(pixelAt(pixels, 112, 200), rgb(BLUE), 1e-6, 'bottom of the rotated photo');
+  });
+
+  it('cuts the training views as tight crops of the oriented photo', async () => {
+    // 448×448 blue with a red 224×224 square in the middle: the centre view shows both, zoom50 only red.
+    const raw = twoColourRaw(448, 448, 0, BLUE, BLUE);
+    for (let y = 112; y < 336; y++) for (let x = 112; x < 336; x++) raw.set(RED, (y * 448 + x) * 3);
+    const png = await rawToSharp(raw, 448, 448).png().toBuffer();
+    const centre = (await preprocessImage(png, 'centre')).pixels;
+    assertClose(pixelAt(centre, 5, 5), rgb(BLUE), 1e-6, 'centre view corner');
+    const zoom = (await preprocessImage(png, 'zoom50')).pixels;
+    for (const [x, y] of [
+      [0, 0],
+      [223, 223],
+      [112, 112],
+    ])
+      assertClose(pixelAt(zoom, x, y), rgb(RED), 1e-6, `zoom50 at ${x},${y}`);
+    // zoom50tl starts at 20% of the free margin (x = y = 44): its top-left corner is blue, its centre red.
+    const topLeft = (await preprocessImage(png, 'zoom50tl')).pixels;
+    assertClose(pixelAt(topLeft, 2, 2), rgb(BLUE), 1e-6, 'zoom50tl corner');
+    assertClose(pixelAt(topLeft, 150, 150), rgb(RED), 1e-6, 'zoom50tl inside');
   });
 
   const ORANGE = [240, 120, 20];
@@ -92,7 +117,9 @@ describe('preprocessImage', () => {
 
   it('takes the first frame of an animated GIF', async () => {
     const frames = Buffer.concat([twoColourRaw(64, 64, 64, RED, RED), twoColourRaw(64, 64, 64, BLUE, BLUE)]);
-    const gif = await sharp(frames, { raw: { width: 64, height: 128, channels: 3, pageHeight: 64 } }).gif({ loop: 0 }).toBuffer();
+    const gif = await sharp(frames, { raw: { width: 64, height: 128, channels: 3, pageHeight: 64 } })
+      .gif({ loop: 0 })
+      .toBuffer();
     assert.equal((await sharp(gif).metadata()).pages, 2);
     const { pixels } = await preprocessImage(gif);
     assertClose(pixelAt(pixels, 112, 20), rgb(RED), 6 / 127, 'first frame');
@@ -107,11 +134,24 @@ describe('preprocessImage', () => {
   const rejected: [string, () => Promise<Buffer> | Buffer, RegExp][] = [
     ['a zero-byte file', () => Buffer.alloc(0), /empty file/],
     ['a text file named .jpg', () => Buffer.from('this is not an image at all\n'), /not a readable image/],
-    ['an SVG', () => Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'), /unsupported image format "svg"/],
-    ['a truncated JPEG', async () => {
-      const jpeg = await rawToSharp(twoColourRaw(300, 300, 150, RED, BLUE), 300, 300).jpeg().toBuffer();
-      return jpeg.subarray(0, Math.floor(jpeg.length / 2));
-    }, /could not be decoded|not a readable image/],
+    [
+      'an SVG',
+      () =>
+        Buffer.from(
+          '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+        ),
+      /unsupported image format "svg"/,
+    ],
+    [
+      'a truncated JPEG',
+      async () => {
+        const jpeg = await rawToSharp(twoColourRaw(300, 300, 150, RED, BLUE), 300, 300)
+          .jpeg()
+          .toBuffer();
+        return jpeg.subarray(0, Math.floor(jpeg.length / 2));
+      },
+      /could not be decoded|not a readable image/,
+    ],
     ['a PNG declaring 30000×30000 pixels', () => pngDeclaring(30000, 30000), /megapixel limit|pixel limit|exceeds/],
     ['a file over 20 MB', () => Buffer.alloc(20 * 1024 * 1024 + 1), /over the 20971520-byte limit/],
   ];

@@ -13,8 +13,9 @@ export const PREPROCESS_VERSION = 1;
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
 
 /**
- * A view is one way of cutting the photo into the model's 224×224 input. `centre` is exactly what Teachable Machine
- * does in the browser; the others are training-time augmentations, each costing one pass through the base model.
+ * A view is one square crop of the photo, scaled to the model's 224×224 input. `centre` is exactly what Teachable
+ * Machine does in the browser; the others are training-time augmentations, each costing one pass through the base
+ * model.
  */
 export interface ViewSpec {
   /** Side of the square crop as a fraction of the photo's short side (1 = Teachable Machine's centre square). */
@@ -22,23 +23,16 @@ export interface ViewSpec {
   /** Where the crop sits: 0 = left/top edge, 0.5 = centred, 1 = right/bottom edge. */
   x: number;
   y: number;
-  flip: boolean;
-  /** Multiplier applied to the pixel values (1 = unchanged). */
-  brightness: number;
 }
 
 export const VIEW_SPECS = {
-  centre: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 1 },
-  flip: { crop: 1, x: 0.5, y: 0.5, flip: true, brightness: 1 },
-  zoom: { crop: 0.8, x: 0.5, y: 0.5, flip: false, brightness: 1 },
-  zoom70: { crop: 0.7, x: 0.5, y: 0.5, flip: false, brightness: 1 },
-  zoomflip: { crop: 0.8, x: 0.5, y: 0.5, flip: true, brightness: 1 },
-  topleft: { crop: 0.8, x: 0, y: 0, flip: false, brightness: 1 },
-  bottomright: { crop: 0.8, x: 1, y: 1, flip: false, brightness: 1 },
-  topright: { crop: 0.8, x: 1, y: 0, flip: false, brightness: 1 },
-  bottomleft: { crop: 0.8, x: 0, y: 1, flip: false, brightness: 1 },
-  bright: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 1.25 },
-  dark: { crop: 1, x: 0.5, y: 0.5, flip: false, brightness: 0.8 },
+  centre: { crop: 1, x: 0.5, y: 0.5 },
+  // Tight crops (half the short side) at the centre and towards the four corners: training-time augmentations.
+  zoom50: { crop: 0.5, x: 0.5, y: 0.5 },
+  zoom50tl: { crop: 0.5, x: 0.2, y: 0.2 },
+  zoom50tr: { crop: 0.5, x: 0.8, y: 0.2 },
+  zoom50bl: { crop: 0.5, x: 0.2, y: 0.8 },
+  zoom50br: { crop: 0.5, x: 0.8, y: 0.8 },
 } satisfies Record<string, ViewSpec>;
 export type View = keyof typeof VIEW_SPECS;
 
@@ -64,14 +58,28 @@ export interface PreprocessedImage {
  * Fully transparent pixels become black, as they do on the browser's canvas.
  */
 export async function preprocessImage(bytes: Uint8Array, view: View = 'centre'): Promise<PreprocessedImage> {
+  const { sourceWidth, sourceHeight } = await checkImage(bytes);
+  // Each view decodes the file again: measured cheaper than cutting all views from one decoded copy, as libvips'
+  // per-pipeline cost outweighs a small JPEG decode, and big JPEGs decode at reduced size (shrink-on-load).
+  const pipeline = cutView(sharp(bytes, SHARP_OPTIONS).autoOrient(), sourceWidth, sourceHeight, VIEW_SPECS[view]);
+  try {
+    return { pixels: await toModelInput(pipeline), sourceWidth, sourceHeight };
+  } catch (err) {
+    throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
+  }
+}
+
+const SHARP_OPTIONS: sharp.SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, pages: 1, failOn: 'error' };
+
+/** Refuses what must not be decoded (too big, not an accepted format); returns the size after EXIF orientation. */
+async function checkImage(bytes: Uint8Array): Promise<{ sourceWidth: number; sourceHeight: number }> {
   if (bytes.byteLength === 0) throw new ImageRejectedError('empty file');
   if (bytes.byteLength > MAX_IMAGE_BYTES) {
     throw new ImageRejectedError(`file is ${bytes.byteLength} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`);
   }
-  const options: sharp.SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, pages: 1, failOn: 'error' };
   let metadata: sharp.Metadata;
   try {
-    metadata = await sharp(bytes, options).metadata();
+    metadata = await sharp(bytes, SHARP_OPTIONS).metadata();
   } catch (err) {
     throw new ImageRejectedError(`not a readable image (${describeSharpError(err)})`);
   }
@@ -85,36 +93,34 @@ export async function preprocessImage(bytes: Uint8Array, view: View = 'centre'):
   }
   // EXIF orientations 5–8 swap width and height.
   const swapped = (metadata.orientation ?? 1) >= 5;
-  const sourceWidth = (swapped ? metadata.height : metadata.width) ?? 0;
-  const sourceHeight = (swapped ? metadata.width : metadata.height) ?? 0;
+  return {
+    sourceWidth: (swapped ? metadata.height : metadata.width) ?? 0,
+    sourceHeight: (swapped ? metadata.width : metadata.height) ?? 0,
+  };
+}
 
-  const spec: ViewSpec = VIEW_SPECS[view];
-  let pipeline = sharp(bytes, options).autoOrient();
+/** Crops a view out of an (oriented) width×height image and scales it to 224×224. */
+function cutView(pipeline: sharp.Sharp, width: number, height: number, spec: ViewSpec): sharp.Sharp {
   if (spec.crop < 1) {
-    const side = Math.max(1, Math.round(Math.min(sourceWidth, sourceHeight) * spec.crop));
-    // extract() before resize() crops the oriented photo, before scaling.
+    const side = Math.max(1, Math.round(Math.min(width, height) * spec.crop));
+    // extract() before resize() crops before scaling.
     pipeline = pipeline.extract({
-      left: Math.floor((sourceWidth - side) * spec.x),
-      top: Math.floor((sourceHeight - side) * spec.y),
+      left: Math.floor((width - side) * spec.x),
+      top: Math.floor((height - side) * spec.y),
       width: side,
       height: side,
     });
   }
-  pipeline = pipeline.resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'cover', position: 'centre' });
-  if (spec.flip) pipeline = pipeline.flop();
-  if (spec.brightness !== 1) pipeline = pipeline.linear(spec.brightness, 0);
+  return pipeline.resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'cover', position: 'centre' });
+}
 
-  let raw: { data: Buffer; info: sharp.OutputInfo };
-  try {
-    raw = await pipeline
-      .toColourspace('srgb')
-      .ensureAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
-  }
-  return { pixels: rgbaToModelInput(raw.data), sourceWidth, sourceHeight };
+async function toModelInput(pipeline: sharp.Sharp): Promise<Float32Array> {
+  const { data } = await pipeline
+    .toColourspace('srgb')
+    .ensureAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return rgbaToModelInput(data);
 }
 
 /** RGBA bytes → RGB floats in [-1, 1.008]; alpha 0 → black, as the browser's canvas gives it. */

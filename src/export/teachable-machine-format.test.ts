@@ -13,7 +13,9 @@ describe('Teachable Machine format', () => {
         generatedBy: 'TensorFlow.js tfjs-layers v4.22.0',
       }),
     );
-    assert.deepEqual(json.weightsManifest, [{ paths: ['weights.bin'], weights: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }] }]);
+    assert.deepEqual(json.weightsManifest, [
+      { paths: ['weights.bin'], weights: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }] },
+    ]);
     assert.equal(json.format, 'layers-model');
     assert.deepEqual(json.modelTopology, { class_name: 'Sequential' });
   });
@@ -28,11 +30,31 @@ describe('Teachable Machine format', () => {
       labelNames: ['Tea', 'Coffee'],
       imageCount: 12,
       tfjsVersion: '4.22.0',
-      metrics: { validationAccuracy: 0.5, validationImages: 2, perClassAccuracy: { p2: 1, p1: 0 }, confusionMatrix: [[1, 0], [1, 0]], epochsRun: 20, epochsUsed: 20, secondsPerStage: { embedding: 1 } },
+      metrics: {
+        validationAccuracy: 0.5,
+        validationImages: 2,
+        perClassAccuracy: { p2: 1, p1: 0 },
+        confusionMatrix: [
+          [1, 0],
+          [1, 0],
+        ],
+        epochsRun: 20,
+        secondsPerStage: { embedding: 1 },
+      },
       baseModel: { url: 'file:///m/model.json', sha256: 'f00' },
       recipe: { epochs: 20 },
     });
-    assert.deepEqual(Object.keys(metadata).slice(0, 9), ['tfjsVersion', 'tmVersion', 'packageVersion', 'packageName', 'timeStamp', 'userMetadata', 'modelName', 'labels', 'imageSize']);
+    assert.deepEqual(Object.keys(metadata).slice(0, 9), [
+      'tfjsVersion',
+      'tmVersion',
+      'packageVersion',
+      'packageName',
+      'timeStamp',
+      'userMetadata',
+      'modelName',
+      'labels',
+      'imageSize',
+    ]);
     assert.equal(metadata.packageName, '@teachablemachine/image');
     assert.equal(metadata.imageSize, 224);
     assert.deepEqual(metadata.labels, ['p2', 'p1']);

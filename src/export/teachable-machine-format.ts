@@ -44,7 +44,10 @@ export interface StageSeconds {
 }
 
 export interface ModelMetrics {
-  /** Accuracy on the photos held out to choose the epoch count, null when none were held out. */
+  /**
+   * Accuracy on a held-out share of each label's photos, of a head trained the same way on the other photos (the
+   * exported head trains on all of them); null when no label had a photo to spare.
+   */
   validationAccuracy: number | null;
   validationImages: number;
   /** label → accuracy on its held-out photos (null when it had none). */
@@ -52,7 +55,6 @@ export interface ModelMetrics {
   /** confusionMatrix[i][j]: held-out photos of labels[i] predicted as labels[j]. */
   confusionMatrix: number[][];
   epochsRun: number;
-  epochsUsed: number;
   secondsPerStage: StageSeconds;
 }
 

@@ -58,12 +58,12 @@ export class EmbeddingService {
       const batch = pending;
       pending = [];
       const task = (async () => {
-        const result = await this.pool.embed({
+        const outcomes = await this.pool.embed({
           modelJsonPath: baseModel.modelJsonPath,
           items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
         });
         await Promise.all(
-          result.outcomes.map(async (outcome, i) => {
+          outcomes.map(async (outcome, i) => {
             const photo = batch[i];
             if ('error' in outcome) {
               failures.set(photo.index, outcome.error);

@@ -16,8 +16,11 @@ export const DEFAULT_RECIPE: HeadRecipe = {
   oneViewPerEpoch: true,
 };
 
-/** The crops one of which is added to every photo; which one is fixed by the photo's hash, so caches keep working. */
-export const AUGMENTATION_VIEWS: readonly View[] = ['topleft', 'topright', 'bottomleft', 'bottomright', 'zoom70'];
+/**
+ * One of these tight crops is added to every photo; which one is fixed by the photo's hash, so a retrain finds the
+ * embedding in the cache.
+ */
+export const AUGMENTATION_VIEWS: readonly View[] = ['zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
 
 /** The views embedded for a photo: the plain one first, then its augmentation. */
 export function viewsForPhoto(imageSha256: string): View[] {

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
-import type { MODEL_FILES } from '../export/teachable-machine-format';
+import type { MODEL_FILES, ModelMetrics } from '../export/teachable-machine-format';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import type { HeadTrainingReport } from './ml/head';
@@ -42,10 +42,16 @@ export interface TrainingSummary {
   validationAccuracy: number | null;
   epochsRun: number;
   cachedImages: number;
+  /** TensorFlow.js backend and worker threads used (the backend is unknown when every embedding came from the cache). */
+  backend: string | null;
+  workers: number;
   /** Seconds per stage; callers may add their own entries (e.g. `total`). */
   secondsPerStage: Record<string, number>;
   files: Record<(typeof MODEL_FILES)[number], string>;
 }
+
+/** Per-class share of photos held out by the validation twin (at least one photo per class stays in training). */
+const VALIDATION_FRACTION = 0.15;
 
 /** Number of photos whose predictions are compared between the trained model and its reloaded files. */
 const PROBE_PHOTOS = 3;
@@ -80,8 +86,13 @@ export class TrainerService {
     );
     const { set, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
     const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
-    const report = await timed('training', () =>
-      this.pool.trainHead({ data: set, recipe }, (epoch, total) => onProgress('training', epoch / total)),
+    // The exported head trains on every photo; a twin trained the same way without a held-out share measures how
+    // well such a head recognises photos it has not seen. Both run at once, on two workers.
+    const [report, validation] = await timed('training', () =>
+      Promise.all([
+        this.pool.trainHead({ data: set, recipe }, (epoch, total) => onProgress('training', epoch / total)),
+        this.pool.trainHead({ data: set, recipe: { ...recipe, validationFraction: VALIDATION_FRACTION } }),
+      ]),
     );
 
     const trainingId = randomUUID();
@@ -90,7 +101,12 @@ export class TrainerService {
       const staged = await this.exporter.stage(request.outDir);
       try {
         const probes = await Promise.all(embedded.images.slice(0, PROBE_PHOTOS).map((i) => fs.readFile(i.path)));
-        const exported = await this.pool.exportModel({ modelJsonPath: baseModel.modelJsonPath, head: report.weights, dir: staged.dir, probes });
+        const exported = await this.pool.exportModel({
+          modelJsonPath: baseModel.modelJsonPath,
+          head: report.weights,
+          dir: staged.dir,
+          probes,
+        });
         return await this.exporter.publish(staged, {
           trainingId,
           trainedAt,
@@ -99,7 +115,12 @@ export class TrainerService {
           labelNames: labels.map((l) => l.name),
           imageCount: embedded.images.length,
           tfjsVersion: exported.tfjsVersion,
-          metrics: metricsFor(report, labels.map((l) => l.id), seconds),
+          metrics: metricsFor(
+            validation,
+            report.epochsRun,
+            labels.map((l) => l.id),
+            seconds,
+          ),
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
           recipe: { ...recipe, views: 'centre + one crop per photo' },
           userMetadata: request.userMetadata,
@@ -118,9 +139,11 @@ export class TrainerService {
       skipped: [...request.dataset.skipped, ...embedded.skipped],
       droppedLabels: dropped,
       warnings: request.dataset.warnings,
-      validationAccuracy: report.validationAccuracy,
+      validationAccuracy: validation.validationAccuracy,
       epochsRun: report.epochsRun,
       cachedImages: embedded.cachedImages,
+      backend: this.pool.backend ?? null,
+      workers: this.pool.size,
       secondsPerStage: seconds as Record<string, number>,
       files,
     };
@@ -137,27 +160,38 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
   const newIndex = new Map<number, number>();
   const labels = dataset.labels.filter((_, i) => counts[i] > 0);
   dataset.labels.forEach((_, i) => counts[i] > 0 && newIndex.set(i, newIndex.size));
-  const dropped = dataset.labels.filter((_, i) => counts[i] === 0).map((l) => (l.name === l.id ? l.id : `${l.id} (${l.name})`));
+  const dropped = dataset.labels
+    .filter((_, i) => counts[i] === 0)
+    .map((l) => (l.name === l.id ? l.id : `${l.id} (${l.name})`));
   if (labels.length < 2) {
     throw new DatasetError(
       `need usable photos of at least 2 labels to train, found ${labels.length}` +
-        (dropped.length ? `; without a usable photo: ${dropped.join(', ')}` : ''),
+        (dropped.length ? `; without a usable photo: ${listed(dropped)}` : ''),
     );
   }
   const set = { ...embedded.set, labels: embedded.set.labels.map((l) => newIndex.get(l)!), classCount: labels.length };
   return { set, labels, dropped };
 }
 
-function metricsFor(report: HeadTrainingReport, labels: string[], seconds: Partial<Record<Stage, number>>) {
+function metricsFor(
+  validation: HeadTrainingReport,
+  epochsRun: number,
+  labels: string[],
+  seconds: Partial<Record<Stage, number>>,
+): ModelMetrics {
   return {
-    validationAccuracy: report.validationAccuracy,
-    validationImages: report.validationPhotos,
-    perClassAccuracy: Object.fromEntries(labels.map((l, i) => [l, report.perClassAccuracy[i] ?? null])),
-    confusionMatrix: report.confusion,
-    epochsRun: report.epochsRun,
-    epochsUsed: report.epochsUsed,
+    validationAccuracy: validation.validationAccuracy,
+    validationImages: validation.validationPhotos,
+    perClassAccuracy: Object.fromEntries(labels.map((l, i) => [l, validation.perClassAccuracy[i] ?? null])),
+    confusionMatrix: validation.confusion,
+    epochsRun,
     secondsPerStage: seconds as Record<string, number>,
   };
+}
+
+/** Up to 20 names, then how many more. */
+function listed(names: string[]): string {
+  return names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`;
 }
 
 function round(value: number): number {

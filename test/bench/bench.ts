@@ -17,8 +17,18 @@ import { EMBEDDING_SIZE, embedPixels } from '../../src/training/ml/feature-extra
 import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
 import { headProbabilities, TEACHABLE_MACHINE_RECIPE, trainHead, type TrainingSet } from '../../src/training/ml/head';
 import { loadLayersModelFromFile } from '../../src/training/ml/model-files';
+import { DatasetService } from '../../src/dataset/dataset.service';
+import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
-import { BASE_MODEL_JSON, firstPerClass, groceryClassNames, groceryPhotos, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
+import { trainerContext } from '../support/trainer-context';
+import {
+  BASE_MODEL_JSON,
+  firstPerClass,
+  groceryClassNames,
+  groceryPhotos,
+  PROJECT_ROOT,
+  type GroceryPhoto,
+} from '../support/shared';
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');
@@ -26,6 +36,7 @@ const BASELINE_SEEDS = [1, 2, 3];
 
 interface CliSummary {
   images: number;
+  workers: number;
   secondsPerStage: Record<string, number>;
   peakRssMB: number;
   skippedImages: unknown[];
@@ -42,7 +53,9 @@ async function main(): Promise<void> {
   const train = groceryPhotos('train');
   const val = groceryPhotos('val');
   const { tf, backend } = await loadTensorflow('auto');
-  console.log(`ml-trainer benchmark: grocery dataset, ${names.size} classes, ${val.length} val photos; bench process backend ${backend}`);
+  console.log(
+    `ml-trainer benchmark: grocery dataset, ${names.size} classes, ${val.length} val photos; bench process backend ${backend}`,
+  );
   const valEmbeddings = await embedVal(tf, val);
   const rows: string[][] = [];
 
@@ -53,7 +66,13 @@ async function main(): Promise<void> {
       const folder = await linkFolder(path.join(work, `photos-${label}`), photos, names);
       const cache = path.join(work, `cache-${label}`);
       const cold = await train_(folder, path.join(work, `model-${label}`), cache);
-      const ours = await evaluateModel(tf, path.join(work, `model-${label}`, 'model.json'), val, valEmbeddings.pixels, names);
+      const ours = await evaluateModel(
+        tf,
+        path.join(work, `model-${label}`, 'model.json'),
+        val,
+        valEmbeddings.pixels,
+        names,
+      );
       const baseline = await baselineAccuracy(tf, photos, cache, valEmbeddings.embeddings, val);
       const s = cold.summary.secondsPerStage;
       rows.push([
@@ -71,36 +90,114 @@ async function main(): Promise<void> {
         pct(baseline.top3),
         (100 * (ours.top1 - baseline.top1)).toFixed(1),
       ]);
-      console.log(`${label} done: cold ${cold.wallSeconds.toFixed(1)} s, top-1 ${pct(ours.top1)} vs TM ${pct(baseline.top1)}`);
+      console.log(
+        `${label} done: cold ${cold.wallSeconds.toFixed(1)} s, top-1 ${pct(ours.top1)} vs TM ${pct(baseline.top1)}`,
+      );
 
       if (k === 10) {
-        const single = await train_(folder, path.join(work, 'model-single'), path.join(work, 'cache-single'), { TRAINING_WORKERS: '1' });
         const parallelRate = cold.summary.images / s.embedding;
-        const singleRate = single.summary.images / single.summary.secondsPerStage.embedding;
-        console.log(`embedding throughput k=10: ${parallelRate.toFixed(1)} photos/s with 2 workers, ${singleRate.toFixed(1)} photos/s with 1 (${(parallelRate / singleRate).toFixed(2)}×)`);
-        const extra = firstPerClass(train, 11).filter((p) => !photos.includes(p));
-        await linkFolder(folder, extra, names);
-        const retrain = await train_(folder, path.join(work, `model-${label}`), cache);
+        const rate = async (name: string, env: Record<string, string>, command?: string[]) => {
+          const run = await train_(
+            folder,
+            path.join(work, 'model-single'),
+            path.join(work, `cache-${name}`),
+            env,
+            command,
+          );
+          const single = run.summary.images / run.summary.secondsPerStage.embedding;
+          return `${single.toFixed(1)} photos/s ${name}, so both cores are ${(parallelRate / single).toFixed(2)}× faster`;
+        };
         console.log(
-          `retrain k=10 + ${extra.length} new photos (${pct(extra.length / photos.length)}): ${retrain.wallSeconds.toFixed(1)} s ` +
+          `embedding throughput k=10: ${parallelRate.toFixed(1)} photos/s with ${cold.summary.workers} workers on both cores; ` +
+            `${await rate('on one core (taskset -c 0, TRAINING_WORKERS=1)', { TRAINING_WORKERS: '1' }, ['taskset', '-c', '0'])}; ` +
+            `${await rate('with TRAINING_WORKERS=1 (decoding may still use the other core)', { TRAINING_WORKERS: '1' })}`,
+        );
+        const extra = firstPerClass(train, 11).filter((p) => !photos.includes(p));
+        const retrainFolder = path.join(work, 'photos-k=10-plus');
+        await linkFolder(retrainFolder, [...photos, ...extra], names);
+        const retrain = await train_(retrainFolder, path.join(work, `model-${label}`), cache);
+        console.log(
+          `CLI retrain k=10 + ${extra.length} new photos (${pct(extra.length / photos.length)}): ${retrain.wallSeconds.toFixed(1)} s ` +
             `= ${pct(retrain.wallSeconds / cold.wallSeconds)} of the cold ${cold.wallSeconds.toFixed(1)} s ` +
             `(stages: ${JSON.stringify(retrain.summary.secondsPerStage)})`,
         );
+        console.log(await inProcessRetrain(work, folder, retrainFolder));
       }
     }
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
-  const header = ['k', 'photos', 'photos/s', 'embed s', 'head s', 'export s', 'total s', 'peak RSS MB', 'top-1', 'top-3', 'TM top-1', 'TM top-3', 'Δ top-1'];
+  const header = [
+    'k',
+    'photos',
+    'photos/s',
+    'embed s',
+    'head s',
+    'export s',
+    'total s',
+    'peak RSS MB',
+    'top-1',
+    'top-3',
+    'TM top-1',
+    'TM top-3',
+    'Δ top-1',
+  ];
   console.log('\nCold trainings with the CLI (fresh embedding cache; total = process start to files written):');
   console.log(table([header, ...rows]));
-  console.log(`TM = Teachable Machine recipe (Dense 100 → softmax, 50 epochs, batch 16, Adam 1e-3, 15% held out, no augmentation) on the same embeddings, mean of seeds ${BASELINE_SEEDS.join(', ')}.`);
+  console.log(
+    `TM = Teachable Machine recipe (Dense 100 → softmax, 50 epochs, batch 16, Adam 1e-3, 15% held out, no augmentation) on the same embeddings, mean of seeds ${BASELINE_SEEDS.join(', ')}.`,
+  );
 }
 
-/** The CLI, as a user runs it; returns its JSON summary and wall time. */
-async function train_(folder: string, out: string, cache: string, env: Record<string, string> = {}) {
+/**
+ * A running service trains with warm worker threads: cold (empty embedding cache) then again after 10% new photos,
+ * in one process.
+ */
+async function inProcessRetrain(work: string, folder: string, retrainFolder: string): Promise<string> {
+  const app = await trainerContext(path.join(work, 'cache-in-process'));
+  try {
+    const trainer = app.get(TrainerService);
+    const datasets = app.get(DatasetService);
+    const timed = async (dir: string) => {
+      const started = performance.now();
+      const summary = await trainer.train({
+        dataset: await datasets.fromFolder(dir),
+        outDir: path.join(work, 'model-in-process'),
+        modelName: 'bench',
+      });
+      const seconds = (performance.now() - started) / 1000;
+      console.log(
+        `  in process, ${path.basename(dir)}: ${seconds.toFixed(2)} s, stages ${JSON.stringify(summary.secondsPerStage)}`,
+      );
+      return seconds;
+    };
+    // A first small training on other photos (val) starts the workers, as earlier jobs have in a running service.
+    const names = groceryClassNames();
+    const warmUpPhotos = groceryPhotos('val').filter((p) => p.classId < 4);
+    const warmUp = await timed(await linkFolder(path.join(work, 'photos-warm-up'), warmUpPhotos, names));
+    const cold = await timed(folder);
+    const retrain = await timed(retrainFolder);
+    return (
+      `in one process with warm workers (as the service runs; a first training on ${warmUpPhotos.length} other photos, ` +
+      `${warmUp.toFixed(1)} s, starts them): cold k=10 ${cold.toFixed(1)} s, retrain + 10% photos ${retrain.toFixed(1)} s ` +
+      `= ${pct(retrain / cold)} of cold`
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+/** The CLI, as a user runs it (optionally behind a wrapper command); returns its JSON summary and wall time. */
+async function train_(
+  folder: string,
+  out: string,
+  cache: string,
+  env: Record<string, string> = {},
+  wrapper: string[] = [],
+) {
   const started = performance.now();
-  const { stdout } = await run(process.execPath, [CLI, '--images', folder, '--out', out, '--json'], {
+  const command = [...wrapper, process.execPath, CLI, '--images', folder, '--out', out, '--json'];
+  const { stdout } = await run(command[0], command.slice(1), {
     env: { ...process.env, BASE_MODEL_URL: BASE_MODEL_JSON, MODEL_CACHE_DIR: cache, ...env },
     maxBuffer: 1 << 24,
   });
@@ -119,7 +216,11 @@ async function linkFolder(root: string, photos: GroceryPhoto[], names: Map<numbe
 }
 
 async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
-  const fused = FusedFeatureExtractor.fromLayersModel(tf, await loadLayersModelFromFile(tf, BASE_MODEL_JSON), EMBEDDING_LAYER);
+  const fused = FusedFeatureExtractor.fromLayersModel(
+    tf,
+    await loadLayersModelFromFile(tf, BASE_MODEL_JSON),
+    EMBEDDING_LAYER,
+  );
   const pixels = await Promise.all(val.map(async (p) => (await preprocessImage(await fs.readFile(p.file))).pixels));
   const embeddings: Float32Array[] = [];
   for (let i = 0; i < pixels.length; i += 16) embeddings.push(...embedPixels(tf, fused, pixels.slice(i, i + 16)));
@@ -128,23 +229,42 @@ async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
 }
 
 /** Top-1/top-3 of the exported model, run whole (base + head) on the val photos. */
-async function evaluateModel(tf: typeof TF, modelJson: string, val: GroceryPhoto[], pixels: Float32Array[], names: Map<number, string>): Promise<Accuracy> {
+async function evaluateModel(
+  tf: typeof TF,
+  modelJson: string,
+  val: GroceryPhoto[],
+  pixels: Float32Array[],
+  names: Map<number, string>,
+): Promise<Accuracy> {
   const model = await loadLayersModelFromFile(tf, modelJson);
-  const labels: string[] = JSON.parse(await fs.readFile(path.join(path.dirname(modelJson), 'metadata.json'), 'utf8')).labels;
+  const labels: string[] = JSON.parse(
+    await fs.readFile(path.join(path.dirname(modelJson), 'metadata.json'), 'utf8'),
+  ).labels;
   const probabilities: Float32Array[] = [];
   for (let i = 0; i < pixels.length; i += 16) {
     const batch = pixels.slice(i, i + 16);
     const input = new Float32Array(batch.length * batch[0].length);
     batch.forEach((p, j) => input.set(p, j * p.length));
-    const out = tf.tidy(() => (model.predict(tf.tensor4d(input, [batch.length, 224, 224, 3])) as TF.Tensor).dataSync() as Float32Array);
+    const out = tf.tidy(
+      () => (model.predict(tf.tensor4d(input, [batch.length, 224, 224, 3])) as TF.Tensor).dataSync() as Float32Array,
+    );
     for (let j = 0; j < batch.length; j++) probabilities.push(out.slice(j * labels.length, (j + 1) * labels.length));
   }
   model.dispose();
-  return accuracy(probabilities, val.map((p) => labels.indexOf(names.get(p.classId)!)));
+  return accuracy(
+    probabilities,
+    val.map((p) => labels.indexOf(names.get(p.classId)!)),
+  );
 }
 
 /** The Teachable Machine recipe on the centre-view embeddings the CLI cached, evaluated on the val embeddings. */
-async function baselineAccuracy(tf: typeof TF, photos: GroceryPhoto[], cacheDir: string, valEmbeddings: Float32Array[], val: GroceryPhoto[]): Promise<Accuracy> {
+async function baselineAccuracy(
+  tf: typeof TF,
+  photos: GroceryPhoto[],
+  cacheDir: string,
+  valEmbeddings: Float32Array[],
+  val: GroceryPhoto[],
+): Promise<Accuracy> {
   const cache = new EmbeddingCache(path.join(cacheDir, 'embeddings'), await verifyModelFiles(BASE_MODEL_JSON));
   const classIds = [...new Set(photos.map((p) => p.classId))].sort((a, b) => a - b);
   const set: TrainingSet = {
@@ -155,7 +275,9 @@ async function baselineAccuracy(tf: typeof TF, photos: GroceryPhoto[], cacheDir:
     classCount: classIds.length,
   };
   for (const [i, photo] of photos.entries()) {
-    const sha = createHash('sha256').update(await fs.readFile(photo.file)).digest('hex');
+    const sha = createHash('sha256')
+      .update(await fs.readFile(photo.file))
+      .digest('hex');
     const embedding = await cache.get(cache.key(sha, 'centre'));
     if (!embedding) throw new Error(`no cached embedding for ${photo.file}`);
     set.embeddings.set(embedding, i * EMBEDDING_SIZE);
@@ -163,7 +285,12 @@ async function baselineAccuracy(tf: typeof TF, photos: GroceryPhoto[], cacheDir:
   const results: Accuracy[] = [];
   for (const seed of BASELINE_SEEDS) {
     const report = await trainHead(tf, set, { ...TEACHABLE_MACHINE_RECIPE, seed });
-    results.push(accuracy(valEmbeddings.map((e) => headProbabilities(report.weights, e)), val.map((p) => classIds.indexOf(p.classId))));
+    results.push(
+      accuracy(
+        valEmbeddings.map((e) => headProbabilities(report.weights, e)),
+        val.map((p) => classIds.indexOf(p.classId)),
+      ),
+    );
   }
   return { top1: mean(results.map((r) => r.top1)), top3: mean(results.map((r) => r.top3)) };
 }

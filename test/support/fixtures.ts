@@ -10,7 +10,10 @@ export async function tempDir(prefix: string): Promise<string> {
 /** Copies the first `k` train photos of each class into `root/<class name>/`; returns the folder names in order. */
 export async function groceryFolder(root: string, classIds: number[], k: number, skip = 0): Promise<string[]> {
   const names = groceryClassNames();
-  const photos = firstPerClass(groceryPhotos('train').filter((p) => classIds.includes(p.classId)), skip + k);
+  const photos = firstPerClass(
+    groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
+    skip + k,
+  );
   const seen = new Map<number, number>();
   for (const photo of photos) {
     const n = seen.get(photo.classId) ?? 0;

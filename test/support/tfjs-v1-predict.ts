@@ -21,7 +21,14 @@ async function main(modelDir: string, inputsFile: string): Promise<void> {
   const inputs = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   const count = inputs.length / (224 * 224 * 3);
   const output = model.predict(tf.tensor4d(inputs, [count, 224, 224, 3]));
-  process.stdout.write(JSON.stringify({ version: tf.version.tfjs, inputShape: model.inputs[0].shape, outputShape: model.outputs[0].shape, predictions: Array.from(output.dataSync()) }));
+  process.stdout.write(
+    JSON.stringify({
+      version: tf.version.tfjs,
+      inputShape: model.inputs[0].shape,
+      outputShape: model.outputs[0].shape,
+      predictions: Array.from(output.dataSync()),
+    }),
+  );
 }
 
 main(process.argv[2], process.argv[3]).catch((err) => {

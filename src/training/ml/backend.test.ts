@@ -34,7 +34,14 @@ describe('TensorFlow backend choice', () => {
     assert.equal(tf.getBackend(), 'cpu');
   });
 
-  it('a forced backend that cannot start is an error naming it', { skip: nativeInstalled() && 'tfjs-node is installed here' }, async () => {
-    await assert.rejects(loadTensorflow('tensorflow'), /TF_BACKEND=tensorflow cannot be used \(tensorflow: Cannot find module/);
-  });
+  it(
+    'a forced backend that cannot start is an error naming it',
+    { skip: nativeInstalled() && 'tfjs-node is installed here' },
+    async () => {
+      await assert.rejects(
+        loadTensorflow('tensorflow'),
+        /TF_BACKEND=tensorflow cannot be used \(tensorflow: Cannot find module/,
+      );
+    },
+  );
 });

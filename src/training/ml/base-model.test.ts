@@ -35,7 +35,10 @@ describe('base model', () => {
     const missing = path.join(tmp, 'nowhere', 'model.json');
     await assert.rejects(resolveBaseModel(missing, tmp), (err: unknown) => {
       assert.ok(err instanceof BaseModelError);
-      assert.match(err.message, new RegExp(`base model not readable at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`));
+      assert.match(
+        err.message,
+        new RegExp(`base model not readable at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`),
+      );
       return true;
     });
   });
@@ -46,7 +49,10 @@ describe('base model', () => {
     await fs.copyFile(BASE_MODEL_JSON, path.join(dir, 'model.json'));
     const weights = await fs.readFile(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'));
     await fs.writeFile(path.join(dir, 'weights.bin'), weights.subarray(0, 1000));
-    await assert.rejects(resolveBaseModel(path.join(dir, 'model.json'), tmp), /incomplete: 1000 bytes, manifest says 1640832/);
+    await assert.rejects(
+      resolveBaseModel(path.join(dir, 'model.json'), tmp),
+      /incomplete: 1000 bytes, manifest says 1640832/,
+    );
   });
 
   it('refuses a model with another input shape', async () => {
@@ -55,7 +61,10 @@ describe('base model', () => {
     const model = JSON.parse(await fs.readFile(BASE_MODEL_JSON, 'utf8'));
     model.modelTopology.config.layers[0].config.batch_input_shape = [null, 96, 96, 3];
     await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(model));
-    await assert.rejects(resolveBaseModel(path.join(dir, 'model.json'), tmp), /takes input \[null,96,96,3\], expected \[null,224,224,3\]/);
+    await assert.rejects(
+      resolveBaseModel(path.join(dir, 'model.json'), tmp),
+      /takes input \[null,96,96,3\], expected \[null,224,224,3\]/,
+    );
   });
 
   describe('from an http URL (a local server)', () => {
@@ -96,7 +105,10 @@ describe('base model', () => {
     });
 
     it('reports an HTTP error with the URL', async () => {
-      await assert.rejects(resolveBaseModel(`${baseUrl}/absent/model.json`, path.join(tmp, 'cache2')), /download from http:\/\/127\.0\.0\.1:\d+\/absent\/model\.json failed: HTTP 404/);
+      await assert.rejects(
+        resolveBaseModel(`${baseUrl}/absent/model.json`, path.join(tmp, 'cache2')),
+        /download from http:\/\/127\.0\.0\.1:\d+\/absent\/model\.json failed: HTTP 404/,
+      );
     });
   });
 });

@@ -63,7 +63,9 @@ export async function verifyModelFiles(modelJsonPath: string): Promise<string> {
   try {
     text = await fs.readFile(modelJsonPath, 'utf8');
   } catch (err) {
-    throw new BaseModelError(`base model not readable at ${modelJsonPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new BaseModelError(
+      `base model not readable at ${modelJsonPath}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
   const model = parseModelJson(text, modelJsonPath);
   const hash = createHash('sha256');
@@ -76,7 +78,9 @@ export async function verifyModelFiles(modelJsonPath: string): Promise<string> {
       try {
         bytes = await fs.readFile(shardPath);
       } catch (err) {
-        throw new BaseModelError(`base model weight shard missing at ${shardPath}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+        throw new BaseModelError(
+          `base model weight shard missing at ${shardPath}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
       }
       hash.update(bytes);
       actual += bytes.length;
@@ -99,7 +103,9 @@ function parseModelJson(text: string, where: string): ModelJson {
   }
   const layers = model?.modelTopology?.config?.layers;
   if (!Array.isArray(layers) || !Array.isArray(model.weightsManifest)) {
-    throw new BaseModelError(`base model at ${where} is not a TensorFlow.js layers model (no layers or weightsManifest)`);
+    throw new BaseModelError(
+      `base model at ${where} is not a TensorFlow.js layers model (no layers or weightsManifest)`,
+    );
   }
   const input = layers.find((l) => l.class_name === 'InputLayer')?.config.batch_input_shape;
   if (JSON.stringify(input) !== JSON.stringify(EXPECTED_INPUT_SHAPE)) {
@@ -113,7 +119,8 @@ function parseModelJson(text: string, where: string): ModelJson {
   for (const group of model.weightsManifest) {
     for (const shard of group.paths) {
       // Shard names come from a remote file: they must stay inside the model's folder.
-      if (path.basename(shard) !== shard) throw new BaseModelError(`base model at ${where} names an unsafe shard path "${shard}"`);
+      if (path.basename(shard) !== shard)
+        throw new BaseModelError(`base model at ${where} names an unsafe shard path "${shard}"`);
     }
   }
   return model;
@@ -163,8 +170,10 @@ async function download(url: string): Promise<Buffer> {
   }
   if (!response.ok) throw new BaseModelError(`base model download from ${url} failed: HTTP ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_MODEL_BYTES) throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
+  if (declared > MAX_MODEL_BYTES)
+    throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
   const bytes = Buffer.from(await response.arrayBuffer());
-  if (bytes.length > MAX_MODEL_BYTES) throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
+  if (bytes.length > MAX_MODEL_BYTES)
+    throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
   return bytes;
 }

@@ -13,7 +13,11 @@ describe('FusedFeatureExtractor', () => {
   it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {
     const { tf } = await loadTensorflow('auto');
     const layers = await loadFeatureExtractor(tf, BASE_MODEL_JSON);
-    const fused = FusedFeatureExtractor.fromLayersModel(tf, await loadLayersModelFromFile(tf, BASE_MODEL_JSON), EMBEDDING_LAYER);
+    const fused = FusedFeatureExtractor.fromLayersModel(
+      tf,
+      await loadLayersModelFromFile(tf, BASE_MODEL_JSON),
+      EMBEDDING_LAYER,
+    );
     const photos = groceryPhotos('val').filter((_, i) => i % 60 === 0);
     const images = await Promise.all(photos.map(async (p) => (await preprocessImage(readFileSync(p.file))).pixels));
     const expected = embedPixels(tf, layers, images);

@@ -2,9 +2,24 @@ import type * as TF from '@tensorflow/tfjs';
 
 type Activation = 'linear' | 'relu6';
 type Op =
-  | { kind: 'conv'; name: string; input: string; depthwise: boolean; filter: TF.Tensor4D; bias: TF.Tensor1D; strides: number; padding: 'same' | 'valid'; activation: Activation; pad?: number[][] }
+  | {
+      kind: 'conv';
+      name: string;
+      input: string;
+      depthwise: boolean;
+      filter: TF.Tensor4D;
+      bias: TF.Tensor1D;
+      strides: number;
+      padding: 'same' | 'valid';
+      activation: Activation;
+      pad?: number[][];
+    }
   | { kind: 'add'; name: string; inputs: string[] }
   | { kind: 'alias'; name: string; input: string; pad?: number[][] };
+
+function inputsOf(op: Op): string[] {
+  return op.kind === 'add' ? op.inputs : [op.input];
+}
 
 interface LayerNode {
   layer: TF.layers.Layer;
@@ -50,7 +65,17 @@ export class FusedFeatureExtractor {
         inputName = name;
       } else if (cls === 'ZeroPadding2D') {
         const [[top, bottom], [left, right]] = config.padding as number[][];
-        ops.push({ kind: 'alias', name, input: inputs[0], pad: [[0, 0], [top, bottom], [left, right], [0, 0]] });
+        ops.push({
+          kind: 'alias',
+          name,
+          input: inputs[0],
+          pad: [
+            [0, 0],
+            [top, bottom],
+            [left, right],
+            [0, 0],
+          ],
+        });
       } else if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
         const depthwise = cls === 'DepthwiseConv2D';
         const [kernel, ownBias] = layer.getWeights();
@@ -86,7 +111,17 @@ export class FusedFeatureExtractor {
           last = relu.layer.name;
         }
         const strides = (config.strides as number[])[0];
-        ops.push({ kind: 'conv', name: last, input: inputs[0], depthwise, filter, bias, strides, padding: config.padding as 'same' | 'valid', activation });
+        ops.push({
+          kind: 'conv',
+          name: last,
+          input: inputs[0],
+          depthwise,
+          filter,
+          bias,
+          strides,
+          padding: config.padding as 'same' | 'valid',
+          activation,
+        });
       } else if (cls === 'Add') {
         ops.push({ kind: 'add', name, inputs });
       } else {
@@ -101,23 +136,50 @@ export class FusedFeatureExtractor {
   /** [batch, 224, 224, 3] in [-1, 1] → [batch, 1280] (global average of the last feature map). */
   predict(input: TF.Tensor4D): TF.Tensor2D {
     const tf = this.tf;
-    return tf.tidy(() => {
-      const values = new Map<string, TF.Tensor4D>([[this.inputName, input]]);
-      for (const op of this.ops) {
-        if (op.kind === 'alias') {
-          values.set(op.name, tf.pad(values.get(op.input)!, op.pad as [number, number][]));
-        } else if (op.kind === 'add') {
-          values.set(op.name, tf.add(values.get(op.inputs[0])!, values.get(op.inputs[1])!));
-        } else {
-          const args = { x: values.get(op.input)!, filter: op.filter, strides: op.strides, pad: op.padding, bias: op.bias, activation: op.activation };
-          values.set(op.name, op.depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args));
-        }
+    // Each activation is freed as soon as its last reader has run, so memory holds a few feature maps, not all 62.
+    const pendingReads = new Map<string, number>();
+    for (const op of this.ops)
+      for (const name of inputsOf(op)) pendingReads.set(name, (pendingReads.get(name) ?? 0) + 1);
+    const values = new Map<string, TF.Tensor4D>([[this.inputName, input]]);
+    const read = (name: string): TF.Tensor4D => values.get(name)!;
+    const release = (op: Op) => {
+      for (const name of inputsOf(op)) {
+        const left = pendingReads.get(name)! - 1;
+        pendingReads.set(name, left);
+        if (left === 0 && name !== this.inputName) values.get(name)!.dispose();
       }
-      return tf.mean(values.get(this.outputName)!, [1, 2]) as TF.Tensor2D;
-    });
+    };
+    for (const op of this.ops) {
+      let output: TF.Tensor4D;
+      if (op.kind === 'alias') {
+        output = tf.pad(read(op.input), op.pad as [number, number][]);
+      } else if (op.kind === 'add') {
+        output = tf.add(read(op.inputs[0]), read(op.inputs[1]));
+      } else {
+        const args = {
+          x: read(op.input),
+          filter: op.filter,
+          strides: op.strides,
+          pad: op.padding,
+          bias: op.bias,
+          activation: op.activation,
+        };
+        output = op.depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
+      }
+      values.set(op.name, output);
+      release(op);
+    }
+    const last = read(this.outputName);
+    const pooled = tf.mean(last, [1, 2]) as TF.Tensor2D;
+    last.dispose();
+    return pooled;
   }
 
   dispose(): void {
-    for (const op of this.ops) if (op.kind === 'conv') { op.filter.dispose(); op.bias.dispose(); }
+    for (const op of this.ops)
+      if (op.kind === 'conv') {
+        op.filter.dispose();
+        op.bias.dispose();
+      }
   }
 }

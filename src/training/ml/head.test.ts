@@ -2,12 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_SIZE } from './feature-extractor';
-import { headProbabilities, mulberry32, splitByPhoto, TEACHABLE_MACHINE_RECIPE, trainHead, type TrainingSet } from './head';
+import {
+  headProbabilities,
+  mulberry32,
+  splitByPhoto,
+  TEACHABLE_MACHINE_RECIPE,
+  trainHead,
+  type TrainingSet,
+} from './head';
 
 /** Photos of `classes` classes whose embeddings cluster around one random prototype per class; two views each. */
 function toySet(classes: number, photosPerClass: number, seed = 1): TrainingSet {
   const random = mulberry32(seed);
-  const prototypes = Array.from({ length: classes }, () => Float32Array.from({ length: EMBEDDING_SIZE }, () => (random() < 0.3 ? random() * 3 : 0)));
+  const prototypes = Array.from({ length: classes }, () =>
+    Float32Array.from({ length: EMBEDDING_SIZE }, () => (random() < 0.3 ? random() * 3 : 0)),
+  );
   const rows = classes * photosPerClass * 2;
   const set: TrainingSet = {
     embeddings: new Float32Array(rows * EMBEDDING_SIZE),
@@ -20,7 +29,8 @@ function toySet(classes: number, photosPerClass: number, seed = 1): TrainingSet 
   for (let c = 0; c < classes; c++) {
     for (let p = 0; p < photosPerClass; p++) {
       for (let view = 0; view < 2; view++, row++) {
-        for (let f = 0; f < EMBEDDING_SIZE; f++) set.embeddings[row * EMBEDDING_SIZE + f] = Math.max(0, prototypes[c][f] + (random() - 0.5) * 1.5);
+        for (let f = 0; f < EMBEDDING_SIZE; f++)
+          set.embeddings[row * EMBEDDING_SIZE + f] = Math.max(0, prototypes[c][f] + (random() - 0.5) * 1.5);
         set.labels[row] = c;
         set.photos[row] = c * photosPerClass + p;
         set.plain[row] = view === 0 ? 1 : 0;
@@ -38,7 +48,11 @@ describe('head training', () => {
     const heldPhotos = new Set(validation.map((r) => set.photos[r]));
     for (const r of train) assert.ok(!heldPhotos.has(set.photos[r]), 'a photo is on both sides of the split');
     for (let c = 0; c < 3; c++) {
-      assert.equal(validation.filter((r) => set.labels[r] === c && set.plain[r]).length, 1, 'ceil(0.15 × 4) = 1 photo per class');
+      assert.equal(
+        validation.filter((r) => set.labels[r] === c && set.plain[r]).length,
+        1,
+        'ceil(0.15 × 4) = 1 photo per class',
+      );
     }
     const single = toySet(2, 1);
     assert.equal(splitByPhoto(single, 0.5, 1).validation.length, 0, 'a class with one photo keeps it for training');
@@ -50,16 +64,25 @@ describe('head training', () => {
     const recipe = { ...TEACHABLE_MACHINE_RECIPE, epochs: 15, validationFraction: 0.25, keepBestEpoch: true };
     const epochs: number[] = [];
     const report = await trainHead(tf, set, recipe, (epoch) => epochs.push(epoch));
-    assert.deepEqual(epochs, Array.from({ length: 15 }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochs,
+      Array.from({ length: 15 }, (_, i) => i + 1),
+    );
     assert.equal(report.validationPhotos, 8);
     assert.ok(report.validationAccuracy! >= 0.99, `validation accuracy ${report.validationAccuracy}`);
     assert.equal(report.confusion.length, 4);
-    assert.equal(report.confusion.flat().reduce((a, b) => a + b, 0), 8);
+    assert.equal(
+      report.confusion.flat().reduce((a, b) => a + b, 0),
+      8,
+    );
     assert.deepEqual(report.perClassAccuracy, [1, 1, 1, 1]);
     assert.equal(report.weights.hiddenKernel.length, EMBEDDING_SIZE * 100);
     assert.equal(report.weights.outputKernel.length, 100 * 4);
     for (let c = 0; c < 4; c++) {
-      const probabilities = headProbabilities(report.weights, set.embeddings.subarray(c * 16 * EMBEDDING_SIZE, (c * 16 + 1) * EMBEDDING_SIZE));
+      const probabilities = headProbabilities(
+        report.weights,
+        set.embeddings.subarray(c * 16 * EMBEDDING_SIZE, (c * 16 + 1) * EMBEDDING_SIZE),
+      );
       assert.ok(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-5);
       assert.equal(probabilities.indexOf(Math.max(...probabilities)), c, 'output i is label i');
     }
@@ -69,7 +92,13 @@ describe('head training', () => {
 
   it('refits on all photos for the chosen number of epochs', async () => {
     const { tf } = await loadTensorflow('auto');
-    const report = await trainHead(tf, toySet(3, 6), { ...TEACHABLE_MACHINE_RECIPE, epochs: 6, validationFraction: 0.2, keepBestEpoch: true, refitOnAll: true });
+    const report = await trainHead(tf, toySet(3, 6), {
+      ...TEACHABLE_MACHINE_RECIPE,
+      epochs: 6,
+      validationFraction: 0.2,
+      keepBestEpoch: true,
+      refitOnAll: true,
+    });
     assert.ok(report.epochsUsed >= 1 && report.epochsUsed <= 6);
     assert.equal(report.epochsRun, 6 + report.epochsUsed);
   });

@@ -95,7 +95,9 @@ export async function trainHead(
   let result = first;
   if (refit) {
     const all = Array.from({ length: rows }, (_, i) => i);
-    result = await fitOnce(tf, data, all, [], recipe, first.bestEpoch, (e) => onEpoch?.(recipe.epochs + e, totalEpochs));
+    result = await fitOnce(tf, data, all, [], recipe, first.bestEpoch, (e) =>
+      onEpoch?.(recipe.epochs + e, totalEpochs),
+    );
     onEpoch?.(totalEpochs, totalEpochs);
   }
   return {
@@ -132,14 +134,7 @@ async function fitOnce(
   const head = new TrainableHead(tf, recipe, k);
   const classWeights = recipe.balanceClasses ? balancedClassWeights(data.labels, trainRows, k) : undefined;
   const x = tf.tensor2d(data.embeddings, [data.labels.length, EMBEDDING_SIZE]);
-  const targets = tf.tidy(() =>
-    tf
-      .oneHot(tf.tensor1d(data.labels, 'int32'), k)
-      .toFloat()
-      .mul(1 - recipe.labelSmoothing)
-      .add(recipe.labelSmoothing / k),
-  );
-  const rowWeights = tf.tensor1d(Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1)));
+  const rowWeights = Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1));
   const validationPlain = validationRows.filter((i) => data.plain[i]);
   let best: FitResult | undefined;
   try {
@@ -151,14 +146,20 @@ async function fitOnce(
         : trainRows;
       const order = shuffled(epochRows, random);
       for (let start = 0; start < order.length; start += recipe.batchSize) {
-        head.step(x, targets, rowWeights, order.slice(start, start + recipe.batchSize), random);
+        head.step(data, rowWeights, order.slice(start, start + recipe.batchSize), random);
       }
       onEpoch(epoch);
       if (validationPlain.length) {
         const evaluation = evaluate(tf, head, x, data, validationPlain);
         // Ties go to the later epoch: more training at equal held-out accuracy generalises at least as well here.
         if (!best || evaluation.accuracy >= best.bestAccuracy || (!recipe.keepBestEpoch && epoch === epochs)) {
-          best = { weights: head.weights(), bestEpoch: epoch, bestAccuracy: evaluation.accuracy, ...evaluation, epochsRun: epoch };
+          best = {
+            weights: head.weights(),
+            bestEpoch: epoch,
+            bestAccuracy: evaluation.accuracy,
+            ...evaluation,
+            epochsRun: epoch,
+          };
         }
       }
     }
@@ -173,7 +174,7 @@ async function fitOnce(
     best.epochsRun = epochs;
     return best;
   } finally {
-    tf.dispose([x, targets, rowWeights]);
+    x.dispose();
     head.dispose();
   }
 }
@@ -204,22 +205,32 @@ class TrainableHead {
     this.optimizer = tf.train.adam(recipe.learningRate);
   }
 
-  /** One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets. */
-  step(x: TF.Tensor2D, targets: TF.Tensor, rowWeights: TF.Tensor1D, rows: number[], random: () => number): void {
+  /**
+   * One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets. The batch is
+   * copied from plain arrays: the wasm backend's gather is slower than building the small tensors directly.
+   */
+  step(data: TrainingSet, rowWeights: Float32Array, rows: number[], random: () => number): void {
     const tf = this.tf;
+    const k = this.classCount;
     const rate = this.recipe.inputDropout;
+    const smoothing = this.recipe.labelSmoothing;
+    const inputs = new Float32Array(rows.length * EMBEDDING_SIZE);
+    const targets = new Float32Array(rows.length * k).fill(smoothing / k);
+    const weights = new Float32Array(rows.length);
+    rows.forEach((row, i) => {
+      inputs.set(data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE);
+      targets[i * k + data.labels[row]] += 1 - smoothing;
+      weights[i] = rowWeights[row] / rows.length;
+    });
+    if (rate > 0) for (let j = 0; j < inputs.length; j++) inputs[j] = random() >= rate ? inputs[j] / (1 - rate) : 0;
     tf.tidy(() => {
-      const index = tf.tensor1d(rows, 'int32');
-      let xb = tf.gather(x, index);
-      if (rate > 0) {
-        const keep = Float32Array.from({ length: rows.length * EMBEDDING_SIZE }, () => (random() >= rate ? 1 / (1 - rate) : 0));
-        xb = xb.mul(tf.tensor2d(keep, [rows.length, EMBEDDING_SIZE]));
-      }
+      const xb = tf.tensor2d(inputs, [rows.length, EMBEDDING_SIZE]);
       const preActivation = tf.matMul(xb, this.hiddenKernel).add(this.hiddenBias);
       const hidden = tf.relu(preActivation);
       const probabilities = tf.softmax(tf.matMul(hidden, this.outputKernel));
-      const weights = tf.gather(rowWeights, index).expandDims(1);
-      const outputGradient = probabilities.sub(tf.gather(targets, index)).mul(weights).div(rows.length);
+      const outputGradient = probabilities
+        .sub(tf.tensor2d(targets, [rows.length, k]))
+        .mul(tf.tensor2d(weights, [rows.length, 1]));
       const hiddenGradient = tf.matMul(outputGradient, tf.transpose(this.outputKernel)).mul(tf.step(preActivation));
       this.optimizer.applyGradients([
         { name: this.hiddenKernel.name, tensor: tf.matMul(tf.transpose(xb), hiddenGradient) },
@@ -252,7 +263,12 @@ class TrainableHead {
 }
 
 function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: TrainingSet, rows: number[]) {
-  const predicted = tf.tidy(() => head.logits(tf.gather(x, tf.tensor1d(rows, 'int32'))).argMax(1).dataSync());
+  const predicted = tf.tidy(() =>
+    head
+      .logits(tf.gather(x, tf.tensor1d(rows, 'int32')))
+      .argMax(1)
+      .dataSync(),
+  );
   const k = data.classCount;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   rows.forEach((r, i) => confusion[data.labels[r]][predicted[i]]++);
@@ -276,7 +292,11 @@ function balancedClassWeights(labels: Int32Array, rows: number[], classCount: nu
  * Per class, the last ⌈fraction·photos⌉ photos (in a seeded shuffle) are held out, all their views with them;
  * a class keeps at least one photo for training.
  */
-export function splitByPhoto(data: TrainingSet, fraction: number, seed: number): { train: number[]; validation: number[] } {
+export function splitByPhoto(
+  data: TrainingSet,
+  fraction: number,
+  seed: number,
+): { train: number[]; validation: number[] } {
   if (fraction <= 0) return { train: Array.from(data.labels.keys()), validation: [] };
   const random = mulberry32(seed ^ 0x5eed);
   const photosByClass = new Map<number, number[]>();

@@ -2,9 +2,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import type { TfBackendChoice } from './backend';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import type { HeadTrainingReport } from './head';
-import type { EmbedResult, EmbedTask, ExportResult, ExportTask, TfWorkerOptions, TrainHeadTask } from './tf-worker';
+import type {
+  EmbedOutcome,
+  EmbedTask,
+  ExportResult,
+  ExportTask,
+  TfWorkerOptions,
+  TrainHeadTask,
+  WorkerResult,
+} from './tf-worker';
 
 export interface TfPoolOptions {
   /** Worker threads; each holds its own copy of the base model (about 10 MB). */
@@ -17,7 +25,8 @@ export interface TfPoolOptions {
 /** The worker threads that do all TensorFlow work. One task per worker at a time: TF work is CPU-bound. */
 export class TfWorkerPool {
   private readonly piscina: Piscina;
-  private backendReported = false;
+  /** The backend the workers use, once one of them has reported it. */
+  backend: string | undefined;
 
   constructor(private readonly options: TfPoolOptions) {
     const workerData: TfWorkerOptions = { backend: options.backend };
@@ -36,16 +45,12 @@ export class TfWorkerPool {
     return Math.max(1, this.options.workers);
   }
 
-  async embed(task: EmbedTask): Promise<EmbedResult> {
-    const result = (await this.piscina.run(task, {
-      name: 'embed',
-      transferList: task.items.map((i) => i.bytes.buffer as ArrayBuffer),
-    })) as EmbedResult;
-    if (!this.backendReported) {
-      this.backendReported = true;
-      this.options.onBackend?.(result.backend, result.skippedBackends);
-    }
-    return result;
+  embed(task: EmbedTask): Promise<EmbedOutcome[]> {
+    return this.run(
+      'embed',
+      task,
+      task.items.map((i) => i.bytes.buffer as ArrayBuffer),
+    );
   }
 
   /** Trains the head in a worker; `onEpoch` is called on this thread after every epoch. */
@@ -56,17 +61,23 @@ export class TfWorkerPool {
     const channel = new MessageChannel();
     channel.port1.on('message', (m: { epoch: number; totalEpochs: number }) => onEpoch?.(m.epoch, m.totalEpochs));
     try {
-      return (await this.piscina.run({ ...task, progress: channel.port2 }, {
-        name: 'trainHeadTask',
-        transferList: [channel.port2],
-      })) as HeadTrainingReport;
+      return await this.run<HeadTrainingReport>('trainHeadTask', { ...task, progress: channel.port2 }, [channel.port2]);
     } finally {
       channel.port1.close();
     }
   }
 
-  async exportModel(task: ExportTask): Promise<ExportResult> {
-    return (await this.piscina.run(task, { name: 'exportModelTask' })) as ExportResult;
+  exportModel(task: ExportTask): Promise<ExportResult> {
+    return this.run('exportModelTask', task);
+  }
+
+  private async run<T>(name: string, task: object, transferList: TransferListItem[] = []): Promise<T> {
+    const result = (await this.piscina.run(task, { name, transferList })) as WorkerResult<T>;
+    if (this.backend === undefined) {
+      this.backend = result.backend;
+      this.options.onBackend?.(result.backend, result.skippedBackends);
+    }
+    return result.value;
   }
 
   async destroy(): Promise<void> {

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -34,14 +35,24 @@ export interface EmbedTask {
 }
 /** One embedding per requested view, or why the photo could not be used. */
 export type EmbedOutcome = { embeddings: Float32Array[] } | { error: string };
-export interface EmbedResult {
+
+/** Every task's answer also says which backend did the work (the pool logs it once). */
+export interface WorkerResult<T> {
+  value: T;
   backend: string;
   skippedBackends: string[];
-  outcomes: EmbedOutcome[];
+}
+
+async function withTensorflow<T>(work: (tf: typeof TF) => Promise<T>): Promise<WorkerResult<T>> {
+  const { tf, backend, skipped } = await getTensorflow();
+  return { value: await work(tf), backend, skippedBackends: skipped };
 }
 
 let tensorflow: Promise<LoadedTensorflow> | undefined;
 const extractors = new Map<string, Promise<FusedFeatureExtractor>>();
+
+// libvips' own threads only contend with the other workers for the cores: one per image is fastest here.
+sharp.concurrency(1);
 
 function getTensorflow(): Promise<LoadedTensorflow> {
   tensorflow ??= loadTensorflow((workerData as TfWorkerOptions | null)?.backend ?? 'auto');
@@ -64,25 +75,29 @@ async function getExtractor(modelJsonPath: string): Promise<FusedFeatureExtracto
 }
 
 /** Decodes, preprocesses and embeds a batch of photos; a photo that cannot be decoded gets its reason instead. */
-export async function embed(task: EmbedTask): Promise<EmbedResult> {
-  const { tf, backend, skipped } = await getTensorflow();
-  const extractor = await getExtractor(task.modelJsonPath);
-  const decoded = await Promise.all(
-    task.items.map(async (item) => {
-      try {
-        return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
-      } catch (err) {
-        if (err instanceof ImageRejectedError) return err;
-        throw err;
-      }
-    }),
-  );
-  const embeddings = embedPixels(tf, extractor, decoded.flatMap((d) => (d instanceof Error ? [] : d)));
-  let next = 0;
-  const outcomes = decoded.map((d): EmbedOutcome =>
-    d instanceof Error ? { error: d.message } : { embeddings: d.map(() => embeddings[next++]) },
-  );
-  return { backend, skippedBackends: skipped, outcomes };
+export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
+  return withTensorflow(async (tf) => {
+    const extractor = await getExtractor(task.modelJsonPath);
+    const decoded = await Promise.all(
+      task.items.map(async (item) => {
+        try {
+          return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
+        } catch (err) {
+          if (err instanceof ImageRejectedError) return err;
+          throw err;
+        }
+      }),
+    );
+    const embeddings = embedPixels(
+      tf,
+      extractor,
+      decoded.flatMap((d) => (d instanceof Error ? [] : d)),
+    );
+    let next = 0;
+    return decoded.map((d): EmbedOutcome =>
+      d instanceof Error ? { error: d.message } : { embeddings: d.map(() => embeddings[next++]) },
+    );
+  });
 }
 
 export interface TrainHeadTask {
@@ -92,15 +107,16 @@ export interface TrainHeadTask {
   progress?: MessagePort;
 }
 
-export async function trainHeadTask(task: TrainHeadTask): Promise<HeadTrainingReport> {
-  const { tf } = await getTensorflow();
-  try {
-    return await trainHead(tf, task.data, task.recipe, (epoch, totalEpochs) =>
-      task.progress?.postMessage({ epoch, totalEpochs }),
-    );
-  } finally {
-    task.progress?.close();
-  }
+export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTrainingReport>> {
+  return withTensorflow(async (tf) => {
+    try {
+      return await trainHead(tf, task.data, task.recipe, (epoch, totalEpochs) =>
+        task.progress?.postMessage({ epoch, totalEpochs }),
+      );
+    } finally {
+      task.progress?.close();
+    }
+  });
 }
 
 export interface ExportTask {
@@ -125,36 +141,39 @@ export const RELOAD_TOLERANCE = 1e-4;
  * Builds the full Teachable-Machine-shaped model (truncated MobileNet + head), writes model.json and weights.bin,
  * then reloads the written files and checks they predict what the in-memory model predicts.
  */
-export async function exportModelTask(task: ExportTask): Promise<ExportResult> {
-  const { tf } = await getTensorflow();
-  const extractor = await loadFeatureExtractor(tf, task.modelJsonPath);
-  const model = tf.sequential();
-  model.add(extractor);
-  model.add(buildExportHead(tf, task.head));
-  let reloaded: TF.LayersModel | undefined;
-  const probes = await probeInputs(tf, task.probes);
-  try {
-    const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
-    await model.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
-        await fs.writeFile(path.join(task.dir, WEIGHTS_FILE), new Uint8Array(artifacts.weightData as ArrayBuffer));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    reloaded = await loadLayersModelFromFile(tf, path.join(task.dir, MODEL_FILE));
-    const actual = tf.tidy(() => (reloaded!.predict(probes) as TF.Tensor).dataSync());
-    let maxAbsDifference = 0;
-    expected.forEach((v, i) => (maxAbsDifference = Math.max(maxAbsDifference, Math.abs(v - actual[i]))));
-    if (!(maxAbsDifference < RELOAD_TOLERANCE)) {
-      throw new Error(`the written model predicts differently from the trained one (max difference ${maxAbsDifference})`);
+export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportResult>> {
+  return withTensorflow(async (tf) => {
+    const extractor = await loadFeatureExtractor(tf, task.modelJsonPath);
+    const model = tf.sequential();
+    model.add(extractor);
+    model.add(buildExportHead(tf, task.head));
+    let reloaded: TF.LayersModel | undefined;
+    const probes = await probeInputs(tf, task.probes);
+    try {
+      const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
+      await model.save(
+        tf.io.withSaveHandler(async (artifacts) => {
+          await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
+          await fs.writeFile(path.join(task.dir, WEIGHTS_FILE), new Uint8Array(artifacts.weightData as ArrayBuffer));
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
+      reloaded = await loadLayersModelFromFile(tf, path.join(task.dir, MODEL_FILE));
+      const actual = tf.tidy(() => (reloaded!.predict(probes) as TF.Tensor).dataSync());
+      let maxAbsDifference = 0;
+      expected.forEach((v, i) => (maxAbsDifference = Math.max(maxAbsDifference, Math.abs(v - actual[i]))));
+      if (!(maxAbsDifference < RELOAD_TOLERANCE)) {
+        throw new Error(
+          `the written model predicts differently from the trained one (max difference ${maxAbsDifference})`,
+        );
+      }
+      return { tfjsVersion: tf.version.tfjs, maxAbsDifference, probeCount: probes.shape[0] };
+    } finally {
+      probes.dispose();
+      model.dispose();
+      reloaded?.dispose();
     }
-    return { tfjsVersion: tf.version.tfjs, maxAbsDifference, probeCount: probes.shape[0] };
-  } finally {
-    probes.dispose();
-    model.dispose();
-    reloaded?.dispose();
-  }
+  });
 }
 
 /** The probe photos preprocessed as in the browser, plus one fixed pseudo-random image. */
