@@ -166,7 +166,12 @@ async function download(url: string): Promise<Buffer> {
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS), redirect: 'follow' });
   } catch (err) {
-    throw new BaseModelError(`base model download from ${url} failed: ${err instanceof Error ? err.message : err}`);
+    // fetch() reports "fetch failed" and keeps the real reason (DNS, refused, timeout) in `cause`.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+    throw new BaseModelError(
+      `base model download from ${url} failed: ${reason} (to train offline, point BASE_MODEL_URL or --base-model at a local model.json)`,
+    );
   }
   if (!response.ok) throw new BaseModelError(`base model download from ${url} failed: HTTP ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? 0);
