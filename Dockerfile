@@ -4,19 +4,24 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 RUN npm ci && npm prune --omit=dev
 
 # Runtime: production dependencies and the compiled code only, as an unprivileged user.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
-    MODEL_CACHE_DIR=/home/node/.cache/ml-trainer
+    PORT=3005 \
+    MODEL_CACHE_DIR=/home/node/.cache/ml-trainer \
+    WORK_DIR=/home/node/work
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 USER node
-ENTRYPOINT ["node", "dist/cli.js"]
-CMD ["--help"]
+RUN mkdir -p /home/node/.cache/ml-trainer /home/node/work
+EXPOSE 3005
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3005)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# The service; the CLI runs with `docker compose run --rm ml-trainer node dist/cli.js --help`.
+CMD ["node", "--enable-source-maps", "dist/main.js"]

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsString, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
 
@@ -12,6 +12,77 @@ const toInt = ({ value }: { value: unknown }) => (value === undefined || value =
  * process with a message naming the variable. Nothing else reads process.env.
  */
 export class AppConfig {
+  /** `production` runs the migrations, refuses to start without ML_SERVICE_TOKEN. */
+  @IsString()
+  NODE_ENV = 'development';
+
+  /** HTTP port (ML_PORT is accepted as an alias). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3005;
+
+  /** Shared secret the backend sends as `Authorization: Bearer …` on every /v1 request. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'ML_SERVICE_TOKEN must be at least 16 characters' })
+  ML_SERVICE_TOKEN?: string = undefined;
+
+  /** Postgres holding the job records (TypeORM) and the job queue (pg-boss). */
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// connection string' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/ml_trainer';
+
+  /** Jobs run at the same time in this process. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  TRAINING_CONCURRENCY = 1;
+
+  /** Working files of a job go to WORK_DIR/<jobId> and are removed when the job ends. */
+  @IsString()
+  @MinLength(1)
+  WORK_DIR: string = path.join(os.tmpdir(), 'ml-trainer-jobs');
+
+  /** Attempts of a job (a crashed or interrupted attempt is retried from the start). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10)
+  JOB_MAX_ATTEMPTS = 3;
+
+  /** Wait before the first retry of a job; doubles with each retry. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  JOB_RETRY_DELAY_SECONDS = 30;
+
+  /** A running job whose process has not reported for this long is handed back to the queue. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  JOB_STALE_SECONDS = 60;
+
+  /** How often idle workers look for queued jobs. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  QUEUE_POLL_SECONDS = 2;
+
+  /** Upload attempts before a job fails; the wait starts at UPLOAD_RETRY_DELAY_SECONDS and doubles. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  UPLOAD_ATTEMPTS = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  UPLOAD_RETRY_DELAY_SECONDS = 2;
+
   /** `auto` (native if installed, else WebAssembly, else CPU), or one of tensorflow | wasm | cpu. */
   @IsIn(['auto', ...TF_BACKENDS])
   TF_BACKEND: TfBackendChoice = 'auto';
@@ -47,6 +118,10 @@ export class AppConfig {
   get embeddingCacheDir(): string {
     return this.EMBEDDING_CACHE_DIR || path.join(this.MODEL_CACHE_DIR, 'embeddings');
   }
+
+  get production(): boolean {
+    return this.NODE_ENV === 'production';
+  }
 }
 
 export class ConfigError extends Error {
@@ -56,16 +131,26 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables accepted under another name, for compatibility with the backend's deployment files. */
+const ALIASES: Record<string, keyof AppConfig> = { ML_PORT: 'PORT' };
+
 /** Builds the configuration from environment variables; unknown variables are ignored, empty ones mean "default". */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const known = Object.keys(new AppConfig()).filter((k) => env[k] !== undefined && env[k] !== '');
-  const config = plainToInstance(AppConfig, Object.fromEntries(known.map((k) => [k, env[k]])));
+  const given = (name: string) => env[name] !== undefined && env[name] !== '';
+  const values: Record<string, string | undefined> = {};
+  for (const [alias, name] of Object.entries(ALIASES)) if (given(alias)) values[name] = env[alias];
+  for (const name of Object.keys(new AppConfig())) if (given(name)) values[name] = env[name];
+  const config = plainToInstance(AppConfig, values);
   const errors = validateSync(config, { forbidUnknownValues: false });
-  if (errors.length) {
-    const lines = errors.map(
-      (e) => `${e.property}=${JSON.stringify(env[e.property])}: ${Object.values(e.constraints ?? {}).join('; ')}`,
-    );
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  const problems = errors.map((e) => {
+    const constraints = e.constraints ?? {};
+    // A value of the wrong type fails the range checks too; only the type matters then.
+    const message = constraints.isInt ?? Object.values(constraints).join('; ');
+    return `${e.property}=${JSON.stringify(values[e.property])}: ${message}`;
+  });
+  if (config.production && !config.ML_SERVICE_TOKEN) {
+    problems.push('ML_SERVICE_TOKEN is required when NODE_ENV=production (the API would otherwise be open)');
   }
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return config;
 }

@@ -3,10 +3,14 @@ import * as path from 'node:path';
 import { HttpService } from '@nestjs/axios';
 import { Injectable } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
-import { DatasetError, type Dataset } from './dataset.types';
+import { GraphqlError, graphqlResult } from '../common/graphql-answer';
+import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
 import { parseManifest, type Manifest } from './manifest';
+import { manifestRequest } from './manifest-request';
+
+const MANIFEST_TIMEOUT_MS = 30_000;
 
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;
@@ -20,6 +24,42 @@ export class DatasetService {
 
   fromFolder(dir: string): Promise<Dataset> {
     return readImageFolder(dir);
+  }
+
+  /**
+   * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
+   * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
+   */
+  async fetchManifest(manifestUrl: string, authToken: string): Promise<unknown> {
+    const { endpoint, query } = manifestRequest(manifestUrl);
+    let response: { status: number; data: unknown };
+    try {
+      response = await this.http.axiosRef.post(
+        endpoint,
+        { query },
+        {
+          headers: { Authorization: `Bearer ${authToken}`, 'Content-Type': 'application/json' },
+          timeout: MANIFEST_TIMEOUT_MS,
+          validateStatus: () => true,
+        },
+      );
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: ${code ?? (err as Error).message}`);
+    }
+    if (response.status >= 500 || response.status === 429) {
+      throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: HTTP ${response.status}`);
+    }
+    if (response.status >= 400)
+      throw new DatasetError(`manifest request to ${endpoint} was refused: HTTP ${response.status}`);
+    try {
+      const manifest = graphqlResult(response.data, 'mlTrainingManifest');
+      if (manifest === null) throw new DatasetError('the backend returned no manifest for this channel');
+      return manifest;
+    } catch (err) {
+      if (err instanceof GraphqlError) throw new DatasetError(`the backend refused the manifest: ${err.message}`);
+      throw err;
+    }
   }
 
   /** Reads a manifest JSON from a file path or an http(s) URL (the CLI's --manifest). */

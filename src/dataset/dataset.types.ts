@@ -38,3 +38,11 @@ export class DatasetError extends Error {
     this.name = 'DatasetError';
   }
 }
+
+/** The backend could not be reached for the manifest (network, 5xx): worth another attempt later. */
+export class ManifestUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestUnavailableError';
+  }
+}

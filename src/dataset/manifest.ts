@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength, validateSync } from 'class-validator';
+import { HTTP_URL_OPTIONS } from '../common/validation';
 import { DatasetError } from './dataset.types';
 
 const MAX_ID_LENGTH = 256;
@@ -14,35 +15,33 @@ const idToString = ({ value }: { value: unknown }) => (typeof value === 'number'
 /** One photo of a product, as the backend's `mlTrainingManifest` query returns it. */
 export class ManifestImageDto {
   @Transform(idToString)
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(MAX_ID_LENGTH)
+  @IsNotEmpty()
+  @IsString()
   assetId!: string;
 
-  @IsUrl(
-    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
-    { message: 'url must be an http(s) URL' },
-  )
   @MaxLength(MAX_URL_LENGTH)
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'url must be an http(s) URL' })
+  @IsString()
   url!: string;
 
   /** Reported only; never used as a path. */
   @IsOptional()
-  @IsString()
   @MaxLength(MAX_NAME_LENGTH)
+  @IsString()
   filename?: string;
 }
 
 export class ManifestProductDto {
   @Transform(idToString)
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(MAX_ID_LENGTH)
+  @IsNotEmpty()
+  @IsString()
   productId!: string;
 
   @IsOptional()
-  @IsString()
   @MaxLength(MAX_NAME_LENGTH)
+  @IsString()
   productName?: string;
 
   images!: unknown;
@@ -126,8 +125,9 @@ export function parseManifest(input: unknown): ParsedManifest {
   };
 }
 
+/** One message per bad field (class-validator checks the decorator nearest the field first). */
 function validationMessages(target: object): string[] {
-  return validateSync(target).flatMap((e) => Object.values(e.constraints ?? {}));
+  return validateSync(target, { stopAtFirstError: true }).flatMap((e) => Object.values(e.constraints ?? {}));
 }
 
 function optionalString(value: unknown): string | null {

@@ -10,8 +10,10 @@ import type { TrainingSet } from './ml/head';
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
 
-/** Photos sent to a worker in one task (one forward pass per view). */
-const PHOTOS_PER_TASK = 8;
+/** Photos sent to a worker in one task (one forward pass per view)… */
+const MAX_PHOTOS_PER_TASK = 8;
+/** …and fewer for small datasets, so progress advances in at least 20 steps (see job-progress.ts). */
+const PROGRESS_STEPS = 20;
 
 export interface EmbeddedDataset {
   set: TrainingSet;
@@ -41,6 +43,7 @@ export class EmbeddingService {
     const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
     const rowsPerPhoto = viewsForPhoto('0').length;
     const total = dataset.images.length;
+    const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
     const embeddings = new Float32Array(total * rowsPerPhoto * EMBEDDING_SIZE);
     const failures = new Map<number, string>();
     let done = 0;
@@ -108,7 +111,7 @@ export class EmbeddingService {
         continue;
       }
       pending.push({ index, bytes, missing });
-      if (pending.length >= PHOTOS_PER_TASK) await flush();
+      if (pending.length >= photosPerTask) await flush();
     }
     await flush();
     await Promise.all(inFlight);

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { TrainingJobsModule } from './training/training-jobs.module';
+
+/** The HTTP service: configuration, Postgres, training jobs (with datasets, export and webhooks) and health. */
+@Module({
+  imports: [ConfigModule, DatabaseModule, TrainingJobsModule, HealthModule],
+})
+export class AppModule {}

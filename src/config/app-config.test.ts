@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './app-config';
+
+describe('configuration', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.PORT, 3005);
+    assert.equal(config.TRAINING_CONCURRENCY, 1);
+    assert.equal(config.JOB_MAX_ATTEMPTS, 3);
+    assert.equal(config.TF_BACKEND, 'auto');
+    assert.equal(config.ML_SERVICE_TOKEN, undefined);
+    assert.match(config.embeddingCacheDir, /ml-trainer[\\/]embeddings$/);
+  });
+
+  it('reads variables, with ML_PORT as an alias of PORT', () => {
+    const config = loadConfig({ ML_PORT: '4000', ML_SERVICE_TOKEN: 'a-long-enough-secret', TRAINING_EPOCHS: '7' });
+    assert.equal(config.PORT, 4000);
+    assert.equal(config.ML_SERVICE_TOKEN, 'a-long-enough-secret');
+    assert.equal(config.TRAINING_EPOCHS, 7);
+    assert.equal(loadConfig({ ML_PORT: '4000', PORT: '5000' }).PORT, 5000, 'PORT wins over its alias');
+  });
+
+  it('names every bad variable and says what is wrong', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', TF_BACKEND: 'gpu', DATABASE_URL: 'mysql://x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /PORT="eighty": PORT must be an integer number/);
+        assert.match(
+          err.message,
+          /TF_BACKEND="gpu": TF_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu/,
+        );
+        assert.match(err.message, /DATABASE_URL="mysql:\/\/x": DATABASE_URL must be a postgres:\/\/ connection string/);
+        return true;
+      },
+    );
+  });
+
+  it('refuses to run in production without a service token', () => {
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production' }),
+      /ML_SERVICE_TOKEN is required when NODE_ENV=production/,
+    );
+    assert.throws(() => loadConfig({ ML_SERVICE_TOKEN: 'short' }), /ML_SERVICE_TOKEN must be at least 16 characters/);
+    assert.equal(loadConfig({ NODE_ENV: 'production', ML_SERVICE_TOKEN: 'a-long-enough-secret' }).production, true);
+  });
+});

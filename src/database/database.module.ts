@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AppConfig } from '../config/app-config';
+import { TrainingJob } from '../training/training-job.entity';
+import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-create-training-job';
+
+/** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
+export const ENTITIES = [TrainingJob];
+export const MIGRATIONS = [CreateTrainingJob1764201600000];
+
+/** Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities. */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        type: 'postgres',
+        url: config.DATABASE_URL,
+        entities: ENTITIES,
+        migrations: MIGRATIONS,
+        migrationsRun: true,
+        synchronize: false,
+        applicationName: 'ml-trainer',
+        retryAttempts: 5,
+        retryDelay: 2000,
+        extra: { max: 10, connectionTimeoutMillis: 5000 },
+      }),
+    }),
+  ],
+})
+export class DatabaseModule {}

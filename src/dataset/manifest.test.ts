@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DatasetError } from './dataset.types';
+import { parseManifest } from './manifest';
+
+const image = (assetId: string | number, url = `https://shop.example/${assetId}.jpg`) => ({
+  assetId,
+  url,
+  filename: `${assetId}.jpg`,
+});
+
+describe('manifest', () => {
+  it('keeps product order, merges duplicate productIds and reports bad entries one by one', () => {
+    const { manifest, rejected, warnings } = parseManifest({
+      channelId: 2,
+      version: '7',
+      products: [
+        { productId: 'b', productName: 'Bread', images: [image(1), image(2)] },
+        {
+          productId: 5,
+          productName: 'Milk',
+          images: [image(3), { assetId: 4, url: 'file:///etc/passwd' }, 'nonsense'],
+        },
+        { productId: 'b', productName: 'Bread again', images: [image(5)] },
+        { productName: 'no id', images: [image(6)] },
+      ],
+    });
+    assert.equal(manifest.channelId, '2');
+    assert.deepEqual(
+      manifest.products.map((p) => [p.productId, p.productName, p.images.map((i) => i.assetId)]),
+      [
+        ['b', 'Bread', ['1', '2', '5']],
+        ['5', 'Milk', ['3']],
+      ],
+    );
+    assert.deepEqual(rejected, [
+      { label: '5', name: 'asset 4', reason: 'url must be an http(s) URL' },
+      { label: '5', name: 'image #3', reason: 'not an object' },
+    ]);
+    assert.match(warnings.join('\n'), /product b is listed more than once: its photos were merged/);
+    assert.match(warnings.join('\n'), /product #4 ignored: productId must be a string/);
+  });
+
+  it('refuses a manifest without a products array', () => {
+    assert.throws(() => parseManifest({ products: 'none' }), new DatasetError('manifest has no "products" array'));
+    assert.throws(() => parseManifest([]), /not a JSON object/);
+  });
+});

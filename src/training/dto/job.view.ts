@@ -1,0 +1,42 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { JOB_STATES, type JobResult, type JobSkip, type JobState, type TrainingJob } from '../training-job.entity';
+import { STAGES, type Stage } from '../trainer.service';
+
+/** A job as the API shows it: no token, nothing the backend did not already know. */
+export class JobView {
+  @ApiProperty() jobId!: string;
+  @ApiProperty() channelId!: string;
+  @ApiProperty({ enum: JOB_STATES }) state!: JobState;
+  @ApiPropertyOptional({ enum: STAGES, nullable: true }) stage!: Stage | null;
+  @ApiProperty({ minimum: 0, maximum: 100 }) progress!: number;
+  @ApiProperty({ description: 'Attempt running or last run (1-based)' }) attempt!: number;
+  @ApiProperty() maxAttempts!: number;
+  @ApiPropertyOptional({ nullable: true }) error!: string | null;
+  @ApiProperty({ description: 'Seconds per stage of the last attempt' }) timings!: Record<string, number>;
+  @ApiPropertyOptional({ nullable: true, description: 'Summary of the trained model' }) metrics!: JobResult | null;
+  @ApiProperty({ description: 'Photos and products left out, with the reason' }) skipped!: JobSkip[];
+  @ApiProperty() createdAt!: string;
+  @ApiPropertyOptional({ nullable: true }) startedAt!: string | null;
+  @ApiPropertyOptional({ nullable: true }) finishedAt!: string | null;
+  @ApiProperty() updatedAt!: string;
+
+  static of(job: TrainingJob): JobView {
+    return {
+      jobId: job.id,
+      channelId: job.channelId,
+      state: job.status,
+      stage: job.stage,
+      progress: job.progress,
+      attempt: job.attempt,
+      maxAttempts: job.maxAttempts,
+      error: job.error,
+      timings: job.timings,
+      metrics: job.result,
+      skipped: job.skipped,
+      createdAt: job.createdAt.toISOString(),
+      startedAt: job.startedAt?.toISOString() ?? null,
+      finishedAt: job.finishedAt?.toISOString() ?? null,
+      updatedAt: job.updatedAt.toISOString(),
+    };
+  }
+}

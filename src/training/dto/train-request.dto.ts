@@ -1,0 +1,42 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsNotEmpty, IsString, IsUrl, MaxLength } from 'class-validator';
+import { HTTP_URL_OPTIONS } from '../../common/validation';
+
+/**
+ * POST /v1/train: what the backend sends to start a training for one channel. (class-validator checks the decorator
+ * nearest the field first, and the pipe stops at the first failure: the type check sits nearest.)
+ */
+export class TrainRequestDto {
+  @ApiProperty({ example: '2', description: 'The channel (shop) whose products are trained' })
+  @MaxLength(256)
+  @IsNotEmpty()
+  @IsString()
+  channelId!: string;
+
+  @ApiProperty({
+    example:
+      'http://backend:3000/admin-api?query=query{mlTrainingManifest(channelId:"2"){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}',
+    description: 'GraphQL endpoint with the manifest query in ?query= (not URL-encoded)',
+  })
+  @MaxLength(8192)
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'manifestUrl must be an http(s) URL' })
+  @IsNotEmpty()
+  @IsString()
+  manifestUrl!: string;
+
+  @ApiProperty({
+    example: 'http://backend:3000/admin-api',
+    description: 'GraphQL endpoint for status updates and the upload',
+  })
+  @MaxLength(2048)
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'webhookUrl must be an http(s) URL' })
+  @IsNotEmpty()
+  @IsString()
+  webhookUrl!: string;
+
+  @ApiProperty({ description: 'Bearer token for the manifest, status and upload calls to the backend' })
+  @MaxLength(8192)
+  @IsNotEmpty()
+  @IsString()
+  authToken!: string;
+}

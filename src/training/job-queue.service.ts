@@ -1,0 +1,99 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import PgBoss from 'pg-boss';
+import type { EntityManager } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+
+export const TRAINING_QUEUE = 'training';
+/** A backstop only: stuck jobs are normally noticed through their heartbeat within JOB_STALE_SECONDS. */
+const JOB_EXPIRE_SECONDS = 6 * 60 * 60;
+
+export type QueuedJobHandler = (jobId: string, attempt: number) => Promise<void>;
+
+/**
+ * The durable queue of training jobs, on pg-boss in the same Postgres. pg-boss hands every job to exactly one
+ * worker (SELECT … FOR UPDATE SKIP LOCKED), retries failed attempts with backoff, and keeps jobs across restarts.
+ */
+@Injectable()
+export class JobQueueService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(JobQueueService.name);
+  private readonly boss: PgBoss;
+  private started = false;
+
+  constructor(private readonly config: AppConfig) {
+    this.boss = new PgBoss({
+      connectionString: config.DATABASE_URL,
+      schema: 'pgboss',
+      application_name: 'ml-trainer-queue',
+      max: 4,
+    });
+    this.boss.on('error', (err) => this.logger.error(`queue error: ${err.message}`));
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.boss.start();
+    const options = {
+      name: TRAINING_QUEUE,
+      policy: 'standard' as const,
+      retryLimit: this.config.JOB_MAX_ATTEMPTS - 1,
+      retryDelay: this.config.JOB_RETRY_DELAY_SECONDS,
+      retryBackoff: true,
+      expireInSeconds: JOB_EXPIRE_SECONDS,
+    };
+    if (await this.boss.getQueue(TRAINING_QUEUE)) await this.boss.updateQueue(TRAINING_QUEUE, options);
+    else await this.boss.createQueue(TRAINING_QUEUE, options);
+    this.started = true;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.started) await this.boss.stop({ graceful: false, close: true, wait: true });
+    this.started = false;
+  }
+
+  /** Queues a job inside the caller's transaction, so the job record and the queue entry exist together or not at all. */
+  async send(jobId: string, manager: EntityManager): Promise<void> {
+    await this.boss.send(
+      TRAINING_QUEUE,
+      {},
+      {
+        id: jobId,
+        db: {
+          executeSql: async (text: string, values: unknown[]) => {
+            const rows = (await manager.query(text, values)) as unknown[];
+            return { rows, rowCount: rows.length };
+          },
+        },
+      },
+    );
+  }
+
+  /** Runs up to `concurrency` jobs at once, oldest first; a handler that throws has its attempt retried. */
+  async work(concurrency: number, handler: QueuedJobHandler): Promise<void> {
+    for (let i = 0; i < concurrency; i++) {
+      await this.boss.work(
+        TRAINING_QUEUE,
+        { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.config.QUEUE_POLL_SECONDS },
+        async ([job]) => handler(job.id, job.retryCount + 1),
+      );
+    }
+  }
+
+  /** Stops taking new jobs; jobs already running go on. */
+  async stopWorking(): Promise<void> {
+    if (this.started) await this.boss.offWork(TRAINING_QUEUE);
+  }
+
+  /** Ends an attempt as failed: pg-boss retries it after the backoff, or fails it for good after the last attempt. */
+  async failAttempt(jobId: string, reason: string): Promise<'retry' | 'failed' | 'unknown'> {
+    await this.boss.fail(TRAINING_QUEUE, jobId, { reason });
+    const job = await this.boss.getJobById(TRAINING_QUEUE, jobId);
+    if (job?.state === 'retry' || job?.state === 'created') return 'retry';
+    if (job?.state === 'failed') return 'failed';
+    return 'unknown';
+  }
+
+  /** For /health: the queue's tables answer. */
+  async check(): Promise<void> {
+    if (!this.started) throw new Error('the queue is not started');
+    await this.boss.getQueueSize(TRAINING_QUEUE);
+  }
+}

@@ -1,0 +1,151 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { DatasetService } from '../dataset/dataset.service';
+import type { SkippedImage } from '../dataset/dataset.types';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
+import { BackendClient, type BackendTarget } from '../webhook/backend-client.service';
+import { overallProgress, ProgressThrottle } from './job-progress';
+import type { JobResult, JobSkip } from './training-job.entity';
+import { TrainerService, type Stage, type TrainingSummary } from './trainer.service';
+
+/** What the runner needs to know about the job it runs. */
+export interface JobTicket {
+  jobId: string;
+  channelId: string;
+  manifestUrl: string;
+  target: BackendTarget;
+}
+
+/** How the runner reports to the job's owner (the jobs service writes it to the job record). */
+export interface JobReporter {
+  progress(stage: Stage, progress: number): void;
+  skipped(skips: JobSkip[]): void;
+  /** Resolves false when another process has taken the job over (this attempt must stop). */
+  stillOwned(): Promise<boolean>;
+}
+
+export interface JobOutcome {
+  result: JobResult;
+  timings: Record<string, number>;
+  skips: JobSkip[];
+}
+
+/** At most this many skipped photos are kept in a job record. */
+const MAX_RECORDED_SKIPS = 500;
+
+/** The job was taken over by another process while this attempt ran. */
+export class JobLostError extends Error {}
+
+/**
+ * Runs one attempt of a job: manifest → photos → model → upload, with status webhooks along the way. All working
+ * files live in WORK_DIR/<jobId> and are removed at the end, whatever happens.
+ */
+@Injectable()
+export class TrainingJobRunner {
+  private readonly logger = new Logger(TrainingJobRunner.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly datasets: DatasetService,
+    private readonly trainer: TrainerService,
+    private readonly backend: BackendClient,
+  ) {}
+
+  async run(ticket: JobTicket, reporter: JobReporter): Promise<JobOutcome> {
+    const workDir = path.join(this.config.WORK_DIR, ticket.jobId);
+    await fs.rm(workDir, { recursive: true, force: true });
+    await fs.mkdir(workDir, { recursive: true });
+    const webhooks = new StatusQueue(this.backend, ticket.target);
+    const throttle = new ProgressThrottle();
+    const report = (stage: Stage, fraction: number) => {
+      const progress = overallProgress(stage, fraction);
+      reporter.progress(stage, progress);
+      if (throttle.shouldReport(stage, progress)) webhooks.send(progress);
+    };
+    try {
+      const started = performance.now();
+      report('downloading', 0);
+      const manifest = await this.datasets.fetchManifest(ticket.manifestUrl, ticket.target.authToken);
+      const dataset = await this.datasets.fromManifest(manifest, workDir, (done, total) =>
+        report('downloading', done / total),
+      );
+      const downloading = Math.round((performance.now() - started) / 10) / 100;
+      reporter.skipped(toSkips(dataset.skipped, []));
+      const summary = await this.trainer.train(
+        {
+          dataset,
+          outDir: path.join(workDir, 'model'),
+          modelName: `channel-${ticket.channelId}`,
+          secondsPerStage: { downloading },
+          userMetadata: { channelId: ticket.channelId, manifestVersion: dataset.manifest.version },
+        },
+        report,
+      );
+      const skips = toSkips(summary.skipped, summary.droppedLabels);
+      reporter.skipped(skips);
+      if (!(await reporter.stillOwned())) throw new JobLostError('another process took this job over');
+      const uploadStart = performance.now();
+      report('uploading', 0);
+      await webhooks.drain();
+      await this.backend.uploadModel(ticket.target, {
+        modelJson: await fs.readFile(summary.files[MODEL_FILE]),
+        weightsFile: await fs.readFile(summary.files[WEIGHTS_FILE]),
+        metadata: await fs.readFile(summary.files[METADATA_FILE]),
+      });
+      reporter.progress('uploading', 100);
+      const timings = {
+        ...summary.secondsPerStage,
+        uploading: Math.round((performance.now() - uploadStart) / 10) / 100,
+      };
+      return { result: resultOf(summary), timings, skips };
+    } finally {
+      await webhooks.drain();
+      await fs
+        .rm(workDir, { recursive: true, force: true })
+        .catch((err) => this.logger.warn(`could not remove ${workDir}: ${err}`));
+    }
+  }
+}
+
+/** Sends a job's status webhooks one after another, in order, without making the job wait for them. */
+export class StatusQueue {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly backend: BackendClient,
+    private readonly target: BackendTarget,
+  ) {}
+
+  send(progress: number): void {
+    this.chain = this.chain.then(() => this.backend.sendStatus(this.target, 'training', progress));
+  }
+
+  async drain(): Promise<void> {
+    await this.chain;
+  }
+}
+
+function toSkips(skipped: SkippedImage[], droppedLabels: string[]): JobSkip[] {
+  return [
+    ...droppedLabels.map((label) => ({
+      product: label,
+      photo: '',
+      reason: 'no usable photo: product left out of the model',
+    })),
+    ...skipped.map((s) => ({ product: s.label, photo: s.name, reason: s.reason })),
+  ].slice(0, MAX_RECORDED_SKIPS);
+}
+
+function resultOf(summary: TrainingSummary): JobResult {
+  return {
+    trainingId: summary.trainingId,
+    products: summary.labels.length,
+    images: summary.images,
+    skippedImages: summary.skipped.length,
+    droppedProducts: summary.droppedLabels,
+    validationAccuracy: summary.validationAccuracy,
+    backend: summary.backend,
+  };
+}

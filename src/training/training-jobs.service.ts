@@ -1,0 +1,305 @@
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, QueryFailedError, type Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { TokenSeal } from '../common/token-seal';
+import { DatasetError } from '../dataset/dataset.types';
+import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
+import type { TrainRequestDto } from './dto/train-request.dto';
+import type { ListJobsQuery } from './dto/list-jobs.query';
+import { JobQueueService } from './job-queue.service';
+import { JobLostError, TrainingJobRunner, type JobReporter } from './training-job.runner';
+import { TrainingJob, type JobSkip } from './training-job.entity';
+import type { Stage } from './trainer.service';
+
+/** A channel already has a queued or running job; `jobId` is that job. */
+export class ChannelBusyError extends Error {
+  constructor(
+    readonly channelId: string,
+    readonly jobId: string,
+  ) {
+    super(`channel ${channelId} already has a training job queued or running`);
+  }
+}
+
+/** Failures that another attempt cannot fix: the job fails at once. */
+function isFinal(err: unknown): boolean {
+  return err instanceof DatasetError || err instanceof UploadError || err instanceof TokenUnreadableError;
+}
+
+class TokenUnreadableError extends Error {}
+
+/** Waiting for a running job at shutdown before handing it back to the queue. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+/**
+ * The life of training jobs: accepting them (record + queue entry in one transaction), running them on this
+ * process's share of the queue, keeping their records true, and handing back the jobs of processes that died.
+ */
+@Injectable()
+export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(TrainingJobsService.name);
+  /** Identifies this process in job records. */
+  readonly workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly seal: TokenSeal;
+  private readonly running = new Map<string, Promise<void>>();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
+    private readonly dataSource: DataSource,
+    private readonly queue: JobQueueService,
+    private readonly runner: TrainingJobRunner,
+    private readonly backend: BackendClient,
+    private readonly config: AppConfig,
+  ) {
+    this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
+  }
+
+  /** The one entry point for new trainings (the HTTP API and the scheduler both come here). */
+  async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
+    const jobId = randomUUID();
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await manager.insert(TrainingJob, {
+          id: jobId,
+          channelId: request.channelId,
+          status: 'queued',
+          maxAttempts: this.config.JOB_MAX_ATTEMPTS,
+          manifestUrl: request.manifestUrl,
+          webhookUrl: request.webhookUrl,
+          sealedAuthToken: this.seal.seal(request.authToken),
+          timings: {},
+          skipped: [],
+        });
+        await this.queue.send(jobId, manager);
+      });
+    } catch (err) {
+      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
+        const active = await this.jobs.findOneBy({ channelId: request.channelId, status: In(['queued', 'running']) });
+        throw new ChannelBusyError(request.channelId, active?.id ?? 'unknown');
+      }
+      throw err;
+    }
+    this.logger.log(`job ${jobId} queued for channel ${request.channelId}`);
+    return { jobId };
+  }
+
+  find(jobId: string): Promise<TrainingJob | null> {
+    return this.jobs.findOneBy({ id: jobId });
+  }
+
+  list(query: ListJobsQuery): Promise<TrainingJob[]> {
+    return this.jobs.find({
+      where: {
+        ...(query.channelId !== undefined && { channelId: query.channelId }),
+        ...(query.status !== undefined && { status: query.status }),
+      },
+      order: { createdAt: 'DESC' },
+      take: query.limit,
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.removeLeftoverWorkDirs();
+    await this.handBackStaleJobs();
+    const staleMs = this.config.JOB_STALE_SECONDS * 1000;
+    this.timers.push(
+      setInterval(() => void this.heartbeat(), Math.max(500, staleMs / 4)),
+      setInterval(() => void this.handBackStaleJobs(), Math.max(1000, staleMs / 2)),
+    );
+    await this.queue.work(this.config.TRAINING_CONCURRENCY, (jobId, attempt) => this.process(jobId, attempt));
+    this.logger.log(`worker ${this.workerId} takes up to ${this.config.TRAINING_CONCURRENCY} job(s) at a time`);
+  }
+
+  /** Stops taking jobs and gives running ones a grace period; an unfinished job is retried by another process. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.timers.forEach(clearInterval);
+    this.timers = [];
+    await this.queue.stopWorking();
+    if (this.running.size) {
+      this.logger.log(`waiting up to ${SHUTDOWN_GRACE_MS / 1000} s for ${this.running.size} running job(s)`);
+      await Promise.race([Promise.allSettled(this.running.values()), sleep(SHUTDOWN_GRACE_MS)]);
+    }
+  }
+
+  /** One attempt of a job, called by the queue. Throwing hands the attempt back to the queue for a retry. */
+  private async process(jobId: string, attempt: number): Promise<void> {
+    const claimed = await this.jobs.update(
+      { id: jobId, status: 'queued' },
+      {
+        status: 'running',
+        attempt,
+        workerId: this.workerId,
+        heartbeatAt: new Date(),
+        startedAt: new Date(),
+        finishedAt: null,
+        stage: 'downloading',
+        progress: 0,
+        error: null,
+      },
+    );
+    if (claimed.affected !== 1) {
+      this.logger.warn(`job ${jobId} is not queued any more; attempt ${attempt} skipped`);
+      return;
+    }
+    const job = await this.jobs.findOneByOrFail({ id: jobId });
+    const run = this.attempt(job, attempt);
+    this.running.set(jobId, run);
+    try {
+      await run;
+    } finally {
+      this.running.delete(jobId);
+    }
+  }
+
+  private async attempt(job: TrainingJob, attempt: number): Promise<void> {
+    this.logger.log(`job ${job.id} (channel ${job.channelId}) attempt ${attempt}/${job.maxAttempts} started`);
+    let target: BackendTarget | undefined;
+    try {
+      target = this.targetOf(job);
+      const outcome = await this.runner.run(
+        { jobId: job.id, channelId: job.channelId, manifestUrl: job.manifestUrl, target },
+        this.reporter(job.id),
+      );
+      await this.jobs.update(
+        { id: job.id, workerId: this.workerId },
+        {
+          status: 'completed',
+          stage: null,
+          progress: 100,
+          timings: outcome.timings,
+          result: outcome.result,
+          skipped: outcome.skips,
+          finishedAt: new Date(),
+          workerId: null,
+        },
+      );
+      this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
+    } catch (err) {
+      const message = errorMessage(err);
+      if (err instanceof JobLostError) {
+        this.logger.warn(`job ${job.id} attempt ${attempt} abandoned: ${message}`);
+        return;
+      }
+      if (!isFinal(err) && attempt < job.maxAttempts) {
+        await this.jobs.update(
+          { id: job.id, workerId: this.workerId },
+          { status: 'queued', error: `attempt ${attempt} failed: ${message}; retrying`, workerId: null },
+        );
+        this.logger.warn(`job ${job.id} attempt ${attempt} failed, will retry: ${message}`);
+        throw err;
+      }
+      await this.failJob(job, message, target);
+    }
+  }
+
+  private async failJob(job: TrainingJob, message: string, target: BackendTarget | undefined): Promise<void> {
+    await this.jobs.update(
+      { id: job.id },
+      { status: 'failed', error: message, finishedAt: new Date(), workerId: null },
+    );
+    this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
+    if (target) await this.backend.sendStatus(target, 'failed', null, message);
+  }
+
+  private targetOf(job: TrainingJob): BackendTarget {
+    let authToken: string;
+    try {
+      authToken = this.seal.open(job.sealedAuthToken);
+    } catch {
+      throw new TokenUnreadableError(
+        "the job's backend token cannot be decrypted (was ML_SERVICE_TOKEN changed since it was queued?)",
+      );
+    }
+    return { webhookUrl: job.webhookUrl, authToken, channelId: job.channelId };
+  }
+
+  /** Writes progress to the record at most twice a second (and at every stage change). */
+  private reporter(jobId: string): JobReporter {
+    let last = 0;
+    let lastStage: Stage | undefined;
+    return {
+      progress: (stage, progress) => {
+        const now = Date.now();
+        if (stage === lastStage && now - last < 500 && progress < 100) return;
+        last = now;
+        lastStage = stage;
+        void this.jobs.update({ id: jobId, workerId: this.workerId }, { stage, progress }).catch(() => undefined);
+      },
+      skipped: (skips: JobSkip[]) => void this.jobs.update({ id: jobId }, { skipped: skips }).catch(() => undefined),
+      stillOwned: async () =>
+        (await this.jobs.countBy({ id: jobId, workerId: this.workerId, status: 'running' })) === 1,
+    };
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.running.size) return;
+    await this.jobs
+      .update({ workerId: this.workerId, status: 'running' }, { heartbeatAt: new Date() })
+      .catch((err) => this.logger.warn(`heartbeat not written: ${errorMessage(err)}`));
+  }
+
+  /**
+   * Jobs whose process stopped reporting (killed, crashed, cut off) go back to the queue: pg-boss retries them
+   * after the backoff, or fails them for good after the last attempt.
+   */
+  async handBackStaleJobs(): Promise<void> {
+    let stale: { id: string }[];
+    try {
+      stale = await this.dataSource
+        .query(
+          `UPDATE training_job SET status = 'queued', worker_id = NULL, updated_at = now(),
+                error = 'attempt ' || attempt || ' stopped: its process stopped reporting; retrying'
+          WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) AND worker_id <> $2
+          RETURNING id`,
+          [this.config.JOB_STALE_SECONDS, this.workerId],
+        )
+        .then((result: [{ id: string }[], number]) => result[0]);
+    } catch (err) {
+      this.logger.warn(`could not look for stale jobs: ${errorMessage(err)}`);
+      return;
+    }
+    for (const { id } of stale) {
+      const state = await this.queue.failAttempt(id, 'its process stopped reporting');
+      this.logger.warn(`job ${id} handed back to the queue (${state})`);
+      if (state === 'failed') {
+        const job = await this.jobs.findOneBy({ id });
+        if (job) {
+          let target: BackendTarget | undefined;
+          try {
+            target = this.targetOf(job);
+          } catch {
+            target = undefined;
+          }
+          await this.failJob(job, `all ${job.maxAttempts} attempts were interrupted`, target);
+        }
+      }
+    }
+  }
+
+  /** Working folders of jobs that are not running here (left by a crash) are removed at start-up. */
+  private async removeLeftoverWorkDirs(): Promise<void> {
+    const entries = await fs.readdir(this.config.WORK_DIR).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (isUuid(entry) && (await this.jobs.countBy({ id: entry, status: 'running' }))) continue;
+      await fs.rm(path.join(this.config.WORK_DIR, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
+}
+
+function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 1000);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

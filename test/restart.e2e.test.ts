@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { tempDir } from './support/fixtures';
+import { resetDatabase, SERVICE_TOKEN, waitFor } from './support/service-app';
+import { ServiceProcess } from './support/service-process';
+import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
+
+const BACKEND_TOKEN = 'backend-token-restart';
+/** Short enough to keep the test quick; a real deployment keeps the 60 s default. */
+const ENV = { JOB_STALE_SECONDS: '3', JOB_RETRY_DELAY_SECONDS: '1' };
+
+function products(backend: FakeBackend, k: number): ManifestProduct[] {
+  const photos = firstPerClass(
+    groceryPhotos('train').filter((p) => QUICK_CLASSES.includes(p.classId)),
+    k,
+  );
+  return QUICK_CLASSES.map((classId) => ({
+    productId: `p${classId}`,
+    productName: `product ${classId}`,
+    images: photos
+      .filter((p) => p.classId === classId)
+      .map((p, i) => ({
+        assetId: `${classId}-${i}`,
+        url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
+        filename: 'x.jpg',
+      })),
+  }));
+}
+
+describe('durable jobs across processes', () => {
+  let work: string;
+  let backend: FakeBackend;
+  const processes: ServiceProcess[] = [];
+  const service = (name: string) => {
+    const p = new ServiceProcess(work, ENV, path.join(work, `${name}.log`));
+    processes.push(p);
+    return p.start();
+  };
+  const api = async (base: string, method: string, route: string, body?: unknown) => {
+    const response = await fetch(`${base}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: JSON.parse(await response.text()) };
+  };
+  const train = (base: string, channelId: string) =>
+    api(base, 'POST', '/v1/train', {
+      channelId,
+      manifestUrl: backend.manifestUrl(channelId),
+      webhookUrl: backend.webhookUrl,
+      authToken: BACKEND_TOKEN,
+    });
+  const job = async (base: string, jobId: string) => (await api(base, 'GET', `/v1/jobs/${jobId}`)).body;
+
+  before(async () => {
+    work = await tempDir('restart');
+    await resetDatabase();
+    backend = await new FakeBackend(BACKEND_TOKEN).start();
+  });
+  after(async () => {
+    await Promise.all(processes.map((p) => p.kill()));
+    await backend.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('a job whose process is killed mid-way runs again from the start in the next process and completes', async () => {
+    backend.manifests.set('7', products(backend, 12));
+    backend.photoDelayMs = 150;
+    const first = await service('first');
+    const { status, body } = await train(first.url, '7');
+    assert.equal(status, 202);
+    await waitFor('the job to be running', async () => {
+      const j = await job(first.url, body.jobId);
+      return j.state === 'running' && j.progress > 0 ? true : undefined;
+    });
+    await first.kill();
+    backend.photoDelayMs = 0;
+
+    const second = await service('second');
+    const done = await waitFor(
+      'the job to complete',
+      async () => {
+        const j = await job(second.url, body.jobId);
+        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+      },
+      90_000,
+    );
+    assert.equal(done.state, 'completed', done.error);
+    assert.equal(done.attempt, 2, 'the record shows the second attempt');
+    assert.equal(done.error, null);
+    assert.equal(backend.uploads.filter((u) => u.channelId === '7').length, 1);
+    assert.ok(!existsSync(path.join(work, 'work', body.jobId)), 'the killed attempt’s working files are gone');
+    await second.stop();
+  });
+
+  it('two processes on one database run every job once and never two jobs of one channel', async () => {
+    for (const channel of ['11', '12', '13']) backend.manifests.set(channel, products(backend, 4));
+    const [a, b] = await Promise.all([service('a'), service('b')]);
+    const ids: string[] = [];
+    for (const [i, channel] of ['11', '12', '13'].entries()) {
+      const first = await train(i % 2 ? a.url : b.url, channel);
+      assert.equal(first.status, 202);
+      ids.push(first.body.jobId);
+      const duplicate = await train(i % 2 ? b.url : a.url, channel);
+      assert.equal(duplicate.status, 409, 'the other process sees the queued job');
+      assert.equal(duplicate.body.jobId, first.body.jobId);
+    }
+    const finished = await Promise.all(
+      ids.map((id) =>
+        waitFor(
+          `job ${id}`,
+          async () => {
+            const j = await job(a.url, id);
+            return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+          },
+          90_000,
+        ),
+      ),
+    );
+    for (const j of finished) {
+      assert.equal(j.state, 'completed', j.error);
+      assert.equal(j.attempt, 1);
+    }
+    for (const channel of ['11', '12', '13']) {
+      assert.equal(
+        backend.uploads.filter((u) => u.channelId === channel).length,
+        1,
+        `channel ${channel} uploaded once`,
+      );
+    }
+  });
+});

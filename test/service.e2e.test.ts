@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { preprocessImage } from '../src/dataset/preprocess';
+import { loadTensorflow } from '../src/training/ml/backend';
+import { loadLayersModelFromFile } from '../src/training/ml/model-files';
+import { COMPLETE_TRAINING_MUTATION } from '../src/webhook/backend-graphql';
+import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { tempDir } from './support/fixtures';
+import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
+import { firstPerClass, GROCERY_DIR, groceryClassNames, groceryPhotos, QUICK_CLASSES } from './support/shared';
+
+const BACKEND_TOKEN = 'backend-token-for-this-job';
+
+/** Products of the manifest: `k` train photos each of the given grocery classes, served by the fake backend. */
+function products(backend: FakeBackend, classIds: number[], k: number): ManifestProduct[] {
+  const names = groceryClassNames();
+  const photos = firstPerClass(
+    groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
+    k,
+  );
+  return classIds.map((classId) => ({
+    productId: `product-${classId}`,
+    productName: names.get(classId)!,
+    images: photos
+      .filter((p) => p.classId === classId)
+      .map((p, i) => ({
+        assetId: `${classId}-${i}`,
+        url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
+        filename: path.basename(p.file),
+      })),
+  }));
+}
+
+describe('training service (HTTP API, durable jobs, backend contract)', () => {
+  let work: string;
+  let backend: FakeBackend;
+  let service: RunningService;
+
+  const api = async (method: string, route: string, body?: unknown, token: string | null = SERVICE_TOKEN) => {
+    const response = await fetch(`${service.url}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const train = (channelId: string) =>
+    api('POST', '/v1/train', {
+      channelId,
+      manifestUrl: backend.manifestUrl(channelId),
+      webhookUrl: backend.webhookUrl,
+      authToken: BACKEND_TOKEN,
+    });
+  const finished = (jobId: string) =>
+    waitFor(`job ${jobId} to finish`, async () => {
+      const { body } = await api('GET', `/v1/jobs/${jobId}`);
+      return body.state === 'completed' || body.state === 'failed' ? body : undefined;
+    });
+
+  before(async () => {
+    work = await tempDir('service');
+    await resetDatabase();
+    backend = await new FakeBackend(BACKEND_TOKEN).start();
+    service = await startService(work, { UPLOAD_ATTEMPTS: '3' });
+  });
+  after(async () => {
+    await service?.app.close();
+    await backend?.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses requests without the service token (401), with a wrong one (403) and invalid bodies (400, 413)', async () => {
+    assert.equal((await api('GET', '/v1/jobs', undefined, null)).status, 401);
+    assert.equal((await api('POST', '/v1/train', {}, null)).status, 401);
+    assert.equal((await api('POST', '/v1/train', {}, 'not-the-token')).status, 403);
+    const good = {
+      channelId: '1',
+      manifestUrl: backend.manifestUrl('1'),
+      webhookUrl: backend.webhookUrl,
+      authToken: 't',
+    };
+    const unknown = await api('POST', '/v1/train', { ...good, priority: 9 });
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(unknown.body.message, ['property priority should not exist']);
+    const notHttp = await api('POST', '/v1/train', { ...good, webhookUrl: 'file:///etc/passwd' });
+    assert.equal(notHttp.status, 400);
+    assert.deepEqual(notHttp.body.message, ['webhookUrl must be an http(s) URL']);
+    assert.equal((await api('POST', '/v1/train', { ...good, channelId: '' })).status, 400);
+    assert.equal((await api('POST', '/v1/train', { ...good, authToken: 'x'.repeat(70_000) })).status, 413);
+    assert.equal((await api('GET', '/v1/jobs/not-a-uuid')).status, 400);
+    assert.equal((await api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status, 404);
+  });
+
+  it('trains a channel end to end: manifest, photos (404 and corrupt ones skipped), status webhooks, multipart upload', async () => {
+    const items = products(backend, QUICK_CLASSES.slice(0, 3), 6);
+    items[0].images.push({ assetId: 'gone', url: backend.photoUrl('train/missing.jpg'), filename: 'missing.jpg' });
+    items[1].images.push({ assetId: 'broken', url: `${backend.url}/assets/corrupt.jpg`, filename: 'corrupt.jpg' });
+    backend.manifests.set('2', items);
+
+    const accepted = await train('2');
+    assert.equal(accepted.status, 202);
+    assert.equal(accepted.body.message, 'Training job accepted');
+    const conflict = await train('2');
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.jobId, accepted.body.jobId);
+
+    const job = await finished(accepted.body.jobId);
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.attempt, 1);
+    assert.equal(job.progress, 100);
+    assert.equal(job.metrics.products, 3);
+    assert.equal(job.metrics.images, 18);
+    for (const stage of ['downloading', 'embedding', 'training', 'exporting', 'uploading'])
+      assert.ok(job.timings[stage] >= 0, stage);
+    const reasons = Object.fromEntries(job.skipped.map((s: { photo: string; reason: string }) => [s.photo, s.reason]));
+    assert.equal(reasons['asset gone'], 'download failed: HTTP 404');
+    assert.match(reasons['asset broken'], /not a readable image/);
+    assert.ok(!existsSync(path.join(service.config.WORK_DIR, accepted.body.jobId)), 'working files are removed');
+
+    // The manifest was fetched as the backend expects: POST {query} with the job's token.
+    const manifestCall = backend.requests.find((r) => r.method === 'POST' && r.path === '/admin-api');
+    assert.equal(manifestCall?.authorization, `Bearer ${BACKEND_TOKEN}`);
+    assert.ok(
+      backend.requests.filter((r) => r.path.startsWith('/assets/')).every((r) => r.authorization === undefined),
+      'photos are fetched without credentials',
+    );
+
+    const statuses = backend.statusesOf('2');
+    assert.deepEqual(statuses[0], { ...statuses[0], status: 'training', progress: 0, error: null });
+    const progress = statuses.map((s) => s.progress!);
+    for (let i = 1; i < progress.length; i++) {
+      assert.ok(progress[i] >= progress[i - 1], `progress went back: ${progress}`);
+      assert.ok(progress[i] - progress[i - 1] <= 10, `a gap over 10 points: ${progress}`);
+    }
+    assert.ok(progress[progress.length - 1] >= 90);
+
+    const [upload] = backend.uploads;
+    assert.deepEqual(upload.partOrder, ['operations', 'map', '0', '1', '2']);
+    assert.equal(upload.operations.query, COMPLETE_TRAINING_MUTATION);
+    assert.deepEqual(upload.operations.variables, {
+      channelId: '2',
+      modelJson: null,
+      weightsFile: null,
+      metadata: null,
+    });
+    assert.deepEqual(upload.map, {
+      0: ['variables.modelJson'],
+      1: ['variables.weightsFile'],
+      2: ['variables.metadata'],
+    });
+    assert.deepEqual(
+      [upload.modelJson.filename, upload.weightsFile.filename, upload.metadata.filename],
+      ['model.json', 'weights.bin', 'metadata.json'],
+    );
+    const metadata = JSON.parse(upload.metadata.bytes.toString('utf8'));
+    assert.deepEqual(
+      metadata.labels,
+      items.map((p) => p.productId),
+    );
+    assert.deepEqual(
+      metadata.labelNames,
+      items.map((p) => p.productName),
+    );
+    assert.equal(metadata.trainingId, job.metrics.trainingId);
+    assert.equal(metadata.userMetadata.channelId, '2');
+
+    // The uploaded files load and recognise a photo they never saw.
+    const modelDir = path.join(work, 'uploaded');
+    await fs.mkdir(modelDir);
+    await fs.writeFile(path.join(modelDir, 'model.json'), upload.modelJson.bytes);
+    await fs.writeFile(path.join(modelDir, 'weights.bin'), upload.weightsFile.bytes);
+    const { tf } = await loadTensorflow('auto');
+    const model = await loadLayersModelFromFile(tf, path.join(modelDir, 'model.json'));
+    const val = groceryPhotos('val').filter((p) => QUICK_CLASSES.slice(0, 3).includes(p.classId));
+    let correct = 0;
+    for (const photo of val) {
+      const { pixels } = await preprocessImage(await fs.readFile(photo.file));
+      const p = tf.tidy(() =>
+        (model.predict(tf.tensor4d(pixels, [1, 224, 224, 3])) as import('@tensorflow/tfjs').Tensor).dataSync(),
+      );
+      if (metadata.labels[p.indexOf(Math.max(...p))] === `product-${photo.classId}`) correct++;
+    }
+    assert.ok(correct / val.length >= 0.7, `${correct}/${val.length} val photos right`);
+  });
+
+  it('lists jobs by channel and state, newest first', async () => {
+    const all = await api('GET', '/v1/jobs?channelId=2');
+    assert.equal(all.status, 200);
+    assert.equal(all.body.length, 1);
+    assert.equal(all.body[0].channelId, '2');
+    assert.equal(all.body[0].authToken, undefined);
+    assert.ok(!JSON.stringify(all.body).includes(BACKEND_TOKEN), 'the backend token never leaves the service');
+    assert.equal((await api('GET', '/v1/jobs?status=failed')).body.length, 0);
+    assert.equal((await api('GET', '/v1/jobs?limit=0')).status, 400);
+    assert.equal((await api('GET', '/v1/jobs?status=lost')).status, 400);
+  });
+
+  it('fails a job with the message of GraphQL errors on the manifest, and tells the backend', async () => {
+    backend.manifests.set('3', { graphqlError: 'Channel 3 is not allowed to train' });
+    const { body } = await train('3');
+    const job = await finished(body.jobId);
+    assert.equal(job.state, 'failed');
+    assert.match(job.error, /Channel 3 is not allowed to train/);
+    assert.equal(job.attempt, 1, 'a refused manifest is not retried');
+    const failed = backend.statusesOf('3').find((s) => s.status === 'failed');
+    assert.match(failed?.error ?? '', /Channel 3 is not allowed to train/);
+  });
+
+  it('retries a flaky upload (503 twice, then accepted)', async () => {
+    backend.manifests.set('4', products(backend, QUICK_CLASSES.slice(0, 2), 4));
+    backend.uploadScript.push(503, 503);
+    const before = backend.uploadAttempts;
+    const { body } = await train('4');
+    const job = await finished(body.jobId);
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(backend.uploadAttempts - before, 3);
+    assert.equal(backend.uploads.filter((u) => u.channelId === '4').length, 1);
+  });
+
+  it('fails the job after the upload retries when the backend never accepts it; a later training works', async () => {
+    backend.manifests.set('5', products(backend, QUICK_CLASSES.slice(0, 2), 4));
+    backend.uploadDefault = 500;
+    const { body } = await train('5');
+    const job = await finished(body.jobId);
+    backend.uploadDefault = 'ok';
+    assert.equal(job.state, 'failed');
+    assert.equal(job.error, 'upload failed after 3 attempts: HTTP 500');
+    assert.equal(backend.statusesOf('5').at(-1)?.status, 'failed');
+    const again = await train('5');
+    assert.equal(again.status, 202);
+    assert.equal((await finished(again.body.jobId)).state, 'completed');
+  });
+
+  it('keeps /health fast while a model trains (p99 under 100 ms over 200 requests)', async () => {
+    backend.manifests.set('6', products(backend, QUICK_CLASSES, 10));
+    const { body } = await train('6');
+    await waitFor('training to start', async () =>
+      (await api('GET', `/v1/jobs/${body.jobId}`)).body.stage === 'embedding' ? true : undefined,
+    );
+    const times: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const started = performance.now();
+      const response = await fetch(`${service.url}/health`);
+      await response.text();
+      times.push(performance.now() - started);
+      assert.equal(response.status, 200);
+    }
+    const during = (await api('GET', `/v1/jobs/${body.jobId}`)).body.state;
+    times.sort((a, b) => a - b);
+    const p99 = times[Math.ceil(times.length * 0.99) - 1];
+    assert.ok(p99 < 100, `p99 ${p99.toFixed(1)} ms`);
+    assert.equal(during, 'running', 'the requests were made while the job ran');
+    assert.equal((await finished(body.jobId)).state, 'completed');
+  });
+});

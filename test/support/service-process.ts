@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import * as path from 'node:path';
+import { testEnv, waitFor } from './service-app';
+
+/** The service as its own process (`node src/main.js`), for tests that kill it. */
+export class ServiceProcess {
+  private child?: ChildProcess;
+  url = '';
+
+  constructor(
+    private readonly dir: string,
+    private readonly env: Record<string, string>,
+    private readonly logFile: string,
+  ) {}
+
+  async start(): Promise<this> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    this.child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'src', 'main.js')], {
+      env: { ...process.env, ...testEnv(this.dir, this.env), PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.pipe(log);
+    this.child.stderr!.pipe(log);
+    await waitFor(
+      `the service on port ${port}`,
+      async () => {
+        if (this.child!.exitCode !== null)
+          throw new Error(`the service exited with ${this.child!.exitCode}; see ${this.logFile}`);
+        return (
+          (await fetch(`${this.url}/health`)
+            .then((r) => r.ok)
+            .catch(() => false)) || undefined
+        );
+      },
+      30_000,
+    );
+    return this;
+  }
+
+  /** SIGKILL: no shutdown hook runs, as when a machine dies. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || exited(child)) return;
+    const done = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await done;
+  }
+
+  /** SIGTERM: the service shuts down gracefully. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || exited(child)) return;
+    const done = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await done;
+  }
+}
+
+/** A process killed by a signal has a null exitCode and a signalCode. */
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
