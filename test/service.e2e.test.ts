@@ -229,9 +229,21 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(job.state, 'failed');
     assert.equal(job.error, 'upload failed after 3 attempts: HTTP 500');
     assert.equal(backend.statusesOf('5').at(-1)?.status, 'failed');
+    assert.ok(!existsSync(path.join(service.config.WORK_DIR, body.jobId)), 'working files are removed after a failure too');
     const again = await train('5');
     assert.equal(again.status, 202);
     assert.equal((await finished(again.body.jobId)).state, 'completed');
+  });
+
+  it('completes a job even when every status webhook fails', async () => {
+    backend.manifests.set('8', products(backend, QUICK_CLASSES.slice(0, 2), 4));
+    backend.statusDefault = 503;
+    const { body } = await train('8');
+    const job = await finished(body.jobId);
+    backend.statusDefault = 'ok';
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(backend.statusesOf('8').length, 0);
+    assert.equal(backend.uploads.filter((u) => u.channelId === '8').length, 1);
   });
 
   it('keeps /health fast while a model trains (p99 under 100 ms over 200 requests)', async () => {

@@ -109,9 +109,13 @@ export class TrainingJobRunner {
   }
 }
 
-/** Sends a job's status webhooks one after another, in order, without making the job wait for them. */
+/**
+ * Sends a job's status webhooks one at a time, in order, without making the job wait for them. Updates that pile
+ * up while one is being sent (or retried) collapse into the latest, so a slow backend delays the job by at most one.
+ */
 export class StatusQueue {
-  private chain: Promise<unknown> = Promise.resolve();
+  private latest: number | undefined;
+  private sending: Promise<void> | undefined;
 
   constructor(
     private readonly backend: BackendClient,
@@ -119,11 +123,21 @@ export class StatusQueue {
   ) {}
 
   send(progress: number): void {
-    this.chain = this.chain.then(() => this.backend.sendStatus(this.target, 'training', progress));
+    this.latest = progress;
+    this.sending ??= this.sendLatest();
   }
 
   async drain(): Promise<void> {
-    await this.chain;
+    await this.sending;
+  }
+
+  private async sendLatest(): Promise<void> {
+    while (this.latest !== undefined) {
+      const progress = this.latest;
+      this.latest = undefined;
+      await this.backend.sendStatus(this.target, 'training', progress);
+    }
+    this.sending = undefined;
   }
 }
 
