@@ -229,7 +229,10 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(job.state, 'failed');
     assert.equal(job.error, 'upload failed after 3 attempts: HTTP 500');
     assert.equal(backend.statusesOf('5').at(-1)?.status, 'failed');
-    assert.ok(!existsSync(path.join(service.config.WORK_DIR, body.jobId)), 'working files are removed after a failure too');
+    assert.ok(
+      !existsSync(path.join(service.config.WORK_DIR, body.jobId)),
+      'working files are removed after a failure too',
+    );
     const again = await train('5');
     assert.equal(again.status, 202);
     assert.equal((await finished(again.body.jobId)).state, 'completed');
