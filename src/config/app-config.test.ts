@@ -37,6 +37,26 @@ describe('configuration', () => {
     );
   });
 
+  it('checks the scheduler settings', () => {
+    const config = loadConfig({ SCHEDULER_ENABLED: 'false', COOLDOWN_HOURS: '2', CHANNEL_STATE_SOURCE: 'vendure' });
+    assert.equal(config.SCHEDULER_ENABLED, false);
+    assert.equal(config.COOLDOWN_HOURS, 2);
+    assert.equal(config.SCHEDULER_CRON, '0 * * * *');
+    assert.throws(
+      () => loadConfig({ SCHEDULER_CRON: 'every hour' }),
+      /SCHEDULER_CRON="every hour": not a cron expression/,
+    );
+    assert.throws(() => loadConfig({ SCHEDULER_ENABLED: 'maybe' }), /SCHEDULER_ENABLED must be true or false/);
+    assert.throws(
+      () => loadConfig({ CHANNEL_STATE_SOURCE: 'redis' }),
+      /CHANNEL_STATE_SOURCE must be one of the following values: own, vendure/,
+    );
+    assert.throws(
+      () => loadConfig({ BACKEND_INTERNAL_URL: 'backend:3000' }),
+      /BACKEND_INTERNAL_URL must be an http\(s\) URL/,
+    );
+  });
+
   it('refuses to run in production without a service token', () => {
     assert.throws(
       () => loadConfig({ NODE_ENV: 'production' }),

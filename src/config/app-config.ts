@@ -1,11 +1,30 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { CronTime } from 'cron';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+import { HTTP_URL_OPTIONS } from '../common/validation';
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+const toNumber = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+const toBoolean = ({ value }: { value: unknown }) =>
+  typeof value === 'string'
+    ? (({ true: true, '1': true, false: false, '0': false } as Record<string, boolean>)[value.toLowerCase()] ?? value)
+    : value;
 
 /**
  * Every setting of the service, read from the environment once at start-up and validated: a bad value stops the
@@ -17,7 +36,7 @@ export class AppConfig {
   NODE_ENV = 'development';
 
   /** HTTP port (ML_PORT is accepted as an alias). */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(0)
   @Max(65535)
@@ -35,7 +54,7 @@ export class AppConfig {
   DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/ml_trainer';
 
   /** Jobs run at the same time in this process. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   @Max(16)
@@ -47,41 +66,63 @@ export class AppConfig {
   WORK_DIR: string = path.join(os.tmpdir(), 'ml-trainer-jobs');
 
   /** Attempts of a job (a crashed or interrupted attempt is retried from the start). */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   @Max(10)
   JOB_MAX_ATTEMPTS = 3;
 
   /** Wait before the first retry of a job; doubles with each retry. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(0)
   JOB_RETRY_DELAY_SECONDS = 30;
 
   /** A running job whose process has not reported for this long is handed back to the queue. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(2)
   JOB_STALE_SECONDS = 60;
 
   /** How often idle workers look for queued jobs. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   QUEUE_POLL_SECONDS = 2;
 
   /** Upload attempts before a job fails; the wait starts at UPLOAD_RETRY_DELAY_SECONDS and doubles. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   @Max(20)
   UPLOAD_ATTEMPTS = 5;
 
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(0)
   UPLOAD_RETRY_DELAY_SECONDS = 2;
+
+  /** Where channels' training state lives: our `channel_training_state` table, or the backend's `channel` table. */
+  @IsIn(['own', 'vendure'])
+  CHANNEL_STATE_SOURCE: 'own' | 'vendure' = 'own';
+
+  /** When the scheduler looks for queued channels (cron syntax; default: every hour at minute 0). */
+  @IsString()
+  SCHEDULER_CRON = '0 * * * *';
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'SCHEDULER_ENABLED must be true or false' })
+  SCHEDULER_ENABLED = true;
+
+  /** A channel is trained at most once per this many hours. */
+  @Transform(toNumber)
+  @Min(0)
+  @IsNumber({}, { message: 'COOLDOWN_HOURS must be a number' })
+  COOLDOWN_HOURS = 4;
+
+  /** The backend as the scheduler reaches it: manifest and webhook URLs of scheduled trainings start with it. */
+  @IsUrl(HTTP_URL_OPTIONS, { message: 'BACKEND_INTERNAL_URL must be an http(s) URL' })
+  BACKEND_INTERNAL_URL = 'http://backend:3000';
 
   /** `auto` (native if installed, else WebAssembly, else CPU), or one of tensorflow | wasm | cpu. */
   @IsIn(['auto', ...TF_BACKENDS])
@@ -102,14 +143,14 @@ export class AppConfig {
   EMBEDDING_CACHE_DIR = '';
 
   /** TensorFlow worker threads (default: number of CPUs). */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   @Max(64)
   TRAINING_WORKERS: number = os.availableParallelism();
 
   /** Epochs of head training. */
-  @Transform(toInt)
+  @Transform(toNumber)
   @IsInt()
   @Min(1)
   @Max(500)
@@ -148,6 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const message = constraints.isInt ?? Object.values(constraints).join('; ');
     return `${e.property}=${JSON.stringify(values[e.property])}: ${message}`;
   });
+  if (!problems.some((p) => p.startsWith('SCHEDULER_CRON'))) {
+    try {
+      new CronTime(config.SCHEDULER_CRON);
+    } catch (err) {
+      problems.push(
+        `SCHEDULER_CRON=${JSON.stringify(config.SCHEDULER_CRON)}: not a cron expression (${(err as Error).message})`,
+      );
+    }
+  }
   if (config.production && !config.ML_SERVICE_TOKEN) {
     problems.push('ML_SERVICE_TOKEN is required when NODE_ENV=production (the API would otherwise be open)');
   }

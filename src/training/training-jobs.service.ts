@@ -26,6 +26,24 @@ export class ChannelBusyError extends Error {
   }
 }
 
+/** A job as lifecycle listeners see it. */
+export interface JobEvent {
+  jobId: string;
+  channelId: string;
+  createdAt: Date;
+}
+
+/**
+ * Told about every job's start, progress and end, e.g. to keep channel state true. A listener that throws is
+ * logged; it never affects the job.
+ */
+export interface JobLifecycleListener {
+  started(job: JobEvent): Promise<void>;
+  progress(job: JobEvent, progress: number): Promise<void>;
+  succeeded(job: JobEvent): Promise<void>;
+  failed(job: JobEvent, error: string): Promise<void>;
+}
+
 /** Failures that another attempt cannot fix: the job fails at once. */
 function isFinal(err: unknown): boolean {
   return err instanceof DatasetError || err instanceof UploadError || err instanceof TokenUnreadableError;
@@ -47,6 +65,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   readonly workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly seal: TokenSeal;
   private readonly running = new Map<string, Promise<void>>();
+  private readonly listeners: JobLifecycleListener[] = [];
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -87,6 +106,20 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     }
     this.logger.log(`job ${jobId} queued for channel ${request.channelId}`);
     return { jobId };
+  }
+
+  addListener(listener: JobLifecycleListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The channel's queued or running job, if any. */
+  activeJob(channelId: string): Promise<TrainingJob | null> {
+    return this.jobs.findOneBy({ channelId, status: In(['queued', 'running']) });
+  }
+
+  /** The channel's most recent job. */
+  latestJob(channelId: string): Promise<TrainingJob | null> {
+    return this.jobs.findOne({ where: { channelId }, order: { createdAt: 'DESC' } });
   }
 
   find(jobId: string): Promise<TrainingJob | null> {
@@ -159,12 +192,13 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
 
   private async attempt(job: TrainingJob, attempt: number): Promise<void> {
     this.logger.log(`job ${job.id} (channel ${job.channelId}) attempt ${attempt}/${job.maxAttempts} started`);
+    await this.notify(job, (l, event) => l.started(event));
     let target: BackendTarget | undefined;
     try {
       target = this.targetOf(job);
       const outcome = await this.runner.run(
         { jobId: job.id, channelId: job.channelId, manifestUrl: job.manifestUrl, target },
-        this.reporter(job.id),
+        this.reporter(job),
       );
       await this.jobs.update(
         { id: job.id, workerId: this.workerId },
@@ -180,6 +214,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         },
       );
       this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
+      await this.notify(job, (l, event) => l.succeeded(event));
     } catch (err) {
       const message = errorMessage(err);
       if (err instanceof JobLostError) {
@@ -204,7 +239,20 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       { status: 'failed', error: message, finishedAt: new Date(), workerId: null },
     );
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
+    await this.notify(job, (l, event) => l.failed(event, message));
     if (target) await this.backend.sendStatus(target, 'failed', null, message);
+  }
+
+  private async notify(
+    job: TrainingJob,
+    call: (listener: JobLifecycleListener, event: JobEvent) => Promise<void>,
+  ): Promise<void> {
+    const event = { jobId: job.id, channelId: job.channelId, createdAt: job.createdAt };
+    for (const listener of this.listeners) {
+      await call(listener, event).catch((err) =>
+        this.logger.warn(`job ${job.id}: listener failed: ${errorMessage(err)}`),
+      );
+    }
   }
 
   private targetOf(job: TrainingJob): BackendTarget {
@@ -219,8 +267,9 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     return { webhookUrl: job.webhookUrl, authToken, channelId: job.channelId };
   }
 
-  /** Writes progress to the record at most twice a second (and at every stage change). */
-  private reporter(jobId: string): JobReporter {
+  /** Writes progress to the record (and tells listeners) at most twice a second, and at every stage change. */
+  private reporter(job: TrainingJob): JobReporter {
+    const jobId = job.id;
     let last = 0;
     let lastStage: Stage | undefined;
     return {
@@ -230,6 +279,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         last = now;
         lastStage = stage;
         void this.jobs.update({ id: jobId, workerId: this.workerId }, { stage, progress }).catch(() => undefined);
+        void this.notify(job, (l, event) => l.progress(event, progress));
       },
       skipped: (skips: JobSkip[]) => void this.jobs.update({ id: jobId }, { skipped: skips }).catch(() => undefined),
       stillOwned: async () =>

@@ -22,6 +22,7 @@ export function testEnv(dir: string, env: Record<string, string> = {}): Record<s
     QUEUE_POLL_SECONDS: '1',
     JOB_RETRY_DELAY_SECONDS: '1',
     UPLOAD_RETRY_DELAY_SECONDS: '0',
+    SCHEDULER_ENABLED: 'false',
     ...env,
   };
 }

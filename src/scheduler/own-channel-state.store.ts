@@ -1,0 +1,93 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { IsNull, Not, type Repository } from 'typeorm';
+import { ChannelStateStore } from './channel-state.store';
+import { ChannelTrainingState } from './channel-training-state.entity';
+import type { ChannelState } from './eligibility';
+
+/** CHANNEL_STATE_SOURCE=own: the `channel_training_state` table. */
+@Injectable()
+export class OwnChannelStateStore extends ChannelStateStore {
+  constructor(@InjectRepository(ChannelTrainingState) private readonly rows: Repository<ChannelTrainingState>) {
+    super();
+  }
+
+  async list(): Promise<ChannelState[]> {
+    return (await this.rows.find({ order: { channelId: 'ASC' } })).map(toState);
+  }
+
+  async get(channelId: string): Promise<ChannelState | null> {
+    const row = await this.rows.findOneBy({ channelId });
+    return row ? toState(row) : null;
+  }
+
+  async listQueued(): Promise<ChannelState[]> {
+    return (
+      await this.rows.find({ where: { queuedAt: Not(IsNull()) }, order: { queuedAt: 'ASC', channelId: 'ASC' } })
+    ).map(toState);
+  }
+
+  async markQueued(channelId: string): Promise<ChannelState> {
+    await this.rows.query(
+      `INSERT INTO channel_training_state (channel_id, queued_at) VALUES ($1, now())
+       ON CONFLICT (channel_id) DO UPDATE
+         SET queued_at = COALESCE(channel_training_state.queued_at, EXCLUDED.queued_at), updated_at = now()`,
+      [channelId],
+    );
+    return (await this.get(channelId))!;
+  }
+
+  async clearQueued(channelId: string, queuedAt: Date): Promise<void> {
+    // Postgres keeps microseconds, a JavaScript Date milliseconds: compare at the Date's precision.
+    await this.rows.query(
+      `UPDATE channel_training_state SET queued_at = NULL, updated_at = now()
+        WHERE channel_id = $1 AND date_trunc('milliseconds', queued_at) = $2`,
+      [channelId, queuedAt],
+    );
+  }
+
+  async jobStarted(channelId: string, jobId: string): Promise<void> {
+    await this.upsert(channelId, { status: 'training', progress: 0, error: null, lastJobId: jobId });
+  }
+
+  async jobProgress(channelId: string, progress: number): Promise<void> {
+    await this.rows.update({ channelId, status: 'training' }, { progress, updatedAt: new Date() });
+  }
+
+  async jobSucceeded(channelId: string, jobId: string, jobCreatedAt: Date): Promise<void> {
+    const now = new Date();
+    await this.upsert(channelId, {
+      status: 'active',
+      progress: 100,
+      error: null,
+      lastJobId: jobId,
+      lastTrainedAt: now,
+    });
+    await this.rows.query(
+      `UPDATE channel_training_state SET queued_at = NULL
+        WHERE channel_id = $1 AND date_trunc('milliseconds', queued_at) <= $2`,
+      [channelId, jobCreatedAt],
+    );
+  }
+
+  async jobFailed(channelId: string, jobId: string, error: string): Promise<void> {
+    await this.upsert(channelId, { status: 'failed', error, lastJobId: jobId });
+  }
+
+  private async upsert(channelId: string, values: Partial<ChannelTrainingState>): Promise<void> {
+    await this.rows.upsert({ channelId, ...values, updatedAt: new Date() }, { conflictPaths: ['channelId'] });
+  }
+}
+
+function toState(row: ChannelTrainingState): ChannelState {
+  return {
+    channelId: row.channelId,
+    queuedAt: row.queuedAt,
+    lastTrainedAt: row.lastTrainedAt,
+    status: row.status,
+    progress: row.progress,
+    error: row.error,
+    lastJobId: row.lastJobId,
+    updatedAt: row.updatedAt,
+  };
+}
