@@ -74,6 +74,15 @@ async function seed(source: 'own' | 'vendure'): Promise<void> {
   }
 }
 
+/** A channel the backend knows (Vendure's table needs the row; our own table creates it when queued). */
+async function seedChannel(source: 'own' | 'vendure', id: string): Promise<void> {
+  if (source === 'own') return;
+  const db = new Client({ connectionString: TEST_DATABASE_URL });
+  await db.connect();
+  await db.query(`INSERT INTO channel (id, code) VALUES ($1, $2)`, [Number(id), `shop-${id}`]);
+  await db.end();
+}
+
 /** The part of Vendure's channel table the scheduler uses, as the backend's migrations create it. */
 async function createVendureChannelTable(): Promise<void> {
   const db = new Client({ connectionString: TEST_DATABASE_URL });
@@ -190,6 +199,34 @@ for (const source of ['own', 'vendure'] as const) {
       assert.ok(a.body.ranElsewhere || b.body.ranElsewhere || a.body.started.length + b.body.started.length === 2);
       const jobs = (await api(service.url, 'GET', '/v1/jobs?channelId=28')).body;
       assert.equal(jobs.length, 1);
+    });
+
+    it('a tick racing POST /v1/train for the same channel yields one job', async () => {
+      backend.manifests.set('30', products(backend));
+      await waitFor('channel 28 and 29 jobs to end', async () => {
+        const active =
+          (await api(service.url, 'GET', '/v1/jobs?status=running')).body.length +
+          (await api(service.url, 'GET', '/v1/jobs?status=queued')).body.length;
+        return active === 0 ? true : undefined;
+      });
+      await seedChannel(source, '30');
+      await api(service.url, 'PUT', '/v1/channels/30/queue');
+      const [posted, ticked] = await Promise.all([
+        api(second.url, 'POST', '/v1/train', {
+          channelId: '30',
+          manifestUrl: backend.manifestUrl('30'),
+          webhookUrl: backend.webhookUrl,
+          authToken: SERVICE_TOKEN,
+        }),
+        api(service.url, 'POST', '/v1/scheduler/run'),
+      ]);
+      const startedByTick = ticked.body.started.filter((s: { channelId: string }) => s.channelId === '30').length;
+      assert.equal(
+        (posted.status === 202 ? 1 : 0) + startedByTick,
+        1,
+        `POST answered ${posted.status}, the tick started ${startedByTick}`,
+      );
+      assert.equal((await api(service.url, 'GET', '/v1/jobs?channelId=30')).body.length, 1);
     });
   });
 }
