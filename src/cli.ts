@@ -13,6 +13,7 @@ import { StderrLogger } from './common/stderr-logger';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
+import { INPUT_RANGES, type InputRange } from './export/teachable-machine-format';
 import { BaseModelError } from './training/ml/base-model';
 import { TrainerService, type ProgressListener, type Stage, type TrainingSummary } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
@@ -25,6 +26,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
   --epochs N            head training epochs (default: TRAINING_EPOCHS, 20)
+  --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
+                        web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
   -h, --help            this text`;
 
@@ -34,6 +37,7 @@ export interface CliOptions {
   out: string;
   baseModel?: string;
   epochs?: number;
+  inputRange?: InputRange;
   json: boolean;
 }
 
@@ -51,6 +55,7 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
         out: { type: 'string' },
         'base-model': { type: 'string' },
         epochs: { type: 'string' },
+        'input-range': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -70,12 +75,17 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
     if (!Number.isInteger(epochs) || epochs < 1 || epochs > 500)
       throw new UsageError('--epochs must be a whole number from 1 to 500');
   }
+  const inputRange = values['input-range'] as InputRange | undefined;
+  if (inputRange !== undefined && !INPUT_RANGES.includes(inputRange)) {
+    throw new UsageError(`--input-range must be one of ${INPUT_RANGES.join(', ')}`);
+  }
   return {
     images: values.images as string | undefined,
     manifest: values.manifest as string | undefined,
     out: path.resolve(values.out as string),
     baseModel: values['base-model'] as string | undefined,
     epochs,
+    inputRange,
     json: values.json as boolean,
   };
 }
@@ -193,6 +203,7 @@ export async function runCli(argv: string[]): Promise<number> {
         modelName: path.basename(options.out),
         baseModel: options.baseModel,
         epochs: options.epochs,
+        inputRange: options.inputRange,
         secondsPerStage: downloading,
       },
       progress.listener,

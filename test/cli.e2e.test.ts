@@ -27,12 +27,17 @@ describe('CLI arguments', () => {
     );
     assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--bogus']), /Unknown option '--bogus'/);
     assert.equal(parseCliArgs(['--help']), 'help');
+    assert.throws(
+      () => parseCliArgs(['--images', 'a', '--out', 'x', '--input-range', 'pct']),
+      /--input-range must be one of tm, unit/,
+    );
     assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '5', '--json']), {
       images: 'a',
       manifest: undefined,
       out: path.resolve('x'),
       baseModel: undefined,
       epochs: 5,
+      inputRange: undefined,
       json: true,
     });
   });

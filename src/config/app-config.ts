@@ -17,6 +17,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { HTTP_URL_OPTIONS } from '../common/validation';
+import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
 
@@ -148,6 +149,13 @@ export class AppConfig {
   @Min(1)
   @Max(64)
   TRAINING_WORKERS: number = os.availableParallelism();
+
+  /**
+   * What the exported model takes: `tm` = Teachable Machine's x / 127 − 1 (for @teachablemachine/image),
+   * `unit` = x / 255, rescaled inside the model (for the shop's web app). POST /v1/train may choose per job.
+   */
+  @IsIn(INPUT_RANGES)
+  MODEL_INPUT_RANGE: InputRange = 'tm';
 
   /** Epochs of head training. */
   @Transform(toNumber)

@@ -5,10 +5,15 @@ import { ChannelTrainingState } from '../scheduler/channel-training-state.entity
 import { TrainingJob } from '../training/training-job.entity';
 import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-create-training-job';
 import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000000-create-channel-training-state';
+import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-job-input-range';
 
 /** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
 export const ENTITIES = [TrainingJob, ChannelTrainingState];
-export const MIGRATIONS = [CreateTrainingJob1764201600000, CreateChannelTrainingState1764288000000];
+export const MIGRATIONS = [
+  CreateTrainingJob1764201600000,
+  CreateChannelTrainingState1764288000000,
+  AddJobInputRange1764374400000,
+];
 
 /** Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities. */
 @Module({

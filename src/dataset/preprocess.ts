@@ -36,6 +36,11 @@ export const VIEW_SPECS = {
 } satisfies Record<string, ViewSpec>;
 export type View = keyof typeof VIEW_SPECS;
 
+/** The shop's web app input: the whole frame squashed to 224×224 (made by training/ml/web-app-input.ts). */
+export const WEB_APP_VIEW = 'webapp';
+/** Every input an embedding can be made from: a crop view, or the web app's squashed frame. */
+export type EmbeddingView = View | typeof WEB_APP_VIEW;
+
 /** Why an image could not be used; the message is meant for the person who uploaded it. */
 export class ImageRejectedError extends Error {
   constructor(message: string) {
@@ -64,6 +69,29 @@ export async function preprocessImage(bytes: Uint8Array, view: View = 'centre'):
   const pipeline = cutView(sharp(bytes, SHARP_OPTIONS).autoOrient(), sourceWidth, sourceHeight, VIEW_SPECS[view]);
   try {
     return { pixels: await toModelInput(pipeline), sourceWidth, sourceHeight };
+  } catch (err) {
+    throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
+  }
+}
+
+/** A photo's pixels at full size: EXIF orientation applied, sRGB, 3 channels (RGB), row-major. */
+export interface DecodedImage {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** Decodes a whole photo, with the same checks as preprocessImage (for clients that resize it themselves). */
+export async function decodeImage(bytes: Uint8Array): Promise<DecodedImage> {
+  await checkImage(bytes);
+  try {
+    const { data, info } = await sharp(bytes, SHARP_OPTIONS)
+      .autoOrient()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { rgb: data, width: info.width, height: info.height };
   } catch (err) {
     throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
   }

@@ -40,9 +40,11 @@ describe('Teachable Machine format', () => {
         ],
         epochsRun: 20,
         secondsPerStage: { embedding: 1 },
+        webApp: null,
       },
       baseModel: { url: 'file:///m/model.json', sha256: 'f00' },
       recipe: { epochs: 20 },
+      inputRange: 'tm',
     });
     assert.deepEqual(Object.keys(metadata).slice(0, 9), [
       'tfjsVersion',

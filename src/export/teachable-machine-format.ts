@@ -13,6 +13,13 @@ export const TM_PACKAGE_VERSION = '0.8.5';
 /** Teachable Machine web app version whose image-project exports these files reproduce. */
 export const TM_VERSION = '2.4.16';
 
+/**
+ * What the exported model takes as input: `tm` is Teachable Machine's x / 127 − 1 (what @teachablemachine/image
+ * feeds); `unit` is x / 255 in [0, 1], rescaled by a layer inside the model (what the shop's web app feeds).
+ */
+export const INPUT_RANGES = ['tm', 'unit'] as const;
+export type InputRange = (typeof INPUT_RANGES)[number];
+
 export interface WeightSpec {
   name: string;
   shape: number[];
@@ -56,6 +63,19 @@ export interface ModelMetrics {
   confusionMatrix: number[][];
   epochsRun: number;
   secondsPerStage: StageSeconds;
+  /** The shop's web app path on the held-out photos: whole frame squashed to 224, threshold on the top probability. */
+  webApp: WebAppMetrics | null;
+}
+
+export interface WebAppMetrics {
+  threshold: number;
+  photos: number;
+  /** Share of the held-out photos whose top probability reaches the threshold (the app accepts them). */
+  acceptedShare: number;
+  /** Share of the accepted ones that are the right product. */
+  acceptedCorrectShare: number | null;
+  /** Share whose top class is right, whatever its probability. */
+  top1: number;
 }
 
 export interface MetadataInput {
@@ -69,6 +89,7 @@ export interface MetadataInput {
   metrics: ModelMetrics;
   baseModel: { url: string; sha256: string };
   recipe: Record<string, unknown>;
+  inputRange: InputRange;
   userMetadata?: Record<string, unknown>;
 }
 
@@ -89,16 +110,30 @@ export function metadataFor(input: MetadataInput): Record<string, unknown> {
     productCount: input.labels.length,
     imageCount: input.imageCount,
     labelNames: input.labelNames,
-    preprocessing: {
-      exifOrientation: true,
-      resize: 'scale the short side to 224 (cover)',
-      crop: 'centre 224x224',
-      colourSpace: 'sRGB, 3 channels; fully transparent pixels black',
-      normalization: 'x / 127 - 1',
-      inputRange: [-1, 1],
-    },
+    preprocessing: preprocessingFor(input.inputRange),
     metrics: input.metrics,
     baseModel: input.baseModel,
     recipe: input.recipe,
+  };
+}
+
+/** How pixels must be prepared for the model, written into metadata.json. */
+export function preprocessingFor(inputRange: InputRange): Record<string, unknown> {
+  const shared = { exifOrientation: true, colourSpace: 'sRGB, 3 channels; fully transparent pixels black' };
+  if (inputRange === 'unit') {
+    return {
+      ...shared,
+      resize:
+        'whole frame, bilinear, to 224x224 (the model was trained on centre crops: squashing works, cropping too)',
+      normalization: 'x / 255; the model rescales to x * 255/127 - 1 in its first layer',
+      inputRange: [0, 1],
+    };
+  }
+  return {
+    ...shared,
+    resize: 'scale the short side to 224 (cover)',
+    crop: 'centre 224x224',
+    normalization: 'x / 127 - 1',
+    inputRange: [-1, 1],
   };
 }

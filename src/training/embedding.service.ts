@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingCache } from '../dataset/embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
-import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
+import { MAX_IMAGE_BYTES, WEB_APP_VIEW, type EmbeddingView } from '../dataset/preprocess';
 import type { BaseModelFiles } from './ml/base-model';
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
@@ -40,9 +40,29 @@ export class EmbeddingService {
   ) {}
 
   async embed(dataset: Dataset, baseModel: BaseModelFiles, onProgress?: EmbeddingProgress): Promise<EmbeddedDataset> {
-    const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
     const rowsPerPhoto = viewsForPhoto('0').length;
-    const total = dataset.images.length;
+    const run = await this.embedImages(dataset.images, viewsForPhoto, rowsPerPhoto, baseModel, onProgress);
+    return this.assemble(dataset, run.embeddings, rowsPerPhoto, run.failures, run.cachedImages, run.embeddedViews);
+  }
+
+  /** The web app's view (whole frame squashed) of each photo, or null for a photo that cannot be used. */
+  async embedWebAppViews(images: DatasetImage[], baseModel: BaseModelFiles): Promise<(Float32Array | null)[]> {
+    const run = await this.embedImages(images, () => [WEB_APP_VIEW], 1, baseModel);
+    return images.map((_, i) =>
+      run.failures.has(i) ? null : run.embeddings.slice(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE),
+    );
+  }
+
+  /** Embeds `rowsPerPhoto` views of every photo (row i·rowsPerPhoto + slot), streaming, cache first. */
+  private async embedImages(
+    images: DatasetImage[],
+    viewsOf: (imageSha256: string) => EmbeddingView[],
+    rowsPerPhoto: number,
+    baseModel: BaseModelFiles,
+    onProgress?: EmbeddingProgress,
+  ) {
+    const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
+    const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
     const embeddings = new Float32Array(total * rowsPerPhoto * EMBEDDING_SIZE);
     const failures = new Map<number, string>();
@@ -54,7 +74,8 @@ export class EmbeddingService {
     const inFlight = new Set<Promise<void>>();
     const maxInFlight = this.pool.size * 2;
     /** Photos waiting for a worker: only their views missing from the cache, with each view's row slot and key. */
-    let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] = [];
+    let pending: { index: number; bytes: Uint8Array; missing: { view: EmbeddingView; key: string; slot: number }[] }[] =
+      [];
 
     const flush = async () => {
       if (!pending.length) return;
@@ -89,7 +110,7 @@ export class EmbeddingService {
       if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     };
 
-    for (const [index, image] of dataset.images.entries()) {
+    for (const [index, image] of images.entries()) {
       const bytes = await readPhoto(image.path);
       if (typeof bytes === 'string') {
         failures.set(index, bytes);
@@ -97,9 +118,8 @@ export class EmbeddingService {
         continue;
       }
       const sha = sha256Hex(bytes);
-      const views = viewsForPhoto(sha);
-      const missing: { view: View; key: string; slot: number }[] = [];
-      for (const [slot, view] of views.entries()) {
+      const missing: { view: EmbeddingView; key: string; slot: number }[] = [];
+      for (const [slot, view] of viewsOf(sha).entries()) {
         const key = cache.key(sha, view);
         const hit = await cache.get(key);
         if (hit) embeddings.set(hit, (index * rowsPerPhoto + slot) * EMBEDDING_SIZE);
@@ -115,8 +135,7 @@ export class EmbeddingService {
     }
     await flush();
     await Promise.all(inFlight);
-
-    return this.assemble(dataset, embeddings, rowsPerPhoto, failures, cachedImages, embeddedViews);
+    return { embeddings, failures, cachedImages, embeddedViews };
   }
 
   private assemble(

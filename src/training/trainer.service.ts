@@ -4,10 +4,11 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
-import type { MODEL_FILES, ModelMetrics } from '../export/teachable-machine-format';
+import type { InputRange, MODEL_FILES, ModelMetrics, WebAppMetrics } from '../export/teachable-machine-format';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
-import type { HeadTrainingReport } from './ml/head';
+import { headProbabilities, type HeadTrainingReport, type TrainingSet } from './ml/head';
+import type { BaseModelFiles } from './ml/base-model';
 import { DEFAULT_RECIPE } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
 
@@ -24,6 +25,8 @@ export interface TrainRequest {
   baseModel?: string;
   /** Overrides TRAINING_EPOCHS. */
   epochs?: number;
+  /** Overrides MODEL_INPUT_RANGE. */
+  inputRange?: InputRange;
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
   userMetadata?: Record<string, unknown>;
@@ -88,12 +91,14 @@ export class TrainerService {
     const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
     // The exported head trains on every photo; a twin trained the same way without a held-out share measures how
     // well such a head recognises photos it has not seen. Both run at once, on two workers.
-    const [report, validation] = await timed('training', () =>
-      Promise.all([
+    const [report, validation, webApp] = await timed('training', async () => {
+      const [report, validation] = await Promise.all([
         this.pool.trainHead({ data: set, recipe }, (epoch, total) => onProgress('training', epoch / total)),
         this.pool.trainHead({ data: set, recipe: { ...recipe, validationFraction: VALIDATION_FRACTION } }),
-      ]),
-    );
+      ]);
+      return [report, validation, await this.webAppMetrics(validation, embedded, set, baseModel)] as const;
+    });
+    const inputRange = request.inputRange ?? this.config.MODEL_INPUT_RANGE;
 
     const trainingId = randomUUID();
     const trainedAt = new Date();
@@ -106,6 +111,7 @@ export class TrainerService {
           head: report.weights,
           dir: staged.dir,
           probes,
+          inputRange,
         });
         return await this.exporter.publish(staged, {
           trainingId,
@@ -120,7 +126,9 @@ export class TrainerService {
             report.epochsRun,
             labels.map((l) => l.id),
             seconds,
+            webApp,
           ),
+          inputRange,
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
           recipe: { ...recipe, views: 'centre + one crop per photo' },
           userMetadata: request.userMetadata,
@@ -146,6 +154,48 @@ export class TrainerService {
       workers: this.pool.size,
       secondsPerStage: seconds as Record<string, number>,
       files,
+    };
+  }
+
+  /**
+   * How the shop's web app would do on the validation twin's held-out photos: the whole photo squashed to 224
+   * (its preprocessing), the twin's head, a prediction accepted at WEB_APP_THRESHOLD.
+   */
+  private async webAppMetrics(
+    validation: HeadTrainingReport,
+    embedded: EmbeddedDataset,
+    set: TrainingSet,
+    baseModel: BaseModelFiles,
+  ): Promise<WebAppMetrics | null> {
+    if (!validation.heldOutPhotos.length) return null;
+    const photos = validation.heldOutPhotos;
+    const views = await this.embeddings.embedWebAppViews(
+      photos.map((p) => embedded.images[p]),
+      baseModel,
+    );
+    let accepted = 0;
+    let acceptedCorrect = 0;
+    let correct = 0;
+    let counted = 0;
+    views.forEach((embedding, i) => {
+      if (!embedding) return;
+      const probabilities = headProbabilities(validation.weights, embedding);
+      const top = probabilities.indexOf(Math.max(...probabilities));
+      const label = set.labels[set.photos.indexOf(photos[i])];
+      counted++;
+      if (top === label) correct++;
+      if (probabilities[top] >= WEB_APP_THRESHOLD) {
+        accepted++;
+        if (top === label) acceptedCorrect++;
+      }
+    });
+    if (!counted) return null;
+    return {
+      threshold: WEB_APP_THRESHOLD,
+      photos: counted,
+      acceptedShare: share(accepted, counted),
+      acceptedCorrectShare: accepted ? share(acceptedCorrect, accepted) : null,
+      top1: share(correct, counted),
     };
   }
 }
@@ -178,6 +228,7 @@ function metricsFor(
   epochsRun: number,
   labels: string[],
   seconds: Partial<Record<Stage, number>>,
+  webApp: WebAppMetrics | null,
 ): ModelMetrics {
   return {
     validationAccuracy: validation.validationAccuracy,
@@ -186,12 +237,20 @@ function metricsFor(
     confusionMatrix: validation.confusion,
     epochsRun,
     secondsPerStage: seconds as Record<string, number>,
+    webApp,
   };
 }
+
+/** The web app accepts a prediction only at this probability or above. */
+export const WEB_APP_THRESHOLD = 0.9;
 
 /** Up to 20 names, then how many more. */
 function listed(names: string[]): string {
   return names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`;
+}
+
+function share(part: number, whole: number): number {
+  return Math.round((part / whole) * 1000) / 1000;
 }
 
 function round(value: number): number {

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { InputRange } from '../export/teachable-machine-format';
 import type { Stage } from './trainer.service';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed'] as const;
@@ -60,6 +61,10 @@ export class TrainingJob {
 
   @Column('text', { name: 'webhook_url' })
   webhookUrl!: string;
+
+  /** Input range of the exported model; null = MODEL_INPUT_RANGE. */
+  @Column('text', { name: 'input_range', nullable: true })
+  inputRange!: InputRange | null;
 
   /** The backend's token for this job, encrypted (see token-seal.ts); never returned by the API. */
   @Column('text', { name: 'sealed_auth_token' })

@@ -4,7 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
-import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE, type InputRange } from '../export/teachable-machine-format';
 import { BackendClient, type BackendTarget } from '../webhook/backend-client.service';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import type { JobResult, JobSkip } from './training-job.entity';
@@ -16,6 +16,7 @@ export interface JobTicket {
   channelId: string;
   manifestUrl: string;
   target: BackendTarget;
+  inputRange?: InputRange;
 }
 
 /** How the runner reports to the job's owner (the jobs service writes it to the job record). */
@@ -78,6 +79,7 @@ export class TrainingJobRunner {
           dataset,
           outDir: path.join(workDir, 'model'),
           modelName: `channel-${ticket.channelId}`,
+          inputRange: ticket.inputRange,
           secondsPerStage: { downloading },
           userMetadata: { channelId: ticket.channelId, manifestVersion: dataset.manifest.version },
         },

@@ -91,6 +91,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
           maxAttempts: this.config.JOB_MAX_ATTEMPTS,
           manifestUrl: request.manifestUrl,
           webhookUrl: request.webhookUrl,
+          inputRange: request.inputRange ?? null,
           sealedAuthToken: this.seal.seal(request.authToken),
           timings: {},
           skipped: [],
@@ -197,7 +198,13 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     try {
       target = this.targetOf(job);
       const outcome = await this.runner.run(
-        { jobId: job.id, channelId: job.channelId, manifestUrl: job.manifestUrl, target },
+        {
+          jobId: job.id,
+          channelId: job.channelId,
+          manifestUrl: job.manifestUrl,
+          target,
+          inputRange: job.inputRange ?? undefined,
+        },
         this.reporter(job),
       );
       await this.jobs.update(

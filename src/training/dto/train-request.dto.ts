@@ -1,5 +1,6 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsNotEmpty, IsString, IsUrl, MaxLength } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength } from 'class-validator';
+import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';
 import { HTTP_URL_OPTIONS } from '../../common/validation';
 
 /**
@@ -39,4 +40,13 @@ export class TrainRequestDto {
   @IsNotEmpty()
   @IsString()
   authToken!: string;
+
+  @ApiPropertyOptional({
+    enum: INPUT_RANGES,
+    description:
+      'tm: x / 127 − 1 (Teachable Machine); unit: x / 255, rescaled inside the model (default: MODEL_INPUT_RANGE)',
+  })
+  @IsOptional()
+  @IsIn(INPUT_RANGES)
+  inputRange?: InputRange;
 }

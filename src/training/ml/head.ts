@@ -72,6 +72,8 @@ export interface HeadTrainingReport {
   /** confusion[true][predicted] counts over the held-out photos. */
   confusion: number[][];
   validationPhotos: number;
+  /** The photos (TrainingSet.photos values) held out for validation. */
+  heldOutPhotos: number[];
   epochsRun: number;
   /** Epoch count finally used for the exported weights. */
   epochsUsed: number;
@@ -106,6 +108,7 @@ export async function trainHead(
     perClassAccuracy: first.perClassAccuracy,
     confusion: first.confusion,
     validationPhotos: validation.filter((i) => data.plain[i]).length,
+    heldOutPhotos: [...new Set(validation.map((row) => data.photos[row]))],
     epochsRun: first.epochsRun + (refit ? first.bestEpoch : 0),
     epochsUsed: first.bestEpoch,
   };

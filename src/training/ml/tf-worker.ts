@@ -7,10 +7,16 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
+import { ImageRejectedError, preprocessImage, WEB_APP_VIEW, type EmbeddingView } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
-import { MODEL_FILE, WEIGHTS_FILE, modelJsonFor, type SavedModel } from '../../export/teachable-machine-format';
+import {
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  modelJsonFor,
+  type InputRange,
+  type SavedModel,
+} from '../../export/teachable-machine-format';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import {
@@ -23,6 +29,7 @@ import {
   type TrainingSet,
 } from './head';
 import { loadLayersModelFromFile } from './model-files';
+import { webAppInput } from './web-app-input';
 
 export interface TfWorkerOptions {
   backend: TfBackendChoice;
@@ -31,7 +38,7 @@ export interface TfWorkerOptions {
 export interface EmbedTask {
   modelJsonPath: string;
   /** Each photo once, with the views to cut from it. */
-  items: { bytes: Uint8Array; views: View[] }[];
+  items: { bytes: Uint8Array; views: EmbeddingView[] }[];
 }
 /** One embedding per requested view, or why the photo could not be used. */
 export type EmbedOutcome = { embeddings: Float32Array[] } | { error: string };
@@ -81,7 +88,11 @@ export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
     const decoded = await Promise.all(
       task.items.map(async (item) => {
         try {
-          return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
+          return await Promise.all(
+            item.views.map(async (view) =>
+              view === WEB_APP_VIEW ? webAppInput(tf, item.bytes) : (await preprocessImage(item.bytes, view)).pixels,
+            ),
+          );
         } catch (err) {
           if (err instanceof ImageRejectedError) return err;
           throw err;
@@ -126,6 +137,7 @@ export interface ExportTask {
   dir: string;
   /** Photos whose predictions must survive the round trip through the written files. */
   probes: Uint8Array[];
+  inputRange: InputRange;
 }
 export interface ExportResult {
   tfjsVersion: string;
@@ -145,10 +157,11 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
   return withTensorflow(async (tf) => {
     const extractor = await loadFeatureExtractor(tf, task.modelJsonPath);
     const model = tf.sequential();
+    if (task.inputRange === 'unit') addUnitRangeRescaling(tf, model);
     model.add(extractor);
     model.add(buildExportHead(tf, task.head));
     let reloaded: TF.LayersModel | undefined;
-    const probes = await probeInputs(tf, task.probes);
+    const probes = await probeInputs(tf, task.probes, task.inputRange);
     try {
       const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
       await model.save(
@@ -176,8 +189,26 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
   });
 }
 
-/** The probe photos preprocessed as in the browser, plus one fixed pseudo-random image. */
-async function probeInputs(tf: typeof TF, photos: Uint8Array[]): Promise<TF.Tensor4D> {
+/**
+ * The first layer of a `unit` model: [0, 1] input → x·255/127 − 1, the base model's range. A 1×1 depthwise
+ * convolution (a per-channel multiply-add) is exact and loads in TensorFlow.js 1.3.1, which has no Rescaling layer.
+ */
+function addUnitRangeRescaling(tf: typeof TF, model: TF.Sequential): void {
+  const layer = tf.layers.depthwiseConv2d({
+    kernelSize: 1,
+    depthMultiplier: 1,
+    useBias: true,
+    inputShape: [224, 224, 3],
+    name: 'rescale_unit_to_tm_range',
+    trainable: false,
+  });
+  // Added first, so its weights are built (and named) inside the model.
+  model.add(layer);
+  layer.setWeights([tf.fill([1, 1, 3, 1], 255 / 127), tf.fill([3], -1)]);
+}
+
+/** The probe photos preprocessed as the model's users feed them, plus one fixed pseudo-random image. */
+async function probeInputs(tf: typeof TF, photos: Uint8Array[], inputRange: InputRange): Promise<TF.Tensor4D> {
   const images: Float32Array[] = [];
   for (const bytes of photos) {
     try {
@@ -190,5 +221,7 @@ async function probeInputs(tf: typeof TF, photos: Uint8Array[]): Promise<TF.Tens
   images.push(Float32Array.from({ length: 224 * 224 * 3 }, () => random() * 2 - 1));
   const batch = new Float32Array(images.length * images[0].length);
   images.forEach((img, i) => batch.set(img, i * img.length));
+  // x / 127 − 1 back to x / 255 for a `unit` model.
+  if (inputRange === 'unit') batch.forEach((v, i) => (batch[i] = ((v + 1) * 127) / 255));
   return tf.tensor4d(batch, [images.length, 224, 224, 3]);
 }
