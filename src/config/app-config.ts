@@ -91,6 +91,12 @@ export class AppConfig {
   @Min(1)
   QUEUE_POLL_SECONDS = 2;
 
+  /** Deadline of one photo download, body included (a server trickling bytes is cut off). */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(1)
+  DOWNLOAD_TIMEOUT_SECONDS = 30;
+
   /** Upload attempts before a job fails; the wait starts at UPLOAD_RETRY_DELAY_SECONDS and doubles. */
   @Transform(toNumber)
   @IsInt()
@@ -124,6 +130,14 @@ export class AppConfig {
   /** The backend as the scheduler reaches it: manifest and webhook URLs of scheduled trainings start with it. */
   @IsUrl(HTTP_URL_OPTIONS, { message: 'BACKEND_INTERNAL_URL must be an http(s) URL' })
   BACKEND_INTERNAL_URL = 'http://backend:3000';
+
+  /**
+   * Hosts that outbound requests may reach (comma list), besides the hosts of each job's own manifest and webhook
+   * URLs. Default: the host of BACKEND_INTERNAL_URL. Photos on another host (a CDN) need it listed here.
+   */
+  @IsOptional()
+  @IsString()
+  ALLOWED_HOSTS?: string = undefined;
 
   /** `auto` (native if installed, else WebAssembly, else CPU), or one of tensorflow | wasm | cpu. */
   @IsIn(['auto', ...TF_BACKENDS])
@@ -166,6 +180,14 @@ export class AppConfig {
 
   get embeddingCacheDir(): string {
     return this.EMBEDDING_CACHE_DIR || path.join(this.MODEL_CACHE_DIR, 'embeddings');
+  }
+
+  get allowedHosts(): string[] {
+    if (this.ALLOWED_HOSTS)
+      return this.ALLOWED_HOSTS.split(',')
+        .map((h) => h.trim())
+        .filter(Boolean);
+    return [new URL(this.BACKEND_INTERNAL_URL).hostname];
   }
 
   get production(): boolean {

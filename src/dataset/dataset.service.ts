@@ -1,8 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { HttpService } from '@nestjs/axios';
+import { AppConfig } from '../config/app-config';
 import { Injectable } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
+import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
@@ -20,7 +22,10 @@ export type DownloadProgress = (done: number, total: number) => void;
 /** Getting the photos: from a local folder, or from a manifest whose photo URLs are downloaded. */
 @Injectable()
 export class DatasetService {
-  constructor(private readonly http: HttpService) {}
+  constructor(
+    private readonly http: HttpService,
+    private readonly config: AppConfig,
+  ) {}
 
   fromFolder(dir: string): Promise<Dataset> {
     return readImageFolder(dir);
@@ -30,10 +35,11 @@ export class DatasetService {
    * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
    * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
    */
-  async fetchManifest(manifestUrl: string, authToken: string): Promise<unknown> {
+  async fetchManifest(manifestUrl: string, authToken: string, policy: EgressPolicy): Promise<unknown> {
     const { endpoint, query } = manifestRequest(manifestUrl);
     let response: { status: number; data: unknown };
     try {
+      const guard = guardedRequest(endpoint, policy);
       response = await this.http.axiosRef.post(
         endpoint,
         { query },
@@ -41,9 +47,11 @@ export class DatasetService {
           headers: { Authorization: `Bearer ${authToken}`, 'Content-Type': 'application/json' },
           timeout: MANIFEST_TIMEOUT_MS,
           validateStatus: () => true,
+          ...guard,
         },
       );
     } catch (err) {
+      if (err instanceof EgressRefusedError) throw new DatasetError(`manifest request refused: ${err.message}`);
       const code = (err as { code?: string }).code;
       throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: ${code ?? (err as Error).message}`);
     }
@@ -96,6 +104,7 @@ export class DatasetService {
     input: unknown,
     workDir: string,
     onProgress?: DownloadProgress,
+    policy?: EgressPolicy,
   ): Promise<Dataset & { manifest: Manifest }> {
     const { manifest, rejected, warnings } = parseManifest(input);
     const dataset: Dataset & { manifest: Manifest } = {
@@ -111,11 +120,12 @@ export class DatasetService {
       product.images.map((image) => ({ label, product, image })),
     );
     manifest.products.forEach((p) => dataset.labels.push({ id: p.productId, name: p.productName }));
+    const downloadOptions = { ...DEFAULT_DOWNLOAD_OPTIONS, timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000 };
     let done = 0;
     const outcomes = await mapWithConcurrency(jobs, DOWNLOAD_CONCURRENCY, async (job, index) => {
       const file = path.join(photosDir, String(index));
       try {
-        await downloadToFile(this.http.axiosRef, job.image.url, file, DEFAULT_DOWNLOAD_OPTIONS);
+        await downloadToFile(this.http.axiosRef, job.image.url, file, downloadOptions, policy);
         return { file, reason: '' };
       } catch (err) {
         if (err instanceof DownloadError) return { file: undefined, reason: `download failed: ${err.reason}` };

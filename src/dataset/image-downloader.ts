@@ -4,6 +4,7 @@ import { Transform } from 'node:stream';
 import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
 import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
+import { EgressRefusedError, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
 import { MAX_IMAGE_BYTES } from './preprocess';
 
 export interface DownloadOptions {
@@ -42,10 +43,17 @@ export async function downloadToFile(
   url: string,
   file: string,
   options: DownloadOptions = DEFAULT_DOWNLOAD_OPTIONS,
+  policy?: EgressPolicy,
 ): Promise<void> {
+  let guard: ReturnType<typeof guardedRequest> | undefined;
+  try {
+    guard = policy ? guardedRequest(url, policy) : undefined;
+  } catch (err) {
+    throw new DownloadError(`refused: ${(err as Error).message}`, false);
+  }
   for (let attempt = 1; ; attempt++) {
     try {
-      await downloadOnce(http, url, file, options);
+      await downloadOnce(http, url, file, options, guard);
       return;
     } catch (err) {
       await fs.rm(file, { force: true });
@@ -58,7 +66,13 @@ export async function downloadToFile(
   }
 }
 
-async function downloadOnce(http: AxiosInstance, url: string, file: string, options: DownloadOptions): Promise<void> {
+async function downloadOnce(
+  http: AxiosInstance,
+  url: string,
+  file: string,
+  options: DownloadOptions,
+  guard: ReturnType<typeof guardedRequest> | undefined,
+): Promise<void> {
   const controller = new AbortController();
   const deadline = setTimeout(
     () => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)),
@@ -68,7 +82,8 @@ async function downloadOnce(http: AxiosInstance, url: string, file: string, opti
     const response = await http.get<NodeJS.ReadableStream>(url, {
       responseType: 'stream',
       signal: controller.signal,
-      maxRedirects: 3,
+      maxRedirects: MAX_REDIRECTS,
+      ...guard,
       validateStatus: () => true,
       headers: { Accept: 'image/*' },
     });
@@ -98,7 +113,18 @@ async function downloadOnce(http: AxiosInstance, url: string, file: string, opti
   }
 }
 
+/** The policy refusal behind an error, however deeply the HTTP client wrapped it (axios, then follow-redirects). */
+function egressRefusal(err: unknown): EgressRefusedError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof EgressRefusedError) return e;
+  }
+  return undefined;
+}
+
 function classify(err: unknown, options: DownloadOptions): DownloadError {
+  const refused = egressRefusal(err);
+  if (refused) return new DownloadError(`refused: ${refused.message}`, false);
+  if (isAxiosError(err) && err.code === 'EEGRESS') return new DownloadError(`refused: ${err.message}`, false);
   if (isAxiosError(err)) {
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')
       return new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);

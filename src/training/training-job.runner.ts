@@ -68,10 +68,10 @@ export class TrainingJobRunner {
     try {
       const started = performance.now();
       report('downloading', 0);
-      const manifest = await this.datasets.fetchManifest(ticket.manifestUrl, ticket.target.authToken);
-      const dataset = await this.datasets.fromManifest(manifest, workDir, (done, total) =>
-        report('downloading', done / total),
-      );
+      const { policy, authToken } = ticket.target;
+      const manifest = await this.datasets.fetchManifest(ticket.manifestUrl, authToken, policy);
+      const onDownload = (done: number, total: number) => report('downloading', done / total);
+      const dataset = await this.datasets.fromManifest(manifest, workDir, onDownload, policy);
       const downloading = Math.round((performance.now() - started) / 10) / 100;
       reporter.skipped(toSkips(dataset.skipped, []));
       const summary = await this.trainer.train(

@@ -6,6 +6,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { egressPolicy } from '../common/egress';
 import { TokenSeal } from '../common/token-seal';
 import { DatasetError } from '../dataset/dataset.types';
 import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
@@ -271,7 +272,12 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         "the job's backend token cannot be decrypted (was ML_SERVICE_TOKEN changed since it was queued?)",
       );
     }
-    return { webhookUrl: job.webhookUrl, authToken, channelId: job.channelId };
+    return {
+      webhookUrl: job.webhookUrl,
+      authToken,
+      channelId: job.channelId,
+      policy: egressPolicy(this.config.allowedHosts, [job.manifestUrl, job.webhookUrl]),
+    };
   }
 
   /** Writes progress to the record (and tells listeners) at most twice a second, and at every stage change. */

@@ -2,6 +2,7 @@ import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
+import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
 
@@ -10,6 +11,8 @@ export interface BackendTarget {
   webhookUrl: string;
   authToken: string;
   channelId: string;
+  /** Where this job's requests may go. */
+  policy: EgressPolicy;
 }
 
 /** The upload failed for good (after retries, or at once for an answer that retrying cannot change). */
@@ -52,6 +55,7 @@ export class BackendClient {
           headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
           timeout: REQUEST_TIMEOUT_MS,
           validateStatus: () => true,
+          ...guardedRequest(target.webhookUrl, target.policy),
         });
         if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
         graphqlResult(response.data, 'updateTrainingStatus');
@@ -101,6 +105,7 @@ export class BackendClient {
         reason = `HTTP ${response.status}`;
       } catch (err) {
         if (err instanceof UploadError) throw err;
+        if (err instanceof EgressRefusedError) throw new UploadError(`upload refused: ${err.message}`);
         if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
         transient = true;
         reason = describe(err);

@@ -1,0 +1,120 @@
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
+
+/**
+ * Where outbound requests may go. Every request the service makes on a job's behalf (manifest, photos, status,
+ * upload) is checked against it: scheme, host, each redirect, and the addresses the host resolves to.
+ */
+export interface EgressPolicy {
+  /** Lower-case host names or IP literals. */
+  hosts: ReadonlySet<string>;
+}
+
+/** Most redirects a request may follow. */
+export const MAX_REDIRECTS = 3;
+
+export class EgressRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EgressRefusedError';
+  }
+}
+
+/** The policy for one job: the configured hosts plus the hosts of the job's own manifest and webhook URLs. */
+export function egressPolicy(configured: Iterable<string>, jobUrls: string[] = []): EgressPolicy {
+  const hosts = new Set([...configured].map((h) => h.trim().toLowerCase()).filter(Boolean));
+  for (const url of jobUrls) hosts.add(hostOf(url));
+  return { hosts };
+}
+
+/** Refuses a URL whose scheme is not http(s) or whose host is not allowed; says which. */
+export function checkUrl(url: string, policy: EgressPolicy): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new EgressRefusedError(`not a URL: ${url.slice(0, 200)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new EgressRefusedError(`scheme ${parsed.protocol} is not allowed (only http and https)`);
+  }
+  const host = hostOf(url);
+  if (!policy.hosts.has(host)) throw new EgressRefusedError(`host ${host} is not in ALLOWED_HOSTS`);
+  return parsed;
+}
+
+/**
+ * Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata services answer: never reached unless
+ * the address itself is an allowed host.
+ */
+export function isLinkLocal(address: string): boolean {
+  const mapped = address.toLowerCase().replace(/^::ffff:/, '');
+  if (isIP(mapped) === 4) return mapped.startsWith('169.254.');
+  if (isIP(address) === 6) {
+    const first = parseInt(address.toLowerCase().split(':')[0] || '0', 16);
+    return (first & 0xffc0) === 0xfe80;
+  }
+  return false;
+}
+
+/** Whether a resolved address may be connected to under the policy. */
+export function addressAllowed(address: string, policy: EgressPolicy): boolean {
+  return !isLinkLocal(address) || policy.hosts.has(address.toLowerCase());
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+export type LookupFunction = (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
+
+/**
+ * A DNS lookup for http(s) agents that refuses link-local answers at connect time, so a host name that resolves
+ * (or is rebound) to the metadata address cannot be reached. `resolve` is injectable for tests.
+ */
+export function guardedLookup(
+  policy: EgressPolicy,
+  resolve: LookupFunction = dnsLookup as unknown as LookupFunction,
+): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, options, (err, address, family) => {
+      if (err) return callback(err, address, family);
+      const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
+      const refused = addresses.find((a) => !addressAllowed(a, policy));
+      if (refused) {
+        const error = new EgressRefusedError(
+          `${hostname} resolves to the link-local address ${refused}, which is not allowed`,
+        ) as NodeJS.ErrnoException;
+        error.code = 'EEGRESS';
+        return callback(error, address, family);
+      }
+      callback(null, address, family);
+    });
+  };
+}
+
+/** Options for an axios request that enforce the policy on the first URL, every redirect, and every address. */
+export function guardedRequest(url: string, policy: EgressPolicy) {
+  const target = checkUrl(url, policy);
+  if (
+    isIP(target.hostname.replace(/^\[|\]$/g, '')) &&
+    !addressAllowed(target.hostname.replace(/^\[|\]$/g, ''), policy)
+  ) {
+    throw new EgressRefusedError(`the link-local address ${target.hostname} is not allowed`);
+  }
+  return {
+    maxRedirects: MAX_REDIRECTS,
+    // Node's callback lookup; axios types it with its own copy of the dns types.
+    lookup: guardedLookup(policy) as never,
+    beforeRedirect: (options: { href?: string; protocol?: string; hostname?: string; host?: string }) => {
+      const next = options.href ?? `${options.protocol}//${options.host ?? options.hostname}`;
+      checkUrl(next, policy);
+    },
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { tempDir } from './support/fixtures';
+import { HostilePeer } from './support/hostile-peer';
+import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
+import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
+
+const BACKEND_TOKEN = 'backend-token-hostile';
+
+describe('hostile photos and manifests', () => {
+  let work: string;
+  let backend: FakeBackend;
+  let peer: HostilePeer;
+  let service: RunningService;
+
+  const goodProducts = (k: number): ManifestProduct[] => {
+    const photos = firstPerClass(
+      groceryPhotos('train').filter((p) => QUICK_CLASSES.slice(0, 2).includes(p.classId)),
+      k,
+    );
+    return QUICK_CLASSES.slice(0, 2).map((classId) => ({
+      productId: `p${classId}`,
+      productName: `product ${classId}`,
+      images: photos
+        .filter((p) => p.classId === classId)
+        .map((p, i) => ({
+          assetId: `${classId}-${i}`,
+          url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
+          filename: 'x.jpg',
+        })),
+    }));
+  };
+  const api = async (method: string, route: string, body?: unknown) => {
+    const response = await fetch(`${service.url}${route}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: JSON.parse((await response.text()) || 'null') };
+  };
+  const runJob = async (channelId: string) => {
+    const { body } = await api('POST', '/v1/train', {
+      channelId,
+      manifestUrl: backend.manifestUrl(channelId),
+      webhookUrl: backend.webhookUrl,
+      authToken: BACKEND_TOKEN,
+    });
+    return waitFor(
+      `job of channel ${channelId}`,
+      async () => {
+        const job = (await api('GET', `/v1/jobs/${body.jobId}`)).body;
+        return job.state === 'completed' || job.state === 'failed' ? job : undefined;
+      },
+      90_000,
+    );
+  };
+
+  before(async () => {
+    work = await tempDir('hostile');
+    await resetDatabase();
+    backend = await new FakeBackend(BACKEND_TOKEN).start();
+    peer = await new HostilePeer().start();
+    service = await startService(work, { DOWNLOAD_TIMEOUT_SECONDS: '3' });
+  });
+  after(async () => {
+    await service?.app.close();
+    await peer?.stop();
+    await backend?.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('skips every hostile photo with its reason, within the timeouts and bounded memory, and trains on the rest', async () => {
+    const products = goodProducts(4);
+    const hostile = [
+      'bomb.png',
+      'truncated.jpg',
+      'text.jpg',
+      'image.svg',
+      'empty.jpg',
+      'huge.jpg',
+      'trickle.jpg',
+      'to-metadata.jpg',
+      'loop.jpg',
+    ];
+    products[0].images.push(...hostile.map((name) => ({ assetId: name, url: `${peer.url}/${name}`, filename: name })));
+    // Not an allowed host (the job's hosts are 127.0.0.1): refused before any connection.
+    products[1].images.push({
+      assetId: 'elsewhere',
+      url: peer.url.replace('127.0.0.1', 'localhost') + '/text.jpg',
+      filename: 'x',
+    });
+    products[1].images.push({ assetId: 'metadata-ip', url: 'http://169.254.169.254/latest/meta-data/', filename: 'x' });
+    backend.manifests.set('40', products);
+
+    const rssBefore = process.memoryUsage().rss;
+    const started = Date.now();
+    const job = await runJob('40');
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.metrics.images, 8, 'the 8 good photos trained');
+    const reasons = Object.fromEntries(
+      job.skipped.map((s: { photo: string; reason: string }) => [s.photo.replace('asset ', ''), s.reason]),
+    );
+    assert.match(reasons['bomb.png'], /megapixel limit|pixel limit|exceeds/);
+    assert.match(reasons['truncated.jpg'], /could not be decoded|not a readable image/);
+    assert.match(reasons['text.jpg'], /not a readable image/);
+    assert.match(reasons['image.svg'], /unsupported image format "svg"/);
+    assert.equal(reasons['empty.jpg'], 'empty file');
+    assert.equal(reasons['huge.jpg'], 'download failed: larger than 20971520 bytes');
+    assert.match(reasons['trickle.jpg'], /download failed: timed out after 3 s \(after 3 attempts\)/);
+    assert.match(reasons['to-metadata.jpg'], /download failed: refused: host 169.254.169.254 is not in ALLOWED_HOSTS/);
+    assert.match(
+      reasons['loop.jpg'],
+      /download failed: (too many redirects|network error \(ERR_FR_TOO_MANY_REDIRECTS\))/,
+    );
+    assert.match(reasons['elsewhere'], /refused: host localhost is not in ALLOWED_HOSTS/);
+    assert.match(reasons['metadata-ip'], /refused: host 169.254.169.254 is not in ALLOWED_HOSTS/);
+    assert.equal(peer.hits.get('/loop.jpg'), 4, 'a redirect loop is followed 3 times, then given up');
+    assert.ok(seconds < 40, `the job took ${seconds} s`);
+    const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;
+    assert.ok(growthMb < 300, `memory grew by ${growthMb.toFixed(0)} MB`);
+  });
+
+  it('refuses manifests with fewer than two usable products, clearly', async () => {
+    backend.manifests.set('41', []);
+    const none = await runJob('41');
+    assert.equal(none.state, 'failed');
+    assert.match(none.error, /need usable photos of at least 2 labels to train, found 0/);
+    backend.manifests.set('42', goodProducts(3).slice(0, 1));
+    const one = await runJob('42');
+    assert.equal(one.state, 'failed');
+    assert.match(one.error, /found 1/);
+  });
+
+  it('handles 10,000 products, duplicates, odd strings and path characters without touching the file system', async () => {
+    const products = goodProducts(3);
+    products[0].productId = '../../etc/passwd';
+    products[0].productName = '🍎 Äpfel/Birnen \\ "quoted" <b>';
+    products[0].images.forEach((image) => (image.filename = '../../../../tmp/pwned.jpg'));
+    const duplicate = { ...products[1], images: products[1].images.slice(0, 1) };
+    const empty = Array.from({ length: 9_997 }, (_, i) => ({
+      productId: `empty-${i}`,
+      productName: 'x'.repeat(i === 0 ? 1000 : 3),
+      images: [],
+    }));
+    backend.manifests.set('43', [...products, duplicate, ...empty]);
+    const job = await runJob('43');
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.metrics.products, 2);
+    assert.equal(job.metrics.images, 7, 'the duplicate product’s photo is merged in');
+    assert.equal(job.metrics.droppedProducts.length, 9_997);
+    assert.ok(job.skipped.length <= 500, 'the record keeps at most 500 skipped entries');
+    await assert.rejects(fs.access('/tmp/pwned.jpg'));
+    const upload = backend.uploads.find((u) => u.channelId === '43')!;
+    assert.deepEqual(JSON.parse(upload.metadata.bytes.toString()).labels, ['../../etc/passwd', products[1].productId]);
+  });
+});
