@@ -72,7 +72,7 @@ describe('hostile photos and manifests', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('skips every hostile photo with its reason, within the timeouts and bounded memory, and trains on the rest', async () => {
+  it('skips every hostile photo with its reason, within the timeouts and bounded memory, and trains on the rest', async (t) => {
     const products = goodProducts(4);
     const hostile = [
       'bomb.png',
@@ -94,6 +94,9 @@ describe('hostile photos and manifests', () => {
     });
     products[1].images.push({ assetId: 'metadata-ip', url: 'http://169.254.169.254/latest/meta-data/', filename: 'x' });
     backend.manifests.set('40', products);
+    // A first ordinary job starts the TensorFlow workers, whose memory is not what is measured here.
+    backend.manifests.set('39', goodProducts(2));
+    assert.equal((await runJob('39')).state, 'completed');
 
     const rssBefore = process.memoryUsage().rss;
     const started = Date.now();
@@ -121,7 +124,8 @@ describe('hostile photos and manifests', () => {
     assert.equal(peer.hits.get('/loop.jpg'), 4, 'a redirect loop is followed 3 times, then given up');
     assert.ok(seconds < 40, `the job took ${seconds} s`);
     const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;
-    assert.ok(growthMb < 300, `memory grew by ${growthMb.toFixed(0)} MB`);
+    t.diagnostic(`hostile job: ${seconds.toFixed(1)} s, resident memory grew ${growthMb.toFixed(0)} MB`);
+    assert.ok(growthMb < 150, `memory grew by ${growthMb.toFixed(0)} MB (a 100 MB body must not be held)`);
   });
 
   it('refuses manifests with fewer than two usable products, clearly', async () => {
