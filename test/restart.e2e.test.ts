@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend, type ManifestProduct } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { resetDatabase, SERVICE_TOKEN, waitFor } from './support/service-app';
+import { Client } from 'pg';
+import { resetDatabase, SERVICE_TOKEN, TEST_DATABASE_URL, waitFor } from './support/service-app';
 import { ServiceProcess } from './support/service-process';
 import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
 
@@ -131,6 +132,44 @@ describe('durable jobs across processes', () => {
         1,
         `channel ${channel} uploaded once`,
       );
+    }
+  });
+
+  it('never writes a token to the logs, the job records or the model, even when things fail', async () => {
+    const c = await service('secrets');
+    backend.manifests.set('14', products(backend, 3));
+    backend.statusDefault = 503;
+    backend.uploadDefault = 'graphql-errors';
+    const { body } = await train(c.url, '14');
+    await waitFor(
+      'the failing job',
+      async () => ((await job(c.url, body.jobId)).state === 'failed' ? true : undefined),
+      90_000,
+    );
+    backend.statusDefault = 'ok';
+    backend.uploadDefault = 'ok';
+    await fetch(`${c.url}/v1/jobs`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } });
+    await c.stop();
+
+    const secrets = [SERVICE_TOKEN, BACKEND_TOKEN];
+    for (const log of (await fs.readdir(work)).filter((f) => f.endsWith('.log'))) {
+      const text = await fs.readFile(path.join(work, log), 'utf8');
+      assert.ok(text.length > 0);
+      for (const secret of secrets) assert.ok(!text.includes(secret), `${log} contains a token`);
+    }
+    const db = new Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    const rows = JSON.stringify(
+      (await db.query('SELECT * FROM training_job')).rows.concat(
+        (await db.query('SELECT * FROM channel_training_state')).rows,
+      ),
+    );
+    await db.end();
+    assert.ok(rows.includes('"channel_id":"14"'));
+    for (const secret of secrets) assert.ok(!rows.includes(secret), 'a job or channel record contains a token');
+    for (const upload of backend.uploads) {
+      for (const secret of secrets)
+        assert.ok(!upload.metadata.bytes.toString().includes(secret), 'metadata.json contains a token');
     }
   });
 });
