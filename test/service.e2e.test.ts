@@ -270,4 +270,20 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(during, 'running', 'the requests were made while the job ran');
     assert.equal((await finished(body.jobId)).state, 'completed');
   });
+
+  it('exposes Prometheus metrics: jobs by state, stage durations, throughput, download failures, retries', async () => {
+    const response = await fetch(`${service.url}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await response.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^ml_trainer_jobs\{state="completed"\} (\d+)/m) >= 4);
+    assert.ok(value(/^ml_trainer_jobs\{state="failed"\} (\d+)/m) >= 2);
+    assert.ok(value(/^ml_trainer_stage_duration_seconds_count\{stage="embedding"\} (\d+)/m) >= 4);
+    assert.ok(value(/^ml_trainer_images_embedded_per_second (\S+)/m) > 0);
+    assert.ok(value(/^ml_trainer_download_failures_total\{reason="http_4xx"\} (\d+)/m) >= 1);
+    assert.ok(value(/^ml_trainer_upload_retries_total (\d+)/m) >= 2);
+    assert.ok(value(/^ml_trainer_webhook_retries_total (\d+)/m) >= 1);
+    assert.ok(!text.includes(BACKEND_TOKEN));
+  });
 });

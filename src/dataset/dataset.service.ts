@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { HttpService } from '@nestjs/axios';
 import { AppConfig } from '../config/app-config';
-import { Injectable } from '@nestjs/common';
+import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
+import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
 import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
@@ -25,6 +26,7 @@ export class DatasetService {
   constructor(
     private readonly http: HttpService,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   fromFolder(dir: string): Promise<Dataset> {
@@ -128,7 +130,10 @@ export class DatasetService {
         await downloadToFile(this.http.axiosRef, job.image.url, file, downloadOptions, policy);
         return { file, reason: '' };
       } catch (err) {
-        if (err instanceof DownloadError) return { file: undefined, reason: `download failed: ${err.reason}` };
+        if (err instanceof DownloadError) {
+          this.metrics?.downloadFailures.inc({ reason: downloadFailureKind(err.reason) });
+          return { file: undefined, reason: `download failed: ${err.reason}` };
+        }
         throw err;
       } finally {
         onProgress?.(++done, jobs.length);

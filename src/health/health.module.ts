@@ -2,9 +2,10 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { TrainingJobsModule } from '../training/training-jobs.module';
 import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
 
 @Module({
   imports: [TerminusModule, TrainingJobsModule],
-  controllers: [HealthController],
+  controllers: [HealthController, MetricsController],
 })
 export class HealthModule {}

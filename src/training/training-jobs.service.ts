@@ -6,6 +6,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
 import { TokenSeal } from '../common/token-seal';
 import { DatasetError } from '../dataset/dataset.types';
@@ -76,6 +77,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     private readonly runner: TrainingJobRunner,
     private readonly backend: BackendClient,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
   }
@@ -222,6 +224,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         },
       );
       this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
+      this.recordMetrics(outcome.timings, outcome.result.images);
       await this.notify(job, (l, event) => l.succeeded(event));
     } catch (err) {
       const message = errorMessage(err);
@@ -241,7 +244,26 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
+  private recordMetrics(timings: Record<string, number>, images: number): void {
+    this.metrics.jobsFinished.inc({ outcome: 'completed' });
+    for (const [stage, seconds] of Object.entries(timings)) this.metrics.stageSeconds.observe({ stage }, seconds);
+    this.metrics.imagesEmbedded.inc(images);
+    if (timings.embedding > 0) this.metrics.imagesPerSecond.set(images / timings.embedding);
+  }
+
+  /** Jobs by state, for /metrics. */
+  async countByState(): Promise<Record<string, number>> {
+    const rows: { status: string; count: string }[] = await this.jobs
+      .createQueryBuilder('job')
+      .select('job.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('job.status')
+      .getRawMany();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
+  }
+
   private async failJob(job: TrainingJob, message: string, target: BackendTarget | undefined): Promise<void> {
+    this.metrics.jobsFinished.inc({ outcome: 'failed' });
     await this.jobs.update(
       { id: job.id },
       { status: 'failed', error: message, finishedAt: new Date(), workerId: null },

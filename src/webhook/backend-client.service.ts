@@ -1,7 +1,8 @@
 import { HttpService } from '@nestjs/axios';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
@@ -36,6 +37,7 @@ export class BackendClient {
   constructor(
     private readonly http: HttpService,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   /**
@@ -65,7 +67,10 @@ export class BackendClient {
         this.logger.warn(
           `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${reason}`,
         );
-        if (attempt < STATUS_ATTEMPTS) await sleep(STATUS_RETRY_DELAY_MS * 2 ** (attempt - 1));
+        if (attempt < STATUS_ATTEMPTS) {
+          this.metrics?.webhookRetries.inc();
+          await sleep(STATUS_RETRY_DELAY_MS * 2 ** (attempt - 1));
+        }
       }
     }
     return false;
@@ -113,6 +118,7 @@ export class BackendClient {
       if (!transient) throw new UploadError(`the backend refused the upload: ${reason}`);
       if (attempt >= attempts) throw new UploadError(`upload failed after ${attempts} attempts: ${reason}`);
       onRetry?.(attempt, reason);
+      this.metrics?.uploadRetries.inc();
       this.logger.warn(
         `upload for channel ${target.channelId} failed (attempt ${attempt}/${attempts}): ${reason}; retrying`,
       );
