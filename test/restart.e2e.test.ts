@@ -35,8 +35,8 @@ describe('durable jobs across processes', () => {
   let work: string;
   let backend: FakeBackend;
   const processes: ServiceProcess[] = [];
-  const service = (name: string) => {
-    const p = new ServiceProcess(work, ENV, path.join(work, `${name}.log`));
+  const service = (name: string, env: Record<string, string> = {}) => {
+    const p = new ServiceProcess(work, { ...ENV, ...env }, path.join(work, `${name}.log`));
     processes.push(p);
     return p.start();
   };
@@ -56,6 +56,20 @@ describe('durable jobs across processes', () => {
       authToken: BACKEND_TOKEN,
     });
   const job = async (base: string, jobId: string) => (await api(base, 'GET', `/v1/jobs/${jobId}`)).body;
+  const jobRecord = async (jobId: string) => {
+    const db = new Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    try {
+      return (await db.query('SELECT status, attempt, error FROM training_job WHERE id = $1', [jobId])).rows[0];
+    } finally {
+      await db.end();
+    }
+  };
+  const runningWithProgress = (base: string, jobId: string) =>
+    waitFor('the job to be running', async () => {
+      const j = await job(base, jobId);
+      return j.state === 'running' && j.progress > 0 ? true : undefined;
+    });
 
   before(async () => {
     work = await tempDir('restart');
@@ -74,10 +88,7 @@ describe('durable jobs across processes', () => {
     const first = await service('first');
     const { status, body } = await train(first.url, '7');
     assert.equal(status, 202);
-    await waitFor('the job to be running', async () => {
-      const j = await job(first.url, body.jobId);
-      return j.state === 'running' && j.progress > 0 ? true : undefined;
-    });
+    await runningWithProgress(first.url, body.jobId);
     await first.kill();
     backend.photoDelayMs = 0;
 
@@ -96,6 +107,65 @@ describe('durable jobs across processes', () => {
     assert.equal(backend.uploads.filter((u) => u.channelId === '7').length, 1);
     assert.ok(!existsSync(path.join(work, 'work', body.jobId)), 'the killed attempt’s working files are gone');
     await second.stop();
+  });
+
+  it('SIGTERM: the running job finishes within the grace period, and no new job is taken', async () => {
+    backend.manifests.set('21', products(backend, 3));
+    backend.manifests.set('22', products(backend, 3));
+    const p = await service('sigterm-finish', { SHUTDOWN_GRACE_SECONDS: '120' });
+    const running = await train(p.url, '21');
+    await runningWithProgress(p.url, running.body.jobId);
+    const stopped = p.stop();
+    // The HTTP API still answers during the grace period; the job it accepts waits for another process.
+    const later = await train(p.url, '22');
+    assert.equal(later.status, 202);
+    await stopped;
+    assert.deepEqual(await jobRecord(running.body.jobId), { status: 'completed', attempt: 1, error: null });
+    assert.equal(backend.uploads.filter((u) => u.channelId === '21').length, 1);
+    const waiting = await jobRecord(later.body.jobId);
+    assert.equal(waiting.status, 'queued', 'a stopping process takes no new job');
+
+    const next = await service('sigterm-next');
+    const done = await waitFor(
+      'the job queued during shutdown',
+      async () => {
+        const j = await job(next.url, later.body.jobId);
+        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+      },
+      90_000,
+    );
+    assert.equal(done.state, 'completed', done.error);
+    await next.stop();
+  });
+
+  it('SIGTERM: a job that cannot finish within the grace period goes back to the queue and the next start runs it', async () => {
+    backend.manifests.set('23', products(backend, 12));
+    backend.photoDelayMs = 300;
+    const p = await service('sigterm-handback', { SHUTDOWN_GRACE_SECONDS: '1' });
+    const { body } = await train(p.url, '23');
+    await runningWithProgress(p.url, body.jobId);
+    const t0 = Date.now();
+    await p.stop();
+    assert.ok(Date.now() - t0 < 15_000, `shutdown took ${Date.now() - t0} ms with a 1 s grace period`);
+    const record = await jobRecord(body.jobId);
+    assert.equal(record.status, 'queued');
+    assert.match(record.error, /interrupted by a shutdown/);
+    assert.equal(backend.uploads.filter((u) => u.channelId === '23').length, 0);
+    backend.photoDelayMs = 0;
+
+    const next = await service('sigterm-resume');
+    const done = await waitFor(
+      'the handed-back job',
+      async () => {
+        const j = await job(next.url, body.jobId);
+        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+      },
+      90_000,
+    );
+    assert.equal(done.state, 'completed', done.error);
+    assert.equal(done.attempt, 2);
+    assert.equal(backend.uploads.filter((u) => u.channelId === '23').length, 1);
+    await next.stop();
   });
 
   it('two processes on one database run every job once and never two jobs of one channel', async () => {

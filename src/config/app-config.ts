@@ -85,6 +85,12 @@ export class AppConfig {
   @Min(2)
   JOB_STALE_SECONDS = 60;
 
+  /** On SIGTERM, running jobs get this long to finish; unfinished ones go back to the queue for another process. */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_GRACE_SECONDS = 30;
+
   /** How often idle workers look for queued jobs. */
   @Transform(toNumber)
   @IsInt()

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
@@ -14,7 +14,7 @@ export type QueuedJobHandler = (jobId: string, attempt: number) => Promise<void>
  * worker (SELECT … FOR UPDATE SKIP LOCKED), retries failed attempts with backoff, and keeps jobs across restarts.
  */
 @Injectable()
-export class JobQueueService implements OnModuleInit, OnModuleDestroy {
+export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(JobQueueService.name);
   private readonly boss: PgBoss;
   private started = false;
@@ -44,7 +44,8 @@ export class JobQueueService implements OnModuleInit, OnModuleDestroy {
     this.started = true;
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** Last, after running jobs had their grace period: jobs still in progress here are failed back for a retry. */
+  async onApplicationShutdown(): Promise<void> {
     if (this.started) await this.boss.stop({ graceful: false, close: true, wait: true });
     this.started = false;
   }

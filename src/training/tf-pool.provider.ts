@@ -1,10 +1,10 @@
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { TfWorkerPool } from './ml/tf-pool';
 
 /** The process's TensorFlow worker threads, sized by TRAINING_WORKERS; closed with the application. */
 @Injectable()
-export class TfPoolService extends TfWorkerPool implements OnModuleDestroy {
+export class TfPoolService extends TfWorkerPool implements OnApplicationShutdown {
   private static readonly logger = new Logger('TensorFlow');
 
   constructor(config: AppConfig) {
@@ -18,7 +18,8 @@ export class TfPoolService extends TfWorkerPool implements OnModuleDestroy {
     });
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** On application shutdown, after running jobs had their grace period (see TrainingJobsService). */
+  async onApplicationShutdown(): Promise<void> {
     await this.destroy();
   }
 }

@@ -53,9 +53,6 @@ function isFinal(err: unknown): boolean {
 
 class TokenUnreadableError extends Error {}
 
-/** Waiting for a running job at shutdown before handing it back to the queue. */
-const SHUTDOWN_GRACE_MS = 30_000;
-
 /**
  * The life of training jobs: accepting them (record + queue entry in one transaction), running them on this
  * process's share of the queue, keeping their records true, and handing back the jobs of processes that died.
@@ -153,14 +150,29 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(`worker ${this.workerId} takes up to ${this.config.TRAINING_CONCURRENCY} job(s) at a time`);
   }
 
-  /** Stops taking jobs and gives running ones a grace period; an unfinished job is retried by another process. */
+  /**
+   * Stops taking jobs and gives running ones SHUTDOWN_GRACE_SECONDS to finish. Jobs still running then go back
+   * to the queue (their record says so; the queue fails their attempt when it stops), for another process or the
+   * next start. Runs before the queue and the TensorFlow workers are closed (they close on application shutdown).
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.timers.forEach(clearInterval);
     this.timers = [];
     await this.queue.stopWorking();
-    if (this.running.size) {
-      this.logger.log(`waiting up to ${SHUTDOWN_GRACE_MS / 1000} s for ${this.running.size} running job(s)`);
-      await Promise.race([Promise.allSettled(this.running.values()), sleep(SHUTDOWN_GRACE_MS)]);
+    if (!this.running.size) return;
+    const grace = this.config.SHUTDOWN_GRACE_SECONDS;
+    this.logger.log(`shutting down: waiting up to ${grace} s for ${this.running.size} running job(s)`);
+    await Promise.race([Promise.allSettled(this.running.values()), sleep(grace * 1000)]);
+    for (const jobId of this.running.keys()) {
+      await this.jobs.update(
+        { id: jobId, workerId: this.workerId, status: 'running' },
+        {
+          status: 'queued',
+          workerId: null,
+          error: 'the attempt was interrupted by a shutdown; handed back to the queue',
+        },
+      );
+      this.logger.warn(`job ${jobId} handed back to the queue at shutdown`);
     }
   }
 

@@ -23,6 +23,7 @@ export function testEnv(dir: string, env: Record<string, string> = {}): Record<s
     JOB_RETRY_DELAY_SECONDS: '1',
     UPLOAD_RETRY_DELAY_SECONDS: '0',
     SCHEDULER_ENABLED: 'false',
+    SHUTDOWN_GRACE_SECONDS: '10',
     ...env,
   };
 }
