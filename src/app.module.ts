@@ -1,13 +1,22 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { LoggingModule } from './logging/logging.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { TrainingJobsModule } from './training/training-jobs.module';
 
-/** The HTTP service: configuration, Postgres, training jobs (with datasets, export and webhooks), the scheduler and health. */
+/** The HTTP service: configuration, JSON logs, Postgres, training jobs (with datasets, export and webhooks), the scheduler and health. */
 @Module({
-  imports: [ConfigModule, MetricsModule, DatabaseModule, TrainingJobsModule, SchedulerModule, HealthModule],
+  imports: [
+    ConfigModule,
+    LoggingModule,
+    MetricsModule,
+    DatabaseModule,
+    TrainingJobsModule,
+    SchedulerModule,
+    HealthModule,
+  ],
 })
 export class AppModule {}

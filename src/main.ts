@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
@@ -16,11 +16,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bodyParser: false });
+  // Start-up lines are held until the JSON logger exists, so that every line on stdout is JSON.
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bodyParser: false, bufferLogs: true });
+  const logger = app.get(Logger);
+  app.useLogger(logger);
   configureHttp(app);
   const config = app.get(AppConfig);
   await app.listen(config.PORT);
-  new Logger('ml-trainer').log(`listening on port ${config.PORT} (${config.NODE_ENV}); API docs at /docs`);
+  logger.log(`listening on port ${config.PORT} (${config.NODE_ENV}); API docs at /docs`);
 }
 
 void main();

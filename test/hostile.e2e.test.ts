@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
-import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-hostile';
 
@@ -16,23 +15,6 @@ describe('hostile photos and manifests', () => {
   let peer: HostilePeer;
   let service: RunningService;
 
-  const goodProducts = (k: number): ManifestProduct[] => {
-    const photos = firstPerClass(
-      groceryPhotos('train').filter((p) => QUICK_CLASSES.slice(0, 2).includes(p.classId)),
-      k,
-    );
-    return QUICK_CLASSES.slice(0, 2).map((classId) => ({
-      productId: `p${classId}`,
-      productName: `product ${classId}`,
-      images: photos
-        .filter((p) => p.classId === classId)
-        .map((p, i) => ({
-          assetId: `${classId}-${i}`,
-          url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
-          filename: 'x.jpg',
-        })),
-    }));
-  };
   const api = async (method: string, route: string, body?: unknown) => {
     const response = await fetch(`${service.url}${route}`, {
       method,
@@ -73,7 +55,7 @@ describe('hostile photos and manifests', () => {
   });
 
   it('skips every hostile photo with its reason, within the timeouts and bounded memory, and trains on the rest', async (t) => {
-    const products = goodProducts(4);
+    const products = backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4);
     const hostile = [
       'bomb.png',
       'truncated.jpg',
@@ -95,7 +77,7 @@ describe('hostile photos and manifests', () => {
     products[1].images.push({ assetId: 'metadata-ip', url: 'http://169.254.169.254/latest/meta-data/', filename: 'x' });
     backend.manifests.set('40', products);
     // A first ordinary job starts the TensorFlow workers, whose memory is not what is measured here.
-    backend.manifests.set('39', goodProducts(2));
+    backend.manifests.set('39', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 2));
     assert.equal((await runJob('39')).state, 'completed');
 
     const rssBefore = process.memoryUsage().rss;
@@ -133,14 +115,14 @@ describe('hostile photos and manifests', () => {
     const none = await runJob('41');
     assert.equal(none.state, 'failed');
     assert.match(none.error, /need usable photos of at least 2 labels to train, found 0/);
-    backend.manifests.set('42', goodProducts(3).slice(0, 1));
+    backend.manifests.set('42', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3).slice(0, 1));
     const one = await runJob('42');
     assert.equal(one.state, 'failed');
     assert.match(one.error, /found 1/);
   });
 
   it('handles 10,000 products, duplicates, odd strings and path characters without touching the file system', async () => {
-    const products = goodProducts(3);
+    const products = backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3);
     products[0].productId = '../../etc/passwd';
     products[0].productName = '🍎 Äpfel/Birnen \\ "quoted" <b>';
     products[0].images.forEach((image) => (image.filename = '../../../../tmp/pwned.jpg'));

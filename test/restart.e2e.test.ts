@@ -2,34 +2,16 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { Client } from 'pg';
 import { resetDatabase, SERVICE_TOKEN, TEST_DATABASE_URL, waitFor } from './support/service-app';
 import { ServiceProcess } from './support/service-process';
-import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-restart';
-/** Short enough to keep the test quick; a real deployment keeps the 60 s default. */
-const ENV = { JOB_STALE_SECONDS: '3', JOB_RETRY_DELAY_SECONDS: '1' };
-
-function products(backend: FakeBackend, k: number): ManifestProduct[] {
-  const photos = firstPerClass(
-    groceryPhotos('train').filter((p) => QUICK_CLASSES.includes(p.classId)),
-    k,
-  );
-  return QUICK_CLASSES.map((classId) => ({
-    productId: `p${classId}`,
-    productName: `product ${classId}`,
-    images: photos
-      .filter((p) => p.classId === classId)
-      .map((p, i) => ({
-        assetId: `${classId}-${i}`,
-        url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
-        filename: 'x.jpg',
-      })),
-  }));
-}
+/** Stale after 3 s to keep the test quick (a real deployment keeps 60 s); every log line, for the log tests. */
+const ENV = { JOB_STALE_SECONDS: '3', JOB_RETRY_DELAY_SECONDS: '1', LOG_LEVEL: 'info' };
 
 describe('durable jobs across processes', () => {
   let work: string;
@@ -83,7 +65,7 @@ describe('durable jobs across processes', () => {
   });
 
   it('a job whose process is killed mid-way runs again from the start in the next process and completes', async () => {
-    backend.manifests.set('7', products(backend, 12));
+    backend.manifests.set('7', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 150;
     const first = await service('first');
     const { status, body } = await train(first.url, '7');
@@ -110,8 +92,8 @@ describe('durable jobs across processes', () => {
   });
 
   it('SIGTERM: the running job finishes within the grace period, and no new job is taken', async () => {
-    backend.manifests.set('21', products(backend, 3));
-    backend.manifests.set('22', products(backend, 3));
+    backend.manifests.set('21', backend.groceryProducts(QUICK_CLASSES, 3));
+    backend.manifests.set('22', backend.groceryProducts(QUICK_CLASSES, 3));
     const p = await service('sigterm-finish', { SHUTDOWN_GRACE_SECONDS: '120' });
     const running = await train(p.url, '21');
     await runningWithProgress(p.url, running.body.jobId);
@@ -139,7 +121,7 @@ describe('durable jobs across processes', () => {
   });
 
   it('SIGTERM: a job that cannot finish within the grace period goes back to the queue and the next start runs it', async () => {
-    backend.manifests.set('23', products(backend, 12));
+    backend.manifests.set('23', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 300;
     const p = await service('sigterm-handback', { SHUTDOWN_GRACE_SECONDS: '1' });
     const { body } = await train(p.url, '23');
@@ -169,7 +151,7 @@ describe('durable jobs across processes', () => {
   });
 
   it('two processes on one database run every job once and never two jobs of one channel', async () => {
-    for (const channel of ['11', '12', '13']) backend.manifests.set(channel, products(backend, 4));
+    for (const channel of ['11', '12', '13']) backend.manifests.set(channel, backend.groceryProducts(QUICK_CLASSES, 4));
     const [a, b] = await Promise.all([service('a'), service('b')]);
     const ids: string[] = [];
     for (const [i, channel] of ['11', '12', '13'].entries()) {
@@ -203,11 +185,59 @@ describe('durable jobs across processes', () => {
         `channel ${channel} uploaded once`,
       );
     }
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('writes JSON log lines, and every line of a job carries its jobId and channelId', async () => {
+    const items = backend.groceryProducts(QUICK_CLASSES, 3);
+    items[0].images.push({ assetId: 'gone', url: backend.photoUrl('no/such/photo.jpg'), filename: 'gone.jpg' });
+    backend.manifests.set('24', items);
+    backend.uploadScript.push(503);
+    const logFile = path.join(work, 'json-logs.log');
+    const p = new ServiceProcess(work, ENV, logFile);
+    processes.push(p);
+    await p.start();
+    const { body } = await train(p.url, '24');
+    const done = await waitFor(
+      'the job',
+      async () => {
+        const j = await job(p.url, body.jobId);
+        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+      },
+      90_000,
+    );
+    assert.equal(done.state, 'completed', done.error);
+    await p.stop();
+
+    const lines = (await fs.readFile(logFile, 'utf8')).split('\n').filter(Boolean);
+    const records = lines.map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new Error(`not a JSON log line: ${line}`);
+      }
+    });
+    const ofJob = records.filter((r) => String(r.msg).includes(body.jobId) || r.jobId === body.jobId);
+    const contexts = new Set(ofJob.map((r) => r.context));
+    assert.ok(ofJob.length >= 4, `only ${ofJob.length} lines about the job`);
+    for (const context of ['TrainingJobsService', 'TrainingJobRunner', 'BackendClient'])
+      assert.ok(contexts.has(context), `no job line from ${context}: ${[...contexts].join(', ')}`);
+    for (const r of ofJob) {
+      assert.equal(r.jobId, body.jobId, `a job line without its jobId: ${JSON.stringify(r)}`);
+      assert.equal(r.channelId, '24', `a job line without its channelId: ${JSON.stringify(r)}`);
+    }
+    assert.ok(
+      ofJob.some((r) => r.level === 40 && /gone.*HTTP 404/.test(String(r.msg))),
+      'the skipped photo is logged with the job',
+    );
+    const request = records.find((r) => (r.req as { path?: string } | undefined)?.path === '/v1/train');
+    assert.ok(request, 'requests are logged');
+    assert.deepEqual(Object.keys(request.req as object).sort(), ['id', 'method', 'path'], 'no request headers');
   });
 
   it('never writes a token to the logs, the job records or the model, even when things fail', async () => {
     const c = await service('secrets');
-    backend.manifests.set('14', products(backend, 3));
+    backend.manifests.set('14', backend.groceryProducts(QUICK_CLASSES, 3));
     backend.statusDefault = 503;
     backend.uploadDefault = 'graphql-errors';
     const { body } = await train(c.url, '14');

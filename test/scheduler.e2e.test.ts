@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import {
   resetDatabase,
@@ -13,25 +12,7 @@ import {
   waitFor,
   type RunningService,
 } from './support/service-app';
-import { firstPerClass, GROCERY_DIR, groceryPhotos, QUICK_CLASSES } from './support/shared';
-
-function products(backend: FakeBackend): ManifestProduct[] {
-  const photos = firstPerClass(
-    groceryPhotos('train').filter((p) => QUICK_CLASSES.slice(0, 2).includes(p.classId)),
-    3,
-  );
-  return QUICK_CLASSES.slice(0, 2).map((classId) => ({
-    productId: `p${classId}`,
-    productName: `product ${classId}`,
-    images: photos
-      .filter((p) => p.classId === classId)
-      .map((p, i) => ({
-        assetId: `${classId}-${i}`,
-        url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
-        filename: 'x.jpg',
-      })),
-  }));
-}
+import { QUICK_CLASSES } from './support/shared';
 
 /**
  * Channels in every state. Ages are hours before now. The backend writes these rows itself, with only these
@@ -121,7 +102,8 @@ for (const source of ['own', 'vendure'] as const) {
       if (source === 'vendure') await createVendureChannelTable();
       // Scheduled jobs call the backend with ML_SERVICE_TOKEN.
       backend = await new FakeBackend(SERVICE_TOKEN).start();
-      for (const id of ['21', '22', '25', '28', '29']) backend.manifests.set(id, products(backend));
+      for (const id of ['21', '22', '25', '28', '29'])
+        backend.manifests.set(id, backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
       const env = { CHANNEL_STATE_SOURCE: source, BACKEND_INTERNAL_URL: backend.url, COOLDOWN_HOURS: '4' };
       service = await startService(work, env);
       second = await startService(work, env);
@@ -202,7 +184,7 @@ for (const source of ['own', 'vendure'] as const) {
     });
 
     it('a tick racing POST /v1/train for the same channel yields one job', async () => {
-      backend.manifests.set('30', products(backend));
+      backend.manifests.set('30', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
       await waitFor('channel 28 and 29 jobs to end', async () => {
         const active =
           (await api(service.url, 'GET', '/v1/jobs?status=running')).body.length +

@@ -6,32 +6,12 @@ import { preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { COMPLETE_TRAINING_MUTATION } from '../src/webhook/backend-graphql';
-import { FakeBackend, type ManifestProduct } from './support/fake-backend';
+import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
-import { firstPerClass, GROCERY_DIR, groceryClassNames, groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { groceryPhotos, QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-for-this-job';
-
-/** Products of the manifest: `k` train photos each of the given grocery classes, served by the fake backend. */
-function products(backend: FakeBackend, classIds: number[], k: number): ManifestProduct[] {
-  const names = groceryClassNames();
-  const photos = firstPerClass(
-    groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
-    k,
-  );
-  return classIds.map((classId) => ({
-    productId: `product-${classId}`,
-    productName: names.get(classId)!,
-    images: photos
-      .filter((p) => p.classId === classId)
-      .map((p, i) => ({
-        assetId: `${classId}-${i}`,
-        url: backend.photoUrl(path.relative(GROCERY_DIR, p.file)),
-        filename: path.basename(p.file),
-      })),
-  }));
-}
 
 describe('training service (HTTP API, durable jobs, backend contract)', () => {
   let work: string;
@@ -95,7 +75,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('trains a channel end to end: manifest, photos (404 and corrupt ones skipped), status webhooks, multipart upload', async () => {
-    const items = products(backend, QUICK_CLASSES.slice(0, 3), 6);
+    const items = backend.groceryProducts(QUICK_CLASSES.slice(0, 3), 6);
     items[0].images.push({ assetId: 'gone', url: backend.photoUrl('train/missing.jpg'), filename: 'missing.jpg' });
     items[1].images.push({ assetId: 'broken', url: `${backend.url}/assets/corrupt.jpg`, filename: 'corrupt.jpg' });
     backend.manifests.set('2', items);
@@ -210,7 +190,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('retries a flaky upload (503 twice, then accepted)', async () => {
-    backend.manifests.set('4', products(backend, QUICK_CLASSES.slice(0, 2), 4));
+    backend.manifests.set('4', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
     backend.uploadScript.push(503, 503);
     const before = backend.uploadAttempts;
     const { body } = await train('4');
@@ -220,14 +200,17 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(backend.uploads.filter((u) => u.channelId === '4').length, 1);
   });
 
-  it('fails the job after the upload retries when the backend never accepts it; a later training works', async () => {
-    backend.manifests.set('5', products(backend, QUICK_CLASSES.slice(0, 2), 4));
-    backend.uploadDefault = 500;
+  it('fails the job after the upload retries when the backend is down for the whole upload; a later training works', async () => {
+    backend.manifests.set('5', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
+    backend.uploadScript.push(500, 503);
+    backend.uploadDefault = 'unreachable';
+    const before = backend.uploadAttempts;
     const { body } = await train('5');
     const job = await finished(body.jobId);
     backend.uploadDefault = 'ok';
     assert.equal(job.state, 'failed');
-    assert.equal(job.error, 'upload failed after 3 attempts: HTTP 500');
+    assert.match(job.error, /^upload failed after 3 attempts: ECONNRESET \(socket hang up\)$/);
+    assert.equal(backend.uploadAttempts - before, 3);
     assert.equal(backend.statusesOf('5').at(-1)?.status, 'failed');
     assert.ok(
       !existsSync(path.join(service.config.WORK_DIR, body.jobId)),
@@ -239,7 +222,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('completes a job even when every status webhook fails', async () => {
-    backend.manifests.set('8', products(backend, QUICK_CLASSES.slice(0, 2), 4));
+    backend.manifests.set('8', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
     backend.statusDefault = 503;
     const { body } = await train('8');
     const job = await finished(body.jobId);
@@ -250,7 +233,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('keeps /health fast while a model trains (p99 under 100 ms over 200 requests)', async () => {
-    backend.manifests.set('6', products(backend, QUICK_CLASSES, 10));
+    backend.manifests.set('6', backend.groceryProducts(QUICK_CLASSES, 10));
     const { body } = await train('6');
     await waitFor('training to start', async () =>
       (await api('GET', `/v1/jobs/${body.jobId}`)).body.stage === 'embedding' ? true : undefined,

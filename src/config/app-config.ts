@@ -21,6 +21,9 @@ import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-forma
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 const toNumber = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 const toBoolean = ({ value }: { value: unknown }) =>
   typeof value === 'string'
@@ -48,6 +51,10 @@ export class AppConfig {
   @IsString()
   @MinLength(16, { message: 'ML_SERVICE_TOKEN must be at least 16 characters' })
   ML_SERVICE_TOKEN?: string = undefined;
+
+  /** Least severe level written to the JSON logs. */
+  @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: LogLevel = 'info';
 
   /** Postgres holding the job records (TypeORM) and the job queue (pg-boss). */
   @IsString()

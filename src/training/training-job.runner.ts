@@ -35,6 +35,8 @@ export interface JobOutcome {
 
 /** At most this many skipped photos are kept in a job record. */
 const MAX_RECORDED_SKIPS = 500;
+/** At most this many skipped photos are logged one by one; the job record lists them all. */
+const MAX_LOGGED_SKIPS = 10;
 
 /** The job was taken over by another process while this attempt ran. */
 export class JobLostError extends Error {}
@@ -73,6 +75,10 @@ export class TrainingJobRunner {
       const onDownload = (done: number, total: number) => report('downloading', done / total);
       const dataset = await this.datasets.fromManifest(manifest, workDir, onDownload, policy);
       const downloading = Math.round((performance.now() - started) / 10) / 100;
+      this.logger.log(
+        `dataset ready in ${downloading} s: ${dataset.images.length} photos of ${dataset.labels.length} products, ${dataset.skipped.length} skipped`,
+      );
+      this.logSkips(dataset.skipped);
       reporter.skipped(toSkips(dataset.skipped, []));
       const summary = await this.trainer.train(
         {
@@ -84,6 +90,9 @@ export class TrainingJobRunner {
           userMetadata: { channelId: ticket.channelId, manifestVersion: dataset.manifest.version },
         },
         report,
+      );
+      this.logger.log(
+        `model trained: ${summary.labels.length} products, ${summary.images} photos, validation accuracy ${summary.validationAccuracy ?? 'n/a'}`,
       );
       const skips = toSkips(summary.skipped, summary.droppedLabels);
       reporter.skipped(skips);
@@ -97,6 +106,7 @@ export class TrainingJobRunner {
         metadata: await fs.readFile(summary.files[METADATA_FILE]),
       });
       reporter.progress('uploading', 100);
+      this.logger.log('model uploaded to the backend');
       const timings = {
         ...summary.secondsPerStage,
         uploading: Math.round((performance.now() - uploadStart) / 10) / 100,
@@ -108,6 +118,13 @@ export class TrainingJobRunner {
         .rm(workDir, { recursive: true, force: true })
         .catch((err) => this.logger.warn(`could not remove ${workDir}: ${err}`));
     }
+  }
+
+  private logSkips(skipped: SkippedImage[]): void {
+    for (const s of skipped.slice(0, MAX_LOGGED_SKIPS))
+      this.logger.warn(`photo skipped: ${clip(s.label)} / ${clip(s.name)}: ${s.reason}`);
+    if (skipped.length > MAX_LOGGED_SKIPS)
+      this.logger.warn(`${skipped.length - MAX_LOGGED_SKIPS} more skipped photos are listed in the job record`);
   }
 }
 
@@ -141,6 +158,11 @@ export class StatusQueue {
     }
     this.sending = undefined;
   }
+}
+
+/** Names come from the manifest: a line of log gets at most 100 characters of one. */
+function clip(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function toSkips(skipped: SkippedImage[], droppedLabels: string[]): JobSkip[] {

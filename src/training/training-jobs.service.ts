@@ -9,6 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
 import { TokenSeal } from '../common/token-seal';
+import { withLogContext } from '../logging/log-context';
 import { DatasetError } from '../dataset/dataset.types';
 import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
 import type { TrainRequestDto } from './dto/train-request.dto';
@@ -53,6 +54,10 @@ function isFinal(err: unknown): boolean {
 
 class TokenUnreadableError extends Error {}
 
+/** How long a job's outcome waits for an unreachable database before its write is given up. */
+const DATABASE_PATIENCE_MS = 5 * 60_000;
+const DATABASE_RETRY_MS = 2_000;
+
 /**
  * The life of training jobs: accepting them (record + queue entry in one transaction), running them on this
  * process's share of the queue, keeping their records true, and handing back the jobs of processes that died.
@@ -63,7 +68,8 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   /** Identifies this process in job records. */
   readonly workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly seal: TokenSeal;
-  private readonly running = new Map<string, Promise<void>>();
+  /** This process's running attempts by job id. */
+  private readonly running = new Map<string, { channelId: string; done: Promise<void> }>();
   private readonly listeners: JobLifecycleListener[] = [];
   private timers: NodeJS.Timeout[] = [];
 
@@ -105,7 +111,9 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       }
       throw err;
     }
-    this.logger.log(`job ${jobId} queued for channel ${request.channelId}`);
+    withLogContext({ jobId, channelId: request.channelId }, () =>
+      this.logger.log(`job ${jobId} queued for channel ${request.channelId}`),
+    );
     return { jobId };
   }
 
@@ -162,17 +170,19 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     if (!this.running.size) return;
     const grace = this.config.SHUTDOWN_GRACE_SECONDS;
     this.logger.log(`shutting down: waiting up to ${grace} s for ${this.running.size} running job(s)`);
-    await Promise.race([Promise.allSettled(this.running.values()), sleep(grace * 1000)]);
-    for (const jobId of this.running.keys()) {
-      await this.jobs.update(
-        { id: jobId, workerId: this.workerId, status: 'running' },
-        {
-          status: 'queued',
-          workerId: null,
-          error: 'the attempt was interrupted by a shutdown; handed back to the queue',
-        },
+    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), sleep(grace * 1000)]);
+    for (const [jobId, { channelId }] of this.running) {
+      await this.untilDatabaseAnswers(`job ${jobId} hand-back`, () =>
+        this.jobs.update(
+          { id: jobId, workerId: this.workerId, status: 'running' },
+          {
+            status: 'queued',
+            workerId: null,
+            error: 'the attempt was interrupted by a shutdown; handed back to the queue',
+          },
+        ),
       );
-      this.logger.warn(`job ${jobId} handed back to the queue at shutdown`);
+      withLogContext({ jobId, channelId }, () => this.logger.warn(`job ${jobId} handed back to the queue at shutdown`));
     }
   }
 
@@ -197,10 +207,10 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       return;
     }
     const job = await this.jobs.findOneByOrFail({ id: jobId });
-    const run = this.attempt(job, attempt);
-    this.running.set(jobId, run);
+    const done = withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt));
+    this.running.set(jobId, { channelId: job.channelId, done });
     try {
-      await run;
+      await done;
     } finally {
       this.running.delete(jobId);
     }
@@ -222,18 +232,20 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         },
         this.reporter(job),
       );
-      await this.jobs.update(
-        { id: job.id, workerId: this.workerId },
-        {
-          status: 'completed',
-          stage: null,
-          progress: 100,
-          timings: outcome.timings,
-          result: outcome.result,
-          skipped: outcome.skips,
-          finishedAt: new Date(),
-          workerId: null,
-        },
+      await this.untilDatabaseAnswers(`job ${job.id} completion`, () =>
+        this.jobs.update(
+          { id: job.id, workerId: this.workerId },
+          {
+            status: 'completed',
+            stage: null,
+            progress: 100,
+            timings: outcome.timings,
+            result: outcome.result,
+            skipped: outcome.skips,
+            finishedAt: new Date(),
+            workerId: null,
+          },
+        ),
       );
       this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
       this.recordMetrics(outcome.timings, outcome.result.images);
@@ -245,9 +257,11 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         return;
       }
       if (!isFinal(err) && attempt < job.maxAttempts) {
-        await this.jobs.update(
-          { id: job.id, workerId: this.workerId },
-          { status: 'queued', error: `attempt ${attempt} failed: ${message}; retrying`, workerId: null },
+        await this.untilDatabaseAnswers(`job ${job.id} retry`, () =>
+          this.jobs.update(
+            { id: job.id, workerId: this.workerId },
+            { status: 'queued', error: `attempt ${attempt} failed: ${message}; retrying`, workerId: null },
+          ),
         );
         this.logger.warn(`job ${job.id} attempt ${attempt} failed, will retry: ${message}`);
         throw err;
@@ -276,9 +290,8 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
 
   private async failJob(job: TrainingJob, message: string, target: BackendTarget | undefined): Promise<void> {
     this.metrics.jobsFinished.inc({ outcome: 'failed' });
-    await this.jobs.update(
-      { id: job.id },
-      { status: 'failed', error: message, finishedAt: new Date(), workerId: null },
+    await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
+      this.jobs.update({ id: job.id }, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
     );
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
     await this.notify(job, (l, event) => l.failed(event, message));
@@ -330,8 +343,28 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       },
       skipped: (skips: JobSkip[]) => void this.jobs.update({ id: jobId }, { skipped: skips }).catch(() => undefined),
       stillOwned: async () =>
-        (await this.jobs.countBy({ id: jobId, workerId: this.workerId, status: 'running' })) === 1,
+        (await this.untilDatabaseAnswers(`job ${jobId} ownership check`, () =>
+          this.jobs.countBy({ id: jobId, workerId: this.workerId, status: 'running' }),
+        )) === 1,
     };
+  }
+
+  /**
+   * A read or write a job cannot go on without (its outcome, its ownership): while the database is unreachable it
+   * is retried every DATABASE_RETRY_MS, for up to DATABASE_PATIENCE_MS, so an outage delays the job instead of
+   * losing its result.
+   */
+  private async untilDatabaseAnswers<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + DATABASE_PATIENCE_MS;
+    for (;;) {
+      try {
+        return await operation();
+      } catch (err) {
+        if (Date.now() + DATABASE_RETRY_MS > deadline) throw err;
+        this.logger.warn(`${what} waits for the database: ${errorMessage(err)}`);
+        await sleep(DATABASE_RETRY_MS);
+      }
+    }
   }
 
   private async heartbeat(): Promise<void> {
@@ -346,36 +379,35 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
    * after the backoff, or fails them for good after the last attempt.
    */
   async handBackStaleJobs(): Promise<void> {
-    let stale: { id: string }[];
+    let stale: { id: string; channelId: string }[];
     try {
       stale = await this.dataSource
         .query(
           `UPDATE training_job SET status = 'queued', worker_id = NULL, updated_at = now(),
                 error = 'attempt ' || attempt || ' stopped: its process stopped reporting; retrying'
           WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) AND worker_id <> $2
-          RETURNING id`,
+          RETURNING id, channel_id AS "channelId"`,
           [this.config.JOB_STALE_SECONDS, this.workerId],
         )
-        .then((result: [{ id: string }[], number]) => result[0]);
+        .then((result: [{ id: string; channelId: string }[], number]) => result[0]);
     } catch (err) {
       this.logger.warn(`could not look for stale jobs: ${errorMessage(err)}`);
       return;
     }
-    for (const { id } of stale) {
-      const state = await this.queue.failAttempt(id, 'its process stopped reporting');
-      this.logger.warn(`job ${id} handed back to the queue (${state})`);
-      if (state === 'failed') {
-        const job = await this.jobs.findOneBy({ id });
-        if (job) {
-          let target: BackendTarget | undefined;
-          try {
-            target = this.targetOf(job);
-          } catch {
-            target = undefined;
-          }
-          await this.failJob(job, `all ${job.maxAttempts} attempts were interrupted`, target);
+    for (const { id, channelId } of stale) {
+      await withLogContext({ jobId: id, channelId }, async () => {
+        const state = await this.queue.failAttempt(id, 'its process stopped reporting');
+        this.logger.warn(`job ${id} handed back to the queue (${state})`);
+        const job = state === 'failed' ? await this.jobs.findOneBy({ id }) : null;
+        if (!job) return;
+        let target: BackendTarget | undefined;
+        try {
+          target = this.targetOf(job);
+        } catch {
+          target = undefined;
         }
-      }
+        await this.failJob(job, `all ${job.maxAttempts} attempts were interrupted`, target);
+      });
     }
   }
 

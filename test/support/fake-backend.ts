@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import busboy from 'busboy';
 import { buildSchema, graphql } from 'graphql';
-import { GROCERY_DIR } from './shared';
+import { firstPerClass, GROCERY_DIR, groceryClassNames, groceryPhotos } from './shared';
 
 const schema = buildSchema(`
   scalar Upload
@@ -57,7 +57,8 @@ export interface Upload {
   metadata: UploadedFile;
 }
 /** What the next upload attempt answers: an HTTP status, GraphQL errors, or `completeTraining: false`. */
-export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false';
+/** How the fake answers an upload; `unreachable` drops the connection unanswered, as a backend that is down. */
+export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false' | 'unreachable';
 
 export const UNAUTHORIZED = 'You are not currently authorized to perform this action';
 
@@ -103,6 +104,26 @@ export class FakeBackend {
   /** The manifest URL exactly as the backend builds it (not URL-encoded). */
   manifestUrl(channelId: string): string {
     return `${this.url}/admin-api?query=query{mlTrainingManifest(channelId:"${channelId}"){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
+  }
+
+  /** Products of a manifest: the first `k` train photos of each of the given grocery classes, served from here. */
+  groceryProducts(classIds: number[], k: number): ManifestProduct[] {
+    const names = groceryClassNames();
+    const photos = firstPerClass(
+      groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
+      k,
+    );
+    return classIds.map((classId) => ({
+      productId: `product-${classId}`,
+      productName: names.get(classId)!,
+      images: photos
+        .filter((p) => p.classId === classId)
+        .map((p, i) => ({
+          assetId: `${classId}-${i}`,
+          url: this.photoUrl(path.relative(GROCERY_DIR, p.file)),
+          filename: path.basename(p.file),
+        })),
+    }));
   }
 
   /** Public URL of a photo of the grocery dataset (path relative to dataset/). */
@@ -169,6 +190,7 @@ export class FakeBackend {
     });
     const outcome = this.uploadScript.shift() ?? this.uploadDefault;
     if (typeof outcome === 'number') return sendJson(res, outcome, { error: `HTTP ${outcome}` });
+    if (outcome === 'unreachable') return void req.socket.destroy();
     if (outcome === 'graphql-errors')
       return sendJson(res, 200, { errors: [{ message: 'upload rejected by the backend' }] });
     const operations = JSON.parse(fields.operations) as Upload['operations'];

@@ -24,6 +24,7 @@ export function testEnv(dir: string, env: Record<string, string> = {}): Record<s
     UPLOAD_RETRY_DELAY_SECONDS: '0',
     SCHEDULER_ENABLED: 'false',
     SHUTDOWN_GRACE_SECONDS: '10',
+    LOG_LEVEL: 'warn',
     ...env,
   };
 }

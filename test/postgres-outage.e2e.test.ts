@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeBackend } from './support/fake-backend';
+import { tempDir } from './support/fixtures';
+import { ScratchPostgres } from './support/scratch-postgres';
+import { SERVICE_TOKEN, waitFor } from './support/service-app';
+import { ServiceProcess } from './support/service-process';
+import { QUICK_CLASSES } from './support/shared';
+
+const BACKEND_TOKEN = 'backend-token-outage';
+/** How long the database stays down: longer than JOB_STALE_SECONDS, so heartbeats are missed meanwhile. */
+const OUTAGE_MS = 6_000;
+
+describe('Postgres restarted while jobs are queued and one is running', () => {
+  let work: string;
+  let backend: FakeBackend;
+  let postgres: ScratchPostgres;
+  let service: ServiceProcess;
+
+  before(async () => {
+    work = await tempDir('outage');
+    postgres = await new ScratchPostgres().create();
+    backend = await new FakeBackend(BACKEND_TOKEN).start();
+    service = new ServiceProcess(
+      work,
+      { DATABASE_URL: postgres.url, JOB_STALE_SECONDS: '3' },
+      path.join(work, 'service.log'),
+    );
+    await service.start();
+  });
+  after(async () => {
+    await service?.kill();
+    await backend?.stop();
+    await postgres?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  const get = async (route: string, auth = true) => {
+    const response = await fetch(`${service.url}${route}`, {
+      headers: auth ? { authorization: `Bearer ${SERVICE_TOKEN}` } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: response.status, body: JSON.parse(await response.text()) };
+  };
+
+  it('reports the outage on /health while it lasts, reconnects, and completes every job', async () => {
+    const channels = ['41', '42', '43'];
+    backend.manifests.set('41', backend.groceryProducts(QUICK_CLASSES, 12));
+    for (const channel of channels.slice(1)) backend.manifests.set(channel, backend.groceryProducts(QUICK_CLASSES, 3));
+    // Slow photos keep the first job downloading until the database goes down.
+    backend.photoDelayMs = 200;
+    const ids: string[] = [];
+    for (const channelId of channels) {
+      const response = await fetch(`${service.url}/v1/train`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
+        body: JSON.stringify({
+          channelId,
+          manifestUrl: backend.manifestUrl(channelId),
+          webhookUrl: backend.webhookUrl,
+          authToken: BACKEND_TOKEN,
+        }),
+      });
+      assert.equal(response.status, 202);
+      ids.push(((await response.json()) as { jobId: string }).jobId);
+    }
+    await waitFor('the first job to be running', async () => {
+      const job = (await get(`/v1/jobs/${ids[0]}`)).body;
+      return job.state === 'running' && job.progress > 0 ? true : undefined;
+    });
+    assert.equal((await get('/health', false)).status, 200);
+
+    await postgres.stop();
+    const outageStart = Date.now();
+    // The first job now downloads its last photos, trains and uploads during the outage: its outcome must wait.
+    backend.photoDelayMs = 0;
+    const down = await waitFor(
+      '/health to report the outage',
+      async () => {
+        const health = await get('/health', false);
+        return health.status === 503 ? health.body : undefined;
+      },
+      10_000,
+    );
+    assert.equal(down.error.database.status, 'down', JSON.stringify(down));
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS - (Date.now() - outageStart)));
+    assert.equal((await get('/health', false)).status, 503, 'still down while the database is');
+    await postgres.start();
+
+    await waitFor(
+      '/health to recover',
+      async () => ((await get('/health', false)).status === 200 ? true : undefined),
+      30_000,
+    );
+    const finished = await Promise.all(
+      ids.map((id) =>
+        waitFor(
+          `job ${id}`,
+          async () => {
+            const job = (await get(`/v1/jobs/${id}`)).body;
+            return job.state === 'completed' || job.state === 'failed' ? job : undefined;
+          },
+          120_000,
+        ),
+      ),
+    );
+    for (const job of finished) assert.equal(job.state, 'completed', `${job.jobId}: ${job.error}`);
+    for (const channel of channels)
+      assert.equal(
+        backend.uploads.filter((u) => u.channelId === channel).length,
+        1,
+        `channel ${channel} uploaded once`,
+      );
+  });
+});
