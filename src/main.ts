@@ -3,19 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { AppConfig, ConfigError, loadConfig } from './config/app-config';
+import { AppConfig, loadConfig } from './config/app-config';
 import { configureHttp } from './http-setup';
 
 async function main(): Promise<void> {
-  try {
-    loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  loadConfig(); // a bad setting stops here, before anything connects
   // Start-up lines are held until the JSON logger exists, so that every line on stdout is JSON.
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { bodyParser: false, bufferLogs: true });
   const logger = app.get(Logger);
@@ -26,4 +18,8 @@ async function main(): Promise<void> {
   logger.log(`listening on port ${config.PORT} (${config.NODE_ENV}); API docs at /docs`);
 }
 
-void main();
+// A bad setting or a failed start-up check (database, WORK_DIR, …) ends here: one line saying what to fix, then a non-zero exit.
+main().catch((err: unknown) => {
+  process.stderr.write(`ml-trainer could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
+import { isLocalDiskError } from '../common/local-disk';
 import { AppConfig } from '../config/app-config';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
@@ -40,6 +41,9 @@ const MAX_LOGGED_SKIPS = 10;
 
 /** The job was taken over by another process while this attempt ran. */
 export class JobLostError extends Error {}
+
+/** This machine's disk refused a write (full, read-only, no permission): retried, as space may come back. */
+export class LocalDiskError extends Error {}
 
 /**
  * Runs one attempt of a job: manifest → photos → model → upload, with status webhooks along the way. All working
@@ -112,6 +116,12 @@ export class TrainingJobRunner {
         uploading: Math.round((performance.now() - uploadStart) / 10) / 100,
       };
       return { result: resultOf(summary), timings, skips };
+    } catch (err) {
+      if (isLocalDiskError(err))
+        throw new LocalDiskError(
+          `this service's disk refused a write (WORK_DIR or MODEL_CACHE_DIR full or not writable): ${(err as Error).message}`,
+        );
+      throw err;
     } finally {
       await webhooks.drain();
       await fs

@@ -8,6 +8,7 @@ import { DataSource, In, QueryFailedError, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
+import { assertWritableDir } from '../common/local-disk';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
 import { DatasetError } from '../dataset/dataset.types';
@@ -147,6 +148,8 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    await assertWritableDir(this.config.WORK_DIR, 'WORK_DIR');
+    await assertWritableDir(this.config.MODEL_CACHE_DIR, 'MODEL_CACHE_DIR');
     await this.removeLeftoverWorkDirs();
     await this.handBackStaleJobs();
     const staleMs = this.config.JOB_STALE_SECONDS * 1000;
