@@ -221,6 +221,18 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await finished(again.body.jobId)).state, 'completed');
   });
 
+  it('does not follow an upload redirect to a host outside ALLOWED_HOSTS', async () => {
+    backend.manifests.set('9', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
+    backend.uploadScript.push('redirect-elsewhere');
+    const before = backend.uploadAttempts;
+    const { body } = await train('9');
+    const job = await finished(body.jobId);
+    assert.equal(job.state, 'failed');
+    assert.match(job.error, /^upload refused: .*host localhost is not in ALLOWED_HOSTS/);
+    assert.equal(backend.uploadAttempts - before, 1, 'refused at once, not retried, never sent to the other host');
+    assert.equal(backend.uploads.filter((u) => u.channelId === '9').length, 0);
+  });
+
   it('completes a job even when every status webhook fails', async () => {
     backend.manifests.set('8', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
     backend.statusDefault = 503;

@@ -21,6 +21,14 @@ export class EgressRefusedError extends Error {
   }
 }
 
+/** The policy refusal behind an error, however deeply the HTTP client wrapped it (axios, then follow-redirects). */
+export function egressRefusal(err: unknown): EgressRefusedError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof EgressRefusedError) return e;
+  }
+  return undefined;
+}
+
 /** The policy for one job: the configured hosts plus the hosts of the job's own manifest and webhook URLs. */
 export function egressPolicy(configured: Iterable<string>, jobUrls: string[] = []): EgressPolicy {
   const hosts = new Set([...configured].map((h) => h.trim().toLowerCase()).filter(Boolean));

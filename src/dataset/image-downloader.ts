@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
 import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
-import { EgressRefusedError, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
+import { egressRefusal, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
 import { MAX_IMAGE_BYTES } from './preprocess';
 
 export interface DownloadOptions {
@@ -111,14 +111,6 @@ async function downloadOnce(
   } finally {
     clearTimeout(deadline);
   }
-}
-
-/** The policy refusal behind an error, however deeply the HTTP client wrapped it (axios, then follow-redirects). */
-function egressRefusal(err: unknown): EgressRefusedError | undefined {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof EgressRefusedError) return e;
-  }
-  return undefined;
 }
 
 function classify(err: unknown, options: DownloadOptions): DownloadError {

@@ -3,7 +3,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
+import { egressRefusal, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
 
@@ -99,6 +99,7 @@ export class BackendClient {
             timeout: UPLOAD_TIMEOUT_MS,
             maxBodyLength: Infinity,
             validateStatus: () => true,
+            ...guardedRequest(target.webhookUrl, target.policy),
           },
         );
         if (response.status >= 200 && response.status < 300) {
@@ -110,7 +111,8 @@ export class BackendClient {
         reason = `HTTP ${response.status}`;
       } catch (err) {
         if (err instanceof UploadError) throw err;
-        if (err instanceof EgressRefusedError) throw new UploadError(`upload refused: ${err.message}`);
+        const refused = egressRefusal(err);
+        if (refused) throw new UploadError(`upload refused: ${refused.message}`);
         if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
         transient = true;
         reason = describe(err);

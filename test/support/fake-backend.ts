@@ -57,8 +57,11 @@ export interface Upload {
   metadata: UploadedFile;
 }
 /** What the next upload attempt answers: an HTTP status, GraphQL errors, or `completeTraining: false`. */
-/** How the fake answers an upload; `unreachable` drops the connection unanswered, as a backend that is down. */
-export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false' | 'unreachable';
+/**
+ * How the fake answers an upload: `unreachable` drops the connection unanswered, as a backend that is down;
+ * `redirect-elsewhere` answers 307 to this same server under the name `localhost`, a host jobs are not allowed.
+ */
+export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere';
 
 export const UNAUTHORIZED = 'You are not currently authorized to perform this action';
 
@@ -191,6 +194,10 @@ export class FakeBackend {
     const outcome = this.uploadScript.shift() ?? this.uploadDefault;
     if (typeof outcome === 'number') return sendJson(res, outcome, { error: `HTTP ${outcome}` });
     if (outcome === 'unreachable') return void req.socket.destroy();
+    if (outcome === 'redirect-elsewhere') {
+      res.writeHead(307, { location: `${this.url.replace('127.0.0.1', 'localhost')}/admin-api` });
+      return void res.end();
+    }
     if (outcome === 'graphql-errors')
       return sendJson(res, 200, { errors: [{ message: 'upload rejected by the backend' }] });
     const operations = JSON.parse(fields.operations) as Upload['operations'];
