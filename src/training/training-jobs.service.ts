@@ -379,7 +379,8 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
 
   /**
    * Jobs whose process stopped reporting (killed, crashed, cut off) go back to the queue: pg-boss retries them
-   * after the backoff, or fails them for good after the last attempt.
+   * after the backoff, or fails them for good after the last attempt. This process's own jobs count too once they
+   * no longer run here (their end could not be written, e.g. during a long database outage).
    */
   async handBackStaleJobs(): Promise<void> {
     let stale: { id: string; channelId: string }[];
@@ -388,9 +389,10 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         .query(
           `UPDATE training_job SET status = 'queued', worker_id = NULL, updated_at = now(),
                 error = 'attempt ' || attempt || ' stopped: its process stopped reporting; retrying'
-          WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1) AND worker_id <> $2
+          WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+            AND (worker_id <> $2 OR id::text <> ALL($3::text[]))
           RETURNING id, channel_id AS "channelId"`,
-          [this.config.JOB_STALE_SECONDS, this.workerId],
+          [this.config.JOB_STALE_SECONDS, this.workerId, [...this.running.keys()]],
         )
         .then((result: [{ id: string; channelId: string }[], number]) => result[0]);
     } catch (err) {
