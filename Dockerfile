@@ -19,7 +19,15 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 USER node
-RUN mkdir -p /home/node/.cache/ml-trainer /home/node/work
+# The base model (BASE_MODEL_URL) is fetched into the image's cache, so the first job does not wait for it and a
+# container without internet can train. `--build-arg PREFETCH_BASE_MODEL=false` leaves it to the first job.
+# (NODE_ENV=development only because production settings insist on ML_SERVICE_TOKEN, which a build does not have.)
+ARG PREFETCH_BASE_MODEL=true
+ARG BASE_MODEL_URL
+RUN mkdir -p /home/node/.cache/ml-trainer /home/node/work \
+    && if [ "$PREFETCH_BASE_MODEL" = "true" ]; then \
+         NODE_ENV=development node dist/cli.js --fetch-base-model ${BASE_MODEL_URL:+--base-model "$BASE_MODEL_URL"}; \
+       fi
 EXPOSE 3005
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3005)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

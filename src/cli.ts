@@ -14,11 +14,13 @@ import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { INPUT_RANGES, type InputRange } from './export/teachable-machine-format';
+import { BaseModelService } from './training/base-model.service';
 import { BaseModelError } from './training/ml/base-model';
 import { TrainerService, type ProgressListener, type Stage, type TrainingSummary } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 
 const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --out DIR [options]
+       npm run train -- --fetch-base-model [--base-model PATH|URL]
 
   --images DIR          one sub-folder per label; the folder name is the label
   --manifest FILE|URL   the backend's manifest JSON; labels are productIds, photos are downloaded
@@ -29,6 +31,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
+  --fetch-base-model    only download and verify the base model into MODEL_CACHE_DIR, print where it is,
+                        and exit (the Docker image build runs this)
   -h, --help            this text`;
 
 export interface CliOptions {
@@ -41,10 +45,16 @@ export interface CliOptions {
   json: boolean;
 }
 
+/** `--fetch-base-model`: fill the cache, train nothing. */
+export interface FetchBaseModelOptions {
+  fetchBaseModel: true;
+  baseModel?: string;
+}
+
 export class UsageError extends Error {}
 
 /** Parses and checks the command line; a mistake throws UsageError with a message meant for the user. */
-export function parseCliArgs(argv: string[]): CliOptions | 'help' {
+export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions | 'help' {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -57,6 +67,7 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
         epochs: { type: 'string' },
         'input-range': { type: 'string' },
         json: { type: 'boolean', default: false },
+        'fetch-base-model': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -66,6 +77,11 @@ export function parseCliArgs(argv: string[]): CliOptions | 'help' {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
+  if (values['fetch-base-model']) {
+    const others = Object.keys(values).filter((k) => !['fetch-base-model', 'base-model', 'help', 'json'].includes(k));
+    if (others.length || values.json) throw new UsageError('--fetch-base-model takes only --base-model');
+    return { fetchBaseModel: true, baseModel: values['base-model'] as string | undefined };
+  }
   if (!values.images === !values.manifest)
     throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
   if (!values.out) throw new UsageError('--out DIR is required');
@@ -176,7 +192,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  let options: CliOptions | 'help';
+  let options: CliOptions | FetchBaseModelOptions | 'help';
   try {
     options = parseCliArgs(argv);
   } catch (err) {
@@ -193,6 +209,11 @@ export async function runCli(argv: string[]): Promise<number> {
   let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
   try {
     app = await NestFactory.createApplicationContext(CliModule, { logger, abortOnError: false });
+    if ('fetchBaseModel' in options) {
+      const files = await app.get(BaseModelService).get(options.baseModel);
+      process.stdout.write(`${files.modelJsonPath}\n`);
+      return 0;
+    }
     const started = performance.now();
     const dataset = await loadDataset(app.get(DatasetService), options, workDir, progress.listener);
     const downloading = options.manifest ? { downloading: Math.round((performance.now() - started) / 10) / 100 } : {};

@@ -73,6 +73,22 @@ describe('CLI end to end', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
+  it('--fetch-base-model downloads the base model into MODEL_CACHE_DIR once, for an image built without internet', async () => {
+    await fs.cp(path.dirname(BASE_MODEL_JSON), path.join(work, 'base'), { recursive: true });
+    const url = `${baseUrl}/base/model.json`;
+    const { stdout } = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], { env: env() });
+    const cached = stdout.trim();
+    assert.ok(cached.startsWith(path.join(work, 'cache') + path.sep), cached);
+    assert.deepEqual(await fs.readFile(cached), await fs.readFile(BASE_MODEL_JSON));
+    await fs.rm(path.join(work, 'base'), { recursive: true });
+    const again = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], { env: env() });
+    assert.equal(again.stdout.trim(), cached, 'served from the cache once the URL is gone');
+    assert.throws(
+      () => parseCliArgs(['--fetch-base-model', '--out', 'x']),
+      /--fetch-base-model takes only --base-model/,
+    );
+  });
+
   it('trains from a folder and prints one JSON summary line last', async () => {
     const { stdout, stderr } = await run(
       process.execPath,
