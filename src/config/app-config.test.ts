@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from './app-config';
+import { AppConfig, ConfigError, loadConfig } from './app-config';
+
+/** The checkout's root, from src/config in either the sources or the compiled dist-test/. */
+const ROOT = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  ...(path.basename(path.resolve(__dirname, '..', '..')) === 'dist-test' ? ['..'] : []),
+);
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -64,5 +74,14 @@ describe('configuration', () => {
     );
     assert.throws(() => loadConfig({ ML_SERVICE_TOKEN: 'short' }), /ML_SERVICE_TOKEN must be at least 16 characters/);
     assert.equal(loadConfig({ NODE_ENV: 'production', ML_SERVICE_TOKEN: 'a-long-enough-secret' }).production, true);
+  });
+
+  it('is documented: .env.example and the README list every variable', () => {
+    const variables = Object.keys(new AppConfig()).sort();
+    const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    const listed = [...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]).sort();
+    assert.deepEqual(listed, variables, '.env.example');
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const name of variables) assert.match(readme, new RegExp(`^\\| \`${name}\``, 'm'), `README row for ${name}`);
   });
 });

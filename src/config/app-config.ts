@@ -35,7 +35,7 @@ const toBoolean = ({ value }: { value: unknown }) =>
  * process with a message naming the variable. Nothing else reads process.env.
  */
 export class AppConfig {
-  /** `production` runs the migrations, refuses to start without ML_SERVICE_TOKEN. */
+  /** `production` refuses to start without ML_SERVICE_TOKEN. */
   @IsString()
   NODE_ENV = 'development';
 
