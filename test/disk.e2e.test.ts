@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { resetDatabase, SERVICE_TOKEN, waitFor } from './support/service-app';
+import { ServiceApi } from './support/service-api';
+import { resetDatabase } from './support/service-app';
 import { ServiceProcess } from './support/service-process';
 import { GROCERY_DIR, QUICK_CLASSES } from './support/shared';
 
@@ -64,27 +65,8 @@ describe('a WORK_DIR that cannot be written', () => {
     const service = new ServiceProcess(work, { WORK_DIR: small, JOB_MAX_ATTEMPTS: '2' }, path.join(work, 'full.log'));
     processes.push(service);
     await service.start();
-    const response = await fetch(`${service.url}/v1/train`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
-      body: JSON.stringify({
-        channelId: '51',
-        manifestUrl: backend.manifestUrl('51'),
-        webhookUrl: backend.webhookUrl,
-        authToken: BACKEND_TOKEN,
-      }),
-    });
-    const { jobId } = (await response.json()) as { jobId: string };
-    const job = await waitFor(
-      'the job to end',
-      async () => {
-        const j = await fetch(`${service.url}/v1/jobs/${jobId}`, {
-          headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
-        }).then((r) => r.json() as Promise<{ state: string; error: string; attempt: number; stage: string }>);
-        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-      },
-      120_000,
-    );
+    const api = new ServiceApi(service.url, backend);
+    const job = await api.finished((await api.train('51')).body.jobId, 120_000);
     assert.equal(job.state, 'failed');
     assert.equal(job.stage, 'exporting', 'the disk filled while the model was written');
     assert.equal(job.attempt, 2, 'a full disk may clear: the attempt is retried');

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
-import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
+import { ServiceApi } from './support/service-api';
+import { resetDatabase, startService, type RunningService } from './support/service-app';
 import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-hostile';
@@ -15,30 +16,8 @@ describe('hostile photos and manifests', () => {
   let peer: HostilePeer;
   let service: RunningService;
 
-  const api = async (method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${service.url}${route}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: JSON.parse((await response.text()) || 'null') };
-  };
-  const runJob = async (channelId: string) => {
-    const { body } = await api('POST', '/v1/train', {
-      channelId,
-      manifestUrl: backend.manifestUrl(channelId),
-      webhookUrl: backend.webhookUrl,
-      authToken: BACKEND_TOKEN,
-    });
-    return waitFor(
-      `job of channel ${channelId}`,
-      async () => {
-        const job = (await api('GET', `/v1/jobs/${body.jobId}`)).body;
-        return job.state === 'completed' || job.state === 'failed' ? job : undefined;
-      },
-      90_000,
-    );
-  };
+  let api: ServiceApi;
+  const runJob = async (channelId: string) => api.finished((await api.train(channelId)).body.jobId);
 
   before(async () => {
     work = await tempDir('hostile');
@@ -46,6 +25,7 @@ describe('hostile photos and manifests', () => {
     backend = await new FakeBackend(BACKEND_TOKEN).start();
     peer = await new HostilePeer().start();
     service = await startService(work, { DOWNLOAD_TIMEOUT_SECONDS: '3' });
+    api = new ServiceApi(service.url, backend);
   });
   after(async () => {
     await service?.app.close();

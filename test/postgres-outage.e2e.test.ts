@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { ScratchPostgres } from './support/scratch-postgres';
-import { SERVICE_TOKEN, waitFor } from './support/service-app';
+import { ServiceApi } from './support/service-api';
+import { waitFor } from './support/service-app';
 import { ServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
 
@@ -37,13 +38,8 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const get = async (route: string, auth = true) => {
-    const response = await fetch(`${service.url}${route}`, {
-      headers: auth ? { authorization: `Bearer ${SERVICE_TOKEN}` } : {},
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: response.status, body: JSON.parse(await response.text()) };
-  };
+  const api = () => new ServiceApi(service.url, backend);
+  const health = () => api().call('GET', '/health', undefined, null);
 
   it('reports the outage on /health while it lasts, reconnects, and completes every job', async () => {
     const channels = ['41', '42', '43'];
@@ -53,24 +49,12 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
     backend.photoDelayMs = 200;
     const ids: string[] = [];
     for (const channelId of channels) {
-      const response = await fetch(`${service.url}/v1/train`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
-        body: JSON.stringify({
-          channelId,
-          manifestUrl: backend.manifestUrl(channelId),
-          webhookUrl: backend.webhookUrl,
-          authToken: BACKEND_TOKEN,
-        }),
-      });
-      assert.equal(response.status, 202);
-      ids.push(((await response.json()) as { jobId: string }).jobId);
+      const accepted = await api().train(channelId);
+      assert.equal(accepted.status, 202);
+      ids.push(accepted.body.jobId);
     }
-    await waitFor('the first job to be running', async () => {
-      const job = (await get(`/v1/jobs/${ids[0]}`)).body;
-      return job.state === 'running' && job.progress > 0 ? true : undefined;
-    });
-    assert.equal((await get('/health', false)).status, 200);
+    await api().running(ids[0]);
+    assert.equal((await health()).status, 200);
 
     await postgres.stop();
     const outageStart = Date.now();
@@ -79,33 +63,18 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
     const down = await waitFor(
       '/health to report the outage',
       async () => {
-        const health = await get('/health', false);
-        return health.status === 503 ? health.body : undefined;
+        const answer = await health();
+        return answer.status === 503 ? answer.body : undefined;
       },
       10_000,
     );
     assert.equal(down.error.database.status, 'down', JSON.stringify(down));
     await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS - (Date.now() - outageStart)));
-    assert.equal((await get('/health', false)).status, 503, 'still down while the database is');
+    assert.equal((await health()).status, 503, 'still down while the database is');
     await postgres.start();
 
-    await waitFor(
-      '/health to recover',
-      async () => ((await get('/health', false)).status === 200 ? true : undefined),
-      30_000,
-    );
-    const finished = await Promise.all(
-      ids.map((id) =>
-        waitFor(
-          `job ${id}`,
-          async () => {
-            const job = (await get(`/v1/jobs/${id}`)).body;
-            return job.state === 'completed' || job.state === 'failed' ? job : undefined;
-          },
-          120_000,
-        ),
-      ),
-    );
+    await waitFor('/health to recover', async () => ((await health()).status === 200 ? true : undefined), 30_000);
+    const finished = await Promise.all(ids.map((id) => api().finished(id, 120_000)));
     for (const job of finished) assert.equal(job.state, 'completed', `${job.jobId}: ${job.error}`);
     for (const channel of channels)
       assert.equal(

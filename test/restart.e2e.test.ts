@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { Client } from 'pg';
-import { resetDatabase, SERVICE_TOKEN, TEST_DATABASE_URL, waitFor } from './support/service-app';
+import { resetDatabase, SERVICE_TOKEN, TEST_DATABASE_URL } from './support/service-app';
+import { ServiceApi } from './support/service-api';
 import { ServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
 
@@ -22,22 +23,7 @@ describe('durable jobs across processes', () => {
     processes.push(p);
     return p.start();
   };
-  const api = async (base: string, method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${base}${route}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: JSON.parse(await response.text()) };
-  };
-  const train = (base: string, channelId: string) =>
-    api(base, 'POST', '/v1/train', {
-      channelId,
-      manifestUrl: backend.manifestUrl(channelId),
-      webhookUrl: backend.webhookUrl,
-      authToken: BACKEND_TOKEN,
-    });
-  const job = async (base: string, jobId: string) => (await api(base, 'GET', `/v1/jobs/${jobId}`)).body;
+  const apiOf = (p: ServiceProcess) => new ServiceApi(p.url, backend);
   const jobRecord = async (jobId: string) => {
     const db = new Client({ connectionString: TEST_DATABASE_URL });
     await db.connect();
@@ -47,11 +33,6 @@ describe('durable jobs across processes', () => {
       await db.end();
     }
   };
-  const runningWithProgress = (base: string, jobId: string) =>
-    waitFor('the job to be running', async () => {
-      const j = await job(base, jobId);
-      return j.state === 'running' && j.progress > 0 ? true : undefined;
-    });
 
   before(async () => {
     work = await tempDir('restart');
@@ -68,21 +49,14 @@ describe('durable jobs across processes', () => {
     backend.manifests.set('7', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 150;
     const first = await service('first');
-    const { status, body } = await train(first.url, '7');
+    const { status, body } = await apiOf(first).train('7');
     assert.equal(status, 202);
-    await runningWithProgress(first.url, body.jobId);
+    await apiOf(first).running(body.jobId);
     await first.kill();
     backend.photoDelayMs = 0;
 
     const second = await service('second');
-    const done = await waitFor(
-      'the job to complete',
-      async () => {
-        const j = await job(second.url, body.jobId);
-        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-      },
-      90_000,
-    );
+    const done = await apiOf(second).finished(body.jobId);
     assert.equal(done.state, 'completed', done.error);
     assert.equal(done.attempt, 2, 'the record shows the second attempt');
     assert.equal(done.error, null);
@@ -95,11 +69,11 @@ describe('durable jobs across processes', () => {
     backend.manifests.set('21', backend.groceryProducts(QUICK_CLASSES, 3));
     backend.manifests.set('22', backend.groceryProducts(QUICK_CLASSES, 3));
     const p = await service('sigterm-finish', { SHUTDOWN_GRACE_SECONDS: '120' });
-    const running = await train(p.url, '21');
-    await runningWithProgress(p.url, running.body.jobId);
+    const running = await apiOf(p).train('21');
+    await apiOf(p).running(running.body.jobId);
     const stopped = p.stop();
     // The HTTP API still answers during the grace period; the job it accepts waits for another process.
-    const later = await train(p.url, '22');
+    const later = await apiOf(p).train('22');
     assert.equal(later.status, 202);
     await stopped;
     assert.deepEqual(await jobRecord(running.body.jobId), { status: 'completed', attempt: 1, error: null });
@@ -108,14 +82,7 @@ describe('durable jobs across processes', () => {
     assert.equal(waiting.status, 'queued', 'a stopping process takes no new job');
 
     const next = await service('sigterm-next');
-    const done = await waitFor(
-      'the job queued during shutdown',
-      async () => {
-        const j = await job(next.url, later.body.jobId);
-        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-      },
-      90_000,
-    );
+    const done = await apiOf(next).finished(later.body.jobId);
     assert.equal(done.state, 'completed', done.error);
     await next.stop();
   });
@@ -124,8 +91,8 @@ describe('durable jobs across processes', () => {
     backend.manifests.set('23', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 300;
     const p = await service('sigterm-handback', { SHUTDOWN_GRACE_SECONDS: '1' });
-    const { body } = await train(p.url, '23');
-    await runningWithProgress(p.url, body.jobId);
+    const { body } = await apiOf(p).train('23');
+    await apiOf(p).running(body.jobId);
     const t0 = Date.now();
     await p.stop();
     assert.ok(Date.now() - t0 < 15_000, `shutdown took ${Date.now() - t0} ms with a 1 s grace period`);
@@ -136,14 +103,7 @@ describe('durable jobs across processes', () => {
     backend.photoDelayMs = 0;
 
     const next = await service('sigterm-resume');
-    const done = await waitFor(
-      'the handed-back job',
-      async () => {
-        const j = await job(next.url, body.jobId);
-        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-      },
-      90_000,
-    );
+    const done = await apiOf(next).finished(body.jobId);
     assert.equal(done.state, 'completed', done.error);
     assert.equal(done.attempt, 2);
     assert.equal(backend.uploads.filter((u) => u.channelId === '23').length, 1);
@@ -155,25 +115,14 @@ describe('durable jobs across processes', () => {
     const [a, b] = await Promise.all([service('a'), service('b')]);
     const ids: string[] = [];
     for (const [i, channel] of ['11', '12', '13'].entries()) {
-      const first = await train(i % 2 ? a.url : b.url, channel);
+      const first = await apiOf(i % 2 ? a : b).train(channel);
       assert.equal(first.status, 202);
       ids.push(first.body.jobId);
-      const duplicate = await train(i % 2 ? b.url : a.url, channel);
+      const duplicate = await apiOf(i % 2 ? b : a).train(channel);
       assert.equal(duplicate.status, 409, 'the other process sees the queued job');
       assert.equal(duplicate.body.jobId, first.body.jobId);
     }
-    const finished = await Promise.all(
-      ids.map((id) =>
-        waitFor(
-          `job ${id}`,
-          async () => {
-            const j = await job(a.url, id);
-            return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-          },
-          90_000,
-        ),
-      ),
-    );
+    const finished = await Promise.all(ids.map((id) => apiOf(a).finished(id)));
     for (const j of finished) {
       assert.equal(j.state, 'completed', j.error);
       assert.equal(j.attempt, 1);
@@ -197,15 +146,8 @@ describe('durable jobs across processes', () => {
     const p = new ServiceProcess(work, ENV, logFile);
     processes.push(p);
     await p.start();
-    const { body } = await train(p.url, '24');
-    const done = await waitFor(
-      'the job',
-      async () => {
-        const j = await job(p.url, body.jobId);
-        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
-      },
-      90_000,
-    );
+    const { body } = await apiOf(p).train('24');
+    const done = await apiOf(p).finished(body.jobId);
     assert.equal(done.state, 'completed', done.error);
     await p.stop();
 
@@ -240,12 +182,8 @@ describe('durable jobs across processes', () => {
     backend.manifests.set('14', backend.groceryProducts(QUICK_CLASSES, 3));
     backend.statusDefault = 503;
     backend.uploadDefault = 'graphql-errors';
-    const { body } = await train(c.url, '14');
-    await waitFor(
-      'the failing job',
-      async () => ((await job(c.url, body.jobId)).state === 'failed' ? true : undefined),
-      90_000,
-    );
+    const { body } = await apiOf(c).train('14');
+    assert.equal((await apiOf(c).finished(body.jobId)).state, 'failed');
     backend.statusDefault = 'ok';
     backend.uploadDefault = 'ok';
     await fetch(`${c.url}/v1/jobs`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } });

@@ -12,6 +12,7 @@ import {
   waitFor,
   type RunningService,
 } from './support/service-app';
+import { ServiceApi } from './support/service-api';
 import { QUICK_CLASSES } from './support/shared';
 
 /**
@@ -86,15 +87,9 @@ for (const source of ['own', 'vendure'] as const) {
     let service: RunningService;
     let second: RunningService;
 
-    const api = async (base: string, method: string, route: string, body?: unknown) => {
-      const response = await fetch(`${base}${route}`, {
-        method,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, body: JSON.parse((await response.text()) || 'null') };
-    };
-    const channel = async (id: string) => (await api(service.url, 'GET', `/v1/channels/${id}`)).body;
+    let api: ServiceApi;
+    let secondApi: ServiceApi;
+    const channel = async (id: string) => (await api.call('GET', `/v1/channels/${id}`)).body;
 
     before(async () => {
       work = await tempDir(`scheduler-${source}`);
@@ -107,6 +102,8 @@ for (const source of ['own', 'vendure'] as const) {
       const env = { CHANNEL_STATE_SOURCE: source, BACKEND_INTERNAL_URL: backend.url, COOLDOWN_HOURS: '4' };
       service = await startService(work, env);
       second = await startService(work, env);
+      api = new ServiceApi(service.url, backend);
+      secondApi = new ServiceApi(second.url, backend);
       await seed(source);
     });
     after(async () => {
@@ -116,18 +113,13 @@ for (const source of ['own', 'vendure'] as const) {
     });
 
     it('one tick starts exactly the due channels, oldest first, and leaves the others queued', async () => {
-      const existing = await api(service.url, 'POST', '/v1/train', {
-        channelId: '25',
-        manifestUrl: backend.manifestUrl('25'),
-        webhookUrl: backend.webhookUrl,
-        authToken: SERVICE_TOKEN,
-      });
+      const existing = await api.train('25');
       assert.equal(existing.status, 202);
       const before = Object.fromEntries(
         await Promise.all(['23', '24', '25'].map(async (id) => [id, (await channel(id)).queuedAt])),
       );
 
-      const { status, body } = await api(service.url, 'POST', '/v1/scheduler/run');
+      const { status, body } = await api.call('POST', '/v1/scheduler/run');
       assert.equal(status, 200);
       assert.deepEqual(
         body.started.map((s: { channelId: string }) => s.channelId),
@@ -148,7 +140,7 @@ for (const source of ['own', 'vendure'] as const) {
       assert.equal((await channel('26')).queuedAt, null);
 
       // The scheduled job goes through the same path as POST /v1/train, with the backend-internal URLs.
-      const job = (await api(service.url, 'GET', `/v1/jobs/${body.started[0].jobId}`)).body;
+      const job = (await api.call('GET', `/v1/jobs/${body.started[0].jobId}`)).body;
       assert.equal(job.channelId, '21');
       const done = await waitFor('channel 21 to be trained', async () => {
         const c = await channel('21');
@@ -160,26 +152,26 @@ for (const source of ['own', 'vendure'] as const) {
     });
 
     it('marks channels queued through the API, keeping the first queuedAt', async () => {
-      const first = await api(service.url, 'PUT', '/v1/channels/28/queue');
+      const first = await api.call('PUT', '/v1/channels/28/queue');
       assert.equal(first.status, 200);
       assert.ok(first.body.queuedAt);
-      const again = await api(service.url, 'PUT', '/v1/channels/28/queue');
+      const again = await api.call('PUT', '/v1/channels/28/queue');
       assert.equal(again.body.queuedAt, first.body.queuedAt);
-      await api(service.url, 'PUT', '/v1/channels/29/queue');
-      const list = (await api(service.url, 'GET', '/v1/channels')).body.map((c: { channelId: string }) => c.channelId);
+      await api.call('PUT', '/v1/channels/29/queue');
+      const list = (await api.call('GET', '/v1/channels')).body.map((c: { channelId: string }) => c.channelId);
       assert.ok(list.includes('28') && list.includes('21'));
-      if (source === 'vendure') assert.equal((await api(service.url, 'PUT', '/v1/channels/999/queue')).status, 404);
+      if (source === 'vendure') assert.equal((await api.call('PUT', '/v1/channels/999/queue')).status, 404);
     });
 
     it('two replicas ticking at once start one job per channel', async () => {
       const [a, b] = await Promise.all([
-        api(service.url, 'POST', '/v1/scheduler/run'),
-        api(second.url, 'POST', '/v1/scheduler/run'),
+        api.call('POST', '/v1/scheduler/run'),
+        secondApi.call('POST', '/v1/scheduler/run'),
       ]);
       const started = [...a.body.started, ...b.body.started].map((s: { channelId: string }) => s.channelId).sort();
       assert.deepEqual(started, ['28', '29']);
       assert.ok(a.body.ranElsewhere || b.body.ranElsewhere || a.body.started.length + b.body.started.length === 2);
-      const jobs = (await api(service.url, 'GET', '/v1/jobs?channelId=28')).body;
+      const jobs = (await api.call('GET', '/v1/jobs?channelId=28')).body;
       assert.equal(jobs.length, 1);
     });
 
@@ -187,28 +179,20 @@ for (const source of ['own', 'vendure'] as const) {
       backend.manifests.set('30', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
       await waitFor('channel 28 and 29 jobs to end', async () => {
         const active =
-          (await api(service.url, 'GET', '/v1/jobs?status=running')).body.length +
-          (await api(service.url, 'GET', '/v1/jobs?status=queued')).body.length;
+          (await api.call('GET', '/v1/jobs?status=running')).body.length +
+          (await api.call('GET', '/v1/jobs?status=queued')).body.length;
         return active === 0 ? true : undefined;
       });
       await seedChannel(source, '30');
-      await api(service.url, 'PUT', '/v1/channels/30/queue');
-      const [posted, ticked] = await Promise.all([
-        api(second.url, 'POST', '/v1/train', {
-          channelId: '30',
-          manifestUrl: backend.manifestUrl('30'),
-          webhookUrl: backend.webhookUrl,
-          authToken: SERVICE_TOKEN,
-        }),
-        api(service.url, 'POST', '/v1/scheduler/run'),
-      ]);
+      await api.call('PUT', '/v1/channels/30/queue');
+      const [posted, ticked] = await Promise.all([secondApi.train('30'), api.call('POST', '/v1/scheduler/run')]);
       const startedByTick = ticked.body.started.filter((s: { channelId: string }) => s.channelId === '30').length;
       assert.equal(
         (posted.status === 202 ? 1 : 0) + startedByTick,
         1,
         `POST answered ${posted.status}, the tick started ${startedByTick}`,
       );
-      assert.equal((await api(service.url, 'GET', '/v1/jobs?channelId=30')).body.length, 1);
+      assert.equal((await api.call('GET', '/v1/jobs?channelId=30')).body.length, 1);
     });
   });
 }

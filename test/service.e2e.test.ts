@@ -8,7 +8,8 @@ import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { COMPLETE_TRAINING_MUTATION } from '../src/webhook/backend-graphql';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { resetDatabase, SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
+import { resetDatabase, startService, waitFor, type RunningService } from './support/service-app';
+import { ServiceApi } from './support/service-api';
 import { groceryPhotos, QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-for-this-job';
@@ -17,34 +18,14 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   let work: string;
   let backend: FakeBackend;
   let service: RunningService;
-
-  const api = async (method: string, route: string, body?: unknown, token: string | null = SERVICE_TOKEN) => {
-    const response = await fetch(`${service.url}${route}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  };
-  const train = (channelId: string) =>
-    api('POST', '/v1/train', {
-      channelId,
-      manifestUrl: backend.manifestUrl(channelId),
-      webhookUrl: backend.webhookUrl,
-      authToken: BACKEND_TOKEN,
-    });
-  const finished = (jobId: string) =>
-    waitFor(`job ${jobId} to finish`, async () => {
-      const { body } = await api('GET', `/v1/jobs/${jobId}`);
-      return body.state === 'completed' || body.state === 'failed' ? body : undefined;
-    });
+  let api: ServiceApi;
 
   before(async () => {
     work = await tempDir('service');
     await resetDatabase();
     backend = await new FakeBackend(BACKEND_TOKEN).start();
     service = await startService(work, { UPLOAD_ATTEMPTS: '3' });
+    api = new ServiceApi(service.url, backend);
   });
   after(async () => {
     await service?.app.close();
@@ -53,25 +34,25 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('refuses requests without the service token (401), with a wrong one (403) and invalid bodies (400, 413)', async () => {
-    assert.equal((await api('GET', '/v1/jobs', undefined, null)).status, 401);
-    assert.equal((await api('POST', '/v1/train', {}, null)).status, 401);
-    assert.equal((await api('POST', '/v1/train', {}, 'not-the-token')).status, 403);
+    assert.equal((await api.call('GET', '/v1/jobs', undefined, null)).status, 401);
+    assert.equal((await api.call('POST', '/v1/train', {}, null)).status, 401);
+    assert.equal((await api.call('POST', '/v1/train', {}, 'not-the-token')).status, 403);
     const good = {
       channelId: '1',
       manifestUrl: backend.manifestUrl('1'),
       webhookUrl: backend.webhookUrl,
       authToken: 't',
     };
-    const unknown = await api('POST', '/v1/train', { ...good, priority: 9 });
+    const unknown = await api.call('POST', '/v1/train', { ...good, priority: 9 });
     assert.equal(unknown.status, 400);
     assert.deepEqual(unknown.body.message, ['property priority should not exist']);
-    const notHttp = await api('POST', '/v1/train', { ...good, webhookUrl: 'file:///etc/passwd' });
+    const notHttp = await api.call('POST', '/v1/train', { ...good, webhookUrl: 'file:///etc/passwd' });
     assert.equal(notHttp.status, 400);
     assert.deepEqual(notHttp.body.message, ['webhookUrl must be an http(s) URL']);
-    assert.equal((await api('POST', '/v1/train', { ...good, channelId: '' })).status, 400);
-    assert.equal((await api('POST', '/v1/train', { ...good, authToken: 'x'.repeat(70_000) })).status, 413);
-    assert.equal((await api('GET', '/v1/jobs/not-a-uuid')).status, 400);
-    assert.equal((await api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status, 404);
+    assert.equal((await api.call('POST', '/v1/train', { ...good, channelId: '' })).status, 400);
+    assert.equal((await api.call('POST', '/v1/train', { ...good, authToken: 'x'.repeat(70_000) })).status, 413);
+    assert.equal((await api.call('GET', '/v1/jobs/not-a-uuid')).status, 400);
+    assert.equal((await api.call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status, 404);
   });
 
   it('trains a channel end to end: manifest, photos (404 and corrupt ones skipped), status webhooks, multipart upload', async () => {
@@ -80,14 +61,14 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     items[1].images.push({ assetId: 'broken', url: `${backend.url}/assets/corrupt.jpg`, filename: 'corrupt.jpg' });
     backend.manifests.set('2', items);
 
-    const accepted = await train('2');
+    const accepted = await api.train('2');
     assert.equal(accepted.status, 202);
     assert.equal(accepted.body.message, 'Training job accepted');
-    const conflict = await train('2');
+    const conflict = await api.train('2');
     assert.equal(conflict.status, 409);
     assert.equal(conflict.body.jobId, accepted.body.jobId);
 
-    const job = await finished(accepted.body.jobId);
+    const job = await api.finished(accepted.body.jobId);
     assert.equal(job.state, 'completed', job.error);
     assert.equal(job.attempt, 1);
     assert.equal(job.progress, 100);
@@ -167,21 +148,21 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   });
 
   it('lists jobs by channel and state, newest first', async () => {
-    const all = await api('GET', '/v1/jobs?channelId=2');
+    const all = await api.call('GET', '/v1/jobs?channelId=2');
     assert.equal(all.status, 200);
     assert.equal(all.body.length, 1);
     assert.equal(all.body[0].channelId, '2');
     assert.equal(all.body[0].authToken, undefined);
     assert.ok(!JSON.stringify(all.body).includes(BACKEND_TOKEN), 'the backend token never leaves the service');
-    assert.equal((await api('GET', '/v1/jobs?status=failed')).body.length, 0);
-    assert.equal((await api('GET', '/v1/jobs?limit=0')).status, 400);
-    assert.equal((await api('GET', '/v1/jobs?status=lost')).status, 400);
+    assert.equal((await api.call('GET', '/v1/jobs?status=failed')).body.length, 0);
+    assert.equal((await api.call('GET', '/v1/jobs?limit=0')).status, 400);
+    assert.equal((await api.call('GET', '/v1/jobs?status=lost')).status, 400);
   });
 
   it('fails a job with the message of GraphQL errors on the manifest, and tells the backend', async () => {
     backend.manifests.set('3', { graphqlError: 'Channel 3 is not allowed to train' });
-    const { body } = await train('3');
-    const job = await finished(body.jobId);
+    const { body } = await api.train('3');
+    const job = await api.finished(body.jobId);
     assert.equal(job.state, 'failed');
     assert.match(job.error, /Channel 3 is not allowed to train/);
     assert.equal(job.attempt, 1, 'a refused manifest is not retried');
@@ -193,8 +174,8 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     backend.manifests.set('4', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
     backend.uploadScript.push(503, 503);
     const before = backend.uploadAttempts;
-    const { body } = await train('4');
-    const job = await finished(body.jobId);
+    const { body } = await api.train('4');
+    const job = await api.finished(body.jobId);
     assert.equal(job.state, 'completed', job.error);
     assert.equal(backend.uploadAttempts - before, 3);
     assert.equal(backend.uploads.filter((u) => u.channelId === '4').length, 1);
@@ -205,8 +186,8 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     backend.uploadScript.push(500, 503);
     backend.uploadDefault = 'unreachable';
     const before = backend.uploadAttempts;
-    const { body } = await train('5');
-    const job = await finished(body.jobId);
+    const { body } = await api.train('5');
+    const job = await api.finished(body.jobId);
     backend.uploadDefault = 'ok';
     assert.equal(job.state, 'failed');
     assert.match(job.error, /^upload failed after 3 attempts: ECONNRESET \(socket hang up\)$/);
@@ -216,17 +197,17 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       !existsSync(path.join(service.config.WORK_DIR, body.jobId)),
       'working files are removed after a failure too',
     );
-    const again = await train('5');
+    const again = await api.train('5');
     assert.equal(again.status, 202);
-    assert.equal((await finished(again.body.jobId)).state, 'completed');
+    assert.equal((await api.finished(again.body.jobId)).state, 'completed');
   });
 
   it('does not follow an upload redirect to a host outside ALLOWED_HOSTS', async () => {
     backend.manifests.set('9', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
     backend.uploadScript.push('redirect-elsewhere');
     const before = backend.uploadAttempts;
-    const { body } = await train('9');
-    const job = await finished(body.jobId);
+    const { body } = await api.train('9');
+    const job = await api.finished(body.jobId);
     assert.equal(job.state, 'failed');
     assert.match(job.error, /^upload refused: .*host localhost is not in ALLOWED_HOSTS/);
     assert.equal(backend.uploadAttempts - before, 1, 'refused at once, not retried, never sent to the other host');
@@ -236,8 +217,8 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
   it('completes a job even when every status webhook fails', async () => {
     backend.manifests.set('8', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 4));
     backend.statusDefault = 503;
-    const { body } = await train('8');
-    const job = await finished(body.jobId);
+    const { body } = await api.train('8');
+    const job = await api.finished(body.jobId);
     backend.statusDefault = 'ok';
     assert.equal(job.state, 'completed', job.error);
     assert.equal(backend.statusesOf('8').length, 0);
@@ -246,9 +227,9 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
 
   it('keeps /health fast while a model trains (p99 under 100 ms over 200 requests)', async () => {
     backend.manifests.set('6', backend.groceryProducts(QUICK_CLASSES, 10));
-    const { body } = await train('6');
+    const { body } = await api.train('6');
     await waitFor('training to start', async () =>
-      (await api('GET', `/v1/jobs/${body.jobId}`)).body.stage === 'embedding' ? true : undefined,
+      (await api.call('GET', `/v1/jobs/${body.jobId}`)).body.stage === 'embedding' ? true : undefined,
     );
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
@@ -258,12 +239,12 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       times.push(performance.now() - started);
       assert.equal(response.status, 200);
     }
-    const during = (await api('GET', `/v1/jobs/${body.jobId}`)).body.state;
+    const during = (await api.call('GET', `/v1/jobs/${body.jobId}`)).body.state;
     times.sort((a, b) => a - b);
     const p99 = times[Math.ceil(times.length * 0.99) - 1];
     assert.ok(p99 < 100, `p99 ${p99.toFixed(1)} ms`);
     assert.equal(during, 'running', 'the requests were made while the job ran');
-    assert.equal((await finished(body.jobId)).state, 'completed');
+    assert.equal((await api.finished(body.jobId)).state, 'completed');
   });
 
   it('exposes Prometheus metrics: jobs by state, stage durations, throughput, download failures, retries', async () => {
