@@ -9,7 +9,11 @@ import { configureHttp } from './http-setup';
 async function main(): Promise<void> {
   loadConfig(); // a bad setting stops here, before anything connects
   // Start-up lines are held until the JSON logger exists, so that every line on stdout is JSON.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bodyParser: false, bufferLogs: true });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+    bodyParser: false,
+    bufferLogs: true,
+    abortOnError: false, // a failed start-up ends in main().catch, with its one-line message
+  });
   const logger = app.get(Logger);
   app.useLogger(logger);
   configureHttp(app);

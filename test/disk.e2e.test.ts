@@ -8,14 +8,14 @@ import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { resetDatabase } from './support/service-app';
-import { ServiceProcess } from './support/service-process';
+import { freePort, ServiceProcess } from './support/service-process';
 import { GROCERY_DIR, QUICK_CLASSES } from './support/shared';
 
 const run = promisify(execFile);
 const BACKEND_TOKEN = 'backend-token-disk';
 const PAGE = 4096;
 
-describe('a WORK_DIR that cannot be written', () => {
+describe('start-up checks and a disk that cannot be written', () => {
   let work: string;
   let backend: FakeBackend;
   const processes: ServiceProcess[] = [];
@@ -41,6 +41,18 @@ describe('a WORK_DIR that cannot be written', () => {
     assert.match(
       await fs.readFile(log, 'utf8'),
       /ml-trainer could not start: WORK_DIR=.*a-file\/work is not a writable folder \(ENOTDIR: /,
+    );
+  });
+
+  it('stops the service at start-up with one line when the database cannot be reached', async () => {
+    const log = path.join(work, 'no-database.log');
+    const closedPort = await freePort();
+    const service = new ServiceProcess(work, { DATABASE_URL: `postgres://postgres@127.0.0.1:${closedPort}/none` }, log);
+    processes.push(service);
+    await assert.rejects(service.start(), /the service exited with 1/);
+    assert.match(
+      await fs.readFile(log, 'utf8'),
+      /^ml-trainer could not start: connect ECONNREFUSED 127\.0\.0\.1:\d+$/m,
     );
   });
 

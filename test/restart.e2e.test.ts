@@ -87,10 +87,11 @@ describe('durable jobs across processes', () => {
     await next.stop();
   });
 
-  it('SIGTERM: a job that cannot finish within the grace period goes back to the queue and the next start runs it', async () => {
+  it('SIGTERM: a job that cannot finish within the grace period goes back to the queue, even on its last attempt, and the next start runs it', async () => {
     backend.manifests.set('23', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 300;
-    const p = await service('sigterm-handback', { SHUTDOWN_GRACE_SECONDS: '1' });
+    // One attempt only: a shutdown must not use it up.
+    const p = await service('sigterm-handback', { SHUTDOWN_GRACE_SECONDS: '1', JOB_MAX_ATTEMPTS: '1' });
     const { body } = await apiOf(p).train('23');
     await apiOf(p).running(body.jobId);
     const t0 = Date.now();
@@ -106,6 +107,7 @@ describe('durable jobs across processes', () => {
     const done = await apiOf(next).finished(body.jobId);
     assert.equal(done.state, 'completed', done.error);
     assert.equal(done.attempt, 2);
+    assert.equal(done.maxAttempts, 2, 'the interrupted attempt was given back');
     assert.equal(backend.uploads.filter((u) => u.channelId === '23').length, 1);
     await next.stop();
   });

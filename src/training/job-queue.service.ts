@@ -92,6 +92,17 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
     return 'unknown';
   }
 
+  /**
+   * Hands a job's attempt back without it counting against the job (a shutdown is not the job's fault): the
+   * attempt ends as failed, and if that was its last one the queue's limit for it is raised by one. True when the
+   * limit was raised.
+   */
+  async handBack(jobId: string, reason: string): Promise<boolean> {
+    if ((await this.failAttempt(jobId, reason)) !== 'failed') return false;
+    await this.boss.retry(TRAINING_QUEUE, jobId);
+    return true;
+  }
+
   /** For /health: the queue's tables answer. */
   async check(): Promise<void> {
     if (!this.started) throw new Error('the queue is not started');

@@ -4,19 +4,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, QueryFailedError, type Repository } from 'typeorm';
+import { DataSource, In, QueryFailedError, type FindOptionsWhere, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
 import { assertWritableDir } from '../common/local-disk';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
+import { isDatabaseUnreachable } from '../database/database-errors';
 import { DatasetError } from '../dataset/dataset.types';
 import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobQueueService } from './job-queue.service';
-import { JobLostError, TrainingJobRunner, type JobReporter } from './training-job.runner';
+import { JobLostError, TrainingJobRunner, type JobOutcome, type JobReporter } from './training-job.runner';
 import { TrainingJob, type JobSkip } from './training-job.entity';
 import type { Stage } from './trainer.service';
 
@@ -55,9 +56,17 @@ function isFinal(err: unknown): boolean {
 
 class TokenUnreadableError extends Error {}
 
-/** How long a job's outcome waits for an unreachable database before its write is given up. */
+/** How long a write that a job needs waits for an unreachable database before it is given up. */
 const DATABASE_PATIENCE_MS = 5 * 60_000;
 const DATABASE_RETRY_MS = 2_000;
+
+const SHUTDOWN_HAND_BACK = 'the attempt was interrupted by a shutdown; handed back to the queue';
+
+/** An attempt in this process: `done` settles when it ends; `abandon` lets the queue's handler return earlier. */
+interface RunningAttempt {
+  done: Promise<void>;
+  abandon(): void;
+}
 
 /**
  * The life of training jobs: accepting them (record + queue entry in one transaction), running them on this
@@ -69,10 +78,12 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   /** Identifies this process in job records. */
   readonly workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly seal: TokenSeal;
-  /** This process's running attempts by job id. */
-  private readonly running = new Map<string, { channelId: string; done: Promise<void> }>();
+  /** This process's attempts by job id, from the moment the queue hands them over. */
+  private readonly running = new Map<string, RunningAttempt>();
   private readonly listeners: JobLifecycleListener[] = [];
-  private timers: NodeJS.Timeout[] = [];
+  private heartbeatTimer?: NodeJS.Timeout;
+  private staleCheckTimer?: NodeJS.Timeout;
+  private stopping = false;
 
   constructor(
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
@@ -153,44 +164,68 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     await this.removeLeftoverWorkDirs();
     await this.handBackStaleJobs();
     const staleMs = this.config.JOB_STALE_SECONDS * 1000;
-    this.timers.push(
-      setInterval(() => void this.heartbeat(), Math.max(500, staleMs / 4)),
-      setInterval(() => void this.handBackStaleJobs(), Math.max(1000, staleMs / 2)),
-    );
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(500, staleMs / 4));
+    this.staleCheckTimer = setInterval(() => void this.handBackStaleJobs(), Math.max(1000, staleMs / 2));
     await this.queue.work(this.config.TRAINING_CONCURRENCY, (jobId, attempt) => this.process(jobId, attempt));
     this.logger.log(`worker ${this.workerId} takes up to ${this.config.TRAINING_CONCURRENCY} job(s) at a time`);
   }
 
   /**
-   * Stops taking jobs and gives running ones SHUTDOWN_GRACE_SECONDS to finish. Jobs still running then go back
-   * to the queue (their record says so; the queue fails their attempt when it stops), for another process or the
-   * next start. Runs before the queue and the TensorFlow workers are closed (they close on application shutdown).
+   * Stops taking jobs and gives running ones SHUTDOWN_GRACE_SECONDS to finish (their heartbeat goes on meanwhile).
+   * Jobs still running then go back to the queue without losing an attempt, for another process or the next
+   * start. Runs before the queue and the TensorFlow workers are closed (they close on application shutdown).
    */
   async beforeApplicationShutdown(): Promise<void> {
-    this.timers.forEach(clearInterval);
-    this.timers = [];
+    this.stopping = true;
+    clearInterval(this.staleCheckTimer);
     await this.queue.stopWorking();
-    if (!this.running.size) return;
-    const grace = this.config.SHUTDOWN_GRACE_SECONDS;
-    this.logger.log(`shutting down: waiting up to ${grace} s for ${this.running.size} running job(s)`);
-    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), sleep(grace * 1000)]);
-    for (const [jobId, { channelId }] of this.running) {
-      await this.untilDatabaseAnswers(`job ${jobId} hand-back`, () =>
-        this.jobs.update(
-          { id: jobId, workerId: this.workerId, status: 'running' },
-          {
-            status: 'queued',
-            workerId: null,
-            error: 'the attempt was interrupted by a shutdown; handed back to the queue',
-          },
-        ),
-      );
-      withLogContext({ jobId, channelId }, () => this.logger.warn(`job ${jobId} handed back to the queue at shutdown`));
+    if (this.running.size) {
+      const grace = this.config.SHUTDOWN_GRACE_SECONDS;
+      this.logger.log(`shutting down: waiting up to ${grace} s for ${this.running.size} running job(s)`);
+      await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), sleep(grace * 1000)]);
+      for (const [jobId, run] of this.running) await this.handBackAtShutdown(jobId, run);
     }
+    clearInterval(this.heartbeatTimer);
   }
 
-  /** One attempt of a job, called by the queue. Throwing hands the attempt back to the queue for a retry. */
-  private async process(jobId: string, attempt: number): Promise<void> {
+  /** Record first (so no one else hands it back), then the queue; only then may the queue's handler return. */
+  private async handBackAtShutdown(jobId: string, run: RunningAttempt): Promise<void> {
+    const updated = await this.untilDatabaseAnswers(`job ${jobId} hand-back`, () =>
+      this.jobs.update(
+        { id: jobId, workerId: this.workerId, status: 'running' },
+        { status: 'queued', workerId: null, error: SHUTDOWN_HAND_BACK },
+      ),
+    );
+    if (updated.affected === 1) {
+      await this.releaseToQueue(jobId, 'interrupted by a shutdown');
+      const job = await this.jobs.findOneBy({ id: jobId });
+      withLogContext({ jobId, channelId: job?.channelId ?? '' }, () =>
+        this.logger.warn(`job ${jobId} handed back to the queue at shutdown`),
+      );
+    }
+    run.abandon();
+  }
+
+  /** Ends the queue's hold on a job without using up an attempt; its record must already say `queued`. */
+  private async releaseToQueue(jobId: string, reason: string): Promise<void> {
+    if (await this.queue.handBack(jobId, reason)) await this.jobs.increment({ id: jobId }, 'maxAttempts', 1);
+  }
+
+  /**
+   * One attempt of a job, called by the queue. Throwing fails the attempt (the queue retries it); returning ends
+   * the queue's hold on it, so a path that leaves the job unfinished must have handed it back first.
+   */
+  private process(jobId: string, attempt: number): Promise<void> {
+    // Fetched just as the process stopped taking jobs: not started, and not counted against the job.
+    if (this.stopping) return this.releaseToQueue(jobId, 'fetched during a shutdown');
+    let abandon!: () => void;
+    const abandoned = new Promise<void>((resolve) => (abandon = resolve));
+    const done = this.claimAndRun(jobId, attempt);
+    this.running.set(jobId, { done, abandon });
+    return Promise.race([done, abandoned]).finally(() => this.running.delete(jobId));
+  }
+
+  private async claimAndRun(jobId: string, attempt: number): Promise<void> {
     const claimed = await this.jobs.update(
       { id: jobId, status: 'queued' },
       {
@@ -210,22 +245,18 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       return;
     }
     const job = await this.jobs.findOneByOrFail({ id: jobId });
-    const done = withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt));
-    this.running.set(jobId, { channelId: job.channelId, done });
-    try {
-      await done;
-    } finally {
-      this.running.delete(jobId);
-    }
+    await withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt));
   }
 
   private async attempt(job: TrainingJob, attempt: number): Promise<void> {
     this.logger.log(`job ${job.id} (channel ${job.channelId}) attempt ${attempt}/${job.maxAttempts} started`);
     await this.notify(job, (l, event) => l.started(event));
+    const owned = { id: job.id, workerId: this.workerId, status: 'running' as const };
     let target: BackendTarget | undefined;
+    let outcome: JobOutcome;
     try {
       target = this.targetOf(job);
-      const outcome = await this.runner.run(
+      outcome = await this.runner.run(
         {
           jobId: job.id,
           channelId: job.channelId,
@@ -235,24 +266,6 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         },
         this.reporter(job),
       );
-      await this.untilDatabaseAnswers(`job ${job.id} completion`, () =>
-        this.jobs.update(
-          { id: job.id, workerId: this.workerId },
-          {
-            status: 'completed',
-            stage: null,
-            progress: 100,
-            timings: outcome.timings,
-            result: outcome.result,
-            skipped: outcome.skips,
-            finishedAt: new Date(),
-            workerId: null,
-          },
-        ),
-      );
-      this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
-      this.recordMetrics(outcome.timings, outcome.result.images);
-      await this.notify(job, (l, event) => l.succeeded(event));
     } catch (err) {
       const message = errorMessage(err);
       if (err instanceof JobLostError) {
@@ -260,17 +273,44 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         return;
       }
       if (!isFinal(err) && attempt < job.maxAttempts) {
-        await this.untilDatabaseAnswers(`job ${job.id} retry`, () =>
-          this.jobs.update(
-            { id: job.id, workerId: this.workerId },
-            { status: 'queued', error: `attempt ${attempt} failed: ${message}; retrying`, workerId: null },
-          ),
+        const requeued = await this.untilDatabaseAnswers(`job ${job.id} retry`, () =>
+          this.jobs.update(owned, {
+            status: 'queued',
+            error: `attempt ${attempt} failed: ${message}; retrying`,
+            workerId: null,
+          }),
         );
+        if (requeued.affected !== 1) return; // handed back meanwhile: the queue has it already
         this.logger.warn(`job ${job.id} attempt ${attempt} failed, will retry: ${message}`);
         throw err;
       }
-      await this.failJob(job, message, target);
+      await this.failJob(job, message, target, owned);
+      return;
     }
+    // The model is with the backend: its record waits for the database however long it takes (the heartbeat
+    // keeps the job ours meanwhile), rather than count a finished training as failed.
+    const completed = await this.untilDatabaseAnswers(
+      `job ${job.id} completion`,
+      () =>
+        this.jobs.update(owned, {
+          status: 'completed',
+          stage: null,
+          progress: 100,
+          timings: outcome.timings,
+          result: outcome.result,
+          skipped: outcome.skips,
+          finishedAt: new Date(),
+          workerId: null,
+        }),
+      Infinity,
+    );
+    if (completed.affected !== 1) {
+      this.logger.warn(`job ${job.id} finished here after it was handed back; its next attempt decides`);
+      return;
+    }
+    this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
+    this.recordMetrics(outcome.timings, outcome.result.images);
+    await this.notify(job, (l, event) => l.succeeded(event));
   }
 
   private recordMetrics(timings: Record<string, number>, images: number): void {
@@ -291,11 +331,18 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   }
 
-  private async failJob(job: TrainingJob, message: string, target: BackendTarget | undefined): Promise<void> {
-    this.metrics.jobsFinished.inc({ outcome: 'failed' });
-    await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
-      this.jobs.update({ id: job.id }, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
+  /** Fails the job if its record still matches `where` (it may have been handed back meanwhile). */
+  private async failJob(
+    job: TrainingJob,
+    message: string,
+    target: BackendTarget | undefined,
+    where: FindOptionsWhere<TrainingJob>,
+  ): Promise<void> {
+    const updated = await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
+      this.jobs.update(where, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
     );
+    if (updated.affected !== 1) return;
+    this.metrics.jobsFinished.inc({ outcome: 'failed' });
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
     await this.notify(job, (l, event) => l.failed(event, message));
     if (target) await this.backend.sendStatus(target, 'failed', null, message);
@@ -357,13 +404,17 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
    * is retried every DATABASE_RETRY_MS, for up to DATABASE_PATIENCE_MS, so an outage delays the job instead of
    * losing its result.
    */
-  private async untilDatabaseAnswers<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + DATABASE_PATIENCE_MS;
+  private async untilDatabaseAnswers<T>(
+    what: string,
+    operation: () => Promise<T>,
+    patienceMs = DATABASE_PATIENCE_MS,
+  ): Promise<T> {
+    const deadline = Date.now() + patienceMs;
     for (;;) {
       try {
         return await operation();
       } catch (err) {
-        if (Date.now() + DATABASE_RETRY_MS > deadline) throw err;
+        if (!isDatabaseUnreachable(err) || Date.now() + DATABASE_RETRY_MS > deadline) throw err;
         this.logger.warn(`${what} waits for the database: ${errorMessage(err)}`);
         await sleep(DATABASE_RETRY_MS);
       }
@@ -373,7 +424,10 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   private async heartbeat(): Promise<void> {
     if (!this.running.size) return;
     await this.jobs
-      .update({ workerId: this.workerId, status: 'running' }, { heartbeatAt: new Date() })
+      .update(
+        { id: In([...this.running.keys()]), workerId: this.workerId, status: 'running' },
+        { heartbeatAt: new Date() },
+      )
       .catch((err) => this.logger.warn(`heartbeat not written: ${errorMessage(err)}`));
   }
 
@@ -411,7 +465,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         } catch {
           target = undefined;
         }
-        await this.failJob(job, `all ${job.maxAttempts} attempts were interrupted`, target);
+        await this.failJob(job, `all ${job.maxAttempts} attempts were interrupted`, target, { id, status: 'queued' });
       });
     }
   }
