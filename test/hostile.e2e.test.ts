@@ -123,4 +123,27 @@ describe('hostile photos and manifests', () => {
     const upload = backend.uploads.find((u) => u.channelId === '43')!;
     assert.deepEqual(JSON.parse(upload.metadata.bytes.toString()).labels, ['../../etc/passwd', products[1].productId]);
   });
+
+  it('refuses ids and cleans names with control characters (Postgres cannot store NUL)', async () => {
+    const products = backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3);
+    products[0].productName = 'Äpfel\u0000\n';
+    products[1].images.push({ ...products[1].images[0], assetId: 'nul\u0000asset' });
+    const nulProduct = { productId: 'nul\u0000', productName: 'n', images: products[1].images.slice(0, 1) };
+    backend.manifests.set('44', [...products, nulProduct]);
+    const job = await runJob('44');
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.metrics.products, 2, 'the product with a NUL in its id is left out');
+    assert.deepEqual(
+      job.skipped.filter((s: { photo: string }) => s.photo.startsWith('asset nul')),
+      [
+        {
+          product: products[1].productId,
+          photo: 'asset nulasset',
+          reason: 'assetId must not contain control characters',
+        },
+      ],
+    );
+    const upload = backend.uploads.find((u) => u.channelId === '44')!;
+    assert.equal(JSON.parse(upload.metadata.bytes.toString()).labelNames[0], 'Äpfel');
+  });
 });

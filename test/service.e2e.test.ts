@@ -53,6 +53,13 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await api.call('POST', '/v1/train', { ...good, authToken: 'x'.repeat(70_000) })).status, 413);
     assert.equal((await api.call('GET', '/v1/jobs/not-a-uuid')).status, 400);
     assert.equal((await api.call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status, 404);
+    // Control characters: Postgres cannot store NUL, and a line break in a token would split a header.
+    const nul = await api.call('POST', '/v1/train', { ...good, channelId: 'a\u0000b' });
+    assert.equal(nul.status, 400);
+    assert.match(JSON.stringify(nul.body), /channelId must not contain control characters/);
+    assert.equal((await api.call('POST', '/v1/train', { ...good, authToken: 'token\r\nX-Evil: 1' })).status, 400);
+    assert.equal((await api.call('GET', '/v1/jobs?channelId=%00')).status, 400);
+    assert.equal((await api.call('GET', '/v1/channels/a%00b')).status, 400);
   });
 
   it('trains a channel end to end: manifest, photos (404 and corrupt ones skipped), status webhooks, multipart upload', async () => {

@@ -41,6 +41,27 @@ describe('manifest', () => {
     assert.match(warnings.join('\n'), /product #4 ignored: productId must be a string/);
   });
 
+  it('ignores ids with control characters and strips them from names', () => {
+    const { manifest, rejected, warnings } = parseManifest({
+      products: [
+        { productId: 'nul\u0000id', productName: 'x', images: [image(1)] },
+        {
+          productId: 'p',
+          productName: 'Milk\u0000\n 1 l',
+          images: [image('a\u0000'), { ...image(2), filename: 'b\u0000.jpg' }],
+        },
+      ],
+    });
+    assert.deepEqual(
+      manifest.products.map((p) => [p.productId, p.productName, p.images.map((i) => [i.assetId, i.filename])]),
+      [['p', 'Milk 1 l', [['2', 'b.jpg']]]],
+    );
+    assert.match(warnings.join('\n'), /product #1 ignored: productId must not contain control characters/);
+    assert.deepEqual(rejected, [
+      { label: 'p', name: 'asset a', reason: 'assetId must not contain control characters' },
+    ]);
+  });
+
   it('refuses a manifest without a products array', () => {
     assert.throws(() => parseManifest({ products: 'none' }), new DatasetError('manifest has no "products" array'));
     assert.throws(() => parseManifest([]), /not a JSON object/);

@@ -1,6 +1,11 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength, validateSync } from 'class-validator';
-import { HTTP_URL_OPTIONS } from '../common/validation';
+import {
+  HTTP_URL_OPTIONS,
+  NoControlCharacters,
+  stripControlCharacters,
+  withoutControlCharacters,
+} from '../common/validation';
 import { DatasetError } from './dataset.types';
 
 const MAX_ID_LENGTH = 256;
@@ -15,6 +20,7 @@ const idToString = ({ value }: { value: unknown }) => (typeof value === 'number'
 /** One photo of a product, as the backend's `mlTrainingManifest` query returns it. */
 export class ManifestImageDto {
   @Transform(idToString)
+  @NoControlCharacters()
   @MaxLength(MAX_ID_LENGTH)
   @IsNotEmpty()
   @IsString()
@@ -26,6 +32,7 @@ export class ManifestImageDto {
   url!: string;
 
   /** Reported only; never used as a path. */
+  @Transform(withoutControlCharacters)
   @IsOptional()
   @MaxLength(MAX_NAME_LENGTH)
   @IsString()
@@ -34,11 +41,13 @@ export class ManifestImageDto {
 
 export class ManifestProductDto {
   @Transform(idToString)
+  @NoControlCharacters()
   @MaxLength(MAX_ID_LENGTH)
   @IsNotEmpty()
   @IsString()
   productId!: string;
 
+  @Transform(withoutControlCharacters)
   @IsOptional()
   @MaxLength(MAX_NAME_LENGTH)
   @IsString()
@@ -103,7 +112,10 @@ export function parseManifest(input: unknown): ParsedManifest {
       const image = plainToInstance(ManifestImageDto, imageEntry ?? {});
       const imageProblems =
         typeof imageEntry === 'object' && imageEntry !== null ? validationMessages(image) : ['not an object'];
-      const name = image.assetId ? `asset ${String(image.assetId).slice(0, MAX_ID_LENGTH)}` : `image #${i + 1}`;
+      // Reported in the job record, which cannot hold every character an invalid id may carry.
+      const name = image.assetId
+        ? `asset ${stripControlCharacters(String(image.assetId)).slice(0, MAX_ID_LENGTH)}`
+        : `image #${i + 1}`;
       if (imageProblems.length) {
         rejected.push({ label: merged.productId, name, reason: imageProblems.join('; ') });
       } else if (++imageCount > MAX_IMAGES) {

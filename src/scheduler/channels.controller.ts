@@ -1,6 +1,7 @@
 import { Controller, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { ChannelIdParam } from './channel-id.param';
 import { ChannelStateStore } from './channel-state.store';
 import type { ChannelState } from './eligibility';
 import { SchedulerService, type TickResult } from './scheduler.service';
@@ -17,14 +18,14 @@ export class ChannelsController {
 
   /** Marks a channel queued for training; an already queued channel keeps its first queuedAt. */
   @Put('channels/:channelId/queue')
-  async queue(@Param('channelId') channelId: string): Promise<ChannelState> {
+  async queue(@Param() { channelId }: ChannelIdParam): Promise<ChannelState> {
     const channel = await this.channels.markQueued(channelId);
     if (!channel) throw new NotFoundException(`no channel ${channelId}`);
     return channel;
   }
 
   @Get('channels/:channelId')
-  async channel(@Param('channelId') channelId: string): Promise<ChannelState> {
+  async channel(@Param() { channelId }: ChannelIdParam): Promise<ChannelState> {
     const channel = await this.channels.get(channelId);
     if (!channel) throw new NotFoundException(`no channel ${channelId}`);
     return channel;

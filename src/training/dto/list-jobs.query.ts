@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { NoControlCharacters } from '../../common/validation';
 import { JOB_STATES, type JobState } from '../training-job.entity';
 
 /** GET /v1/jobs filters; newest first. */
@@ -9,6 +10,7 @@ export class ListJobsQuery {
   @IsOptional()
   @IsString()
   @MaxLength(256)
+  @NoControlCharacters()
   channelId?: string;
 
   @ApiPropertyOptional({ enum: JOB_STATES })

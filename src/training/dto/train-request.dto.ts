@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength } from 'class-validator';
 import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';
-import { HTTP_URL_OPTIONS } from '../../common/validation';
+import { HTTP_URL_OPTIONS, NoControlCharacters } from '../../common/validation';
 
 /**
  * POST /v1/train: what the backend sends to start a training for one channel. (class-validator checks the decorator
@@ -9,6 +9,7 @@ import { HTTP_URL_OPTIONS } from '../../common/validation';
  */
 export class TrainRequestDto {
   @ApiProperty({ example: '2', description: 'The channel (shop) whose products are trained' })
+  @NoControlCharacters()
   @MaxLength(256)
   @IsNotEmpty()
   @IsString()
@@ -36,6 +37,7 @@ export class TrainRequestDto {
   webhookUrl!: string;
 
   @ApiProperty({ description: 'Bearer token for the manifest, status and upload calls to the backend' })
+  @NoControlCharacters()
   @MaxLength(8192)
   @IsNotEmpty()
   @IsString()
