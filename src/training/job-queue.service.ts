@@ -44,10 +44,43 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
     this.started = true;
   }
 
-  /** Last, after running jobs had their grace period: jobs still in progress here are failed back for a retry. */
+  /** Last, in case nothing stopped the queue before (see stop). */
   async onApplicationShutdown(): Promise<void> {
-    if (this.started) await this.boss.stop({ graceful: false, close: true, wait: true });
+    await this.stop();
+  }
+
+  /**
+   * Stops the queue: attempts still held by this process's workers end as failed, once, so pg-boss retries them.
+   * `beforeClose` runs while the queue's connections are still open (to revive the jobs handed back).
+   */
+  async stop(beforeClose: () => Promise<void> = async () => undefined): Promise<void> {
+    if (!this.started) return;
     this.started = false;
+    await this.boss.stop({ graceful: false, close: false, wait: true });
+    await beforeClose();
+    await (this.boss.getDb() as unknown as { close(): Promise<void> }).close();
+  }
+
+  /**
+   * Makes sure a job whose record says `queued` will be run: an entry that pg-boss will still hand out is left
+   * alone; one that ended without running the job (failed, completed, cancelled, gone) or is held by a process
+   * that is gone (`active` while the record waits) is revived. `raised` means its attempt limit went up by one.
+   */
+  async revive(jobId: string): Promise<'waiting' | 'raised' | 'renewed'> {
+    let state = (await this.boss.getJobById(TRAINING_QUEUE, jobId))?.state;
+    if (state === 'created' || state === 'retry') return 'waiting';
+    if (state === 'active') {
+      await this.boss.fail(TRAINING_QUEUE, jobId, { reason: 'its holder is gone' });
+      state = (await this.boss.getJobById(TRAINING_QUEUE, jobId))?.state;
+      if (state !== 'failed') return 'waiting';
+    }
+    if (state === 'failed') {
+      await this.boss.retry(TRAINING_QUEUE, jobId);
+      return 'raised';
+    }
+    await this.boss.deleteJob(TRAINING_QUEUE, jobId);
+    await this.boss.send(TRAINING_QUEUE, {}, { id: jobId });
+    return 'renewed';
   }
 
   /** Queues a job inside the caller's transaction, so the job record and the queue entry exist together or not at all. */
@@ -90,17 +123,6 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
     if (job?.state === 'retry' || job?.state === 'created') return 'retry';
     if (job?.state === 'failed') return 'failed';
     return 'unknown';
-  }
-
-  /**
-   * Hands a job's attempt back without it counting against the job (a shutdown is not the job's fault): the
-   * attempt ends as failed, and if that was its last one the queue's limit for it is raised by one. True when the
-   * limit was raised.
-   */
-  async handBack(jobId: string, reason: string): Promise<boolean> {
-    if ((await this.failAttempt(jobId, reason)) !== 'failed') return false;
-    await this.boss.retry(TRAINING_QUEUE, jobId);
-    return true;
   }
 
   /** For /health: the queue's tables answer. */

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { isLocalDiskError } from '../common/local-disk';
+import { stripControlCharacters } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
@@ -182,7 +183,8 @@ function toSkips(skipped: SkippedImage[], droppedLabels: string[]): JobSkip[] {
       photo: '',
       reason: 'no usable photo: product left out of the model',
     })),
-    ...skipped.map((s) => ({ product: s.label, photo: s.name, reason: s.reason })),
+    // A reason may quote a remote peer's words; the record (jsonb) cannot hold a NUL.
+    ...skipped.map((s) => ({ product: s.label, photo: s.name, reason: stripControlCharacters(s.reason) })),
   ].slice(0, MAX_RECORDED_SKIPS);
 }
 

@@ -9,6 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
 import { assertWritableDir } from '../common/local-disk';
+import { stripControlCharacters } from '../common/validation';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
 import { isDatabaseUnreachable } from '../database/database-errors';
@@ -16,7 +17,7 @@ import { DatasetError } from '../dataset/dataset.types';
 import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
-import { JobQueueService } from './job-queue.service';
+import { JobQueueService, TRAINING_QUEUE } from './job-queue.service';
 import { JobLostError, TrainingJobRunner, type JobOutcome, type JobReporter } from './training-job.runner';
 import { TrainingJob, type JobSkip } from './training-job.entity';
 import type { Stage } from './trainer.service';
@@ -62,10 +63,10 @@ const DATABASE_RETRY_MS = 2_000;
 
 const SHUTDOWN_HAND_BACK = 'the attempt was interrupted by a shutdown; handed back to the queue';
 
-/** An attempt in this process: `done` settles when it ends; `abandon` lets the queue's handler return earlier. */
+/** An attempt in this process: `claim` settles once its record says so, `done` when the attempt ends. */
 interface RunningAttempt {
+  claim: Promise<TrainingJob | null>;
   done: Promise<void>;
-  abandon(): void;
 }
 
 /**
@@ -84,6 +85,11 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   private heartbeatTimer?: NodeJS.Timeout;
   private staleCheckTimer?: NodeJS.Timeout;
   private stopping = false;
+  /** Jobs given back to the queue at shutdown: their queue entries are failed, never completed, by this process. */
+  private readonly handedBack = new Set<string>();
+  /** Settles once the queue's connections are closed: a handed-back job's handler may return then, to no effect. */
+  private readonly queueClosed: Promise<void>;
+  private markQueueClosed!: () => void;
 
   constructor(
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
@@ -95,6 +101,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     private readonly metrics: MetricsService,
   ) {
     this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
+    this.queueClosed = new Promise((resolve) => (this.markQueueClosed = resolve));
   }
 
   /** The one entry point for new trainings (the HTTP API and the scheduler both come here). */
@@ -163,17 +170,21 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     await assertWritableDir(this.config.MODEL_CACHE_DIR, 'MODEL_CACHE_DIR');
     await this.removeLeftoverWorkDirs();
     await this.handBackStaleJobs();
+    await this.reviveStrandedJobs();
     const staleMs = this.config.JOB_STALE_SECONDS * 1000;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(500, staleMs / 4));
-    this.staleCheckTimer = setInterval(() => void this.handBackStaleJobs(), Math.max(1000, staleMs / 2));
+    this.staleCheckTimer = setInterval(
+      () => void this.handBackStaleJobs().then(() => this.reviveStrandedJobs()),
+      Math.max(1000, staleMs / 2),
+    );
     await this.queue.work(this.config.TRAINING_CONCURRENCY, (jobId, attempt) => this.process(jobId, attempt));
     this.logger.log(`worker ${this.workerId} takes up to ${this.config.TRAINING_CONCURRENCY} job(s) at a time`);
   }
 
   /**
    * Stops taking jobs and gives running ones SHUTDOWN_GRACE_SECONDS to finish (their heartbeat goes on meanwhile).
-   * Jobs still running then go back to the queue without losing an attempt, for another process or the next
-   * start. Runs before the queue and the TensorFlow workers are closed (they close on application shutdown).
+   * Jobs still running then go back to the queue for another process or the next start; a shutdown never uses up
+   * a job's last attempt. Runs before the TensorFlow workers are closed (on application shutdown).
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
@@ -183,49 +194,71 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       const grace = this.config.SHUTDOWN_GRACE_SECONDS;
       this.logger.log(`shutting down: waiting up to ${grace} s for ${this.running.size} running job(s)`);
       await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.done)), sleep(grace * 1000)]);
-      for (const [jobId, run] of this.running) await this.handBackAtShutdown(jobId, run);
+      for (const [jobId, run] of this.running) {
+        await this.handBackAtShutdown(jobId, run).catch((err) =>
+          this.logger.error(`job ${jobId} not handed back at shutdown: ${errorMessage(err)}`),
+        );
+      }
     }
     clearInterval(this.heartbeatTimer);
+    // Handed-back jobs on their last attempt get another, so that a shutdown never ends a job.
+    await this.queue.stop(async () => {
+      for (const jobId of this.handedBack) await this.revive(jobId);
+    });
+    this.markQueueClosed();
   }
 
-  /** Record first (so no one else hands it back), then the queue; only then may the queue's handler return. */
+  /**
+   * Its record says `queued` again, and its queue entry is left for the queue to fail when it stops (see process).
+   * Marked handed back before the record is written, so that an attempt ending meanwhile cannot complete it.
+   */
   private async handBackAtShutdown(jobId: string, run: RunningAttempt): Promise<void> {
+    const job = await run.claim.catch(() => null);
+    if (!job) return;
+    this.handedBack.add(jobId);
     const updated = await this.untilDatabaseAnswers(`job ${jobId} hand-back`, () =>
       this.jobs.update(
         { id: jobId, workerId: this.workerId, status: 'running' },
         { status: 'queued', workerId: null, error: SHUTDOWN_HAND_BACK },
       ),
     );
-    if (updated.affected === 1) {
-      await this.releaseToQueue(jobId, 'interrupted by a shutdown');
-      const job = await this.jobs.findOneBy({ id: jobId });
-      withLogContext({ jobId, channelId: job?.channelId ?? '' }, () =>
-        this.logger.warn(`job ${jobId} handed back to the queue at shutdown`),
-      );
+    if (updated.affected !== 1) {
+      this.handedBack.delete(jobId); // it ended (or was taken over) meanwhile
+      return;
     }
-    run.abandon();
-  }
-
-  /** Ends the queue's hold on a job without using up an attempt; its record must already say `queued`. */
-  private async releaseToQueue(jobId: string, reason: string): Promise<void> {
-    if (await this.queue.handBack(jobId, reason)) await this.jobs.increment({ id: jobId }, 'maxAttempts', 1);
+    withLogContext({ jobId, channelId: job.channelId }, () =>
+      this.logger.warn(`job ${jobId} handed back to the queue at shutdown`),
+    );
   }
 
   /**
-   * One attempt of a job, called by the queue. Throwing fails the attempt (the queue retries it); returning ends
-   * the queue's hold on it, so a path that leaves the job unfinished must have handed it back first.
+   * One attempt of a job, called by the queue: throwing fails the attempt (the queue retries it), returning
+   * completes the queue entry. A job handed back at shutdown returns only once the queue is closed: the queue
+   * fails its entry when it stops, and completing it instead could complete another process's run of it.
    */
-  private process(jobId: string, attempt: number): Promise<void> {
-    // Fetched just as the process stopped taking jobs: not started, and not counted against the job.
-    if (this.stopping) return this.releaseToQueue(jobId, 'fetched during a shutdown');
-    let abandon!: () => void;
-    const abandoned = new Promise<void>((resolve) => (abandon = resolve));
-    const done = this.claimAndRun(jobId, attempt);
-    this.running.set(jobId, { done, abandon });
-    return Promise.race([done, abandoned]).finally(() => this.running.delete(jobId));
+  private async process(jobId: string, attempt: number): Promise<void> {
+    if (this.stopping) {
+      // Fetched just as the process stopped taking jobs: not started here; the queue retries it.
+      this.handedBack.add(jobId);
+      throw new Error('the process was stopping; the job was not started');
+    }
+    const claim = this.claim(jobId, attempt);
+    const done = claim.then((job) =>
+      job ? withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt)) : undefined,
+    );
+    this.running.set(jobId, { claim, done });
+    try {
+      await done;
+    } catch (err) {
+      if (!this.handedBack.has(jobId)) throw err;
+    } finally {
+      this.running.delete(jobId);
+    }
+    if (this.handedBack.has(jobId)) await this.queueClosed;
   }
 
-  private async claimAndRun(jobId: string, attempt: number): Promise<void> {
+  /** The job, once its record says it runs here; null when it has ended already. */
+  private async claim(jobId: string, attempt: number): Promise<TrainingJob | null> {
     const claimed = await this.jobs.update(
       { id: jobId, status: 'queued' },
       {
@@ -240,14 +273,20 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         error: null,
       },
     );
-    if (claimed.affected !== 1) {
-      this.logger.warn(`job ${jobId} is not queued any more; attempt ${attempt} skipped`);
-      return;
-    }
-    const job = await this.jobs.findOneByOrFail({ id: jobId });
-    await withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt));
+    if (claimed.affected === 1) return this.jobs.findOneByOrFail({ id: jobId });
+    const record = await this.jobs.findOneBy({ id: jobId });
+    // Still running elsewhere (or stuck there): failing this attempt keeps the queue entry alive until the record
+    // is queued again or ends, where completing it would leave the job with no queue entry at all.
+    if (record?.status === 'running') throw new Error(`job ${jobId} is running in ${record.workerId}; not started`);
+    this.logger.warn(`job ${jobId} is ${record?.status ?? 'gone'}; attempt ${attempt} skipped`);
+    return null;
   }
 
+  /**
+   * Runs the attempt and writes its outcome to the record, if the record is still ours. When it is not (another
+   * process or a shutdown handed the job back meanwhile), JobLostError fails the queue's hold on this attempt:
+   * completing it could complete another process's run of the job.
+   */
   private async attempt(job: TrainingJob, attempt: number): Promise<void> {
     this.logger.log(`job ${job.id} (channel ${job.channelId}) attempt ${attempt}/${job.maxAttempts} started`);
     await this.notify(job, (l, event) => l.started(event));
@@ -270,7 +309,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       const message = errorMessage(err);
       if (err instanceof JobLostError) {
         this.logger.warn(`job ${job.id} attempt ${attempt} abandoned: ${message}`);
-        return;
+        throw err;
       }
       if (!isFinal(err) && attempt < job.maxAttempts) {
         const requeued = await this.untilDatabaseAnswers(`job ${job.id} retry`, () =>
@@ -280,11 +319,12 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
             workerId: null,
           }),
         );
-        if (requeued.affected !== 1) return; // handed back meanwhile: the queue has it already
+        if (requeued.affected !== 1) throw new JobLostError('the job was handed back while this attempt failed');
         this.logger.warn(`job ${job.id} attempt ${attempt} failed, will retry: ${message}`);
         throw err;
       }
-      await this.failJob(job, message, target, owned);
+      if (!(await this.failJob(job, message, target, owned)))
+        throw new JobLostError('the job was handed back while this attempt failed');
       return;
     }
     // The model is with the backend: its record waits for the database however long it takes (the heartbeat
@@ -304,10 +344,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         }),
       Infinity,
     );
-    if (completed.affected !== 1) {
-      this.logger.warn(`job ${job.id} finished here after it was handed back; its next attempt decides`);
-      return;
-    }
+    if (completed.affected !== 1) throw new JobLostError('the job was handed back before this attempt finished');
     this.logger.log(`job ${job.id} completed: ${outcome.result.products} products, ${outcome.result.images} photos`);
     this.recordMetrics(outcome.timings, outcome.result.images);
     await this.notify(job, (l, event) => l.succeeded(event));
@@ -331,21 +368,22 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   }
 
-  /** Fails the job if its record still matches `where` (it may have been handed back meanwhile). */
+  /** Fails the job if its record still matches `where` (it may have been handed back meanwhile); false if not. */
   private async failJob(
     job: TrainingJob,
     message: string,
     target: BackendTarget | undefined,
     where: FindOptionsWhere<TrainingJob>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const updated = await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
       this.jobs.update(where, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
     );
-    if (updated.affected !== 1) return;
+    if (updated.affected !== 1) return false;
     this.metrics.jobsFinished.inc({ outcome: 'failed' });
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
     await this.notify(job, (l, event) => l.failed(event, message));
     if (target) await this.backend.sendStatus(target, 'failed', null, message);
+    return true;
   }
 
   private async notify(
@@ -470,6 +508,42 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
+  /**
+   * Jobs whose record has waited in `queued` for JOB_STALE_SECONDS while their queue entry will never hand them out
+   * (it ended, or its holder is gone), what an interrupted hand-back can leave behind, are revived in the queue.
+   * Reads pg-boss 10's job table.
+   */
+  async reviveStrandedJobs(): Promise<void> {
+    const stranded: { id: string; channelId: string }[] = await this.dataSource
+      .query(
+        `SELECT t.id, t.channel_id AS "channelId" FROM training_job t
+          LEFT JOIN pgboss.job q ON q.name = $2 AND q.id = t.id
+          WHERE t.status = 'queued' AND t.updated_at < now() - make_interval(secs => $1)
+            AND (q.id IS NULL OR q.state NOT IN ('created', 'retry'))
+          LIMIT 100`,
+        [this.config.JOB_STALE_SECONDS, TRAINING_QUEUE],
+      )
+      .catch((err: unknown) => {
+        this.logger.warn(`could not look for queued jobs without a queue entry: ${errorMessage(err)}`);
+        return [];
+      });
+    for (const { id, channelId } of stranded) await withLogContext({ jobId: id, channelId }, () => this.revive(id));
+  }
+
+  /** Makes the queue run a job whose record says `queued` (see JobQueueService.revive). */
+  private async revive(jobId: string): Promise<void> {
+    try {
+      const outcome = await this.queue.revive(jobId);
+      if (outcome === 'waiting') return;
+      if (outcome === 'raised') await this.jobs.increment({ id: jobId }, 'maxAttempts', 1);
+      this.logger.warn(
+        `job ${jobId} revived in the queue (${outcome === 'raised' ? 'one more attempt' : 'new entry'})`,
+      );
+    } catch (err) {
+      this.logger.error(`job ${jobId} could not be revived in the queue: ${errorMessage(err)}`);
+    }
+  }
+
   /** Working folders of jobs that are not running here (left by a crash) are removed at start-up. */
   private async removeLeftoverWorkDirs(): Promise<void> {
     const entries = await fs.readdir(this.config.WORK_DIR).catch(() => [] as string[]);
@@ -484,8 +558,9 @@ function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
 }
 
+/** For the record (Postgres text holds no NUL) and the backend: one line, at most 1000 characters. */
 function errorMessage(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 1000);
+  return stripControlCharacters(err instanceof Error ? err.message : String(err)).slice(0, 1000);
 }
 
 function sleep(ms: number): Promise<void> {
