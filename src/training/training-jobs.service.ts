@@ -9,6 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
 import { assertWritableDir } from '../common/local-disk';
+import { redactSecrets, registerSecret } from '../common/secrets';
 import { stripControlCharacters } from '../common/validation';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
@@ -101,11 +102,13 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     private readonly metrics: MetricsService,
   ) {
     this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
+    registerSecret(config.ML_SERVICE_TOKEN);
     this.queueClosed = new Promise((resolve) => (this.markQueueClosed = resolve));
   }
 
   /** The one entry point for new trainings (the HTTP API and the scheduler both come here). */
   async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
+    registerSecret(request.authToken);
     const jobId = randomUUID();
     try {
       await this.dataSource.transaction(async (manager) => {
@@ -407,6 +410,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         "the job's backend token cannot be decrypted (was ML_SERVICE_TOKEN changed since it was queued?)",
       );
     }
+    registerSecret(authToken);
     return {
       webhookUrl: job.webhookUrl,
       authToken,
@@ -558,9 +562,9 @@ function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
 }
 
-/** For the record (Postgres text holds no NUL) and the backend: one line, at most 1000 characters. */
+/** For the record (Postgres text holds no NUL) and the backend: one line, no token, at most 1000 characters. */
 function errorMessage(err: unknown): string {
-  return stripControlCharacters(err instanceof Error ? err.message : String(err)).slice(0, 1000);
+  return redactSecrets(stripControlCharacters(err instanceof Error ? err.message : String(err))).slice(0, 1000);
 }
 
 function sleep(ms: number): Promise<void> {
