@@ -22,11 +22,13 @@ USER node
 # The base model (BASE_MODEL_URL) is fetched into the image's cache, so the first job does not wait for it and a
 # container without internet can train. `--build-arg PREFETCH_BASE_MODEL=false` leaves it to the first job.
 # (NODE_ENV=development only because production settings insist on ML_SERVICE_TOKEN, which a build does not have.)
+# `--build-arg BASE_MODEL_URL=…` fetches another model and makes it the image's default.
 ARG PREFETCH_BASE_MODEL=true
-ARG BASE_MODEL_URL
+ARG BASE_MODEL_URL=https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json
+ENV BASE_MODEL_URL=${BASE_MODEL_URL}
 RUN mkdir -p /home/node/.cache/ml-trainer /home/node/work \
     && if [ "$PREFETCH_BASE_MODEL" = "true" ]; then \
-         NODE_ENV=development node dist/cli.js --fetch-base-model ${BASE_MODEL_URL:+--base-model "$BASE_MODEL_URL"}; \
+         NODE_ENV=development node dist/cli.js --fetch-base-model; \
        fi
 EXPOSE 3005
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -217,12 +217,13 @@ describe('durable jobs across processes', () => {
     backend.uploadDefault = 'graphql-errors';
     const { body } = await apiOf(c).train('14');
     assert.equal((await apiOf(c).finished(body.jobId)).state, 'failed');
+    backend.statusDefault = 'ok';
     // A backend that quotes the tokens back in its error message.
     backend.manifests.set('15', { graphqlError: `token ${BACKEND_TOKEN} may not read channel 15 (${SERVICE_TOKEN})` });
     const echoed = await apiOf(c).finished((await apiOf(c).train('15')).body.jobId);
     assert.equal(echoed.state, 'failed');
     assert.match(echoed.error, /token \[redacted\] may not read channel 15 \(\[redacted\]\)/);
-    backend.statusDefault = 'ok';
+    assert.equal(backend.statusesOf('15').at(-1)?.error, echoed.error, 'the failed status carries the scrubbed error');
     backend.uploadDefault = 'ok';
     await fetch(`${c.url}/v1/jobs`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } });
     await c.stop();

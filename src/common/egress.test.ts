@@ -41,6 +41,7 @@ describe('outbound request policy', () => {
     assert.throws(() => checkUrl('file:///etc/passwd', policy), /scheme file: is not allowed/);
     assert.throws(() => checkUrl('data:image/png;base64,AAAA', policy), /scheme data: is not allowed/);
     assert.throws(() => checkUrl('ftp://backend/x', policy), /scheme ftp: is not allowed/);
+    assert.throws(() => checkUrl('gopher://backend/x', policy), /scheme gopher: is not allowed/);
     assert.throws(() => checkUrl('not a url', policy), /not a URL/);
   });
 

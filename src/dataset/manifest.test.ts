@@ -41,10 +41,11 @@ describe('manifest', () => {
     assert.match(warnings.join('\n'), /product #4 ignored: productId must be a string/);
   });
 
-  it('ignores ids with control characters and strips them from names', () => {
+  it('ignores empty ids and ids with control characters, and strips control characters from names', () => {
     const { manifest, rejected, warnings } = parseManifest({
       products: [
         { productId: 'nul\u0000id', productName: 'x', images: [image(1)] },
+        { productId: '', productName: 'empty id', images: [image(3)] },
         {
           productId: 'p',
           productName: 'Milk\u0000\n 1 l',
@@ -57,6 +58,7 @@ describe('manifest', () => {
       [['p', 'Milk 1 l', [['2', 'b.jpg']]]],
     );
     assert.match(warnings.join('\n'), /product #1 ignored: productId must not contain control characters/);
+    assert.match(warnings.join('\n'), /product #2 ignored: productId should not be empty/);
     assert.deepEqual(rejected, [
       { label: 'p', name: 'asset a', reason: 'assetId must not contain control characters' },
     ]);
