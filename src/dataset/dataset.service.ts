@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
-import { EgressRefusedError, guardedRequest, type EgressPolicy } from '../common/egress';
+import { egressRefusal, guardedRequest, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
@@ -53,7 +53,8 @@ export class DatasetService {
         },
       );
     } catch (err) {
-      if (err instanceof EgressRefusedError) throw new DatasetError(`manifest request refused: ${err.message}`);
+      const refused = egressRefusal(err);
+      if (refused) throw new DatasetError(`manifest request refused: ${refused.message}`);
       const code = (err as { code?: string }).code;
       throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: ${code ?? (err as Error).message}`);
     }
@@ -78,7 +79,7 @@ export class DatasetService {
     if (/^https?:\/\//i.test(source)) {
       const response = await this.http.axiosRef.get<string>(source, {
         responseType: 'text',
-        timeout: 30_000,
+        timeout: MANIFEST_TIMEOUT_MS,
         validateStatus: () => true,
       });
       if (response.status >= 400)
