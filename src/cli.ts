@@ -16,7 +16,13 @@ import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { INPUT_RANGES, type InputRange } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError } from './training/ml/base-model';
-import { TrainerService, type ProgressListener, type Stage, type TrainingSummary } from './training/trainer.service';
+import {
+  secondsSince,
+  TrainerService,
+  type ProgressListener,
+  type Stage,
+  type TrainingSummary,
+} from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 
 const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --out DIR [options]
@@ -216,7 +222,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const started = performance.now();
     const dataset = await loadDataset(app.get(DatasetService), options, workDir, progress.listener);
-    const downloading = options.manifest ? { downloading: Math.round((performance.now() - started) / 10) / 100 } : {};
+    const downloading = options.manifest ? { downloading: secondsSince(started) } : {};
     const summary = await app.get(TrainerService).train(
       {
         dataset,
@@ -230,7 +236,7 @@ export async function runCli(argv: string[]): Promise<number> {
       progress.listener,
     );
     progress.stop();
-    summary.secondsPerStage.total = Math.round((performance.now() - started) / 10) / 100;
+    summary.secondsPerStage.total = secondsSince(started);
     printSummary(summary, options);
     return 0;
   } catch (err) {

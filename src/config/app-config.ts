@@ -232,14 +232,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const message = constraints.isInt ?? Object.values(constraints).join('; ');
     return `${e.property}=${JSON.stringify(values[e.property])}: ${message}`;
   });
-  if (!problems.some((p) => p.startsWith('SCHEDULER_CRON'))) {
-    try {
-      new CronTime(config.SCHEDULER_CRON);
-    } catch (err) {
-      problems.push(
-        `SCHEDULER_CRON=${JSON.stringify(config.SCHEDULER_CRON)}: not a cron expression (${(err as Error).message})`,
-      );
-    }
+  try {
+    new CronTime(config.SCHEDULER_CRON);
+  } catch (err) {
+    problems.push(
+      `SCHEDULER_CRON=${JSON.stringify(config.SCHEDULER_CRON)}: not a cron expression (${(err as Error).message})`,
+    );
   }
   if (config.production && !config.ML_SERVICE_TOKEN) {
     problems.push('ML_SERVICE_TOKEN is required when NODE_ENV=production (the API would otherwise be open)');

@@ -1,5 +1,6 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Transform } from 'node:stream';
 import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
@@ -61,7 +62,7 @@ export async function downloadToFile(
       if (!failure.retryable || attempt >= options.attempts) {
         throw new DownloadError(attempt > 1 ? `${failure.reason} (after ${attempt} attempts)` : failure.reason, false);
       }
-      await new Promise((resolve) => setTimeout(resolve, options.backoffMs * 2 ** (attempt - 1)));
+      await sleep(options.backoffMs * 2 ** (attempt - 1));
     }
   }
 }

@@ -1,11 +1,5 @@
-import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
-import { NoControlCharacters } from '../common/validation';
+import { PickType } from '@nestjs/swagger';
+import { TrainRequestDto } from '../training/dto/train-request.dto';
 
-/** The `:channelId` of the channel routes, checked like the channelId of POST /v1/train. */
-export class ChannelIdParam {
-  @NoControlCharacters()
-  @MaxLength(256)
-  @IsNotEmpty()
-  @IsString()
-  channelId!: string;
-}
+/** The `:channelId` of the channel routes, checked exactly like the channelId of POST /v1/train. */
+export class ChannelIdParam extends PickType(TrainRequestDto, ['channelId'] as const) {}

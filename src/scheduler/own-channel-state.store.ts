@@ -13,18 +13,15 @@ export class OwnChannelStateStore extends ChannelStateStore {
   }
 
   async list(): Promise<ChannelState[]> {
-    return (await this.rows.find({ order: { channelId: 'ASC' } })).map(toState);
+    return this.rows.find({ order: { channelId: 'ASC' } });
   }
 
   async get(channelId: string): Promise<ChannelState | null> {
-    const row = await this.rows.findOneBy({ channelId });
-    return row ? toState(row) : null;
+    return this.rows.findOneBy({ channelId });
   }
 
   async listQueued(): Promise<ChannelState[]> {
-    return (
-      await this.rows.find({ where: { queuedAt: Not(IsNull()) }, order: { queuedAt: 'ASC', channelId: 'ASC' } })
-    ).map(toState);
+    return this.rows.find({ where: { queuedAt: Not(IsNull()) }, order: { queuedAt: 'ASC', channelId: 'ASC' } });
   }
 
   async markQueued(channelId: string): Promise<ChannelState> {
@@ -77,17 +74,4 @@ export class OwnChannelStateStore extends ChannelStateStore {
   private async upsert(channelId: string, values: Partial<ChannelTrainingState>): Promise<void> {
     await this.rows.upsert({ channelId, ...values, updatedAt: new Date() }, { conflictPaths: ['channelId'] });
   }
-}
-
-function toState(row: ChannelTrainingState): ChannelState {
-  return {
-    channelId: row.channelId,
-    queuedAt: row.queuedAt,
-    lastTrainedAt: row.lastTrainedAt,
-    status: row.status,
-    progress: row.progress,
-    error: row.error,
-    lastJobId: row.lastJobId,
-    updatedAt: row.updatedAt,
-  };
 }

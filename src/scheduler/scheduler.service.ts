@@ -23,9 +23,14 @@ export interface TickResult {
 const TICK_LOCK = 'ml-trainer scheduler tick';
 const CRON_NAME = 'training-scheduler';
 
+/** The backend's GraphQL endpoint, where scheduled jobs read the manifest and send status and the model. */
+function adminApiUrl(backendUrl: string): string {
+  return `${backendUrl.replace(/\/+$/, '')}/admin-api`;
+}
+
 /** The backend's manifest query for a channel, as the backend itself builds it. */
 export function manifestUrlFor(backendUrl: string, channelId: string): string {
-  return `${backendUrl.replace(/\/+$/, '')}/admin-api?query=query{mlTrainingManifest(channelId:${JSON.stringify(channelId)}){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
+  return `${adminApiUrl(backendUrl)}?query=query{mlTrainingManifest(channelId:${JSON.stringify(channelId)}){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
 }
 
 /**
@@ -95,7 +100,7 @@ export class SchedulerService implements OnApplicationBootstrap, JobLifecycleLis
       const { jobId } = await this.jobs.startTraining({
         channelId: channel.channelId,
         manifestUrl: manifestUrlFor(this.config.BACKEND_INTERNAL_URL, channel.channelId),
-        webhookUrl: `${this.config.BACKEND_INTERNAL_URL.replace(/\/+$/, '')}/admin-api`,
+        webhookUrl: adminApiUrl(this.config.BACKEND_INTERNAL_URL),
         authToken,
       });
       await this.channels.clearQueued(channel.channelId, channel.queuedAt!);

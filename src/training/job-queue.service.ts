@@ -67,14 +67,10 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
    * that is gone (`active` while the record waits) is revived. `raised` means its attempt limit went up by one.
    */
   async revive(jobId: string): Promise<'waiting' | 'raised' | 'renewed'> {
-    let state = (await this.boss.getJobById(TRAINING_QUEUE, jobId))?.state;
+    const state = (await this.boss.getJobById(TRAINING_QUEUE, jobId))?.state;
     if (state === 'created' || state === 'retry') return 'waiting';
-    if (state === 'active') {
-      await this.boss.fail(TRAINING_QUEUE, jobId, { reason: 'its holder is gone' });
-      state = (await this.boss.getJobById(TRAINING_QUEUE, jobId))?.state;
-      if (state !== 'failed') return 'waiting';
-    }
-    if (state === 'failed') {
+    if (state === 'active' && (await this.failAttempt(jobId, 'its holder is gone')) !== 'failed') return 'waiting';
+    if (state === 'active' || state === 'failed') {
       await this.boss.retry(TRAINING_QUEUE, jobId);
       return 'raised';
     }

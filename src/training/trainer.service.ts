@@ -253,6 +253,11 @@ function share(part: number, whole: number): number {
   return Math.round((part / whole) * 1000) / 1000;
 }
 
+/** Seconds since `start` (a performance.now() reading), to the hundredth, as stage timings are reported. */
+export function secondsSince(start: number): number {
+  return round((performance.now() - start) / 1000);
+}
+
 function round(value: number): number {
   return Math.round(value * 100) / 100;
 }

@@ -10,7 +10,7 @@ import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE, type InputRange } from '../exp
 import { BackendClient, type BackendTarget } from '../webhook/backend-client.service';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import type { JobResult, JobSkip } from './training-job.entity';
-import { TrainerService, type Stage, type TrainingSummary } from './trainer.service';
+import { secondsSince, TrainerService, type Stage, type TrainingSummary } from './trainer.service';
 
 /** What the runner needs to know about the job it runs. */
 export interface JobTicket {
@@ -79,7 +79,7 @@ export class TrainingJobRunner {
       const manifest = await this.datasets.fetchManifest(ticket.manifestUrl, authToken, policy);
       const onDownload = (done: number, total: number) => report('downloading', done / total);
       const dataset = await this.datasets.fromManifest(manifest, workDir, onDownload, policy);
-      const downloading = Math.round((performance.now() - started) / 10) / 100;
+      const downloading = secondsSince(started);
       this.logger.log(
         `dataset ready in ${downloading} s: ${dataset.images.length} photos of ${dataset.labels.length} products, ${dataset.skipped.length} skipped`,
       );
@@ -114,7 +114,7 @@ export class TrainingJobRunner {
       this.logger.log('model uploaded to the backend');
       const timings = {
         ...summary.secondsPerStage,
-        uploading: Math.round((performance.now() - uploadStart) / 10) / 100,
+        uploading: secondsSince(uploadStart),
       };
       return { result: resultOf(summary), timings, skips };
     } catch (err) {

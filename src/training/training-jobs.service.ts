@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { isUUID } from 'class-validator';
 import { DataSource, In, QueryFailedError, type FindOptionsWhere, type Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -552,21 +554,13 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
   private async removeLeftoverWorkDirs(): Promise<void> {
     const entries = await fs.readdir(this.config.WORK_DIR).catch(() => [] as string[]);
     for (const entry of entries) {
-      if (isUuid(entry) && (await this.jobs.countBy({ id: entry, status: 'running' }))) continue;
+      if (isUUID(entry) && (await this.jobs.countBy({ id: entry, status: 'running' }))) continue;
       await fs.rm(path.join(this.config.WORK_DIR, entry), { recursive: true, force: true });
     }
   }
 }
 
-function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
-}
-
 /** For the record (Postgres text holds no NUL) and the backend: one line, no token, at most 1000 characters. */
 function errorMessage(err: unknown): string {
   return redactSecrets(stripControlCharacters(err instanceof Error ? err.message : String(err))).slice(0, 1000);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

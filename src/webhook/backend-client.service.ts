@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
@@ -133,8 +134,4 @@ export class BackendClient {
 function describe(err: unknown): string {
   if (isAxiosError(err)) return err.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : err.message;
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
