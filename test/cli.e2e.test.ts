@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseCliArgs, UsageError } from '../src/cli';
 import { groceryFolder, tempDir } from './support/fixtures';
+import { closeServer, listenOnLoopback } from './support/loopback';
 import { BASE_MODEL_JSON, QUICK_CLASSES } from './support/shared';
 
 const run = promisify(execFile);
@@ -65,11 +65,10 @@ describe('CLI end to end', () => {
         res.end();
       }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    baseUrl = await listenOnLoopback(server);
   });
   after(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
     await fs.rm(work, { recursive: true, force: true });
   });
 

@@ -4,8 +4,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { Client } from 'pg';
-import { resetDatabase, SERVICE_TOKEN, TEST_DATABASE_URL } from './support/service-app';
+import { resetDatabase, SERVICE_TOKEN, withDatabase } from './support/service-app';
 import { ServiceApi } from './support/service-api';
 import { ServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
@@ -25,13 +24,9 @@ describe('durable jobs across processes', () => {
   };
   const apiOf = (p: ServiceProcess) => new ServiceApi(p.url, backend);
   const jobRecord = async (jobId: string) => {
-    const db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
-    try {
-      return (await db.query('SELECT status, attempt, error FROM training_job WHERE id = $1', [jobId])).rows[0];
-    } finally {
-      await db.end();
-    }
+    return withDatabase(
+      async (db) => (await db.query('SELECT status, attempt, error FROM training_job WHERE id = $1', [jobId])).rows[0],
+    );
   };
 
   before(async () => {
@@ -121,14 +116,10 @@ describe('durable jobs across processes', () => {
     const gone = (await apiOf(p).train('32')).body.jobId;
     const ended = (await apiOf(p).train('33')).body.jobId;
     // What an interrupted hand-back can leave: the record waits in `queued`, the queue will never hand it out.
-    const db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
-    try {
+    await withDatabase(async (db) => {
       await db.query('DELETE FROM pgboss.job WHERE id = $1', [gone]);
       await db.query(`UPDATE pgboss.job SET state = 'completed' WHERE id = $1`, [ended]);
-    } finally {
-      await db.end();
-    }
+    });
     backend.photoDelayMs = 0;
     for (const jobId of [busy.body.jobId, gone, ended]) {
       const done = await apiOf(p).finished(jobId);
@@ -175,10 +166,8 @@ describe('durable jobs across processes', () => {
     items[0].images.push({ assetId: 'gone', url: backend.photoUrl('no/such/photo.jpg'), filename: 'gone.jpg' });
     backend.manifests.set('24', items);
     backend.uploadScript.push(503);
+    const p = await service('json-logs');
     const logFile = path.join(work, 'json-logs.log');
-    const p = new ServiceProcess(work, ENV, logFile);
-    processes.push(p);
-    await p.start();
     const { body } = await apiOf(p).train('24');
     const done = await apiOf(p).finished(body.jobId);
     assert.equal(done.state, 'completed', done.error);
@@ -225,7 +214,7 @@ describe('durable jobs across processes', () => {
     assert.match(echoed.error, /token \[redacted\] may not read channel 15 \(\[redacted\]\)/);
     assert.equal(backend.statusesOf('15').at(-1)?.error, echoed.error, 'the failed status carries the scrubbed error');
     backend.uploadDefault = 'ok';
-    await fetch(`${c.url}/v1/jobs`, { headers: { authorization: `Bearer ${BACKEND_TOKEN}` } });
+    await apiOf(c).call('GET', '/v1/jobs', undefined, BACKEND_TOKEN);
     await c.stop();
 
     const secrets = [SERVICE_TOKEN, BACKEND_TOKEN];
@@ -234,14 +223,13 @@ describe('durable jobs across processes', () => {
       assert.ok(text.length > 0);
       for (const secret of secrets) assert.ok(!text.includes(secret), `${log} contains a token`);
     }
-    const db = new Client({ connectionString: TEST_DATABASE_URL });
-    await db.connect();
-    const rows = JSON.stringify(
-      (await db.query('SELECT * FROM training_job')).rows.concat(
-        (await db.query('SELECT * FROM channel_training_state')).rows,
+    const rows = await withDatabase(async (db) =>
+      JSON.stringify(
+        (await db.query('SELECT * FROM training_job')).rows.concat(
+          (await db.query('SELECT * FROM channel_training_state')).rows,
+        ),
       ),
     );
-    await db.end();
     assert.ok(rows.includes('"channel_id":"14"'));
     for (const secret of secrets) assert.ok(!rows.includes(secret), 'a job or channel record contains a token');
     for (const upload of backend.uploads) {

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'pg';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import {
   resetDatabase,
   SERVICE_TOKEN,
   startService,
-  TEST_DATABASE_URL,
+  withDatabase,
   waitFor,
   type RunningService,
 } from './support/service-app';
@@ -29,9 +28,7 @@ const SEED: { id: string; queued: number | null; trained: number | null; status:
 ];
 
 async function seed(source: 'own' | 'vendure'): Promise<void> {
-  const db = new Client({ connectionString: TEST_DATABASE_URL });
-  await db.connect();
-  try {
+  await withDatabase(async (db) => {
     const ago = (h: number | null) => (h === null ? 'NULL' : `now() - interval '${h * 60} minutes'`);
     const agoUtc = (h: number | null) =>
       h === null ? 'NULL' : `(now() - interval '${h * 60} minutes') AT TIME ZONE 'UTC'`;
@@ -51,33 +48,27 @@ async function seed(source: 'own' | 'vendure'): Promise<void> {
     }
     if (source === 'vendure')
       for (const id of [28, 29]) await db.query(`INSERT INTO channel (id, code) VALUES ($1, $2)`, [id, `shop-${id}`]);
-  } finally {
-    await db.end();
-  }
+  });
 }
 
 /** A channel the backend knows (Vendure's table needs the row; our own table creates it when queued). */
 async function seedChannel(source: 'own' | 'vendure', id: string): Promise<void> {
   if (source === 'own') return;
-  const db = new Client({ connectionString: TEST_DATABASE_URL });
-  await db.connect();
-  await db.query(`INSERT INTO channel (id, code) VALUES ($1, $2)`, [Number(id), `shop-${id}`]);
-  await db.end();
+  await withDatabase((db) => db.query(`INSERT INTO channel (id, code) VALUES ($1, $2)`, [Number(id), `shop-${id}`]));
 }
 
 /** The part of Vendure's channel table the scheduler uses, as the backend's migrations create it. */
 async function createVendureChannelTable(): Promise<void> {
-  const db = new Client({ connectionString: TEST_DATABASE_URL });
-  await db.connect();
-  await db.query(`
+  await withDatabase((db) =>
+    db.query(`
     CREATE TABLE channel (
       id serial PRIMARY KEY,
       code varchar NOT NULL,
       "customFieldsMltrainingqueuedat" timestamp without time zone NULL,
       "customFieldsMllasttrainedat" timestamp without time zone NULL,
       "customFieldsMltrainingstatus" varchar(255) NULL DEFAULT 'idle'
-    )`);
-  await db.end();
+    )`),
+  );
 }
 
 for (const source of ['own', 'vendure'] as const) {
@@ -140,7 +131,7 @@ for (const source of ['own', 'vendure'] as const) {
       assert.equal((await channel('26')).queuedAt, null);
 
       // The scheduled job goes through the same path as POST /v1/train, with the backend-internal URLs.
-      const job = (await api.call('GET', `/v1/jobs/${body.started[0].jobId}`)).body;
+      const job = await api.job(body.started[0].jobId);
       assert.equal(job.channelId, '21');
       const done = await waitFor('channel 21 to be trained', async () => {
         const c = await channel('21');

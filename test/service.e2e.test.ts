@@ -236,7 +236,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     backend.manifests.set('6', backend.groceryProducts(QUICK_CLASSES, 10));
     const { body } = await api.train('6');
     await waitFor('training to start', async () =>
-      (await api.call('GET', `/v1/jobs/${body.jobId}`)).body.stage === 'embedding' ? true : undefined,
+      (await api.job(body.jobId)).stage === 'embedding' ? true : undefined,
     );
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
@@ -246,7 +246,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       times.push(performance.now() - started);
       assert.equal(response.status, 200);
     }
-    const during = (await api.call('GET', `/v1/jobs/${body.jobId}`)).body.state;
+    const during = (await api.job(body.jobId)).state;
     times.sort((a, b) => a - b);
     const p99 = times[Math.ceil(times.length * 0.99) - 1];
     assert.ok(p99 < 100, `p99 ${p99.toFixed(1)} ms`);

@@ -5,11 +5,11 @@
  */
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import busboy from 'busboy';
 import { buildSchema, graphql } from 'graphql';
 import { firstPerClass, GROCERY_DIR, groceryClassNames, groceryPhotos } from './shared';
+import { closeServer, listenOnLoopback } from './loopback';
 
 const schema = buildSchema(`
   scalar Upload
@@ -56,14 +56,15 @@ export interface Upload {
   weightsFile: UploadedFile;
   metadata: UploadedFile;
 }
-/** What the next upload attempt answers: an HTTP status, GraphQL errors, or `completeTraining: false`. */
+
 /**
- * How the fake answers an upload: `unreachable` drops the connection unanswered, as a backend that is down;
- * `redirect-elsewhere` answers 307 to this same server under the name `localhost`, a host jobs are not allowed.
+ * How the fake answers an upload: accepts it, an HTTP status, GraphQL errors, `completeTraining: false`,
+ * `unreachable` (the connection dropped unanswered, as a backend that is down) or `redirect-elsewhere` (307 to this
+ * same server under the name `localhost`, a host jobs are not allowed).
  */
 export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere';
 
-export const UNAUTHORIZED = 'You are not currently authorized to perform this action';
+const UNAUTHORIZED = 'You are not currently authorized to perform this action';
 
 export class FakeBackend {
   url = '';
@@ -90,14 +91,12 @@ export class FakeBackend {
         res.end(String(err));
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await closeServer(this.server);
   }
 
   get webhookUrl(): string {

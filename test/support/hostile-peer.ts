@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { pngDeclaring } from './images';
+import { closeServer, listenOnLoopback } from './loopback';
 
 /**
  * A server on 127.0.0.1 that answers photo requests with everything a hostile or broken peer can send:
@@ -44,15 +44,13 @@ export class HostilePeer {
         res.end();
       }
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
     this.timers.forEach(clearInterval);
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await closeServer(this.server);
   }
 
   /** 100 MB of zeros, 64 kB at a time, as fast as the client reads. */

@@ -48,15 +48,22 @@ export async function startService(dir: string, env: Record<string, string> = {}
   return { app, url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), config };
 }
 
+/** Runs `work` with a connection to the test database, closed afterwards whatever happens. */
+export async function withDatabase<T>(work: (db: Client) => Promise<T>): Promise<T> {
+  const db = new Client({ connectionString: TEST_DATABASE_URL });
+  await db.connect();
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}
+
 /** Drops the service's tables and queue so a suite starts clean. */
 export async function resetDatabase(): Promise<void> {
-  const client = new Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query('DROP SCHEMA IF EXISTS pgboss CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
-  } finally {
-    await client.end();
-  }
+  await withDatabase((db) =>
+    db.query('DROP SCHEMA IF EXISTS pgboss CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;'),
+  );
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */

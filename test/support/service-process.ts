@@ -42,20 +42,21 @@ export class ServiceProcess {
   }
 
   /** SIGKILL: no shutdown hook runs, as when a machine dies. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || exited(child)) return;
-    const done = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await done;
+  kill(): Promise<void> {
+    return this.signal('SIGKILL');
   }
 
   /** SIGTERM: the service shuts down gracefully. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.signal('SIGTERM');
+  }
+
+  /** Sends `signal` and resolves once the process has exited. */
+  private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (!child || exited(child)) return;
     const done = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    child.kill(signal);
     await done;
   }
 }

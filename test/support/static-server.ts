@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { closeServer, listenOnLoopback } from './loopback';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
@@ -30,13 +30,11 @@ export class StaticServer {
       res.setHeader('content-type', TYPES[path.extname(route)] ?? 'application/octet-stream');
       res.end(typeof target === 'string' ? await fs.readFile(target) : target);
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await closeServer(this.server);
   }
 }
