@@ -26,7 +26,7 @@ USER node
 ARG PREFETCH_BASE_MODEL=true
 ARG BASE_MODEL_URL=https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json
 ENV BASE_MODEL_URL=${BASE_MODEL_URL}
-RUN mkdir -p /home/node/.cache/ml-trainer /home/node/work \
+RUN mkdir -p "$MODEL_CACHE_DIR" "$WORK_DIR" \
     && if [ "$PREFETCH_BASE_MODEL" = "true" ]; then \
          NODE_ENV=development node dist/cli.js --fetch-base-model; \
        fi
