@@ -13,7 +13,7 @@ import { StderrLogger } from './common/stderr-logger';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
-import { INPUT_RANGES, type InputRange } from './export/teachable-machine-format';
+import { INPUT_RANGES, type InputRange, type RecognitionMetadata } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError } from './training/ml/base-model';
 import {
@@ -167,6 +167,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         warnings: summary.warnings,
         secondsPerStage: summary.secondsPerStage,
         validationAccuracy: summary.validationAccuracy,
+        recognition: recognitionSummary(summary),
         backend: summary.backend,
         workers: summary.workers,
         trainingId: summary.trainingId,
@@ -182,6 +183,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
     ...(summary.validationAccuracy === null
       ? []
       : [`  validation accuracy: ${(summary.validationAccuracy * 100).toFixed(1)}%`]),
+    gateLine(summary.recognition),
     ...summary.warnings.map((w) => `Warning: ${w}`),
     ...(summary.droppedLabels.length
       ? [`Labels without a usable photo (left out): ${summary.droppedLabels.join(', ')}`]
@@ -195,6 +197,26 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
     `Wrote ${Object.values(summary.files).join(', ')}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The gate's figures, without the advice (which is in `warnings`). */
+function recognitionSummary({ recognition }: TrainingSummary) {
+  const { lookAlikes: _lookAlikes, advice: _advice, ...gate } = recognition;
+  return gate;
+}
+
+function gateLine({ estimatedCorrectAccept: right, estimatedFalseAccept: wrong, unknownShare }: RecognitionMetadata) {
+  if (right === null || wrong === null)
+    return '  recognition gate: too few photos to measure it; a cautious one is used (add photos: at least 3 per product)';
+  return (
+    `  recognition gate: names the product for about ${percent(right)} of scans of your products, and a wrong ` +
+    `product for about ${percent(wrong)} of all scans when ${percent(unknownShare)} show things you do not sell; ` +
+    `otherwise it says "not sure" and the barcode is scanned`
+  );
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
 }
 
 export async function runCli(argv: string[]): Promise<number> {

@@ -100,15 +100,34 @@ describe('training pipeline on real photos', () => {
     assert.deepEqual(metadata.preprocessing.inputRange, [-1, 1]);
     assert.ok(metadata.metrics.secondsPerStage.embedding > 0);
     assert.equal(metadata.metrics.epochsRun, 20);
-    // The validation twin holds out ⌈15% × 10⌉ = 2 photos of each of the 4 labels.
-    assert.equal(metadata.metrics.validationImages, 8);
+    // Cross-validation: 4 folds, each with one of the 4 labels as the impostor and one photo of each of the other 3
+    // held out as a scan.
+    assert.equal(metadata.metrics.validationImages, 12);
     assert.ok(metadata.metrics.validationAccuracy >= 0 && metadata.metrics.validationAccuracy <= 1);
     assert.deepEqual(Object.keys(metadata.metrics.perClassAccuracy), labels);
     assert.equal(
       metadata.metrics.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0),
-      8,
+      12,
     );
     assert.equal(summary.validationAccuracy, metadata.metrics.validationAccuracy);
+  });
+
+  it('writes the recognition gate it baked into the model, and the same into the summary', async () => {
+    const { recognition } = JSON.parse(await fs.readFile(path.join(out, 'metadata.json'), 'utf8'));
+    assert.equal(recognition.threshold, 0.9);
+    assert.equal(recognition.targetFalseAccept, 0.02);
+    assert.equal(recognition.unknownShare, 0.5);
+    assert.ok(recognition.logitScale >= 0.05 && recognition.logitScale <= 4, `scale ${recognition.logitScale}`);
+    for (const share of [recognition.estimatedCorrectAccept, recognition.estimatedFalseAccept])
+      assert.ok(share >= 0 && share <= 1, `share ${share}`);
+    assert.ok(recognition.estimatedFalseAccept <= 0.02 + 1e-9);
+    assert.deepEqual(recognition.negativeBank, { photos: 644, views: 8 });
+    assert.equal(recognition.crossValidation.knownScans, 12);
+    assert.equal(recognition.crossValidation.unknownScans, 40);
+    assert.match(recognition.method, /cross-validation/);
+    assert.deepEqual(JSON.parse(JSON.stringify(summary.recognition)), recognition);
+    for (const advice of [...recognition.lookAlikes.map((l: { advice: string }) => l.advice), ...recognition.advice])
+      assert.ok(summary.warnings.includes(advice), `warning: ${advice}`);
   });
 
   it('reloads from disk and recognises most unseen photos of the same products', async () => {

@@ -191,6 +191,20 @@ export class AppConfig {
   @Max(500)
   TRAINING_EPOCHS = 20;
 
+  /** Largest share of all scans the recognition gate may let through as a wrong product (see README). */
+  @Transform(toNumber)
+  @IsNumber()
+  @Min(0.001)
+  @Max(0.5)
+  RECOGNITION_MAX_FALSE_ACCEPT = 0.02;
+
+  /** Share of scans expected to show something the shop does not sell; the gate is calibrated for it. */
+  @Transform(toNumber)
+  @IsNumber()
+  @Min(0)
+  @Max(0.9)
+  RECOGNITION_UNKNOWN_SHARE = 0.5;
+
   get embeddingCacheDir(): string {
     return this.EMBEDDING_CACHE_DIR || path.join(this.MODEL_CACHE_DIR, 'embeddings');
   }

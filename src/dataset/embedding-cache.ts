@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PREPROCESS_VERSION, type EmbeddingView } from './preprocess';
+import { PREPROCESS_VERSION, type View } from './preprocess';
 
 const EMBEDDING_BYTES = 1280 * 4;
 
@@ -15,7 +15,7 @@ export class EmbeddingCache {
     private readonly baseModelSha256: string,
   ) {}
 
-  key(imageSha256: string, view: EmbeddingView): string {
+  key(imageSha256: string, view: View): string {
     return createHash('sha256')
       .update(`${this.baseModelSha256}\n${imageSha256}\n${PREPROCESS_VERSION}\n${view}`)
       .digest('hex');

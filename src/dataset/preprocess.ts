@@ -23,6 +23,8 @@ export interface ViewSpec {
   /** Where the crop sits: 0 = left/top edge, 0.5 = centred, 1 = right/bottom edge. */
   x: number;
   y: number;
+  /** Mirrored left to right (a product seen from its other side, or a shelf photo taken the other way round). */
+  mirror?: boolean;
 }
 
 export const VIEW_SPECS = {
@@ -33,13 +35,12 @@ export const VIEW_SPECS = {
   zoom50tr: { crop: 0.5, x: 0.8, y: 0.2 },
   zoom50bl: { crop: 0.5, x: 0.2, y: 0.8 },
   zoom50br: { crop: 0.5, x: 0.8, y: 0.8 },
+  // Mirrored and looser (three quarters of the short side) views: what outlier exposure trains the negatives on.
+  mirror: { crop: 1, x: 0.5, y: 0.5, mirror: true },
+  zoom75: { crop: 0.75, x: 0.5, y: 0.5 },
+  zoom75mirror: { crop: 0.75, x: 0.5, y: 0.5, mirror: true },
 } satisfies Record<string, ViewSpec>;
 export type View = keyof typeof VIEW_SPECS;
-
-/** The shop's web app input: the whole frame squashed to 224×224 (made by training/ml/web-app-input.ts). */
-export const WEB_APP_VIEW = 'webapp';
-/** Every input an embedding can be made from: a crop view, or the web app's squashed frame. */
-export type EmbeddingView = View | typeof WEB_APP_VIEW;
 
 /** Why an image could not be used; the message is meant for the person who uploaded it. */
 export class ImageRejectedError extends Error {
@@ -139,7 +140,8 @@ function cutView(pipeline: sharp.Sharp, width: number, height: number, spec: Vie
       height: side,
     });
   }
-  return pipeline.resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'cover', position: 'centre' });
+  pipeline = pipeline.resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'cover', position: 'centre' });
+  return spec.mirror ? pipeline.flop() : pipeline;
 }
 
 async function toModelInput(pipeline: sharp.Sharp): Promise<Float32Array> {

@@ -63,8 +63,38 @@ export interface ModelMetrics {
   confusionMatrix: number[][];
   epochsRun: number;
   secondsPerStage: StageSeconds;
-  /** The shop's web app path on the held-out photos: whole frame squashed to 224, threshold on the top probability. */
+  /** The 0.9 rule on the cross-validation's held-out photos (centre view), at the model's gate. */
   webApp: WebAppMetrics | null;
+}
+
+/**
+ * When the model names a product, and how sure that is (README, "How sure is the model?"). The gate is baked into
+ * the model: its logits are multiplied by `logitScale`, so a client that accepts the top product at probability
+ * `threshold` applies it.
+ */
+export interface RecognitionMetadata {
+  threshold: number;
+  logitScale: number;
+  /** The largest share of all scans that may be named as a wrong product, which the gate was chosen for… */
+  targetFalseAccept: number;
+  /** …when this share of scans shows things the shop does not sell. */
+  unknownShare: number;
+  /** Expected share of scans of the shop's products named right (null: too few photos to cross-validate). */
+  estimatedCorrectAccept: number | null;
+  /** Expected share of all scans named as a wrong product (null: too few photos to cross-validate). */
+  estimatedFalseAccept: number | null;
+  method: string;
+  crossValidation: {
+    folds: number;
+    knownScans: number;
+    unknownScans: number;
+    correctAccept: number | null;
+    falseAccept: number | null;
+  };
+  /** Photos of things that are not the shop's that the head learnt to be unsure of (null: none for this base). */
+  negativeBank: { photos: number; views: number } | null;
+  lookAlikes: { products: [string, string]; names: [string, string]; confusions: number; advice: string }[];
+  advice: string[];
 }
 
 export interface WebAppMetrics {
@@ -87,6 +117,7 @@ export interface MetadataInput {
   imageCount: number;
   tfjsVersion: string;
   metrics: ModelMetrics;
+  recognition: RecognitionMetadata;
   baseModel: { url: string; sha256: string };
   recipe: Record<string, unknown>;
   inputRange: InputRange;
@@ -112,6 +143,7 @@ export function metadataFor(input: MetadataInput): Record<string, unknown> {
     labelNames: input.labelNames,
     preprocessing: preprocessingFor(input.inputRange),
     metrics: input.metrics,
+    recognition: input.recognition,
     baseModel: input.baseModel,
     recipe: input.recipe,
   };

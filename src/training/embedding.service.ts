@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingCache } from '../dataset/embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
-import { MAX_IMAGE_BYTES, WEB_APP_VIEW, type EmbeddingView } from '../dataset/preprocess';
+import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
 import type { BaseModelFiles } from './ml/base-model';
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
@@ -45,18 +45,10 @@ export class EmbeddingService {
     return this.assemble(dataset, run.embeddings, rowsPerPhoto, run.failures, run.cachedImages, run.embeddedViews);
   }
 
-  /** The web app's view (whole frame squashed) of each photo, or null for a photo that cannot be used. */
-  async embedWebAppViews(images: DatasetImage[], baseModel: BaseModelFiles): Promise<(Float32Array | null)[]> {
-    const run = await this.embedImages(images, () => [WEB_APP_VIEW], 1, baseModel);
-    return images.map((_, i) =>
-      run.failures.has(i) ? null : run.embeddings.slice(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE),
-    );
-  }
-
   /** Embeds `rowsPerPhoto` views of every photo (row i·rowsPerPhoto + slot), streaming, cache first. */
   private async embedImages(
     images: DatasetImage[],
-    viewsOf: (imageSha256: string) => EmbeddingView[],
+    viewsOf: (imageSha256: string) => View[],
     rowsPerPhoto: number,
     baseModel: BaseModelFiles,
     onProgress?: EmbeddingProgress,
@@ -74,7 +66,7 @@ export class EmbeddingService {
     const inFlight = new Set<Promise<void>>();
     const maxInFlight = this.pool.size * 2;
     /** Photos waiting for a worker: only their views missing from the cache, with each view's row slot and key. */
-    let pending: { index: number; bytes: Uint8Array; missing: { view: EmbeddingView; key: string; slot: number }[] }[] =
+    let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] =
       [];
 
     const flush = async () => {
@@ -118,7 +110,7 @@ export class EmbeddingService {
         continue;
       }
       const sha = sha256Hex(bytes);
-      const missing: { view: EmbeddingView; key: string; slot: number }[] = [];
+      const missing: { view: View; key: string; slot: number }[] = [];
       for (const [slot, view] of viewsOf(sha).entries()) {
         const key = cache.key(sha, view);
         const hit = await cache.get(key);

@@ -4,12 +4,21 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
-import type { InputRange, MODEL_FILES, ModelMetrics, WebAppMetrics } from '../export/teachable-machine-format';
+import type {
+  InputRange,
+  MODEL_FILES,
+  ModelMetrics,
+  RecognitionMetadata,
+  WebAppMetrics,
+} from '../export/teachable-machine-format';
+import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
-import { headProbabilities, type HeadTrainingReport, type TrainingSet } from './ml/head';
-import type { BaseModelFiles } from './ml/base-model';
-import { DEFAULT_RECIPE } from './recipe';
+import { CLIENT_THRESHOLD, type GateChoice } from './ml/gate';
+import type { HeadRecipe, NegativeSet, TrainingSet } from './ml/head';
+import { BANK_VIEWS, loadNegativeBank } from './negative-bank/negative-bank';
+import { trainGatedHead, type CrossValidation } from './recognition';
+import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
 
 export const STAGES = ['downloading', 'embedding', 'training', 'exporting', 'uploading'] as const;
@@ -43,6 +52,7 @@ export interface TrainingSummary {
   droppedLabels: string[];
   warnings: string[];
   validationAccuracy: number | null;
+  recognition: RecognitionMetadata;
   epochsRun: number;
   cachedImages: number;
   /** TensorFlow.js backend and worker threads used (the backend is unknown when every embedding came from the cache). */
@@ -52,9 +62,6 @@ export interface TrainingSummary {
   secondsPerStage: Record<string, number>;
   files: Record<(typeof MODEL_FILES)[number], string>;
 }
-
-/** Per-class share of photos held out by the validation twin (at least one photo per class stays in training). */
-const VALIDATION_FRACTION = 0.15;
 
 /** Number of photos whose predictions are compared between the trained model and its reloaded files. */
 const PROBE_PHOTOS = 3;
@@ -69,6 +76,9 @@ export class TrainerService {
     private readonly pool: TfPoolService,
     private readonly exporter: ExportService,
   ) {}
+
+  /** The negative bank per base model (null: none made with it), read once. */
+  private readonly banks = new Map<string, Promise<NegativeSet | null>>();
 
   async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingSummary> {
     const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
@@ -87,16 +97,38 @@ export class TrainerService {
     const embedded = await timed('embedding', () =>
       this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total)),
     );
-    const { set, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
+    const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
+    let bank = this.banks.get(baseModel.sha256);
+    if (!bank) this.banks.set(baseModel.sha256, (bank = loadNegativeBank(baseModel.sha256)));
+    const negatives = await bank;
+    const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
-    // The exported head trains on every photo; a twin trained the same way without a held-out share measures how
-    // well such a head recognises photos it has not seen. Both run at once, on two workers.
-    const [report, validation, webApp] = await timed('training', async () => {
-      const [report, validation] = await Promise.all([
-        this.pool.trainHead({ data: set, recipe }, (epoch, total) => onProgress('training', epoch / total)),
-        this.pool.trainHead({ data: set, recipe: { ...recipe, validationFraction: VALIDATION_FRACTION } }),
-      ]);
-      return [report, validation, await this.webAppMetrics(validation, embedded, set, baseModel)] as const;
+    // The exported head trains on every photo; the cross-validation folds (heads trained without some products and
+    // photos) choose its gate and measure it. All run at once, as many as there are workers.
+    const trained = await timed('training', () => {
+      const trainings = 1 + GATE_FOLDS;
+      const epochsDone = new Array<number>(trainings).fill(0);
+      let next = 0;
+      const train = (data: TrainingSet, r: HeadRecipe) => {
+        const index = next++;
+        return this.pool.trainHead({ data, recipe: r }, (epoch, total) => {
+          epochsDone[index] = epoch / total;
+          onProgress('training', epochsDone.reduce((a, b) => a + b, 0) / trainings);
+        });
+      };
+      const options = gateOptions(
+        medianPhotosPerProduct(shopSet),
+        this.config.RECOGNITION_MAX_FALSE_ACCEPT,
+        this.config.RECOGNITION_UNKNOWN_SHARE,
+      );
+      return trainGatedHead(set, recipe, GATE_FOLDS, options, train);
+    });
+    const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));
+    const recognition = recognitionMetadata(trained.gate, trained.crossValidation, productLabels, {
+      negatives,
+      advice: photoAdvice(shopSet, productLabels),
+      targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
+      unknownShare: this.config.RECOGNITION_UNKNOWN_SHARE,
     });
     const inputRange = request.inputRange ?? this.config.MODEL_INPUT_RANGE;
 
@@ -108,7 +140,7 @@ export class TrainerService {
         const probes = await Promise.all(embedded.images.slice(0, PROBE_PHOTOS).map((i) => fs.readFile(i.path)));
         const exported = await this.pool.exportModel({
           modelJsonPath: baseModel.modelJsonPath,
-          head: report.weights,
+          head: trained.head,
           dir: staged.dir,
           probes,
           inputRange,
@@ -121,16 +153,11 @@ export class TrainerService {
           labelNames: labels.map((l) => l.name),
           imageCount: embedded.images.length,
           tfjsVersion: exported.tfjsVersion,
-          metrics: metricsFor(
-            validation,
-            report.epochsRun,
-            labels.map((l) => l.id),
-            seconds,
-            webApp,
-          ),
+          metrics: metricsFor(trained.crossValidation, trained.gate, trained.report.epochsRun, labels, seconds),
+          recognition,
           inputRange,
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
-          recipe: { ...recipe, views: 'centre + one crop per photo' },
+          recipe: { ...recipe, views: 'centre + one crop per photo', negativeViews: BANK_VIEWS },
           userMetadata: request.userMetadata,
         });
       } catch (err) {
@@ -146,56 +173,19 @@ export class TrainerService {
       images: embedded.images.length,
       skipped: [...request.dataset.skipped, ...embedded.skipped],
       droppedLabels: dropped,
-      warnings: request.dataset.warnings,
-      validationAccuracy: validation.validationAccuracy,
-      epochsRun: report.epochsRun,
+      warnings: [
+        ...request.dataset.warnings,
+        ...recognition.lookAlikes.map((l) => l.advice),
+        ...recognition.advice,
+      ],
+      validationAccuracy: closedSetAccuracy(trained.crossValidation),
+      recognition,
+      epochsRun: trained.report.epochsRun,
       cachedImages: embedded.cachedImages,
       backend: this.pool.backend ?? null,
       workers: this.pool.size,
       secondsPerStage: seconds as Record<string, number>,
       files,
-    };
-  }
-
-  /**
-   * How the shop's web app would do on the validation twin's held-out photos: the whole photo squashed to 224
-   * (its preprocessing), the twin's head, a prediction accepted at WEB_APP_THRESHOLD.
-   */
-  private async webAppMetrics(
-    validation: HeadTrainingReport,
-    embedded: EmbeddedDataset,
-    set: TrainingSet,
-    baseModel: BaseModelFiles,
-  ): Promise<WebAppMetrics | null> {
-    if (!validation.heldOutPhotos.length) return null;
-    const photos = validation.heldOutPhotos;
-    const views = await this.embeddings.embedWebAppViews(
-      photos.map((p) => embedded.images[p]),
-      baseModel,
-    );
-    let accepted = 0;
-    let acceptedCorrect = 0;
-    let correct = 0;
-    let counted = 0;
-    views.forEach((embedding, i) => {
-      if (!embedding) return;
-      const probabilities = headProbabilities(validation.weights, embedding);
-      const top = probabilities.indexOf(Math.max(...probabilities));
-      const label = set.labels[set.photos.indexOf(photos[i])];
-      counted++;
-      if (top === label) correct++;
-      if (probabilities[top] >= WEB_APP_THRESHOLD) {
-        accepted++;
-        if (top === label) acceptedCorrect++;
-      }
-    });
-    if (!counted) return null;
-    return {
-      threshold: WEB_APP_THRESHOLD,
-      photos: counted,
-      acceptedShare: share(accepted, counted),
-      acceptedCorrectShare: accepted ? share(acceptedCorrect, accepted) : null,
-      top1: share(correct, counted),
     };
   }
 }
@@ -223,22 +213,92 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
   return { set, labels, dropped };
 }
 
+/** Closed-set accuracy of the folds on their held-out photos (among the products each fold knew). */
+function closedSetAccuracy(cv: CrossValidation): number | null {
+  return cv.known.length ? share(cv.known.filter((s) => s.correct).length, cv.known.length) : null;
+}
+
 function metricsFor(
-  validation: HeadTrainingReport,
+  cv: CrossValidation,
+  gate: GateChoice,
   epochsRun: number,
-  labels: string[],
+  labels: ProductLabel[],
   seconds: Partial<Record<Stage, number>>,
-  webApp: WebAppMetrics | null,
 ): ModelMetrics {
+  const index = new Map(labels.map((l, i) => [l.id, i]));
+  const confusion = labels.map(() => new Array<number>(labels.length).fill(0));
+  cv.perClass.forEach((c, i) => (confusion[i][i] = c.correct));
+  for (const { actual, predicted } of cv.confusions) confusion[actual][predicted]++;
+  const accepted = cv.known.filter((s) => s.scale <= gate.scale);
+  const webApp: WebAppMetrics | null = cv.known.length
+    ? {
+        threshold: CLIENT_THRESHOLD,
+        photos: cv.known.length,
+        acceptedShare: share(accepted.length, cv.known.length),
+        acceptedCorrectShare: accepted.length ? share(accepted.filter((s) => s.correct).length, accepted.length) : null,
+        top1: closedSetAccuracy(cv)!,
+      }
+    : null;
   return {
-    validationAccuracy: validation.validationAccuracy,
-    validationImages: validation.validationPhotos,
-    perClassAccuracy: Object.fromEntries(labels.map((l, i) => [l, validation.perClassAccuracy[i] ?? null])),
-    confusionMatrix: validation.confusion,
+    validationAccuracy: closedSetAccuracy(cv),
+    validationImages: cv.known.length,
+    perClassAccuracy: Object.fromEntries(
+      labels.map((l) => [l.id, cv.perClass[index.get(l.id)!].scans ? share(cv.perClass[index.get(l.id)!].correct, cv.perClass[index.get(l.id)!].scans) : null]),
+    ),
+    confusionMatrix: confusion,
     epochsRun,
     secondsPerStage: seconds as Record<string, number>,
     webApp,
   };
+}
+
+function recognitionMetadata(
+  gate: GateChoice,
+  cv: CrossValidation,
+  labels: ProductLabel[],
+  extra: { negatives: NegativeSet | null; advice: string[]; targetFalseAccept: number; unknownShare: number },
+): RecognitionMetadata {
+  return {
+    threshold: CLIENT_THRESHOLD,
+    logitScale: round4(gate.scale),
+    targetFalseAccept: extra.targetFalseAccept,
+    unknownShare: extra.unknownShare,
+    estimatedCorrectAccept: rounded(gate.estimatedCorrectAccept),
+    estimatedFalseAccept: rounded(gate.estimatedFalseAccept),
+    method:
+      `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
+      `photo of every other product as a scan per fold), corrected by factors measured on held-out grocery shops` +
+      (extra.negatives ? '; head trained against a negative bank (outlier exposure)' : '; no negative bank for this base model'),
+    crossValidation: {
+      folds: GATE_FOLDS,
+      knownScans: gate.knownScans,
+      unknownScans: gate.unknownScans,
+      correctAccept: rounded(gate.crossValidatedCorrectAccept),
+      falseAccept: rounded(gate.crossValidatedFalseAccept),
+    },
+    negativeBank: extra.negatives
+      ? { photos: new Set(extra.negatives.photos).size, views: BANK_VIEWS.length }
+      : null,
+    lookAlikes: lookAlikes(cv.confusions, labels),
+    advice: extra.advice,
+  };
+}
+
+/** The median number of photos (plain rows) per product. */
+export function medianPhotosPerProduct(data: TrainingSet): number {
+  const counts = new Array<number>(data.classCount).fill(0);
+  data.plain.forEach((plain, row) => plain && counts[data.labels[row]]++);
+  counts.sort((a, b) => a - b);
+  const mid = counts.length >> 1;
+  return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
+}
+
+function rounded(value: number | null): number | null {
+  return value === null ? null : share(value, 1);
+}
+
+function round4(value: number): number {
+  return Math.round(value * 10000) / 10000;
 }
 
 /** The web app accepts a prediction only at this probability or above. */

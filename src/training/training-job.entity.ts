@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import type { InputRange } from '../export/teachable-machine-format';
+import type { InputRange, RecognitionMetadata } from '../export/teachable-machine-format';
 import type { Stage } from './trainer.service';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed'] as const;
@@ -13,6 +13,8 @@ export interface JobResult {
   skippedImages: number;
   droppedProducts: string[];
   validationAccuracy: number | null;
+  /** The model's recognition gate, its expected figures, look-alikes and photo advice (as in metadata.json). */
+  recognition: RecognitionMetadata;
   backend: string | null;
 }
 

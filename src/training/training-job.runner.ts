@@ -196,6 +196,7 @@ function resultOf(summary: TrainingSummary): JobResult {
     skippedImages: summary.skipped.length,
     droppedProducts: summary.droppedLabels,
     validationAccuracy: summary.validationAccuracy,
+    recognition: summary.recognition,
     backend: summary.backend,
   };
 }

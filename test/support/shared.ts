@@ -1,16 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { PROJECT_ROOT } from '../../src/common/project-files';
 
-/** The project root (the folder with package.json), wherever the compiled test runs from. */
-export const PROJECT_ROOT = (() => {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = parent;
-  }
-  return dir;
-})();
+export { PROJECT_ROOT };
 
 /** `../shared` beside the checkout: the real base model and photos used by tests and benchmarks. */
 export function sharedPath(...parts: string[]): string {

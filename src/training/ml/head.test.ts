@@ -102,4 +102,50 @@ describe('head training', () => {
     assert.ok(report.epochsUsed >= 1 && report.epochsUsed <= 6);
     assert.equal(report.epochsRun, 6 + report.epochsUsed);
   });
+
+  it('with outlier exposure, is unsure of things it was not taught and still names what it was', async (t) => {
+    const { tf } = await loadTensorflow('auto');
+    // Classes 0–3 are the shop's; 4–9 only ever appear as negatives (photos 0–3 of each) or as unseen scans (4–7).
+    const world = toySet(10, 8, 3);
+    const rowsOf = (predicate: (label: number, photoInClass: number, row: number) => boolean) =>
+      Array.from(world.labels.keys()).filter((r) => predicate(world.labels[r], world.photos[r] % 8, r));
+    const take = (rows: number[]) => {
+      const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
+      rows.forEach((r, i) => embeddings.set(world.embeddings.subarray(r * EMBEDDING_SIZE, (r + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE));
+      return embeddings;
+    };
+    const shopRows = rowsOf((label) => label < 4);
+    const negativeRows = rowsOf((label, p) => label >= 4 && p < 4);
+    const unseen = rowsOf((label, p, r) => label >= 4 && p >= 4 && world.plain[r] === 1);
+    const shop: TrainingSet = {
+      embeddings: take(shopRows),
+      labels: Int32Array.from(shopRows, (r) => world.labels[r]),
+      photos: Int32Array.from(shopRows, (r) => world.photos[r]),
+      plain: Uint8Array.from(shopRows, (r) => world.plain[r]),
+      classCount: 4,
+      negatives: { embeddings: take(negativeRows), photos: Int32Array.from(negativeRows, (r) => world.photos[r]) },
+    };
+    const recipe = { ...TEACHABLE_MACHINE_RECIPE, validationFraction: 0, epochs: 20, learningRate: 0.002, batchSize: 32 };
+    const surest = async (negativesPerEpoch: number, negativeWeight: number) => {
+      const { weights } = await trainHead(tf, shop, { ...recipe, negativesPerEpoch, negativeWeight });
+      const unseenTop = take(unseen);
+      let unknown = 0;
+      for (let i = 0; i < unseen.length; i++)
+        unknown += Math.max(...headProbabilities(weights, unseenTop.subarray(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE)));
+      let right = 0;
+      shopRows.forEach((r, i) => {
+        const p = headProbabilities(weights, shop.embeddings.subarray(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE));
+        if (p.indexOf(Math.max(...p)) === world.labels[r]) right++;
+      });
+      return { unknown: unknown / unseen.length, accuracy: right / shopRows.length };
+    };
+    const plain = await surest(0, 0);
+    const exposed = await surest(24, 1);
+    t.diagnostic(`mean top probability on unseen products: ${exposed.unknown} with outlier exposure, ${plain.unknown} without`);
+    assert.ok(exposed.accuracy >= 0.99, `shop accuracy with outlier exposure ${exposed.accuracy}`);
+    assert.ok(
+      exposed.unknown < plain.unknown - 0.2,
+      `mean top probability on unseen products: ${exposed.unknown} with outlier exposure, ${plain.unknown} without`,
+    );
+  });
 });

@@ -10,6 +10,11 @@ export interface HeadRecipe {
   learningRate: number;
   /** Targets become (1 − ε)·onehot + ε/classes. */
   labelSmoothing: number;
+  /**
+   * LogitNorm (Wei et al., 2022): the loss sees the logits divided by τ·‖logits‖, so training cannot make the model
+   * surer by growing its logits; 0 trains on the plain logits.
+   */
+  logitNormTemperature: number;
   /** Dropout on the 1280-float embedding, during training only. */
   inputDropout: number;
   /** Weight every class's loss by (mean class size / class size), so a product with many photos does not dominate. */
@@ -22,6 +27,13 @@ export interface HeadRecipe {
   keepBestEpoch: boolean;
   /** After choosing the epoch count on the held-out photos, train again on all photos for that many epochs. */
   refitOnAll: boolean;
+  /**
+   * Outlier exposure: photos of things that are not the shop's (`TrainingSet.negatives`) join every epoch with a
+   * uniform target over the shop's products, so the head learns to be unsure of what it was not taught. This many
+   * negative photos per epoch (one view each), their loss weighted by `negativeWeight`; 0 turns it off.
+   */
+  negativesPerEpoch: number;
+  negativeWeight: number;
   seed: number;
 }
 
@@ -31,12 +43,15 @@ export const TEACHABLE_MACHINE_RECIPE: HeadRecipe = {
   batchSize: 16,
   learningRate: 0.001,
   labelSmoothing: 0,
+  logitNormTemperature: 0,
   inputDropout: 0,
   balanceClasses: false,
   validationFraction: 0.15,
   oneViewPerEpoch: false,
   keepBestEpoch: false,
   refitOnAll: false,
+  negativesPerEpoch: 0,
+  negativeWeight: 0,
   seed: 42,
 };
 
@@ -50,6 +65,15 @@ export interface TrainingSet {
   /** Rows that are the photo's plain (centre) view: the only rows used to measure accuracy. */
   plain: Uint8Array;
   classCount: number;
+  /** Embeddings of things that are not the shop's, for outlier exposure (see HeadRecipe.negativesPerEpoch). */
+  negatives?: NegativeSet;
+}
+
+/** Rows of negative embeddings; `photos[row]` groups the views of one negative photo. */
+export interface NegativeSet {
+  /** m × 1280, row-major. */
+  embeddings: Float32Array;
+  photos: Int32Array;
 }
 
 /** The trained head as plain arrays, ready to be placed into the exported model. */
@@ -141,13 +165,22 @@ async function fitOnce(
   const validationPlain = validationRows.filter((i) => data.plain[i]);
   let best: FitResult | undefined;
   try {
-    const rowsOfPhoto = new Map<number, number[]>();
-    for (const row of trainRows) rowsOfPhoto.set(data.photos[row], [...(rowsOfPhoto.get(data.photos[row]) ?? []), row]);
+    const rowsOfPhoto = groupRows(trainRows, data.photos);
+    // Negative rows are numbered after the shop's: row n + i is negative row i.
+    const negatives = data.negatives && recipe.negativeWeight > 0 && recipe.negativesPerEpoch > 0 ? data.negatives : undefined;
+    const negativeRowsOfPhoto = negatives
+      ? [...groupRows(Array.from(negatives.photos.keys()), negatives.photos).values()].map((rows) =>
+          rows.map((r) => r + data.labels.length),
+        )
+      : [];
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const epochRows = recipe.oneViewPerEpoch
         ? [...rowsOfPhoto.values()].map((rows) => rows[Math.floor(random() * rows.length)])
         : trainRows;
-      const order = shuffled(epochRows, random);
+      const negativeRows = shuffled(negativeRowsOfPhoto, random)
+        .slice(0, recipe.negativesPerEpoch)
+        .map((rows) => rows[Math.floor(random() * rows.length)]);
+      const order = shuffled([...epochRows, ...negativeRows], random);
       for (let start = 0; start < order.length; start += recipe.batchSize) {
         head.step(data, rowWeights, order.slice(start, start + recipe.batchSize), random);
       }
@@ -209,18 +242,27 @@ class TrainableHead {
   }
 
   /**
-   * One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets. The batch is
-   * copied from plain arrays: the wasm backend's gather is slower than building the small tensors directly.
+   * One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets; a negative row
+   * (numbered from data.labels.length on) has the uniform target. The batch is copied from plain arrays: the wasm
+   * backend's gather is slower than building the small tensors directly.
    */
   step(data: TrainingSet, rowWeights: Float32Array, rows: number[], random: () => number): void {
     const tf = this.tf;
     const k = this.classCount;
     const rate = this.recipe.inputDropout;
     const smoothing = this.recipe.labelSmoothing;
+    const n = data.labels.length;
     const inputs = new Float32Array(rows.length * EMBEDDING_SIZE);
     const targets = new Float32Array(rows.length * k).fill(smoothing / k);
     const weights = new Float32Array(rows.length);
     rows.forEach((row, i) => {
+      if (row >= n) {
+        const from = (row - n) * EMBEDDING_SIZE;
+        inputs.set(data.negatives!.embeddings.subarray(from, from + EMBEDDING_SIZE), i * EMBEDDING_SIZE);
+        targets.fill(1 / k, i * k, (i + 1) * k);
+        weights[i] = this.recipe.negativeWeight / rows.length;
+        return;
+      }
       inputs.set(data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE);
       targets[i * k + data.labels[row]] += 1 - smoothing;
       weights[i] = rowWeights[row] / rows.length;
@@ -230,10 +272,24 @@ class TrainableHead {
       const xb = tf.tensor2d(inputs, [rows.length, EMBEDDING_SIZE]);
       const preActivation = tf.matMul(xb, this.hiddenKernel).add(this.hiddenBias);
       const hidden = tf.relu(preActivation);
-      const probabilities = tf.softmax(tf.matMul(hidden, this.outputKernel));
-      const outputGradient = probabilities
-        .sub(tf.tensor2d(targets, [rows.length, k]))
-        .mul(tf.tensor2d(weights, [rows.length, 1]));
+      const logits = tf.matMul(hidden, this.outputKernel);
+      const tau = this.recipe.logitNormTemperature;
+      let outputGradient: TF.Tensor2D;
+      if (tau > 0) {
+        // z' = u / τ with u = z / ‖z‖: dL/dz = (g − u·(u·g)) / (τ‖z‖), g = softmax(z') − target.
+        const norm = tf.norm(logits, 'euclidean', 1, true).add(1e-7);
+        const unit = logits.div(norm);
+        const g = tf.softmax(unit.div(tau)).sub(tf.tensor2d(targets, [rows.length, k]));
+        outputGradient = g
+          .sub(unit.mul(tf.sum(unit.mul(g), 1, true)))
+          .div(norm.mul(tau))
+          .mul(tf.tensor2d(weights, [rows.length, 1]));
+      } else {
+        outputGradient = tf
+          .softmax(logits)
+          .sub(tf.tensor2d(targets, [rows.length, k]))
+          .mul(tf.tensor2d(weights, [rows.length, 1]));
+      }
       const hiddenGradient = tf.matMul(outputGradient, tf.transpose(this.outputKernel)).mul(tf.step(preActivation));
       this.optimizer.applyGradients([
         { name: this.hiddenKernel.name, tensor: tf.matMul(tf.transpose(xb), hiddenGradient) },
@@ -283,6 +339,17 @@ function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: Trai
   return { accuracy: correct / rows.length, perClassAccuracy, confusion };
 }
 
+/** Rows grouped by the photo they were cut from, in first-seen order. */
+function groupRows(rows: number[], photos: Int32Array): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  for (const row of rows) {
+    const group = groups.get(photos[row]);
+    if (group) group.push(row);
+    else groups.set(photos[row], [row]);
+  }
+  return groups;
+}
+
 function balancedClassWeights(labels: Int32Array, rows: number[], classCount: number): number[] {
   const counts = new Array<number>(classCount).fill(0);
   for (const r of rows) counts[labels[r]]++;
@@ -319,7 +386,7 @@ export function splitByPhoto(
   return { train, validation };
 }
 
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
+export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = items.slice();
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -342,6 +409,19 @@ export function mulberry32(seed: number): () => number {
 
 /** Class probabilities of the exported head for one embedding, computed in plain JavaScript (for evaluation). */
 export function headProbabilities(weights: HeadWeights, embedding: Float32Array): Float32Array {
+  return softmax(headLogits(weights, embedding));
+}
+
+export function softmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const l of logits) max = Math.max(max, l);
+  const exp = logits.map((l) => Math.exp(l - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((e) => e / sum);
+}
+
+/** The head's logits (the output layer before its softmax) for one embedding, in plain JavaScript. */
+export function headLogits(weights: HeadWeights, embedding: Float32Array): Float32Array {
   const { hiddenUnits: h, classCount: k } = weights;
   const x = embedding;
   const hidden = weights.hiddenBias.slice();
@@ -356,10 +436,7 @@ export function headProbabilities(weights: HeadWeights, embedding: Float32Array)
     if (v === 0) continue;
     for (let c = 0; c < k; c++) logits[c] += v * weights.outputKernel[u * k + c];
   }
-  const max = Math.max(...logits);
-  const exp = logits.map((l) => Math.exp(l - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((e) => e / sum);
+  return logits;
 }
 
 /**

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { ImageRejectedError, preprocessImage, WEB_APP_VIEW, type EmbeddingView } from '../../dataset/preprocess';
+import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import {
@@ -29,7 +29,6 @@ import {
   type TrainingSet,
 } from './head';
 import { loadLayersModelFromFile } from './model-files';
-import { webAppInput } from './web-app-input';
 
 export interface TfWorkerOptions {
   backend: TfBackendChoice;
@@ -38,7 +37,7 @@ export interface TfWorkerOptions {
 export interface EmbedTask {
   modelJsonPath: string;
   /** Each photo once, with the views to cut from it. */
-  items: { bytes: Uint8Array; views: EmbeddingView[] }[];
+  items: { bytes: Uint8Array; views: View[] }[];
 }
 /** One embedding per requested view, or why the photo could not be used. */
 export type EmbedOutcome = { embeddings: Float32Array[] } | { error: string };
@@ -89,9 +88,7 @@ export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
       task.items.map(async (item) => {
         try {
           return await Promise.all(
-            item.views.map(async (view) =>
-              view === WEB_APP_VIEW ? webAppInput(tf, item.bytes) : (await preprocessImage(item.bytes, view)).pixels,
-            ),
+            item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels),
           );
         } catch (err) {
           if (err instanceof ImageRejectedError) return err;

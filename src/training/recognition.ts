@@ -1,0 +1,163 @@
+/**
+ * Choosing a model's recognition gate from the shop's own photos: cross-validation in which a share of the
+ * products plays the part of things the shop does not sell, and a share of every other product's photos plays the
+ * part of the cashier's scans. Pure apart from the head trainings it is handed (no TensorFlow, no I/O).
+ */
+import type { HeadRecipe, HeadTrainingReport, HeadWeights, TrainingSet } from './ml/head';
+import { headLogits, mulberry32, shuffled } from './ml/head';
+import { EMBEDDING_SIZE } from './ml/feature-extractor';
+import { acceptScale, chooseGateScale, type GateChoice, type GateOptions, type KnownScan } from './ml/gate';
+
+export type TrainHead = (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>;
+
+/** One cross-validation fold: a head trained without some products (the impostors) and without some photos. */
+interface Fold {
+  set: TrainingSet;
+  /** Fold class index → the shop's class index. */
+  classes: number[];
+  /** Plain rows (in the full set) of the photos held out from products the fold knows: the known scans. */
+  knownRows: number[];
+  /** Plain rows of the impostor products' photos: the unknown scans. */
+  impostorRows: number[];
+}
+
+/**
+ * `folds` folds: products are dealt into `folds` groups (seeded), and in fold f the products of group f are
+ * impostors while every other product's photo number f mod (its photo count) is held out as a scan.
+ */
+export function crossValidationFolds(data: TrainingSet, folds: number, seed: number): Fold[] {
+  const k = data.classCount;
+  const random = mulberry32(seed ^ 0xc0ffee);
+  const order = shuffled(Array.from({ length: k }, (_, c) => c), random);
+  const group = new Int32Array(k);
+  order.forEach((c, i) => (group[c] = i % folds));
+  // Index of every photo within its class, in row order.
+  const photoIndex = new Map<number, number>();
+  const seenPerClass = new Array<number>(k).fill(0);
+  data.photos.forEach((photo, row) => {
+    if (!photoIndex.has(photo)) photoIndex.set(photo, seenPerClass[data.labels[row]]++);
+  });
+  const result: Fold[] = [];
+  for (let f = 0; f < folds; f++) {
+    const classes = Array.from({ length: k }, (_, c) => c).filter((c) => group[c] !== f);
+    if (classes.length < 2) continue;
+    const foldClass = new Map(classes.map((c, i) => [c, i]));
+    const trainRows: number[] = [];
+    const knownRows: number[] = [];
+    const impostorRows: number[] = [];
+    data.labels.forEach((label, row) => {
+      const photo = data.photos[row];
+      // One photo per product and fold, so a fold's head is nearly the exported one (a product with fewer than
+      // three photos keeps them all).
+      const heldOut = seenPerClass[label] >= 3 && photoIndex.get(photo) === f % seenPerClass[label];
+      if (group[label] === f) {
+        if (data.plain[row]) impostorRows.push(row);
+      } else if (heldOut) {
+        if (data.plain[row]) knownRows.push(row);
+      } else trainRows.push(row);
+    });
+    if (!knownRows.length) continue;
+    result.push({ set: subset(data, trainRows, foldClass), classes, knownRows, impostorRows });
+  }
+  return result;
+}
+
+function subset(data: TrainingSet, rows: number[], classOf: Map<number, number>): TrainingSet {
+  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
+  rows.forEach((row, i) =>
+    embeddings.set(data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
+  );
+  return {
+    embeddings,
+    labels: Int32Array.from(rows, (r) => classOf.get(data.labels[r])!),
+    photos: Int32Array.from(rows, (r) => data.photos[r]),
+    plain: Uint8Array.from(rows, (r) => data.plain[r]),
+    classCount: classOf.size,
+    negatives: data.negatives,
+  };
+}
+
+/** A known scan that cross-validation named as another product: the pair behind look-alike advice. */
+export interface Confusion {
+  actual: number;
+  predicted: number;
+}
+
+export interface CrossValidation {
+  known: KnownScan[];
+  unknown: number[];
+  confusions: Confusion[];
+  /** Per shop class: known scans and how many were named right (closed-set, among the fold's products). */
+  perClass: { scans: number; correct: number }[];
+}
+
+/** Trains every fold (all at once: the pool runs as many as it has workers) and scores its scans. */
+export async function crossValidate(
+  data: TrainingSet,
+  recipe: HeadRecipe,
+  folds: number,
+  train: TrainHead,
+): Promise<CrossValidation> {
+  const plan = crossValidationFolds(data, folds, recipe.seed);
+  const reports = await Promise.all(plan.map((fold) => train(fold.set, recipe)));
+  const result: CrossValidation = {
+    known: [],
+    unknown: [],
+    confusions: [],
+    perClass: Array.from({ length: data.classCount }, () => ({ scans: 0, correct: 0 })),
+  };
+  plan.forEach((fold, f) => {
+    const weights = reports[f].weights;
+    for (const row of fold.knownRows) {
+      const logits = rowLogits(weights, data, row);
+      const predicted = fold.classes[argMax(logits)];
+      const actual = data.labels[row];
+      result.known.push({ scale: acceptScale(logits), correct: predicted === actual });
+      result.perClass[actual].scans++;
+      if (predicted === actual) result.perClass[actual].correct++;
+      else result.confusions.push({ actual, predicted });
+    }
+    for (const row of fold.impostorRows) result.unknown.push(acceptScale(rowLogits(weights, data, row)));
+  });
+  return result;
+}
+
+export interface GatedHead {
+  /** The exported head's training (unscaled weights). */
+  report: HeadTrainingReport;
+  /** The exported head, its logits scaled by the gate. */
+  head: HeadWeights;
+  gate: GateChoice;
+  crossValidation: CrossValidation;
+}
+
+/**
+ * Trains the head on all of `data` and, at the same time, the cross-validation folds that choose its gate; returns
+ * the head with the gate baked in.
+ */
+export async function trainGatedHead(
+  data: TrainingSet,
+  recipe: HeadRecipe,
+  folds: number,
+  options: GateOptions,
+  train: TrainHead,
+): Promise<GatedHead> {
+  const [report, crossValidation] = await Promise.all([train(data, recipe), crossValidate(data, recipe, folds, train)]);
+  const gate = chooseGateScale(crossValidation.known, crossValidation.unknown, options);
+  return { report, head: scaledHead(report.weights, gate.scale), gate, crossValidation };
+}
+
+/** The head with its logits multiplied by `scale` (the output layer has no bias, so scaling its kernel does it). */
+export function scaledHead(weights: HeadWeights, scale: number): HeadWeights {
+  return { ...weights, outputKernel: weights.outputKernel.map((w) => w * scale) };
+}
+
+function rowLogits(weights: HeadWeights, data: TrainingSet, row: number): Float32Array {
+  return headLogits(weights, data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE));
+}
+
+export function argMax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}

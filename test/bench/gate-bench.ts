@@ -1,0 +1,359 @@
+/**
+ * `npm run bench:gate`: the open-set benchmark. A shop of 20 grocery products enrols the first k train photos of
+ * each; the cashier then scans the val photos of those 20 and of 20 products the shop does not sell. Shops and
+ * unknown products are drawn (10 seeds) from the val classes outside the negative bank's. Printed per k, side by
+ * side: closed-set top-1, correct and wrong accepts at the model's own gate and at a fixed 0.9, and the best
+ * correct-accept rate any single threshold reaches with wrong accepts ≤ 2 %, for our recipe, today's former recipe,
+ * Teachable Machine's and cosine-to-centroid matching on the same embeddings.
+ *
+ * GATE_SCANS=dev scans other train photos instead (the last 5 of each class, never enrolled): the development
+ * protocol on which the gate's corrections were chosen, without touching val.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import type { View } from '../../src/dataset/preprocess';
+import { BANK_VIEWS, loadBankClasses, loadNegativeBank } from '../../src/training/negative-bank/negative-bank';
+import { verifyModelFiles } from '../../src/training/ml/base-model';
+import { EMBEDDING_SIZE } from '../../src/training/ml/feature-extractor';
+import { acceptScale, CLIENT_THRESHOLD } from '../../src/training/ml/gate';
+import {
+  headLogits,
+  mulberry32,
+  shuffled,
+  softmax,
+  TEACHABLE_MACHINE_RECIPE,
+  type HeadRecipe,
+  type HeadWeights,
+  type NegativeSet,
+  type TrainingSet,
+} from '../../src/training/ml/head';
+import { TfWorkerPool } from '../../src/training/ml/tf-pool';
+import { argMax, trainGatedHead } from '../../src/training/recognition';
+import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions, sha256Hex, viewsForPhoto } from '../../src/training/recipe';
+import { BASE_MODEL_JSON, groceryPhotos, type GroceryPhoto } from '../support/shared';
+import { embedGroceryPhotos } from './grocery-embeddings';
+
+const SEEDS = Number(process.env.GATE_SEEDS ?? 10);
+const SHOP_SIZE = 20;
+const UNKNOWN_SIZE = 20;
+const DEV_SCANS = 5;
+const MAX_FALSE_ACCEPT = 0.02;
+const KS = (process.env.GATE_KS ?? '5,10').split(',').map(Number);
+/** For exploring: JSON overrides of the recipe and the gate options, and a comma list of extra shop views. */
+const RECIPE_OVERRIDE = JSON.parse(process.env.GATE_RECIPE ?? '{}') as Partial<HeadRecipe>;
+const GATE_OVERRIDE = JSON.parse(process.env.GATE_OPTIONS ?? '{}') as Record<string, number>;
+const ALL_VIEWS: View[] = ['centre', 'mirror', 'zoom75', 'zoom75mirror', 'zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
+
+const EXTRA_VIEWS = (process.env.GATE_VIEWS ?? '').split(',').filter(Boolean);
+const SHOP_VIEWS = EXTRA_VIEWS.length
+  ? (sha: string): View[] => [
+      ...(EXTRA_VIEWS.includes('nocrop') ? ['centre' as View] : FORMER_VIEWS(sha)),
+      ...(EXTRA_VIEWS.filter((v) => v !== 'nocrop') as View[]),
+    ]
+  : viewsForPhoto;
+
+interface Photo extends GroceryPhoto {
+  sha: string;
+  views: Map<View, Float32Array>;
+}
+
+/** Teachable Machine's former default here: centre + one tight crop, 20 epochs, no gate. */
+const FORMER_VIEWS = (sha: string): View[] => {
+  const crops: View[] = ['zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
+  return ['centre', crops[parseInt(sha.slice(0, 8), 16) % crops.length]];
+};
+const FORMER_RECIPE: HeadRecipe = { ...DEFAULT_RECIPE, negativesPerEpoch: 0, negativeWeight: 0 };
+
+interface ShopResult {
+  method: string;
+  top1: number;
+  /** At the model's own gate (the 0.9 rule on the exported model). */
+  correctAccept: number;
+  falseAccept: number;
+  /** At 0.9 on the unscaled head (ours) — the same as above for the others. */
+  rawCorrectAccept: number;
+  rawFalseAccept: number;
+  estimatedCorrectAccept?: number | null;
+  estimatedFalseAccept?: number | null;
+  /** Scores for the threshold sweep: accept iff score ≥ τ. */
+  known: { score: number; correct: boolean }[];
+  unknown: number[];
+  /** The same by max probability of the unscaled head (ours only). */
+  byProbability?: { known: { score: number; correct: boolean }[]; unknown: number[] };
+  headSeconds: number;
+}
+
+async function main(): Promise<void> {
+  const scansFrom = process.env.GATE_SCANS === 'dev' ? 'dev' : 'val';
+  // GATE_BANK_CLASSES (exploring): another class list, its bank made from the cached embeddings.
+  const bankNames = new Set(
+    process.env.GATE_BANK_CLASSES
+      ? (await fs.readFile(process.env.GATE_BANK_CLASSES, 'utf8')).split('\n').filter(Boolean)
+      : await loadBankClasses(),
+  );
+  const log = (line: string) => console.log(line);
+  const train = await withEmbeddings(groceryPhotos('train'), ALL_VIEWS, log);
+  const bankClasses = new Set(train.filter((p) => bankNames.has(path.basename(path.dirname(p.file)))).map((p) => p.classId));
+  const val = await withEmbeddings(groceryPhotos('val'), ['centre'], log);
+  const valClasses = [...new Set(val.map((p) => p.classId))].filter((c) => !bankClasses.has(c)).sort((a, b) => a - b);
+  const bankPhotos = train.filter((p) => bankClasses.has(p.classId));
+  const negatives = process.env.GATE_BANK_CLASSES
+    ? negativeSet(bankPhotos)
+    : (await loadNegativeBank(await verifyModelFiles(BASE_MODEL_JSON)))!;
+  console.log(
+    `open-set benchmark (${scansFrom} scans): ${valClasses.length} eligible classes, negative bank ${bankClasses.size} classes / ${bankPhotos.length} photos × ${BANK_VIEWS.length} views; ${SEEDS} seeds; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
+  );
+  const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
+  const train_ = (data: TrainingSet, recipe: HeadRecipe) => pool.trainHead({ data, recipe });
+  try {
+    for (const k of KS) {
+      const results: ShopResult[] = [];
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        const order = shuffled(valClasses, mulberry32(seed * 7919));
+        const shop = order.slice(0, SHOP_SIZE);
+        const unknown = order.slice(SHOP_SIZE, SHOP_SIZE + UNKNOWN_SIZE);
+        const enrol = shop.flatMap((c) => train.filter((p) => p.classId === c).slice(0, k));
+        const scanPool = (c: number) =>
+          scansFrom === 'val'
+            ? val.filter((p) => p.classId === c)
+            : train.filter((p) => p.classId === c).slice(-DEV_SCANS);
+        const knownScans = shop.flatMap((c) => scanPool(c).map((p) => ({ e: p.views.get('centre')!, label: shop.indexOf(c) })));
+        const unknownScans = unknown.flatMap((c) => scanPool(c).map((p) => p.views.get('centre')!));
+        const evaluate = (method: string, weights: HeadWeights, gated: HeadWeights, headSeconds: number, extra = {}) =>
+          evaluateHead(method, weights, gated, knownScans, unknownScans, headSeconds, extra);
+
+        // Ours: the production recipe, with the bank and the gate.
+        let started = performance.now();
+        const oursSet = shopSet(enrol, shop, SHOP_VIEWS, negatives);
+        const recipe = { ...DEFAULT_RECIPE, ...RECIPE_OVERRIDE, seed };
+        const ours = await trainGatedHead(
+          oursSet,
+          recipe,
+          GATE_FOLDS,
+          { ...gateOptions(k, MAX_FALSE_ACCEPT, 0.5), ...GATE_OVERRIDE },
+          train_,
+        );
+        const oursSeconds = (performance.now() - started) / 1000;
+        const gate = ours.gate;
+        results.push(
+          evaluate('ours (gate)', ours.report.weights, ours.head, oursSeconds, {
+            estimatedCorrectAccept: gate.estimatedCorrectAccept,
+            estimatedFalseAccept: gate.estimatedFalseAccept,
+          }),
+        );
+
+        // The former default: centre + one crop, final head plus its validation twin (what it trained per shop).
+        started = performance.now();
+        const formerSet = shopSet(enrol, shop, FORMER_VIEWS);
+        const [former] = await Promise.all([
+          train_(formerSet, { ...FORMER_RECIPE, seed }),
+          train_(formerSet, { ...FORMER_RECIPE, seed, validationFraction: 0.15 }),
+        ]);
+        results.push(evaluate('former default', former.weights, former.weights, (performance.now() - started) / 1000));
+
+        const tmSet = shopSet(enrol, shop, () => ['centre']);
+        started = performance.now();
+        const tm = await train_(tmSet, { ...TEACHABLE_MACHINE_RECIPE, seed });
+        results.push(evaluate('Teachable Machine', tm.weights, tm.weights, (performance.now() - started) / 1000));
+
+        results.push(centroidResult(tmSet, knownScans, unknownScans));
+      }
+      report(k, results);
+    }
+  } finally {
+    await pool.destroy();
+  }
+}
+
+async function withEmbeddings(photos: GroceryPhoto[], views: View[], log: (l: string) => void): Promise<Photo[]> {
+  const embeddings = await embedGroceryPhotos(BASE_MODEL_JSON, photos, views, log);
+  return Promise.all(
+    photos.map(async (p, i) => ({
+      ...p,
+      sha: sha256Hex(new Uint8Array(await fs.readFile(p.file))),
+      views: new Map(views.map((v, j) => [v, embeddings[i][j]])),
+    })),
+  );
+}
+
+function negativeSet(photos: Photo[]): NegativeSet {
+  const rows = photos.flatMap((p, i) => BANK_VIEWS.map((v) => ({ e: p.views.get(v)!, photo: i })));
+  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
+  rows.forEach((r, i) => embeddings.set(r.e, i * EMBEDDING_SIZE));
+  return { embeddings, photos: Int32Array.from(rows, (r) => r.photo) };
+}
+
+function shopSet(enrol: Photo[], shop: number[], viewsOf: (sha: string) => View[], negatives?: NegativeSet): TrainingSet {
+  const rows = enrol.flatMap((p, i) => viewsOf(p.sha).map((v, j) => ({ e: p.views.get(v)!, label: shop.indexOf(p.classId), photo: i, plain: j === 0 })));
+  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
+  rows.forEach((r, i) => embeddings.set(r.e, i * EMBEDDING_SIZE));
+  return {
+    embeddings,
+    labels: Int32Array.from(rows, (r) => r.label),
+    photos: Int32Array.from(rows, (r) => r.photo),
+    plain: Uint8Array.from(rows, (r) => (r.plain ? 1 : 0)),
+    classCount: shop.length,
+    negatives,
+  };
+}
+
+function evaluateHead(
+  method: string,
+  weights: HeadWeights,
+  gated: HeadWeights,
+  known: { e: Float32Array; label: number }[],
+  unknown: Float32Array[],
+  headSeconds: number,
+  extra: Partial<ShopResult>,
+): ShopResult {
+  const total = known.length + unknown.length;
+  const decide = (w: HeadWeights) => {
+    let correct = 0;
+    let wrong = 0;
+    for (const s of known) {
+      const p = softmax(headLogits(w, s.e));
+      const top = argMax(p);
+      if (p[top] >= CLIENT_THRESHOLD) top === s.label ? correct++ : wrong++;
+    }
+    for (const e of unknown) if (Math.max(...softmax(headLogits(w, e))) >= CLIENT_THRESHOLD) wrong++;
+    return { correctAccept: correct / known.length, falseAccept: wrong / total };
+  };
+  const own = decide(gated);
+  const raw = decide(weights);
+  const gatedScores = weights !== gated;
+  // Ours sweeps the scale (what the gate varies); the others their max probability.
+  const score = (logits: Float32Array) => (gatedScores ? -acceptScale(logits) : Math.max(...softmax(logits)));
+  let top1 = 0;
+  const knownScores = known.map((s) => {
+    const logits = headLogits(weights, s.e);
+    const correct = argMax(logits) === s.label;
+    if (correct) top1++;
+    return { score: score(logits), correct };
+  });
+  return {
+    method,
+    top1: top1 / known.length,
+    correctAccept: own.correctAccept,
+    falseAccept: own.falseAccept,
+    rawCorrectAccept: raw.correctAccept,
+    rawFalseAccept: raw.falseAccept,
+    known: knownScores,
+    unknown: unknown.map((e) => score(headLogits(weights, e))),
+    byProbability: gatedScores
+      ? {
+          known: known.map((s) => {
+            const p = softmax(headLogits(weights, s.e));
+            return { score: Math.max(...p), correct: argMax(p) === s.label };
+          }),
+          unknown: unknown.map((e) => Math.max(...softmax(headLogits(weights, e)))),
+        }
+      : undefined,
+    headSeconds,
+    ...extra,
+  };
+}
+
+/** Nearest class mean by cosine similarity, on the centre embeddings. */
+function centroidResult(set: TrainingSet, known: { e: Float32Array; label: number }[], unknown: Float32Array[]): ShopResult {
+  const means = Array.from({ length: set.classCount }, () => new Float32Array(EMBEDDING_SIZE));
+  set.labels.forEach((label, row) => {
+    for (let j = 0; j < EMBEDDING_SIZE; j++) means[label][j] += set.embeddings[row * EMBEDDING_SIZE + j];
+  });
+  means.forEach(normalise);
+  const nearest = (e: Float32Array) => {
+    const x = normalise(e.slice());
+    const sims = means.map((m) => m.reduce((s, v, j) => s + v * x[j], 0));
+    return { top: argMax(sims), score: Math.max(...sims) };
+  };
+  let top1 = 0;
+  const knownScores = known.map((s) => {
+    const n = nearest(s.e);
+    if (n.top === s.label) top1++;
+    return { score: n.score, correct: n.top === s.label };
+  });
+  return {
+    method: 'cosine to centroid',
+    top1: top1 / known.length,
+    correctAccept: NaN,
+    falseAccept: NaN,
+    rawCorrectAccept: NaN,
+    rawFalseAccept: NaN,
+    known: knownScores,
+    unknown: unknown.map((e) => nearest(e).score),
+    headSeconds: 0,
+  };
+}
+
+function normalise(v: Float32Array): Float32Array {
+  const n = Math.hypot(...v) || 1;
+  for (let j = 0; j < v.length; j++) v[j] /= n;
+  return v;
+}
+
+/** The best mean correct-accept rate over shops of one threshold whose mean false-accept rate is ≤ 2 %. */
+function bestAtMaxFalseAccept(shops: ShopResult[]): number {
+  const candidates = [...new Set(shops.flatMap((s) => [...s.known.map((k) => k.score), ...s.unknown]))].sort((a, b) => b - a);
+  // Sorted descending: accepting more as τ falls; stop at the first τ over budget.
+  let best = 0;
+  const sorted = shops.map((s) => ({
+    right: s.known.filter((k) => k.correct).map((k) => k.score).sort((a, b) => b - a),
+    wrong: [...s.known.filter((k) => !k.correct).map((k) => k.score), ...s.unknown].sort((a, b) => b - a),
+    knownCount: s.known.length,
+    total: s.known.length + s.unknown.length,
+    i: 0,
+    j: 0,
+  }));
+  for (const tau of candidates) {
+    let ca = 0;
+    let fa = 0;
+    for (const s of sorted) {
+      while (s.i < s.right.length && s.right[s.i] >= tau) s.i++;
+      while (s.j < s.wrong.length && s.wrong[s.j] >= tau) s.j++;
+      ca += s.i / s.knownCount;
+      fa += s.j / s.total;
+    }
+    if (fa / shops.length > MAX_FALSE_ACCEPT) break;
+    best = Math.max(best, ca / shops.length);
+  }
+  return best;
+}
+
+function report(k: number, results: ShopResult[]): void {
+  const methods = [...new Set(results.map((r) => r.method))];
+  const header = ['method', 'top-1', 'CA gate', 'FA gate', 'shops FA>2%', 'worst FA', 'est CA', 'est FA', 'CA@0.9', 'FA@0.9', 'best CA @FA≤2%', 'head s'];
+  const rows = methods.map((m) => {
+    const rs = results.filter((r) => r.method === m);
+    const gated = !Number.isNaN(rs[0].falseAccept);
+    const est = rs[0].estimatedFalseAccept !== undefined;
+    return [
+      m,
+      pct(mean(rs.map((r) => r.top1))),
+      gated ? pct(mean(rs.map((r) => r.correctAccept))) : '-',
+      gated ? pct(mean(rs.map((r) => r.falseAccept))) : '-',
+      gated ? `${rs.filter((r) => r.falseAccept > MAX_FALSE_ACCEPT).length}/${rs.length}` : '-',
+      gated ? pct(Math.max(...rs.map((r) => r.falseAccept))) : '-',
+      est ? pct(mean(rs.map((r) => r.estimatedCorrectAccept!))) : '-',
+      est ? pct(mean(rs.map((r) => r.estimatedFalseAccept!))) : '-',
+      gated ? pct(mean(rs.map((r) => r.rawCorrectAccept))) : '-',
+      gated ? pct(mean(rs.map((r) => r.rawFalseAccept))) : '-',
+      pct(bestAtMaxFalseAccept(rs)) + (rs[0].byProbability ? ` (by p: ${pct(bestAtMaxFalseAccept(rs.map((r) => ({ ...r, ...r.byProbability! }))))})` : ''),
+      mean(rs.map((r) => r.headSeconds)).toFixed(2),
+    ];
+  });
+  console.log(`\nk = ${k} (mean of ${results.length / methods.length} shops):`);
+  console.log(table([header, ...rows]));
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
