@@ -117,7 +117,7 @@ describe('training pipeline on real photos', () => {
     assert.equal(recognition.threshold, 0.9);
     assert.equal(recognition.targetFalseAccept, 0.02);
     assert.equal(recognition.unknownShare, 0.5);
-    assert.ok(recognition.logitScale >= 0.05 && recognition.logitScale <= 4, `scale ${recognition.logitScale}`);
+    assert.ok(recognition.logitScale >= 0.05 && recognition.logitScale <= 100, `scale ${recognition.logitScale}`);
     for (const share of [recognition.estimatedCorrectAccept, recognition.estimatedFalseAccept])
       assert.ok(share >= 0 && share <= 1, `share ${share}`);
     assert.ok(recognition.estimatedFalseAccept <= 0.02 + 1e-9);

@@ -40,7 +40,6 @@ describe('Teachable Machine format', () => {
         ],
         epochsRun: 20,
         secondsPerStage: { embedding: 1 },
-        webApp: null,
       },
       recognition: {
         threshold: 0.9,

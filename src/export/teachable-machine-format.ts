@@ -52,8 +52,8 @@ export interface StageSeconds {
 
 export interface ModelMetrics {
   /**
-   * Accuracy on a held-out share of each label's photos, of a head trained the same way on the other photos (the
-   * exported head trains on all of them); null when no label had a photo to spare.
+   * Share of the cross-validation's held-out photos (one per product and fold) named right among the products their
+   * fold knew (the exported head trains on all photos); null when no product had three photos.
    */
   validationAccuracy: number | null;
   validationImages: number;
@@ -63,8 +63,6 @@ export interface ModelMetrics {
   confusionMatrix: number[][];
   epochsRun: number;
   secondsPerStage: StageSeconds;
-  /** The 0.9 rule on the cross-validation's held-out photos (centre view), at the model's gate. */
-  webApp: WebAppMetrics | null;
 }
 
 /**
@@ -95,17 +93,6 @@ export interface RecognitionMetadata {
   negativeBank: { photos: number; views: number } | null;
   lookAlikes: { products: [string, string]; names: [string, string]; confusions: number; advice: string }[];
   advice: string[];
-}
-
-export interface WebAppMetrics {
-  threshold: number;
-  photos: number;
-  /** Share of the held-out photos whose top probability reaches the threshold (the app accepts them). */
-  acceptedShare: number;
-  /** Share of the accepted ones that are the right product. */
-  acceptedCorrectShare: number | null;
-  /** Share whose top class is right, whatever its probability. */
-  top1: number;
 }
 
 export interface MetadataInput {

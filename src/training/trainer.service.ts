@@ -9,7 +9,6 @@ import type {
   MODEL_FILES,
   ModelMetrics,
   RecognitionMetadata,
-  WebAppMetrics,
 } from '../export/teachable-machine-format';
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
@@ -153,7 +152,7 @@ export class TrainerService {
           labelNames: labels.map((l) => l.name),
           imageCount: embedded.images.length,
           tfjsVersion: exported.tfjsVersion,
-          metrics: metricsFor(trained.crossValidation, trained.gate, trained.report.epochsRun, labels, seconds),
+          metrics: metricsFor(trained.crossValidation, trained.report.epochsRun, labels, seconds),
           recognition,
           inputRange,
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
@@ -220,35 +219,22 @@ function closedSetAccuracy(cv: CrossValidation): number | null {
 
 function metricsFor(
   cv: CrossValidation,
-  gate: GateChoice,
   epochsRun: number,
   labels: ProductLabel[],
   seconds: Partial<Record<Stage, number>>,
 ): ModelMetrics {
-  const index = new Map(labels.map((l, i) => [l.id, i]));
   const confusion = labels.map(() => new Array<number>(labels.length).fill(0));
   cv.perClass.forEach((c, i) => (confusion[i][i] = c.correct));
   for (const { actual, predicted } of cv.confusions) confusion[actual][predicted]++;
-  const accepted = cv.known.filter((s) => s.scale <= gate.scale);
-  const webApp: WebAppMetrics | null = cv.known.length
-    ? {
-        threshold: CLIENT_THRESHOLD,
-        photos: cv.known.length,
-        acceptedShare: share(accepted.length, cv.known.length),
-        acceptedCorrectShare: accepted.length ? share(accepted.filter((s) => s.correct).length, accepted.length) : null,
-        top1: closedSetAccuracy(cv)!,
-      }
-    : null;
   return {
     validationAccuracy: closedSetAccuracy(cv),
     validationImages: cv.known.length,
     perClassAccuracy: Object.fromEntries(
-      labels.map((l) => [l.id, cv.perClass[index.get(l.id)!].scans ? share(cv.perClass[index.get(l.id)!].correct, cv.perClass[index.get(l.id)!].scans) : null]),
+      labels.map((l, i) => [l.id, cv.perClass[i].scans ? share(cv.perClass[i].correct, cv.perClass[i].scans) : null]),
     ),
     confusionMatrix: confusion,
     epochsRun,
     secondsPerStage: seconds as Record<string, number>,
-    webApp,
   };
 }
 

@@ -63,7 +63,7 @@ const FORMER_VIEWS = (sha: string): View[] => {
   const crops: View[] = ['zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
   return ['centre', crops[parseInt(sha.slice(0, 8), 16) % crops.length]];
 };
-const FORMER_RECIPE: HeadRecipe = { ...DEFAULT_RECIPE, negativesPerEpoch: 0, negativeWeight: 0 };
+const FORMER_RECIPE: HeadRecipe = { ...DEFAULT_RECIPE, negativesPerEpoch: 0, negativeWeight: 0, logitNormTemperature: 0 };
 
 interface ShopResult {
   method: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { acceptScale, chooseGateScale, CLIENT_THRESHOLD, FALLBACK_SCALE, type GateOptions } from './gate';
+import { acceptScale, chooseGateScale, CLIENT_THRESHOLD, type GateOptions } from './gate';
 import { mulberry32, softmax } from './head';
 
 const maxProbability = (logits: number[], scale: number) =>
@@ -10,7 +10,9 @@ const OPTIONS: GateOptions = {
   targetFalseAccept: 0.02,
   unknownShare: 0.5,
   scaleShift: 1,
+  falseAcceptCorrection: 1,
   correctAcceptCorrection: 1,
+  fallbackScale: 0.3,
   minScale: 0.05,
   maxScale: 4,
 };
@@ -47,9 +49,14 @@ describe('recognition gate', () => {
     assert.ok(fewerUnknowns.scale > gate.scale, 'fewer things the shop does not sell allow a surer model');
 
     // The shift: real scans at s behave as cross-validation's at s / shift.
-    const shifted = chooseGateScale(known, unknown, { ...OPTIONS, scaleShift: 0.5, correctAcceptCorrection: 0.5 });
+    const shifted = chooseGateScale(known, unknown, {
+      ...OPTIONS,
+      scaleShift: 0.5,
+      falseAcceptCorrection: 0.8,
+      correctAcceptCorrection: 0.5,
+    });
     assert.ok(Math.abs(shifted.scale - gate.scale * 0.5) < 1e-6);
-    assert.equal(shifted.estimatedFalseAccept, 0.02);
+    assert.ok(Math.abs(shifted.estimatedFalseAccept! - 0.016) < 1e-9);
     assert.ok(shifted.estimatedCorrectAccept! < gate.estimatedCorrectAccept! / 2);
   });
 
@@ -59,7 +66,7 @@ describe('recognition gate', () => {
     assert.equal(chooseGateScale([{ scale: 1, correct: false }], [0.001], OPTIONS).scale, OPTIONS.minScale);
     for (const [known, unknown] of [[[], [1]], [[{ scale: 1, correct: true }], []]] as const) {
       const fallback = chooseGateScale([...known], [...unknown], OPTIONS);
-      assert.equal(fallback.scale, FALLBACK_SCALE, 'nothing to count: the cautious scale');
+      assert.equal(fallback.scale, OPTIONS.fallbackScale, 'nothing to count: the cautious scale');
       assert.equal(fallback.estimatedCorrectAccept, null);
       assert.equal(fallback.estimatedFalseAccept, null);
     }

@@ -36,12 +36,6 @@ export function acceptScale(logits: ArrayLike<number>, threshold = CLIENT_THRESH
   return high;
 }
 
-/**
- * The scale when cross-validation has nothing to count (every product has fewer than 3 photos, or the shop has
- * fewer than 3 products): below the gates chosen for shops with 20 photos per product, the surest ones measured.
- */
-export const FALLBACK_SCALE = 0.5;
-
 /** A scan of one of the shop's products, as cross-validation saw it. */
 export interface KnownScan {
   /** acceptScale of the scan's logits. */
@@ -61,8 +55,12 @@ export interface GateOptions {
    * accepts in cross-validation (measured, see recipe.ts).
    */
   scaleShift: number;
+  /** Measured ratio of real false accepts to the cross-validated ones at scale / scaleShift (see recipe.ts). */
+  falseAcceptCorrection: number;
   /** Measured ratio of real to cross-validated correct accepts at the chosen scale (see recipe.ts). */
   correctAcceptCorrection: number;
+  /** The scale when cross-validation has nothing to count (every product has fewer than 3 photos, or the shop fewer than 3 products). */
+  fallbackScale: number;
   /** Bounds of the scale, so that a gate chosen on few scans stays sane. */
   minScale: number;
   maxScale: number;
@@ -72,7 +70,7 @@ export interface GateChoice {
   scale: number;
   /**
    * Cross-validated shares at that scale, corrected: what the shop should expect at the till (null when
-   * cross-validation had no scans to count: the cautious FALLBACK_SCALE is used then).
+   * cross-validation had no scans to count: GateOptions.fallbackScale is used then).
    */
   estimatedCorrectAccept: number | null;
   estimatedFalseAccept: number | null;
@@ -92,7 +90,7 @@ export interface GateChoice {
 export function chooseGateScale(known: KnownScan[], unknown: number[], options: GateOptions): GateChoice {
   if (!known.length || !unknown.length) {
     return {
-      scale: FALLBACK_SCALE,
+      scale: options.fallbackScale,
       estimatedCorrectAccept: null,
       estimatedFalseAccept: null,
       crossValidatedCorrectAccept: null,
@@ -124,7 +122,7 @@ export function chooseGateScale(known: KnownScan[], unknown: number[], options: 
   return {
     scale,
     estimatedCorrectAccept: Math.min(1, crossValidatedCorrectAccept * options.correctAcceptCorrection),
-    estimatedFalseAccept: falseAcceptAt(scale / options.scaleShift),
+    estimatedFalseAccept: falseAcceptAt(scale / options.scaleShift) * options.falseAcceptCorrection,
     crossValidatedCorrectAccept,
     crossValidatedFalseAccept,
     knownScans: known.length,
