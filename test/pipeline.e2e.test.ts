@@ -121,7 +121,7 @@ describe('training pipeline on real photos', () => {
     for (const share of [recognition.estimatedCorrectAccept, recognition.estimatedFalseAccept])
       assert.ok(share >= 0 && share <= 1, `share ${share}`);
     assert.ok(recognition.estimatedFalseAccept <= 0.02 + 1e-9);
-    assert.deepEqual(recognition.negativeBank, { photos: 644, views: 8 });
+    assert.deepEqual(recognition.negativeBank, { photos: 644, views: 8, classesLeftOut: [] });
     assert.equal(recognition.crossValidation.knownScans, 12);
     assert.equal(recognition.crossValidation.unknownScans, 40);
     assert.match(recognition.method, /cross-validation/);

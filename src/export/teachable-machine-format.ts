@@ -89,8 +89,11 @@ export interface RecognitionMetadata {
     correctAccept: number | null;
     falseAccept: number | null;
   };
-  /** Photos of things that are not the shop's that the head learnt to be unsure of (null: none for this base). */
-  negativeBank: { photos: number; views: number } | null;
+  /**
+   * Photos of things that are not the shop's that the head learnt to be unsure of (null: none for this base), and
+   * the bank's classes left out because the shop sells them.
+   */
+  negativeBank: { photos: number; views: number; classesLeftOut: string[] } | null;
   lookAlikes: { products: [string, string]; names: [string, string]; confusions: number; advice: string }[];
   advice: string[];
 }

@@ -15,7 +15,7 @@ import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import { CLIENT_THRESHOLD, type GateChoice } from './ml/gate';
 import type { HeadRecipe, NegativeSet, TrainingSet } from './ml/head';
-import { BANK_VIEWS, loadNegativeBank } from './negative-bank/negative-bank';
+import { BANK_VIEWS, bankWithoutShopProducts, loadNegativeBank, type NegativeBank } from './negative-bank/negative-bank';
 import { trainGatedHead, type CrossValidation } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
@@ -77,7 +77,7 @@ export class TrainerService {
   ) {}
 
   /** The negative bank per base model (null: none made with it), read once. */
-  private readonly banks = new Map<string, Promise<NegativeSet | null>>();
+  private readonly banks = new Map<string, Promise<NegativeBank | null>>();
 
   async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingSummary> {
     const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
@@ -99,7 +99,8 @@ export class TrainerService {
     const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
     let bank = this.banks.get(baseModel.sha256);
     if (!bank) this.banks.set(baseModel.sha256, (bank = loadNegativeBank(baseModel.sha256)));
-    const negatives = await bank;
+    const fullBank = await bank;
+    const { negatives, leftOut } = fullBank ? bankWithoutShopProducts(fullBank, shopSet) : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
     // The exported head trains on every photo; the cross-validation folds (heads trained without some products and
@@ -125,6 +126,7 @@ export class TrainerService {
     const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));
     const recognition = recognitionMetadata(trained.gate, trained.crossValidation, productLabels, {
       negatives,
+      bankClassesLeftOut: leftOut,
       advice: photoAdvice(shopSet, productLabels),
       targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
       unknownShare: this.config.RECOGNITION_UNKNOWN_SHARE,
@@ -242,7 +244,13 @@ function recognitionMetadata(
   gate: GateChoice,
   cv: CrossValidation,
   labels: ProductLabel[],
-  extra: { negatives: NegativeSet | null; advice: string[]; targetFalseAccept: number; unknownShare: number },
+  extra: {
+    negatives: NegativeSet | null;
+    bankClassesLeftOut: string[];
+    advice: string[];
+    targetFalseAccept: number;
+    unknownShare: number;
+  },
 ): RecognitionMetadata {
   return {
     threshold: CLIENT_THRESHOLD,
@@ -263,7 +271,7 @@ function recognitionMetadata(
       falseAccept: rounded(gate.crossValidatedFalseAccept),
     },
     negativeBank: extra.negatives
-      ? { photos: new Set(extra.negatives.photos).size, views: BANK_VIEWS.length }
+      ? { photos: new Set(extra.negatives.photos).size, views: BANK_VIEWS.length, classesLeftOut: extra.bankClassesLeftOut }
       : null,
     lookAlikes: lookAlikes(cv.confusions, labels),
     advice: extra.advice,

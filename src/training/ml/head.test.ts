@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_SIZE } from './feature-extractor';
 import {
@@ -123,7 +124,7 @@ describe('head training', () => {
       photos: Int32Array.from(shopRows, (r) => world.photos[r]),
       plain: Uint8Array.from(shopRows, (r) => world.plain[r]),
       classCount: 4,
-      negatives: { embeddings: take(negativeRows), photos: Int32Array.from(negativeRows, (r) => world.photos[r]) },
+      negatives: { ...quantizeBank(take(negativeRows)), photos: Int32Array.from(negativeRows, (r) => world.photos[r]) },
     };
     const recipe = { ...TEACHABLE_MACHINE_RECIPE, validationFraction: 0, epochs: 20, learningRate: 0.002, batchSize: 32 };
     const surest = async (negativesPerEpoch: number, negativeWeight: number) => {

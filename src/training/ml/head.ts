@@ -71,8 +71,9 @@ export interface TrainingSet {
 
 /** Rows of negative embeddings; `photos[row]` groups the views of one negative photo. */
 export interface NegativeSet {
-  /** m × 1280, row-major. */
-  embeddings: Float32Array;
+  /** m × 1280 values, row-major, a byte each: the value is byte × scale (a quarter of the memory of floats). */
+  bytes: Uint8Array;
+  scale: number;
   photos: Int32Array;
 }
 
@@ -257,8 +258,9 @@ class TrainableHead {
     const weights = new Float32Array(rows.length);
     rows.forEach((row, i) => {
       if (row >= n) {
+        const { bytes, scale } = data.negatives!;
         const from = (row - n) * EMBEDDING_SIZE;
-        inputs.set(data.negatives!.embeddings.subarray(from, from + EMBEDDING_SIZE), i * EMBEDDING_SIZE);
+        for (let j = 0; j < EMBEDDING_SIZE; j++) inputs[i * EMBEDDING_SIZE + j] = bytes[from + j] * scale;
         targets.fill(1 / k, i * k, (i + 1) * k);
         weights[i] = this.recipe.negativeWeight / rows.length;
         return;
