@@ -66,8 +66,7 @@ export class EmbeddingService {
     const inFlight = new Set<Promise<void>>();
     const maxInFlight = this.pool.size * 2;
     /** Photos waiting for a worker: only their views missing from the cache, with each view's row slot and key. */
-    let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] =
-      [];
+    let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] = [];
 
     const flush = async () => {
       if (!pending.length) return;

@@ -28,11 +28,7 @@ export const GATE_FOLDS = 4;
  * corrections turn cross-validation on the shop's own photos into what real scans, taken on other days, show; they
  * were fitted once on development shops (README, "How sure is the model?").
  */
-export function gateOptions(
-  photosPerProduct: number,
-  targetFalseAccept: number,
-  unknownShare: number,
-): GateOptions {
+export function gateOptions(photosPerProduct: number, targetFalseAccept: number, unknownShare: number): GateOptions {
   return {
     targetFalseAccept,
     unknownShare,

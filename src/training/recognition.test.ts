@@ -27,7 +27,9 @@ describe('cross-validation folds for the gate', () => {
     for (const fold of folds) {
       assert.equal(fold.classes.length, 6);
       assert.equal(fold.set.classCount, 6);
-      const trainedRows = new Set(Array.from({ length: fold.set.labels.length }, (_, i) => fold.set.embeddings[i * EMBEDDING_SIZE]));
+      const trainedRows = new Set(
+        Array.from({ length: fold.set.labels.length }, (_, i) => fold.set.embeddings[i * EMBEDDING_SIZE]),
+      );
       const impostors = new Set(fold.impostorRows.map((r) => data.labels[r]));
       assert.equal(impostors.size, 2);
       impostors.forEach((c) => impostorClasses.add(c));

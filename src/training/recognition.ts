@@ -28,7 +28,10 @@ interface Fold {
 export function crossValidationFolds(data: TrainingSet, folds: number, seed: number): Fold[] {
   const k = data.classCount;
   const random = mulberry32(seed ^ 0xc0ffee);
-  const order = shuffled(Array.from({ length: k }, (_, c) => c), random);
+  const order = shuffled(
+    Array.from({ length: k }, (_, c) => c),
+    random,
+  );
   const group = new Int32Array(k);
   order.forEach((c, i) => (group[c] = i % folds));
   // Index of every photo within its class, in row order.
@@ -154,6 +157,15 @@ export function scaledHead(weights: HeadWeights, scale: number): HeadWeights {
 
 function rowLogits(weights: HeadWeights, data: TrainingSet, row: number): Float32Array {
   return headLogits(weights, data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE));
+}
+
+/** The median number of photos (plain rows) per product. */
+export function medianPhotosPerProduct(data: TrainingSet): number {
+  const counts = new Array<number>(data.classCount).fill(0);
+  data.plain.forEach((plain, row) => plain && counts[data.labels[row]]++);
+  counts.sort((a, b) => a - b);
+  const mid = counts.length >> 1;
+  return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
 }
 
 export function argMax(values: ArrayLike<number>): number {

@@ -4,19 +4,19 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
-import type {
-  InputRange,
-  MODEL_FILES,
-  ModelMetrics,
-  RecognitionMetadata,
-} from '../export/teachable-machine-format';
+import type { InputRange, MODEL_FILES, ModelMetrics, RecognitionMetadata } from '../export/teachable-machine-format';
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import { CLIENT_THRESHOLD, type GateChoice } from './ml/gate';
 import type { HeadRecipe, NegativeSet, TrainingSet } from './ml/head';
-import { BANK_VIEWS, bankWithoutShopProducts, loadNegativeBank, type NegativeBank } from './negative-bank/negative-bank';
-import { trainGatedHead, type CrossValidation } from './recognition';
+import {
+  BANK_VIEWS,
+  bankWithoutShopProducts,
+  loadNegativeBank,
+  type NegativeBank,
+} from './negative-bank/negative-bank';
+import { medianPhotosPerProduct, trainGatedHead, type CrossValidation } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
 
@@ -100,7 +100,9 @@ export class TrainerService {
     let bank = this.banks.get(baseModel.sha256);
     if (!bank) this.banks.set(baseModel.sha256, (bank = loadNegativeBank(baseModel.sha256)));
     const fullBank = await bank;
-    const { negatives, leftOut } = fullBank ? bankWithoutShopProducts(fullBank, shopSet) : { negatives: null, leftOut: [] };
+    const { negatives, leftOut } = fullBank
+      ? bankWithoutShopProducts(fullBank, shopSet)
+      : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
     // The exported head trains on every photo; the cross-validation folds (heads trained without some products and
@@ -174,11 +176,7 @@ export class TrainerService {
       images: embedded.images.length,
       skipped: [...request.dataset.skipped, ...embedded.skipped],
       droppedLabels: dropped,
-      warnings: [
-        ...request.dataset.warnings,
-        ...recognition.lookAlikes.map((l) => l.advice),
-        ...recognition.advice,
-      ],
+      warnings: [...request.dataset.warnings, ...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
       validationAccuracy: closedSetAccuracy(trained.crossValidation),
       recognition,
       epochsRun: trained.report.epochsRun,
@@ -262,7 +260,9 @@ function recognitionMetadata(
     method:
       `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
       `photo of every other product as a scan per fold), corrected by factors measured on held-out grocery shops` +
-      (extra.negatives ? '; head trained against a negative bank (outlier exposure)' : '; no negative bank for this base model'),
+      (extra.negatives
+        ? '; head trained against a negative bank (outlier exposure)'
+        : '; no negative bank for this base model'),
     crossValidation: {
       folds: GATE_FOLDS,
       knownScans: gate.knownScans,
@@ -271,20 +271,15 @@ function recognitionMetadata(
       falseAccept: rounded(gate.crossValidatedFalseAccept),
     },
     negativeBank: extra.negatives
-      ? { photos: new Set(extra.negatives.photos).size, views: BANK_VIEWS.length, classesLeftOut: extra.bankClassesLeftOut }
+      ? {
+          photos: new Set(extra.negatives.photos).size,
+          views: BANK_VIEWS.length,
+          classesLeftOut: extra.bankClassesLeftOut,
+        }
       : null,
     lookAlikes: lookAlikes(cv.confusions, labels),
     advice: extra.advice,
   };
-}
-
-/** The median number of photos (plain rows) per product. */
-export function medianPhotosPerProduct(data: TrainingSet): number {
-  const counts = new Array<number>(data.classCount).fill(0);
-  data.plain.forEach((plain, row) => plain && counts[data.labels[row]]++);
-  counts.sort((a, b) => a - b);
-  const mid = counts.length >> 1;
-  return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
 }
 
 function rounded(value: number | null): number | null {
@@ -294,9 +289,6 @@ function rounded(value: number | null): number | null {
 function round4(value: number): number {
   return Math.round(value * 10000) / 10000;
 }
-
-/** The web app accepts a prediction only at this probability or above. */
-export const WEB_APP_THRESHOLD = 0.9;
 
 /** Up to 20 names, then how many more. */
 function listed(names: string[]): string {

@@ -34,7 +34,9 @@ async function main(): Promise<void> {
   };
   await fs.writeFile(path.join(NEGATIVE_BANK_DIR, BANK_EMBEDDINGS_FILE), bytes);
   await fs.writeFile(path.join(NEGATIVE_BANK_DIR, BANK_MANIFEST_FILE), JSON.stringify(manifest, null, 1) + '\n');
-  console.log(`negative bank: ${classes.size} classes, ${photos.length} photos × ${BANK_VIEWS.length} views, ${bytes.length} bytes, scale ${scale}`);
+  console.log(
+    `negative bank: ${classes.size} classes, ${photos.length} photos × ${BANK_VIEWS.length} views, ${bytes.length} bytes, scale ${scale}`,
+  );
 }
 
 main().catch((err) => {

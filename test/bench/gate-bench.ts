@@ -6,19 +6,17 @@
  * correct-accept rate any single threshold reaches with wrong accepts ≤ 2 %, for our recipe, today's former recipe,
  * Teachable Machine's and cosine-to-centroid matching on the same embeddings.
  *
- * GATE_SCANS=dev scans other train photos instead (the last 5 of each class, never enrolled): the development
- * protocol on which the gate's corrections were chosen, without touching val.
+ * GATE_SEEDS (10) and GATE_KS (5,10) change the shops; GATE_RECIPE and GATE_OPTIONS (JSON) override the recipe and
+ * the gate's options, for exploring; GATE_SKIP_CLOSED=1 skips the closed-set table.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import type { View } from '../../src/dataset/preprocess';
 import {
-  BANK_VIEWS,
   bankWithoutShopProducts,
   loadBankClasses,
   loadNegativeBank,
-  quantizeBank,
   type NegativeBank,
 } from '../../src/training/negative-bank/negative-bank';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
@@ -32,45 +30,43 @@ import {
   TEACHABLE_MACHINE_RECIPE,
   type HeadRecipe,
   type HeadWeights,
-  type NegativeSet,
   type TrainingSet,
 } from '../../src/training/ml/head';
 import { TfWorkerPool } from '../../src/training/ml/tf-pool';
-import { argMax, trainGatedHead } from '../../src/training/recognition';
-import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions, sha256Hex, viewsForPhoto } from '../../src/training/recipe';
+import { argMax, medianPhotosPerProduct, trainGatedHead } from '../../src/training/recognition';
+import {
+  AUGMENTATION_VIEWS,
+  DEFAULT_RECIPE,
+  GATE_FOLDS,
+  gateOptions,
+  sha256Hex,
+  viewsForPhoto,
+} from '../../src/training/recipe';
 import { BASE_MODEL_JSON, groceryPhotos, type GroceryPhoto } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
 
 const SEEDS = Number(process.env.GATE_SEEDS ?? 10);
 const SHOP_SIZE = 20;
 const UNKNOWN_SIZE = 20;
-const DEV_SCANS = 5;
 const MAX_FALSE_ACCEPT = 0.02;
 const KS = (process.env.GATE_KS ?? '5,10').split(',').filter(Boolean).map(Number);
-/** For exploring: JSON overrides of the recipe and the gate options, and a comma list of extra shop views. */
 const RECIPE_OVERRIDE = JSON.parse(process.env.GATE_RECIPE ?? '{}') as Partial<HeadRecipe>;
 const GATE_OVERRIDE = JSON.parse(process.env.GATE_OPTIONS ?? '{}') as Record<string, number>;
-const ALL_VIEWS: View[] = ['centre', 'mirror', 'zoom75', 'zoom75mirror', 'zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
-
-const EXTRA_VIEWS = (process.env.GATE_VIEWS ?? '').split(',').filter(Boolean);
-const SHOP_VIEWS = EXTRA_VIEWS.length
-  ? (sha: string): View[] => [
-      ...(EXTRA_VIEWS.includes('nocrop') ? ['centre' as View] : FORMER_VIEWS(sha)),
-      ...(EXTRA_VIEWS.filter((v) => v !== 'nocrop') as View[]),
-    ]
-  : viewsForPhoto;
+/** Every view the recipe may ask for. */
+const ALL_VIEWS: View[] = ['centre', ...AUGMENTATION_VIEWS];
 
 interface Photo extends GroceryPhoto {
   sha: string;
   views: Map<View, Float32Array>;
 }
 
-/** Teachable Machine's former default here: centre + one tight crop, 20 epochs, no gate. */
-const FORMER_VIEWS = (sha: string): View[] => {
-  const crops: View[] = ['zoom50', 'zoom50tl', 'zoom50tr', 'zoom50bl', 'zoom50br'];
-  return ['centre', crops[parseInt(sha.slice(0, 8), 16) % crops.length]];
+/** The former default: the same views, no negative bank, no LogitNorm, no gate. */
+const FORMER_RECIPE: HeadRecipe = {
+  ...DEFAULT_RECIPE,
+  negativesPerEpoch: 0,
+  negativeWeight: 0,
+  logitNormTemperature: 0,
 };
-const FORMER_RECIPE: HeadRecipe = { ...DEFAULT_RECIPE, negativesPerEpoch: 0, negativeWeight: 0, logitNormTemperature: 0 };
 
 interface ShopResult {
   method: string;
@@ -92,24 +88,17 @@ interface ShopResult {
 }
 
 async function main(): Promise<void> {
-  const scansFrom = process.env.GATE_SCANS === 'dev' ? 'dev' : 'val';
-  // GATE_BANK_CLASSES (exploring): another class list, its bank made from the cached embeddings.
-  const bankNames = new Set(
-    process.env.GATE_BANK_CLASSES
-      ? (await fs.readFile(process.env.GATE_BANK_CLASSES, 'utf8')).split('\n').filter(Boolean)
-      : await loadBankClasses(),
-  );
+  const bankNames = new Set(await loadBankClasses());
   const log = (line: string) => console.log(line);
   const train = await withEmbeddings(groceryPhotos('train'), ALL_VIEWS, log);
-  const bankClasses = new Set(train.filter((p) => bankNames.has(path.basename(path.dirname(p.file)))).map((p) => p.classId));
+  const bankClasses = new Set(
+    train.filter((p) => bankNames.has(path.basename(path.dirname(p.file)))).map((p) => p.classId),
+  );
   const val = await withEmbeddings(groceryPhotos('val'), ['centre'], log);
   const valClasses = [...new Set(val.map((p) => p.classId))].filter((c) => !bankClasses.has(c)).sort((a, b) => a - b);
-  const bankPhotos = train.filter((p) => bankClasses.has(p.classId));
-  const negatives: NegativeBank | NegativeSet = process.env.GATE_BANK_CLASSES
-    ? negativeSet(bankPhotos)
-    : (await loadNegativeBank(await verifyModelFiles(BASE_MODEL_JSON)))!;
+  const bank = (await loadNegativeBank(await verifyModelFiles(BASE_MODEL_JSON)))!;
   console.log(
-    `open-set benchmark (${scansFrom} scans): ${valClasses.length} eligible classes, negative bank ${bankClasses.size} classes / ${bankPhotos.length} photos × ${BANK_VIEWS.length} views; ${SEEDS} seeds; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
+    `open-set benchmark: ${valClasses.length} eligible classes, negative bank ${bankClasses.size} classes / ${bank.classOfPhoto.length} photos × ${bank.views} views; ${SEEDS} seeds; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
   );
   const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
   const train_ = (data: TrainingSet, recipe: HeadRecipe) => pool.trainHead({ data, recipe });
@@ -121,28 +110,24 @@ async function main(): Promise<void> {
         const shop = order.slice(0, SHOP_SIZE);
         const unknown = order.slice(SHOP_SIZE, SHOP_SIZE + UNKNOWN_SIZE);
         const enrol = shop.flatMap((c) => train.filter((p) => p.classId === c).slice(0, k));
-        const scanPool = (c: number) =>
-          scansFrom === 'val'
-            ? val.filter((p) => p.classId === c)
-            : train.filter((p) => p.classId === c).slice(-DEV_SCANS);
-        const knownScans = shop.flatMap((c) => scanPool(c).map((p) => ({ e: p.views.get('centre')!, label: shop.indexOf(c) })));
+        const scanPool = (c: number) => val.filter((p) => p.classId === c);
+        const knownScans = shop.flatMap((c) =>
+          scanPool(c).map((p) => ({ e: p.views.get('centre')!, label: shop.indexOf(c) })),
+        );
         const unknownScans = unknown.flatMap((c) => scanPool(c).map((p) => p.views.get('centre')!));
         const evaluate = (method: string, weights: HeadWeights, gated: HeadWeights, headSeconds: number, extra = {}) =>
           evaluateHead(method, weights, gated, knownScans, unknownScans, headSeconds, extra);
 
         // Ours: the production recipe, with the bank and the gate.
         let started = performance.now();
-        const shopOnly = shopSet(enrol, shop, SHOP_VIEWS);
-        const oursSet = {
-          ...shopOnly,
-          negatives: 'classOfPhoto' in negatives ? bankWithoutShopProducts(negatives as NegativeBank, shopOnly).negatives : negatives,
-        };
+        const shopOnly = shopSet(enrol, shop, viewsForPhoto);
+        const oursSet = { ...shopOnly, negatives: bankWithoutShopProducts(bank, shopOnly).negatives };
         const recipe = { ...DEFAULT_RECIPE, ...RECIPE_OVERRIDE, seed };
         const ours = await trainGatedHead(
           oursSet,
           recipe,
           GATE_FOLDS,
-          { ...gateOptions(k, MAX_FALSE_ACCEPT, 0.5), ...GATE_OVERRIDE },
+          { ...gateOptions(medianPhotosPerProduct(oursSet), MAX_FALSE_ACCEPT, 0.5), ...GATE_OVERRIDE },
           train_,
         );
         const oursSeconds = (performance.now() - started) / 1000;
@@ -156,7 +141,7 @@ async function main(): Promise<void> {
 
         // The former default: centre + one crop, final head plus its validation twin (what it trained per shop).
         started = performance.now();
-        const formerSet = shopSet(enrol, shop, FORMER_VIEWS);
+        const formerSet = shopSet(enrol, shop, viewsForPhoto);
         const [former] = await Promise.all([
           train_(formerSet, { ...FORMER_RECIPE, seed }),
           train_(formerSet, { ...FORMER_RECIPE, seed, validationFraction: 0.15 }),
@@ -172,7 +157,7 @@ async function main(): Promise<void> {
       }
       report(k, results);
     }
-    if (!process.env.GATE_SKIP_CLOSED) await closedSet(train, val, negatives, train_);
+    if (!process.env.GATE_SKIP_CLOSED) await closedSet(train, val, bank, train_);
   } finally {
     await pool.destroy();
   }
@@ -186,7 +171,7 @@ async function main(): Promise<void> {
 async function closedSet(
   train: Photo[],
   val: Photo[],
-  bank: NegativeBank | NegativeSet,
+  bank: NegativeBank,
   train_: (data: TrainingSet, recipe: HeadRecipe) => Promise<{ weights: HeadWeights }>,
 ): Promise<void> {
   const classes = [...new Set(train.map((p) => p.classId))].sort((a, b) => a - b);
@@ -197,18 +182,23 @@ async function closedSet(
       const scores: number[] = [];
       for (const seed of [1, 2, 3]) {
         const { weights } = await train_(set, { ...recipe, seed });
-        const right = val.filter((p) => argMax(headLogits(weights, p.views.get('centre')!)) === classes.indexOf(p.classId));
+        const right = val.filter(
+          (p) => argMax(headLogits(weights, p.views.get('centre')!)) === classes.indexOf(p.classId),
+        );
         scores.push(right.length / val.length);
       }
       return pct(mean(scores));
     };
-    const oursShop = shopSet(enrol, classes, SHOP_VIEWS);
-    const negatives = 'classOfPhoto' in bank ? bankWithoutShopProducts(bank as NegativeBank, oursShop).negatives : bank;
+    const oursShop = shopSet(enrol, classes, viewsForPhoto);
+    const { negatives } = bankWithoutShopProducts(bank, oursShop);
     rows.push([
       Number.isFinite(k) ? String(k) : 'all',
       await top1({ ...oursShop, negatives }, { ...DEFAULT_RECIPE, ...RECIPE_OVERRIDE }),
-      await top1(shopSet(enrol, classes, FORMER_VIEWS), FORMER_RECIPE),
-      await top1(shopSet(enrol, classes, () => ['centre']), TEACHABLE_MACHINE_RECIPE),
+      await top1(oursShop, FORMER_RECIPE),
+      await top1(
+        shopSet(enrol, classes, () => ['centre']),
+        TEACHABLE_MACHINE_RECIPE,
+      ),
     ]);
   }
   console.log(`\nclosed set, all ${classes.length} products, top-1 on the ${val.length} val photos (mean of 3 seeds):`);
@@ -226,15 +216,10 @@ async function withEmbeddings(photos: GroceryPhoto[], views: View[], log: (l: st
   );
 }
 
-function negativeSet(photos: Photo[]): NegativeSet {
-  const rows = photos.flatMap((p, i) => BANK_VIEWS.map((v) => ({ e: p.views.get(v)!, photo: i })));
-  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
-  rows.forEach((r, i) => embeddings.set(r.e, i * EMBEDDING_SIZE));
-  return { ...quantizeBank(embeddings), photos: Int32Array.from(rows, (r) => r.photo) };
-}
-
-function shopSet(enrol: Photo[], shop: number[], viewsOf: (sha: string) => View[], negatives?: NegativeSet): TrainingSet {
-  const rows = enrol.flatMap((p, i) => viewsOf(p.sha).map((v, j) => ({ e: p.views.get(v)!, label: shop.indexOf(p.classId), photo: i, plain: j === 0 })));
+function shopSet(enrol: Photo[], shop: number[], viewsOf: (sha: string) => View[]): TrainingSet {
+  const rows = enrol.flatMap((p, i) =>
+    viewsOf(p.sha).map((v, j) => ({ e: p.views.get(v)!, label: shop.indexOf(p.classId), photo: i, plain: j === 0 })),
+  );
   const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
   rows.forEach((r, i) => embeddings.set(r.e, i * EMBEDDING_SIZE));
   return {
@@ -243,7 +228,6 @@ function shopSet(enrol: Photo[], shop: number[], viewsOf: (sha: string) => View[
     photos: Int32Array.from(rows, (r) => r.photo),
     plain: Uint8Array.from(rows, (r) => (r.plain ? 1 : 0)),
     classCount: shop.length,
-    negatives,
   };
 }
 
@@ -304,7 +288,11 @@ function evaluateHead(
 }
 
 /** Nearest class mean by cosine similarity, on the centre embeddings. */
-function centroidResult(set: TrainingSet, known: { e: Float32Array; label: number }[], unknown: Float32Array[]): ShopResult {
+function centroidResult(
+  set: TrainingSet,
+  known: { e: Float32Array; label: number }[],
+  unknown: Float32Array[],
+): ShopResult {
   const means = Array.from({ length: set.classCount }, () => new Float32Array(EMBEDDING_SIZE));
   set.labels.forEach((label, row) => {
     for (let j = 0; j < EMBEDDING_SIZE; j++) means[label][j] += set.embeddings[row * EMBEDDING_SIZE + j];
@@ -342,11 +330,16 @@ function normalise(v: Float32Array): Float32Array {
 
 /** The best mean correct-accept rate over shops of one threshold whose mean false-accept rate is ≤ 2 %. */
 function bestAtMaxFalseAccept(shops: ShopResult[]): number {
-  const candidates = [...new Set(shops.flatMap((s) => [...s.known.map((k) => k.score), ...s.unknown]))].sort((a, b) => b - a);
+  const candidates = [...new Set(shops.flatMap((s) => [...s.known.map((k) => k.score), ...s.unknown]))].sort(
+    (a, b) => b - a,
+  );
   // Sorted descending: accepting more as τ falls; stop at the first τ over budget.
   let best = 0;
   const sorted = shops.map((s) => ({
-    right: s.known.filter((k) => k.correct).map((k) => k.score).sort((a, b) => b - a),
+    right: s.known
+      .filter((k) => k.correct)
+      .map((k) => k.score)
+      .sort((a, b) => b - a),
     wrong: [...s.known.filter((k) => !k.correct).map((k) => k.score), ...s.unknown].sort((a, b) => b - a),
     knownCount: s.known.length,
     total: s.known.length + s.unknown.length,
@@ -370,7 +363,20 @@ function bestAtMaxFalseAccept(shops: ShopResult[]): number {
 
 function report(k: number, results: ShopResult[]): void {
   const methods = [...new Set(results.map((r) => r.method))];
-  const header = ['method', 'top-1', 'CA gate', 'FA gate', 'shops FA>2%', 'worst FA', 'est CA', 'est FA', 'CA@0.9', 'FA@0.9', 'best CA @FA≤2%', 'head s'];
+  const header = [
+    'method',
+    'top-1',
+    'CA gate',
+    'FA gate',
+    'shops FA>2%',
+    'worst FA',
+    'est CA',
+    'est FA',
+    'CA@0.9',
+    'FA@0.9',
+    'best CA @FA≤2%',
+    'head s',
+  ];
   const rows = methods.map((m) => {
     const rs = results.filter((r) => r.method === m);
     const gated = !Number.isNaN(rs[0].falseAccept);
@@ -386,7 +392,10 @@ function report(k: number, results: ShopResult[]): void {
       est ? pct(mean(rs.map((r) => r.estimatedFalseAccept!))) : '-',
       gated ? pct(mean(rs.map((r) => r.rawCorrectAccept))) : '-',
       gated ? pct(mean(rs.map((r) => r.rawFalseAccept))) : '-',
-      pct(bestAtMaxFalseAccept(rs)) + (rs[0].byProbability ? ` (by p: ${pct(bestAtMaxFalseAccept(rs.map((r) => ({ ...r, ...r.byProbability! }))))})` : ''),
+      pct(bestAtMaxFalseAccept(rs)) +
+        (rs[0].byProbability
+          ? ` (by p: ${pct(bestAtMaxFalseAccept(rs.map((r) => ({ ...r, ...r.byProbability! }))))})`
+          : ''),
       mean(rs.map((r) => r.headSeconds)).toFixed(2),
     ];
   });
@@ -399,7 +408,9 @@ const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
+    .join('\n');
 }
 
 main().catch((err) => {

@@ -38,7 +38,9 @@ export async function embedGroceryPhotos(
     if (todo.length) missing.push({ photo: i, bytes, views: todo });
   }
   if (!missing.length) return out;
-  log(`embedding ${missing.length} photos (${missing.reduce((n, m) => n + m.views.length, 0)} views) into ${BENCH_CACHE_DIR}`);
+  log(
+    `embedding ${missing.length} photos (${missing.reduce((n, m) => n + m.views.length, 0)} views) into ${BENCH_CACHE_DIR}`,
+  );
   const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
   try {
     const batches: (typeof missing)[] = [];

@@ -64,7 +64,10 @@ describe('recognition gate', () => {
     const known = [{ scale: 0.01, correct: true }];
     assert.equal(chooseGateScale(known, [50], OPTIONS).scale, OPTIONS.maxScale);
     assert.equal(chooseGateScale([{ scale: 1, correct: false }], [0.001], OPTIONS).scale, OPTIONS.minScale);
-    for (const [known, unknown] of [[[], [1]], [[{ scale: 1, correct: true }], []]] as const) {
+    for (const [known, unknown] of [
+      [[], [1]],
+      [[{ scale: 1, correct: true }], []],
+    ] as const) {
       const fallback = chooseGateScale([...known], [...unknown], OPTIONS);
       assert.equal(fallback.scale, OPTIONS.fallbackScale, 'nothing to count: the cautious scale');
       assert.equal(fallback.estimatedCorrectAccept, null);

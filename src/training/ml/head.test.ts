@@ -112,7 +112,9 @@ describe('head training', () => {
       Array.from(world.labels.keys()).filter((r) => predicate(world.labels[r], world.photos[r] % 8, r));
     const take = (rows: number[]) => {
       const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
-      rows.forEach((r, i) => embeddings.set(world.embeddings.subarray(r * EMBEDDING_SIZE, (r + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE));
+      rows.forEach((r, i) =>
+        embeddings.set(world.embeddings.subarray(r * EMBEDDING_SIZE, (r + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
+      );
       return embeddings;
     };
     const shopRows = rowsOf((label) => label < 4);
@@ -126,13 +128,21 @@ describe('head training', () => {
       classCount: 4,
       negatives: { ...quantizeBank(take(negativeRows)), photos: Int32Array.from(negativeRows, (r) => world.photos[r]) },
     };
-    const recipe = { ...TEACHABLE_MACHINE_RECIPE, validationFraction: 0, epochs: 20, learningRate: 0.002, batchSize: 32 };
+    const recipe = {
+      ...TEACHABLE_MACHINE_RECIPE,
+      validationFraction: 0,
+      epochs: 20,
+      learningRate: 0.002,
+      batchSize: 32,
+    };
     const surest = async (negativesPerEpoch: number, negativeWeight: number) => {
       const { weights } = await trainHead(tf, shop, { ...recipe, negativesPerEpoch, negativeWeight });
       const unseenTop = take(unseen);
       let unknown = 0;
       for (let i = 0; i < unseen.length; i++)
-        unknown += Math.max(...headProbabilities(weights, unseenTop.subarray(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE)));
+        unknown += Math.max(
+          ...headProbabilities(weights, unseenTop.subarray(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE)),
+        );
       let right = 0;
       shopRows.forEach((r, i) => {
         const p = headProbabilities(weights, shop.embeddings.subarray(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE));
@@ -142,7 +152,9 @@ describe('head training', () => {
     };
     const plain = await surest(0, 0);
     const exposed = await surest(24, 1);
-    t.diagnostic(`mean top probability on unseen products: ${exposed.unknown} with outlier exposure, ${plain.unknown} without`);
+    t.diagnostic(
+      `mean top probability on unseen products: ${exposed.unknown} with outlier exposure, ${plain.unknown} without`,
+    );
     assert.ok(exposed.accuracy >= 0.99, `shop accuracy with outlier exposure ${exposed.accuracy}`);
     assert.ok(
       exposed.unknown < plain.unknown - 0.2,

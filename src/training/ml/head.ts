@@ -168,7 +168,8 @@ async function fitOnce(
   try {
     const rowsOfPhoto = groupRows(trainRows, data.photos);
     // Negative rows are numbered after the shop's: row n + i is negative row i.
-    const negatives = data.negatives && recipe.negativeWeight > 0 && recipe.negativesPerEpoch > 0 ? data.negatives : undefined;
+    const negatives =
+      data.negatives && recipe.negativeWeight > 0 && recipe.negativesPerEpoch > 0 ? data.negatives : undefined;
     const negativeRowsOfPhoto = negatives
       ? [...groupRows(Array.from(negatives.photos.keys()), negatives.photos).values()].map((rows) =>
           rows.map((r) => r + data.labels.length),

@@ -87,9 +87,7 @@ export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
     const decoded = await Promise.all(
       task.items.map(async (item) => {
         try {
-          return await Promise.all(
-            item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels),
-          );
+          return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
         } catch (err) {
           if (err instanceof ImageRejectedError) return err;
           throw err;

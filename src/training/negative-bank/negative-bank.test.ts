@@ -24,7 +24,10 @@ describe('negative bank', () => {
     ) as NegativeBankManifest;
     const classes = await loadBankClasses();
     assert.ok(classes.length > 0 && classes.length <= 40, `${classes.length} classes (at most 40)`);
-    assert.deepEqual([...new Set(manifest.sources.map((s) => path.basename(path.dirname(s))))].sort(), [...classes].sort());
+    assert.deepEqual(
+      [...new Set(manifest.sources.map((s) => path.basename(path.dirname(s))))].sort(),
+      [...classes].sort(),
+    );
     assert.deepEqual(manifest.views, BANK_VIEWS);
     const bank = await loadNegativeBank(manifest.baseModelSha256);
     assert.ok(bank);
@@ -38,7 +41,13 @@ describe('negative bank', () => {
     const { bytes, scale } = quantizeBank(values);
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bank-'));
     try {
-      const manifest: NegativeBankManifest = { baseModelSha256: 'x', views: ['centre'], photos: 2, scale, sources: ['a', 'b'] };
+      const manifest: NegativeBankManifest = {
+        baseModelSha256: 'x',
+        views: ['centre'],
+        photos: 2,
+        scale,
+        sources: ['a', 'b'],
+      };
       await fs.writeFile(path.join(dir, BANK_MANIFEST_FILE), JSON.stringify(manifest));
       await fs.writeFile(path.join(dir, BANK_EMBEDDINGS_FILE), bytes);
       const bank = (await loadNegativeBank('x', dir))!;
@@ -79,6 +88,9 @@ describe('negative bank', () => {
     assert.deepEqual(leftOut, ['Coffee']);
     assert.deepEqual(Array.from(negatives.photos), [3, 3, 4, 4, 5, 5]);
     assert.deepEqual(negatives.bytes, bank.bytes.subarray(6 * EMBEDDING_SIZE));
-    assert.deepEqual(bankWithoutShopProducts(bank, { ...shop, labels: Int32Array.from([0, 0, 0, 0]), classCount: 1 }).leftOut, []);
+    assert.deepEqual(
+      bankWithoutShopProducts(bank, { ...shop, labels: Int32Array.from([0, 0, 0, 0]), classCount: 1 }).leftOut,
+      [],
+    );
   });
 });

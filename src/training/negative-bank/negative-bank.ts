@@ -72,7 +72,9 @@ export async function loadNegativeBank(baseModelSha256: string, dir = NEGATIVE_B
   const bytes = await fs.readFile(path.join(dir, BANK_EMBEDDINGS_FILE));
   const rows = manifest.photos * manifest.views.length;
   if (bytes.length !== rows * EMBEDDING_SIZE) {
-    throw new Error(`${BANK_EMBEDDINGS_FILE} has ${bytes.length} bytes, ${BANK_MANIFEST_FILE} promises ${rows * EMBEDDING_SIZE}`);
+    throw new Error(
+      `${BANK_EMBEDDINGS_FILE} has ${bytes.length} bytes, ${BANK_MANIFEST_FILE} promises ${rows * EMBEDDING_SIZE}`,
+    );
   }
   return {
     bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
@@ -94,9 +96,15 @@ const SAME_PRODUCT_COSINE = 0.955;
  * The bank without the classes that are one of the shop's products (a shop may sell what the bank shows: teaching
  * the head to be unsure of it would fight its own label), and the names of the classes left out.
  */
-export function bankWithoutShopProducts(bank: NegativeBank, shop: TrainingSet): { negatives: NegativeSet; leftOut: string[] } {
+export function bankWithoutShopProducts(
+  bank: NegativeBank,
+  shop: TrainingSet,
+): { negatives: NegativeSet; leftOut: string[] } {
   const shopMeans = meanDirections(shop.classCount, (add) =>
-    shop.plain.forEach((plain, row) => plain && add(shop.labels[row], shop.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE))),
+    shop.plain.forEach(
+      (plain, row) =>
+        plain && add(shop.labels[row], shop.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE)),
+    ),
   );
   const names = [...new Set(bank.classOfPhoto)];
   const bankMeans = meanDirections(names.length, (add) => {
@@ -110,14 +118,24 @@ export function bankWithoutShopProducts(bank: NegativeBank, shop: TrainingSet): 
   });
   const leftOut = names.filter((_, c) => shopMeans.some((m) => dot(m, bankMeans[c]) >= SAME_PRODUCT_COSINE));
   if (!leftOut.length) return { negatives: bank, leftOut };
-  const keptRows = Array.from(bank.photos.keys()).filter((row) => !leftOut.includes(bank.classOfPhoto[bank.photos[row]]));
+  const keptRows = Array.from(bank.photos.keys()).filter(
+    (row) => !leftOut.includes(bank.classOfPhoto[bank.photos[row]]),
+  );
   const bytes = new Uint8Array(keptRows.length * EMBEDDING_SIZE);
-  keptRows.forEach((row, i) => bytes.set(bank.bytes.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE));
-  return { negatives: { bytes, scale: bank.scale, photos: Int32Array.from(keptRows, (row) => bank.photos[row]) }, leftOut };
+  keptRows.forEach((row, i) =>
+    bytes.set(bank.bytes.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
+  );
+  return {
+    negatives: { bytes, scale: bank.scale, photos: Int32Array.from(keptRows, (row) => bank.photos[row]) },
+    leftOut,
+  };
 }
 
 /** Per group, the unit vector along the sum of the embeddings added to it. */
-function meanDirections(groups: number, fill: (add: (group: number, embedding: ArrayLike<number>) => void) => void): Float32Array[] {
+function meanDirections(
+  groups: number,
+  fill: (add: (group: number, embedding: ArrayLike<number>) => void) => void,
+): Float32Array[] {
   const sums = Array.from({ length: groups }, () => new Float32Array(EMBEDDING_SIZE));
   fill((group, embedding) => {
     for (let j = 0; j < EMBEDDING_SIZE; j++) sums[group][j] += embedding[j];
