@@ -1,7 +1,7 @@
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { STRICT_VALIDATION } from './common/validation';
+import { BoundedValidationPipe, STRICT_VALIDATION } from './common/validation';
 
 /** Largest request body accepted (POST /v1/train carries four strings). */
 const BODY_LIMIT = '64kb';
@@ -10,7 +10,7 @@ const BODY_LIMIT = '64kb';
 export function configureHttp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.useBodyParser('json', { limit: BODY_LIMIT });
-  app.useGlobalPipes(new ValidationPipe({ ...STRICT_VALIDATION, transform: true }));
+  app.useGlobalPipes(new BoundedValidationPipe({ ...STRICT_VALIDATION, transform: true }));
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,

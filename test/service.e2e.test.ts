@@ -60,6 +60,28 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await api.call('POST', '/v1/train', { ...good, authToken: 'token\r\nX-Evil: 1' })).status, 400);
     assert.equal((await api.call('GET', '/v1/jobs?channelId=%00')).status, 400);
     assert.equal((await api.call('GET', '/v1/channels/a%00b')).status, 400);
+    for (const field of ['manifestUrl', 'webhookUrl'] as const) {
+      const withNul = await api.call('POST', '/v1/train', { ...good, [field]: `${good[field]}\u0000x` });
+      assert.equal(withNul.status, 400, `NUL in ${field}`);
+      assert.deepEqual(withNul.body.message, [`${field} must not contain control characters`]);
+      // A user name and password in a URL would replace the Bearer token and travel into messages.
+      const withUserInfo = await api.call('POST', '/v1/train', {
+        ...good,
+        [field]: good[field].replace('http://', 'http://user:S3cretPass99@'),
+      });
+      assert.equal(withUserInfo.status, 400, `userinfo in ${field}`);
+      assert.deepEqual(withUserInfo.body.message, [`${field} must not contain a user name or password`]);
+      assert.doesNotMatch(JSON.stringify(withUserInfo.body), /S3cretPass99/);
+    }
+    // Arrays 30,000 deep (or objects 9,000 deep) used to overflow class-transformer's stack: a 500.
+    const deepArray = `{"channelId": ${'['.repeat(30_000)}"1"${']'.repeat(30_000)}}`;
+    const deepObject = `{"channelId": ${'{"a":'.repeat(9_000)}"1"${'}'.repeat(9_000)}}`;
+    for (const body of [deepArray, deepObject]) {
+      const deep = await api.call('POST', '/v1/train', body);
+      assert.equal(deep.status, 400);
+      assert.equal(deep.body.message, 'request body nests deeper than 32 levels');
+    }
+    assert.deepEqual((await api.call('GET', '/v1/jobs?channelId=1')).body, [], 'nothing refused was stored');
   });
 
   it('trains a channel end to end: manifest, photos (404 and corrupt ones skipped), status webhooks, multipart upload', async () => {

@@ -12,4 +12,15 @@ describe('secret redaction', () => {
       'token [redacted] refused; again [redacted]; short stays',
     );
   });
+
+  it('removes the user name and password of every URL', () => {
+    assert.equal(
+      redactSecrets('GET http://user:S3cretPass99@host:8080/admin-api failed; see https://only-user@cdn/x.jpg'),
+      'GET http://[redacted]@host:8080/admin-api failed; see https://[redacted]@cdn/x.jpg',
+    );
+    assert.equal(
+      redactSecrets('mail ops@example.com about http://host/a@b'),
+      'mail ops@example.com about http://host/a@b',
+    );
+  });
 });

@@ -17,8 +17,11 @@ export function registerSecret(secret: string | undefined): void {
   if (known.size > MAX_KNOWN) known.delete(known.values().next().value as string);
 }
 
+/** The user name and password of a URL (`scheme://user:password@host`), which no message may show. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
+
 export function redactSecrets(text: string): string {
-  let result = text;
+  let result = text.replace(URL_USERINFO, `$1${REDACTED}@`);
   for (const secret of known) if (result.includes(secret)) result = result.split(secret).join(REDACTED);
   return result;
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength } from 'class-validator';
 import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';
-import { HTTP_URL_OPTIONS, NoControlCharacters } from '../../common/validation';
+import { HTTP_URL_OPTIONS, NoControlCharacters, NoUserInfo } from '../../common/validation';
 
 /**
  * POST /v1/train: what the backend sends to start a training for one channel. (class-validator checks the decorator
@@ -20,8 +20,10 @@ export class TrainRequestDto {
       'http://backend:3000/admin-api?query=query{mlTrainingManifest(channelId:"2"){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}',
     description: 'GraphQL endpoint with the manifest query in ?query= (not URL-encoded)',
   })
+  @NoUserInfo()
   @MaxLength(8192)
   @IsUrl(HTTP_URL_OPTIONS, { message: 'manifestUrl must be an http(s) URL' })
+  @NoControlCharacters()
   @IsNotEmpty()
   @IsString()
   manifestUrl!: string;
@@ -30,8 +32,10 @@ export class TrainRequestDto {
     example: 'http://backend:3000/admin-api',
     description: 'GraphQL endpoint for status updates and the upload',
   })
+  @NoUserInfo()
   @MaxLength(2048)
   @IsUrl(HTTP_URL_OPTIONS, { message: 'webhookUrl must be an http(s) URL' })
+  @NoControlCharacters()
   @IsNotEmpty()
   @IsString()
   webhookUrl!: string;
