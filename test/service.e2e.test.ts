@@ -81,6 +81,15 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       assert.equal(deep.status, 400);
       assert.equal(deep.body.message, 'request body nests deeper than 32 levels');
     }
+    // A job's own URLs never open the cloud's metadata service (refused before any connection is made).
+    for (const host of ['169.254.169.254', '[fe80::1]', '[::ffff:169.254.169.254]']) {
+      const metadata = `http://${host}/latest/meta-data/admin-api?query=query{x}`;
+      const refused = await api.call('POST', '/v1/train', { ...good, manifestUrl: metadata, webhookUrl: metadata });
+      assert.equal(refused.status, 400, host);
+      assert.equal(refused.body.message.length, 2);
+      assert.match(refused.body.message[0], /^manifestUrl: the link-local or metadata address .* is not allowed/);
+      assert.match(refused.body.message[1], /^webhookUrl: /);
+    }
     assert.deepEqual((await api.call('GET', '/v1/jobs?channelId=1')).body, [], 'nothing refused was stored');
   });
 

@@ -7,6 +7,7 @@ import {
   guardedLookup,
   guardedRequest,
   isLinkLocal,
+  refusedJobUrl,
   type LookupFunction,
 } from './egress';
 
@@ -46,7 +47,19 @@ describe('outbound request policy', () => {
   });
 
   it('recognises link-local addresses (the cloud metadata range)', () => {
-    for (const a of ['169.254.169.254', '169.254.0.1', '::ffff:169.254.169.254', 'fe80::1', 'febf::1'])
+    for (const a of [
+      '169.254.169.254',
+      '169.254.0.1',
+      '::ffff:169.254.169.254',
+      '::ffff:a9fe:a9fe',
+      '[::ffff:a9fe:a9fe]',
+      '0:0:0:0:0:ffff:a9fe:a9fe',
+      'fe80::1',
+      'FE80:0::1',
+      'febf::1',
+      'fd00:ec2::254',
+      '100.100.100.200',
+    ])
       assert.equal(isLinkLocal(a), true, a);
     for (const a of ['127.0.0.1', '10.0.0.5', '169.255.0.1', '::1', 'fec0::1', '2001:db8::1'])
       assert.equal(isLinkLocal(a), false, a);
@@ -64,6 +77,29 @@ describe('outbound request policy', () => {
     await assert.rejects(resolveWith(lookup, 'rebinding', true), /link-local address fe80::2/);
     const trusting = guardedLookup(egressPolicy(['cdn.shop.example', '169.254.169.254']), dns);
     assert.equal(await resolveWith(trusting, 'cdn.shop.example'), '169.254.169.254');
+  });
+
+  it('never lets a job’s own URLs open a metadata or link-local address that ALLOWED_HOSTS does not list', () => {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/admin-api?query=query{x}',
+      'http://[fe80::1]/admin-api',
+      'http://[::ffff:169.254.169.254]/admin-api',
+      'http://[fd00:ec2::254]/latest',
+    ]) {
+      const jobPolicy = egressPolicy(['backend'], [url, 'http://backend:3000/admin-api']);
+      assert.throws(() => guardedRequest(url, jobPolicy), /link-local address .* is not allowed/, url);
+      assert.match(refusedJobUrl(url, ['backend'])!, /is not allowed \(list it in ALLOWED_HOSTS/, url);
+      const host = new URL(url).hostname;
+      assert.equal(refusedJobUrl(url, ['backend', host]), null, `${url} with ${host} listed`);
+    }
+    assert.equal(refusedJobUrl('http://10.0.0.5:3000/admin-api', []), null);
+    assert.equal(refusedJobUrl('http://backend:3000/admin-api', []), null, 'names are checked at DNS lookup');
+    const dns = stubDns({ 'metadata.internal': ['169.254.169.254'] });
+    const jobPolicy = egressPolicy([], ['http://metadata.internal/admin-api']);
+    return assert.rejects(
+      resolveWith(guardedLookup(jobPolicy, dns), 'metadata.internal'),
+      /resolves to the link-local address 169.254.169.254/,
+    );
   });
 
   it('refuses link-local IP literals and checks every redirect', () => {

@@ -9,6 +9,11 @@ import { isIP } from 'node:net';
 export interface EgressPolicy {
   /** Lower-case host names or IP literals. */
   hosts: ReadonlySet<string>;
+  /**
+   * The configured hosts (ALLOWED_HOSTS) alone: only an address listed there may be a metadata or link-local one. A
+   * job's own URLs never open those (a job could otherwise point the service at the cloud's metadata service).
+   */
+  trusted: ReadonlySet<string>;
 }
 
 /** Most redirects a request may follow. */
@@ -31,9 +36,22 @@ export function egressRefusal(err: unknown): EgressRefusedError | undefined {
 
 /** The policy for one job: the configured hosts plus the hosts of the job's own manifest and webhook URLs. */
 export function egressPolicy(configured: Iterable<string>, jobUrls: string[] = []): EgressPolicy {
-  const hosts = new Set([...configured].map((h) => h.trim().toLowerCase()).filter(Boolean));
+  const trusted = new Set([...configured].map((h) => normalisedHost(h.trim())).filter(Boolean));
+  const hosts = new Set(trusted);
   for (const url of jobUrls) hosts.add(hostOf(url));
-  return { hosts };
+  return { hosts, trusted };
+}
+
+/**
+ * Why a job's own URL (manifest or webhook) is refused before the job is accepted, or null: its host is a metadata
+ * or link-local address that ALLOWED_HOSTS does not list.
+ */
+export function refusedJobUrl(url: string, configured: Iterable<string>): string | null {
+  const host = hostOf(url);
+  if (isIP(host) && !addressAllowed(host, egressPolicy(configured))) {
+    return `the link-local or metadata address ${host} is not allowed (list it in ALLOWED_HOSTS to allow it)`;
+  }
+  return null;
 }
 
 /** Refuses a URL whose scheme is not http(s) or whose host is not allowed; says which. */
@@ -52,23 +70,42 @@ export function checkUrl(url: string, policy: EgressPolicy): URL {
   return parsed;
 }
 
+/** Cloud metadata services outside the link-local ranges (AWS's IPv6 one, Alibaba's). */
+const METADATA_ADDRESSES = new Set(['fd00:ec2::254', '100.100.100.200']);
+
 /**
- * Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata services answer: never reached unless
- * the address itself is an allowed host.
+ * Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata services answer, and the other metadata
+ * addresses; IPv4-mapped IPv6 forms of them too (`::ffff:169.254.169.254`, which URLs write `::ffff:a9fe:a9fe`):
+ * never reached unless ALLOWED_HOSTS lists the address itself.
  */
 export function isLinkLocal(address: string): boolean {
-  const mapped = address.toLowerCase().replace(/^::ffff:/, '');
-  if (isIP(mapped) === 4) return mapped.startsWith('169.254.');
-  if (isIP(address) === 6) {
-    const first = parseInt(address.toLowerCase().split(':')[0] || '0', 16);
-    return (first & 0xffc0) === 0xfe80;
-  }
+  const normalised = normalisedHost(address);
+  if (METADATA_ADDRESSES.has(normalised)) return true;
+  if (isIP(normalised) === 4) return normalised.startsWith('169.254.');
+  if (isIP(normalised) === 6) return (parseInt(normalised.split(':')[0] || '0', 16) & 0xffc0) === 0xfe80;
   return false;
+}
+
+/**
+ * A host as compared: lower case, without brackets, an IPv6 address in Node's canonical form and an IPv4-mapped one
+ * as its IPv4 address.
+ */
+function normalisedHost(host: string): string {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (isIP(bare) !== 6) return bare;
+  const canonical = new URL(`http://[${bare}]/`).hostname.replace(/^\[|\]$/g, '');
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped) {
+    const [high, low] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  }
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(canonical);
+  return dotted ? dotted[1] : canonical;
 }
 
 /** Whether a resolved address may be connected to under the policy. */
 export function addressAllowed(address: string, policy: EgressPolicy): boolean {
-  return !isLinkLocal(address) || policy.hosts.has(address.toLowerCase());
+  return !isLinkLocal(address) || policy.trusted.has(normalisedHost(address));
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -121,7 +158,7 @@ export function guardedRequest(url: string, policy: EgressPolicy) {
 
 function hostOf(url: string): string {
   try {
-    return new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    return normalisedHost(new URL(url).hostname);
   } catch {
     return '';
   }

@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Body,
   ConflictException,
   Controller,
@@ -13,6 +14,8 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { refusedJobUrl } from '../common/egress';
+import { AppConfig } from '../config/app-config';
 import { JobView } from './dto/job.view';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { TrainRequestDto } from './dto/train-request.dto';
@@ -23,13 +26,21 @@ import { ChannelBusyError, TrainingJobsService } from './training-jobs.service';
 @UseGuards(BearerAuthGuard)
 @Controller('v1')
 export class TrainingJobsController {
-  constructor(private readonly jobs: TrainingJobsService) {}
+  constructor(
+    private readonly jobs: TrainingJobsService,
+    private readonly config: AppConfig,
+  ) {}
 
   /** Queues a training for a channel and answers at once; the work runs in the background. */
   @Post('train')
   @HttpCode(202)
   @ApiConflictResponse({ description: 'The channel already has a queued or running job; its jobId is returned' })
   async train(@Body() request: TrainRequestDto): Promise<{ message: string; jobId: string }> {
+    const refused = (['manifestUrl', 'webhookUrl'] as const).flatMap((field) => {
+      const reason = refusedJobUrl(request[field], this.config.allowedHosts);
+      return reason ? [`${field}: ${reason}`] : [];
+    });
+    if (refused.length) throw new BadRequestException(refused);
     try {
       const { jobId } = await this.jobs.startTraining(request);
       return { message: 'Training job accepted', jobId };
