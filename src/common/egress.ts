@@ -136,6 +136,19 @@ export function guardedLookup(
   };
 }
 
+/**
+ * A whole-request deadline for axios (connect, headers and body): axios's own `timeout` only notices a socket that
+ * stays silent, so a peer that trickles a byte now and then would hold the request forever.
+ */
+export function deadline(ms: number) {
+  return { timeout: ms, signal: AbortSignal.timeout(ms) };
+}
+
+/** Whether a request ended because its deadline passed. */
+export function pastDeadline(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'ERR_CANCELED';
+}
+
 /** Options for an axios request that enforce the policy on the first URL, every redirect, and every address. */
 export function guardedRequest(url: string, policy: EgressPolicy) {
   const target = checkUrl(url, policy);

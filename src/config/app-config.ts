@@ -110,6 +110,24 @@ export class AppConfig {
   @Min(1)
   DOWNLOAD_TIMEOUT_SECONDS = 30;
 
+  /** Deadline of the whole manifest request and of each status webhook (connect, headers and body). */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(1)
+  BACKEND_REQUEST_TIMEOUT_SECONDS = 30;
+
+  /** Deadline of each upload attempt, whole request. */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(1)
+  UPLOAD_TIMEOUT_SECONDS = 120;
+
+  /** Largest manifest accepted: reading stops past it and the job fails (10,000 products fit in far less). */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(1024)
+  MANIFEST_MAX_BYTES = 10 * 1024 * 1024;
+
   /** Upload attempts before a job fails; the wait starts at UPLOAD_RETRY_DELAY_SECONDS and doubles. */
   @Transform(toNumber)
   @IsInt()

@@ -5,15 +5,13 @@ import { AppConfig } from '../config/app-config';
 import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
-import { egressRefusal, guardedRequest, type EgressPolicy } from '../common/egress';
+import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
 import { parseManifest, type Manifest } from './manifest';
 import { manifestRequest } from './manifest-request';
-
-const MANIFEST_TIMEOUT_MS = 30_000;
 
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;
@@ -47,16 +45,15 @@ export class DatasetService {
         { query },
         {
           headers: { Authorization: `Bearer ${authToken}`, 'Content-Type': 'application/json' },
-          timeout: MANIFEST_TIMEOUT_MS,
           validateStatus: () => true,
+          ...this.manifestLimits(),
           ...guard,
         },
       );
     } catch (err) {
       const refused = egressRefusal(err);
       if (refused) throw new DatasetError(`manifest request refused: ${refused.message}`);
-      const code = (err as { code?: string }).code;
-      throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: ${code ?? (err as Error).message}`);
+      throw this.manifestFailure(endpoint, err);
     }
     if (response.status >= 500 || response.status === 429) {
       throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: HTTP ${response.status}`);
@@ -73,15 +70,44 @@ export class DatasetService {
     }
   }
 
+  /** A whole-request deadline and the size cap, for every manifest request. */
+  private manifestLimits() {
+    return {
+      ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000),
+      maxContentLength: this.config.MANIFEST_MAX_BYTES,
+    };
+  }
+
+  /** A manifest over the size cap is final (the same manifest comes back); a deadline or network error is not. */
+  private manifestFailure(url: string, err: unknown): Error {
+    if (/maxContentLength/.test((err as Error).message ?? '')) {
+      return new DatasetError(
+        `the manifest from ${url} is larger than MANIFEST_MAX_BYTES (${this.config.MANIFEST_MAX_BYTES} bytes)`,
+      );
+    }
+    if (pastDeadline(err)) {
+      return new ManifestUnavailableError(
+        `manifest request to ${url} timed out after ${this.config.BACKEND_REQUEST_TIMEOUT_SECONDS} s`,
+      );
+    }
+    const code = (err as { code?: string }).code;
+    return new ManifestUnavailableError(`manifest request to ${url} failed: ${code ?? (err as Error).message}`);
+  }
+
   /** Reads a manifest JSON from a file path or an http(s) URL (the CLI's --manifest). */
   async readManifest(source: string): Promise<unknown> {
     let text: string;
     if (/^https?:\/\//i.test(source)) {
-      const response = await this.http.axiosRef.get<string>(source, {
-        responseType: 'text',
-        timeout: MANIFEST_TIMEOUT_MS,
-        validateStatus: () => true,
-      });
+      let response: { status: number; data: string };
+      try {
+        response = await this.http.axiosRef.get<string>(source, {
+          responseType: 'text',
+          validateStatus: () => true,
+          ...this.manifestLimits(),
+        });
+      } catch (err) {
+        throw this.manifestFailure(source, err);
+      }
       if (response.status >= 400)
         throw new DatasetError(`manifest request to ${source} failed: HTTP ${response.status}`);
       text = response.data;

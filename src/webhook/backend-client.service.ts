@@ -4,7 +4,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { egressRefusal, guardedRequest, type EgressPolicy } from '../common/egress';
+import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
 
@@ -27,8 +27,6 @@ export class UploadError extends Error {
 
 const STATUS_ATTEMPTS = 3;
 const STATUS_RETRY_DELAY_MS = 500;
-const REQUEST_TIMEOUT_MS = 30_000;
-const UPLOAD_TIMEOUT_MS = 120_000;
 
 /** Writes to the backend: status webhooks (best effort) and the model upload (must succeed). */
 @Injectable()
@@ -56,7 +54,7 @@ export class BackendClient {
       try {
         const response = await this.http.axiosRef.post(target.webhookUrl, body, {
           headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
-          timeout: REQUEST_TIMEOUT_MS,
+          ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000),
           validateStatus: () => true,
           ...guardedRequest(target.webhookUrl, target.policy),
         });
@@ -64,7 +62,7 @@ export class BackendClient {
         graphqlResult(response.data, 'updateTrainingStatus');
         return true;
       } catch (err) {
-        const reason = describe(err);
+        const reason = describe(err, this.config.BACKEND_REQUEST_TIMEOUT_SECONDS);
         this.logger.warn(
           `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${reason}`,
         );
@@ -97,7 +95,7 @@ export class BackendClient {
           completeTrainingForm(target.channelId, files),
           {
             headers: { Authorization: `Bearer ${target.authToken}` },
-            timeout: UPLOAD_TIMEOUT_MS,
+            ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000),
             maxBodyLength: Infinity,
             validateStatus: () => true,
             ...guardedRequest(target.webhookUrl, target.policy),
@@ -116,7 +114,7 @@ export class BackendClient {
         if (refused) throw new UploadError(`upload refused: ${refused.message}`);
         if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
         transient = true;
-        reason = describe(err);
+        reason = describe(err, this.config.UPLOAD_TIMEOUT_SECONDS);
       }
       if (!transient) throw new UploadError(`the backend refused the upload: ${reason}`);
       if (attempt >= attempts) throw new UploadError(`upload failed after ${attempts} attempts: ${reason}`);
@@ -131,7 +129,8 @@ export class BackendClient {
 }
 
 /** A short reason without request details (which would carry the token). */
-function describe(err: unknown): string {
+function describe(err: unknown, deadlineSeconds: number): string {
+  if (pastDeadline(err)) return `timed out after ${deadlineSeconds} s`;
   if (isAxiosError(err)) return err.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : err.message;
   return err instanceof Error ? err.message : String(err);
 }

@@ -33,6 +33,9 @@ export class HostilePeer {
       '/trickle.jpg': (res) => this.trickle(res),
       '/to-metadata.jpg': (res) => this.redirect(res, 'http://169.254.169.254/latest/meta-data/'),
       '/loop.jpg': (res) => this.redirect(res, `${this.url}/loop.jpg`),
+      // For the backend's side (manifest, status, upload): any method.
+      '/trickle': (res) => this.trickle(res),
+      '/endless': (res) => this.endless(res),
     };
     this.server = createServer((req, res) => {
       const route = new URL(req.url!, 'http://x').pathname;

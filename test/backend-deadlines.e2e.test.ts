@@ -1,0 +1,78 @@
+/**
+ * The backend's side of a job against peers that trickle or never stop: every request to the backend has a
+ * whole-request deadline and the manifest a size cap (the services run without Nest, against loopback peers).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { HttpService } from '@nestjs/axios';
+import { egressPolicy } from '../src/common/egress';
+import { loadConfig } from '../src/config/app-config';
+import { DatasetService } from '../src/dataset/dataset.service';
+import { DatasetError, ManifestUnavailableError } from '../src/dataset/dataset.types';
+import { BackendClient, UploadError } from '../src/webhook/backend-client.service';
+import { HostilePeer } from './support/hostile-peer';
+
+describe('requests to the backend against trickling and endless peers', () => {
+  let peer: HostilePeer;
+  const config = loadConfig({
+    BACKEND_REQUEST_TIMEOUT_SECONDS: '2',
+    UPLOAD_TIMEOUT_SECONDS: '2',
+    UPLOAD_ATTEMPTS: '2',
+    UPLOAD_RETRY_DELAY_SECONDS: '0',
+    MANIFEST_MAX_BYTES: '100000',
+    LOG_LEVEL: 'silent',
+  });
+  const http = new HttpService();
+  const datasets = new DatasetService(http, config);
+  const backend = new BackendClient(http, config);
+  const seconds = async (work: () => Promise<unknown>) => {
+    const started = performance.now();
+    await work().catch(() => undefined);
+    return (performance.now() - started) / 1000;
+  };
+
+  before(async () => (peer = await new HostilePeer().start()));
+  after(() => peer.stop());
+
+  it('gives up on a manifest that trickles in after the whole-request deadline, to be retried', async () => {
+    const policy = egressPolicy([], [peer.url]);
+    const request = datasets.fetchManifest(`${peer.url}/trickle?query=query{x}`, 'token', policy);
+    await assert.rejects(request, (err) => {
+      assert.ok(err instanceof ManifestUnavailableError, String(err));
+      assert.match(err.message, /timed out after 2 s/);
+      return true;
+    });
+    const took = await seconds(() => datasets.fetchManifest(`${peer.url}/trickle?query=query{x}`, 't', policy));
+    assert.ok(took >= 1.9 && took < 4, `${took} s`);
+  });
+
+  it('stops reading a manifest past MANIFEST_MAX_BYTES and fails the job with that reason', async () => {
+    const request = datasets.fetchManifest(`${peer.url}/endless?query=query{x}`, 'token', egressPolicy([], [peer.url]));
+    await assert.rejects(request, (err) => {
+      assert.ok(err instanceof DatasetError && !(err instanceof ManifestUnavailableError), String(err));
+      assert.match(err.message, /larger than MANIFEST_MAX_BYTES \(100000 bytes\)/);
+      return true;
+    });
+    await assert.rejects(datasets.readManifest(`${peer.url}/endless`), /larger than MANIFEST_MAX_BYTES/);
+  });
+
+  it('cuts off each status webhook and each upload attempt at its deadline', async () => {
+    const target = {
+      webhookUrl: `${peer.url}/trickle`,
+      authToken: 'token',
+      channelId: '7',
+      policy: egressPolicy([], [peer.url]),
+    };
+    let accepted: boolean | undefined;
+    // Three attempts of 2 s, with 0.5 s and 1 s between them.
+    const statusSeconds = await seconds(async () => (accepted = await backend.sendStatus(target, 'training', 10)));
+    assert.equal(accepted, false);
+    assert.ok(statusSeconds < 10, `status webhook gave up after ${statusSeconds} s`);
+    const files = { modelJson: Buffer.from('{}'), weightsFile: Buffer.alloc(16), metadata: Buffer.from('{}') };
+    await assert.rejects(backend.uploadModel(target, files), (err) => {
+      assert.ok(err instanceof UploadError);
+      assert.equal(err.message, 'upload failed after 2 attempts: timed out after 2 s');
+      return true;
+    });
+  });
+});
