@@ -60,6 +60,25 @@ describe('durable jobs across processes', () => {
     await second.stop();
   });
 
+  it('a process whose clock is 60 s behind keeps its running job: heartbeats use the database’s clock', async () => {
+    backend.manifests.set('41', backend.groceryProducts(QUICK_CLASSES, 12));
+    backend.photoDelayMs = 100;
+    const behind = await service('clock-behind', {
+      NODE_OPTIONS: `--require ${path.join(__dirname, 'support', 'clock-behind.js')}`,
+      CLOCK_OFFSET_MS: '-60000',
+    });
+    const { body } = await apiOf(behind).train('41');
+    await apiOf(behind).running(body.jobId);
+    // Another process checks for stale jobs (every JOB_STALE_SECONDS / 4) while the job runs well past 3 s.
+    const watcher = await service('clock-watcher');
+    const done = await apiOf(watcher).finished(body.jobId);
+    backend.photoDelayMs = 0;
+    assert.equal(done.state, 'completed', done.error);
+    assert.equal(done.attempt, 1, 'the job was not taken from the process whose clock is behind');
+    assert.equal(backend.uploads.filter((u) => u.channelId === '41').length, 1);
+    await Promise.all([behind.stop(), watcher.stop()]);
+  });
+
   it('SIGTERM: the running job finishes within the grace period, and no new job is taken', async () => {
     backend.manifests.set('21', backend.groceryProducts(QUICK_CLASSES, 3));
     backend.manifests.set('22', backend.groceryProducts(QUICK_CLASSES, 3));

@@ -270,8 +270,10 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         status: 'running',
         attempt,
         workerId: this.workerId,
-        heartbeatAt: new Date(),
-        startedAt: new Date(),
+        // The database's clock, which the stale check compares with: a process whose clock is behind must not
+        // look dead.
+        heartbeatAt: () => 'now()',
+        startedAt: () => 'now()',
         finishedAt: null,
         stage: 'downloading',
         progress: 0,
@@ -470,7 +472,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     await this.jobs
       .update(
         { id: In([...this.running.keys()]), workerId: this.workerId, status: 'running' },
-        { heartbeatAt: new Date() },
+        { heartbeatAt: () => 'now()' },
       )
       .catch((err) => this.logger.warn(`heartbeat not written: ${errorMessage(err)}`));
   }
