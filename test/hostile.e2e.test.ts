@@ -24,7 +24,8 @@ describe('hostile photos and manifests', () => {
     await resetDatabase();
     backend = await new FakeBackend(BACKEND_TOKEN).start();
     peer = await new HostilePeer().start();
-    service = await startService(work, { DOWNLOAD_TIMEOUT_SECONDS: '3' });
+    // The photos are on the peer's port, which is not one of the job's own URLs'.
+    service = await startService(work, { DOWNLOAD_TIMEOUT_SECONDS: '3', ALLOWED_PORTS: new URL(peer.url).port });
     api = new ServiceApi(service.url, backend);
   });
   after(async () => {
@@ -55,6 +56,8 @@ describe('hostile photos and manifests', () => {
       filename: 'x',
     });
     products[1].images.push({ assetId: 'metadata-ip', url: 'http://169.254.169.254/latest/meta-data/', filename: 'x' });
+    // An allowed host on a port that is neither the job's nor in ALLOWED_PORTS (its database): refused, unconnected.
+    products[1].images.push({ assetId: 'db-port', url: 'http://127.0.0.1:5432/x.jpg', filename: 'x' });
     backend.manifests.set('40', products);
     // A first ordinary job starts the TensorFlow workers, whose memory is not what is measured here.
     backend.manifests.set('39', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 2));
@@ -83,6 +86,7 @@ describe('hostile photos and manifests', () => {
     );
     assert.match(reasons['elsewhere'], /refused: host localhost is not in ALLOWED_HOSTS/);
     assert.match(reasons['metadata-ip'], /refused: host 169.254.169.254 is not in ALLOWED_HOSTS/);
+    assert.match(reasons['db-port'], /refused: port 5432 is not in ALLOWED_PORTS/);
     assert.equal(peer.hits.get('/loop.jpg'), 4, 'a redirect loop is followed 3 times, then given up');
     assert.ok(seconds < 40, `the job took ${seconds} s`);
     const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;

@@ -46,6 +46,20 @@ describe('outbound request policy', () => {
     assert.throws(() => checkUrl('not a url', policy), /not a URL/);
   });
 
+  it('allows the ports of ALLOWED_PORTS and of the job’s own URLs only', () => {
+    assert.deepEqual(
+      [...policy.ports].sort((a, b) => a - b),
+      [80, 443, 3000],
+    );
+    assert.doesNotThrow(() => checkUrl('http://10.0.0.5/a.jpg', policy));
+    assert.doesNotThrow(() => checkUrl('https://cdn.shop.example:443/a.jpg', policy));
+    assert.throws(() => checkUrl('http://10.0.0.5:5432/a.jpg', policy), /port 5432 is not in ALLOWED_PORTS/);
+    assert.throws(() => checkUrl('http://backend:3005/v1/jobs', policy), /port 3005 is not in ALLOWED_PORTS/);
+    const cdnOnly = egressPolicy(['cdn'], ['http://backend:3000/admin-api'], [8443]);
+    assert.doesNotThrow(() => checkUrl('https://cdn:8443/a.jpg', cdnOnly));
+    assert.throws(() => checkUrl('https://cdn/a.jpg', cdnOnly), /port 443 is not in ALLOWED_PORTS/);
+  });
+
   it('recognises link-local addresses (the cloud metadata range)', () => {
     for (const a of [
       '169.254.169.254',

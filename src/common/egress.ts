@@ -14,7 +14,12 @@ export interface EgressPolicy {
    * job's own URLs never open those (a job could otherwise point the service at the cloud's metadata service).
    */
   trusted: ReadonlySet<string>;
+  /** Ports requests may use: ALLOWED_PORTS plus those of the job's own URLs (so a photo URL cannot probe others). */
+  ports: ReadonlySet<number>;
 }
+
+/** The ports of plain http and https, which ALLOWED_PORTS lists by default. */
+export const DEFAULT_PORTS = [80, 443];
 
 /** Most redirects a request may follow. */
 export const MAX_REDIRECTS = 3;
@@ -34,12 +39,24 @@ export function egressRefusal(err: unknown): EgressRefusedError | undefined {
   return undefined;
 }
 
-/** The policy for one job: the configured hosts plus the hosts of the job's own manifest and webhook URLs. */
-export function egressPolicy(configured: Iterable<string>, jobUrls: string[] = []): EgressPolicy {
+/**
+ * The policy for one job: the configured hosts and ports plus the hosts and ports of the job's own manifest and
+ * webhook URLs.
+ */
+export function egressPolicy(
+  configured: Iterable<string>,
+  jobUrls: string[] = [],
+  configuredPorts: Iterable<number> = DEFAULT_PORTS,
+): EgressPolicy {
   const trusted = new Set([...configured].map((h) => normalisedHost(h.trim())).filter(Boolean));
   const hosts = new Set(trusted);
-  for (const url of jobUrls) hosts.add(hostOf(url));
-  return { hosts, trusted };
+  const ports = new Set(configuredPorts);
+  for (const url of jobUrls) {
+    hosts.add(hostOf(url));
+    const port = portOf(url);
+    if (port) ports.add(port);
+  }
+  return { hosts, trusted, ports };
 }
 
 /**
@@ -67,6 +84,8 @@ export function checkUrl(url: string, policy: EgressPolicy): URL {
   }
   const host = hostOf(url);
   if (!policy.hosts.has(host)) throw new EgressRefusedError(`host ${host} is not in ALLOWED_HOSTS`);
+  const port = portOf(url);
+  if (!policy.ports.has(port)) throw new EgressRefusedError(`port ${port} is not in ALLOWED_PORTS`);
   return parsed;
 }
 
@@ -167,6 +186,17 @@ export function guardedRequest(url: string, policy: EgressPolicy) {
       checkUrl(next, policy);
     },
   };
+}
+
+/** The port a URL connects to (its scheme's default when it names none); 0 for what is not an http(s) URL. */
+function portOf(url: string): number {
+  try {
+    const parsed = new URL(url);
+    if (parsed.port) return Number(parsed.port);
+    return parsed.protocol === 'https:' ? 443 : parsed.protocol === 'http:' ? 80 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function hostOf(url: string): string {

@@ -170,6 +170,11 @@ export class AppConfig {
   @IsString()
   ALLOWED_HOSTS?: string = undefined;
 
+  /** Comma list of ports outbound requests may use, besides the ports of each job's own URLs. */
+  @IsOptional()
+  @Matches(/^\s*\d{1,5}\s*(,\s*\d{1,5}\s*)*$/, { message: 'ALLOWED_PORTS must be a comma list of port numbers' })
+  ALLOWED_PORTS = '80,443';
+
   /** `auto` (native if installed, else WebAssembly, else CPU), or one of tensorflow | wasm | cpu. */
   @IsIn(['auto', ...TF_BACKENDS])
   TF_BACKEND: TfBackendChoice = 'auto';
@@ -233,6 +238,13 @@ export class AppConfig {
         .map((h) => h.trim())
         .filter(Boolean);
     return [new URL(this.BACKEND_INTERNAL_URL).hostname];
+  }
+
+  /** ALLOWED_PORTS, and the port of BACKEND_INTERNAL_URL (the scheduler's jobs reach the backend there). */
+  get allowedPorts(): number[] {
+    const backend = new URL(this.BACKEND_INTERNAL_URL);
+    const backendPort = Number(backend.port) || (backend.protocol === 'https:' ? 443 : 80);
+    return [...new Set([...this.ALLOWED_PORTS.split(',').map((p) => Number(p.trim())), backendPort])];
   }
 
   get production(): boolean {

@@ -419,7 +419,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       webhookUrl: job.webhookUrl,
       authToken,
       channelId: job.channelId,
-      policy: egressPolicy(this.config.allowedHosts, [job.manifestUrl, job.webhookUrl]),
+      policy: egressPolicy(this.config.allowedHosts, [job.manifestUrl, job.webhookUrl], this.config.allowedPorts),
     };
   }
 
