@@ -17,6 +17,10 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+# The negative bank's data, where its code looks for it (see src/training/negative-bank/README.md).
+COPY --from=build --chown=node:node /app/src/training/negative-bank/bank.json \
+    /app/src/training/negative-bank/embeddings.bin /app/src/training/negative-bank/bank-classes.txt \
+    /app/src/training/negative-bank/LICENSE /app/src/training/negative-bank/README.md ./src/training/negative-bank/
 COPY --chown=node:node package.json ./
 USER node
 # The base model (BASE_MODEL_URL) is fetched into the image's cache, so the first job does not wait for it and a

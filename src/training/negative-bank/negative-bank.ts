@@ -67,7 +67,13 @@ export interface NegativeBank extends NegativeSet {
  * without it, and its metadata says so).
  */
 export async function loadNegativeBank(baseModelSha256: string, dir = NEGATIVE_BANK_DIR): Promise<NegativeBank | null> {
-  const manifest = JSON.parse(await fs.readFile(path.join(dir, BANK_MANIFEST_FILE), 'utf8')) as NegativeBankManifest;
+  const manifest = JSON.parse(
+    await fs.readFile(path.join(dir, BANK_MANIFEST_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new Error(
+        `the negative bank is missing from ${dir} (${err.code}): it ships with the project; reinstall, or copy that folder`,
+      );
+    }),
+  ) as NegativeBankManifest;
   if (manifest.baseModelSha256 !== baseModelSha256) return null;
   const bytes = await fs.readFile(path.join(dir, BANK_EMBEDDINGS_FILE));
   const rows = manifest.photos * manifest.views.length;
