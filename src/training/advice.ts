@@ -4,6 +4,7 @@
  */
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
+import { dot, unitVector } from './ml/vectors';
 import type { Confusion } from './recognition';
 
 /** Fewer usable photos than this and a product is hard to recognise (the README's 5–20). */
@@ -73,21 +74,6 @@ export function photoAdvice(data: TrainingSet, labels: ProductLabel[]): string[]
 
 /** How many of the rows have an earlier row whose embedding is almost the same. */
 function nearDuplicates(embeddings: Float32Array, rows: number[]): number {
-  const unit = rows.map((row) => {
-    const v = embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE);
-    const norm = Math.hypot(...v) || 1;
-    return Float32Array.from(v, (x) => x / norm);
-  });
-  let repeats = 0;
-  for (let i = 1; i < unit.length; i++) {
-    for (let j = 0; j < i; j++) {
-      let dot = 0;
-      for (let f = 0; f < EMBEDDING_SIZE; f++) dot += unit[i][f] * unit[j][f];
-      if (dot >= NEAR_DUPLICATE_COSINE) {
-        repeats++;
-        break;
-      }
-    }
-  }
-  return repeats;
+  const unit = rows.map((row) => unitVector(embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE)));
+  return unit.filter((u, i) => unit.slice(0, i).some((earlier) => dot(u, earlier) >= NEAR_DUPLICATE_COSINE)).length;
 }

@@ -10,6 +10,8 @@ import type { TrainingSet } from './ml/head';
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { TfPoolService } from './tf-pool.provider';
 
+/** Rows (views) per photo: the recipe gives every photo the same number. */
+const ROWS_PER_PHOTO = viewsForPhoto('0').length;
 /** Photos sent to a worker in one task (one forward pass per view)… */
 const MAX_PHOTOS_PER_TASK = 8;
 /** …and fewer for small datasets, so progress advances in at least 20 steps (see job-progress.ts). */
@@ -40,23 +42,16 @@ export class EmbeddingService {
   ) {}
 
   async embed(dataset: Dataset, baseModel: BaseModelFiles, onProgress?: EmbeddingProgress): Promise<EmbeddedDataset> {
-    const rowsPerPhoto = viewsForPhoto('0').length;
-    const run = await this.embedImages(dataset.images, viewsForPhoto, rowsPerPhoto, baseModel, onProgress);
-    return this.assemble(dataset, run.embeddings, rowsPerPhoto, run.failures, run.cachedImages, run.embeddedViews);
+    const run = await this.embedImages(dataset.images, baseModel, onProgress);
+    return this.assemble(dataset, run.embeddings, run.failures, run.cachedImages, run.embeddedViews);
   }
 
-  /** Embeds `rowsPerPhoto` views of every photo (row i·rowsPerPhoto + slot), streaming, cache first. */
-  private async embedImages(
-    images: DatasetImage[],
-    viewsOf: (imageSha256: string) => View[],
-    rowsPerPhoto: number,
-    baseModel: BaseModelFiles,
-    onProgress?: EmbeddingProgress,
-  ) {
+  /** Embeds the recipe's views of every photo (row i·ROWS_PER_PHOTO + slot), streaming, cache first. */
+  private async embedImages(images: DatasetImage[], baseModel: BaseModelFiles, onProgress?: EmbeddingProgress) {
     const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
     const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
-    const embeddings = new Float32Array(total * rowsPerPhoto * EMBEDDING_SIZE);
+    const embeddings = new Float32Array(total * ROWS_PER_PHOTO * EMBEDDING_SIZE);
     const failures = new Map<number, string>();
     let done = 0;
     let cachedImages = 0;
@@ -88,7 +83,7 @@ export class EmbeddingService {
             await Promise.all(
               outcome.embeddings.map((embedding, v) => {
                 const { key, slot } = photo.missing[v];
-                embeddings.set(embedding, (photo.index * rowsPerPhoto + slot) * EMBEDDING_SIZE);
+                embeddings.set(embedding, (photo.index * ROWS_PER_PHOTO + slot) * EMBEDDING_SIZE);
                 return cache.put(key, embedding);
               }),
             );
@@ -110,10 +105,10 @@ export class EmbeddingService {
       }
       const sha = sha256Hex(bytes);
       const missing: { view: View; key: string; slot: number }[] = [];
-      for (const [slot, view] of viewsOf(sha).entries()) {
+      for (const [slot, view] of viewsForPhoto(sha).entries()) {
         const key = cache.key(sha, view);
         const hit = await cache.get(key);
-        if (hit) embeddings.set(hit, (index * rowsPerPhoto + slot) * EMBEDDING_SIZE);
+        if (hit) embeddings.set(hit, (index * ROWS_PER_PHOTO + slot) * EMBEDDING_SIZE);
         else missing.push({ view, key, slot });
       }
       if (!missing.length) {
@@ -132,13 +127,12 @@ export class EmbeddingService {
   private assemble(
     dataset: Dataset,
     embeddings: Float32Array,
-    rowsPerPhoto: number,
     failures: Map<number, string>,
     cachedImages: number,
     embeddedViews: number,
   ): EmbeddedDataset {
     const kept = dataset.images.map((_, i) => i).filter((i) => !failures.has(i));
-    const rowCount = kept.length * rowsPerPhoto;
+    const rowCount = kept.length * ROWS_PER_PHOTO;
     const set: TrainingSet = {
       embeddings: new Float32Array(rowCount * EMBEDDING_SIZE),
       labels: new Int32Array(rowCount),
@@ -147,9 +141,9 @@ export class EmbeddingService {
       classCount: dataset.labels.length,
     };
     kept.forEach((imageIndex, photo) => {
-      for (let v = 0; v < rowsPerPhoto; v++) {
-        const from = (imageIndex * rowsPerPhoto + v) * EMBEDDING_SIZE;
-        const row = photo * rowsPerPhoto + v;
+      for (let v = 0; v < ROWS_PER_PHOTO; v++) {
+        const from = (imageIndex * ROWS_PER_PHOTO + v) * EMBEDDING_SIZE;
+        const row = photo * ROWS_PER_PHOTO + v;
         set.embeddings.set(embeddings.subarray(from, from + EMBEDDING_SIZE), row * EMBEDDING_SIZE);
         set.labels[row] = dataset.images[imageIndex].label;
         set.photos[row] = photo;

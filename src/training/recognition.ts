@@ -7,6 +7,7 @@ import type { HeadRecipe, HeadTrainingReport, HeadWeights, TrainingSet } from '.
 import { headLogits, mulberry32, shuffled } from './ml/head';
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import { acceptScale, chooseGateScale, type GateChoice, type GateOptions, type KnownScan } from './ml/gate';
+import { argMax } from './ml/vectors';
 
 export type TrainHead = (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>;
 
@@ -166,10 +167,4 @@ export function medianPhotosPerProduct(data: TrainingSet): number {
   counts.sort((a, b) => a - b);
   const mid = counts.length >> 1;
   return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
-}
-
-export function argMax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
 }

@@ -26,6 +26,7 @@ import {
   headLogits,
   mulberry32,
   shuffled,
+  headProbabilities,
   softmax,
   TEACHABLE_MACHINE_RECIPE,
   type HeadRecipe,
@@ -33,7 +34,8 @@ import {
   type TrainingSet,
 } from '../../src/training/ml/head';
 import { TfWorkerPool } from '../../src/training/ml/tf-pool';
-import { argMax, medianPhotosPerProduct, trainGatedHead } from '../../src/training/recognition';
+import { medianPhotosPerProduct, trainGatedHead } from '../../src/training/recognition';
+import { argMax, dot, unitVector } from '../../src/training/ml/vectors';
 import {
   AUGMENTATION_VIEWS,
   DEFAULT_RECIPE,
@@ -245,11 +247,11 @@ function evaluateHead(
     let correct = 0;
     let wrong = 0;
     for (const s of known) {
-      const p = softmax(headLogits(w, s.e));
+      const p = headProbabilities(w, s.e);
       const top = argMax(p);
       if (p[top] >= CLIENT_THRESHOLD) top === s.label ? correct++ : wrong++;
     }
-    for (const e of unknown) if (Math.max(...softmax(headLogits(w, e))) >= CLIENT_THRESHOLD) wrong++;
+    for (const e of unknown) if (Math.max(...headProbabilities(w, e)) >= CLIENT_THRESHOLD) wrong++;
     return { correctAccept: correct / known.length, falseAccept: wrong / total };
   };
   const own = decide(gated);
@@ -276,10 +278,10 @@ function evaluateHead(
     byProbability: gatedScores
       ? {
           known: known.map((s) => {
-            const p = softmax(headLogits(weights, s.e));
+            const p = headProbabilities(weights, s.e);
             return { score: Math.max(...p), correct: argMax(p) === s.label };
           }),
-          unknown: unknown.map((e) => Math.max(...softmax(headLogits(weights, e)))),
+          unknown: unknown.map((e) => Math.max(...headProbabilities(weights, e))),
         }
       : undefined,
     headSeconds,
@@ -297,10 +299,10 @@ function centroidResult(
   set.labels.forEach((label, row) => {
     for (let j = 0; j < EMBEDDING_SIZE; j++) means[label][j] += set.embeddings[row * EMBEDDING_SIZE + j];
   });
-  means.forEach(normalise);
+  const directions = means.map(unitVector);
   const nearest = (e: Float32Array) => {
-    const x = normalise(e.slice());
-    const sims = means.map((m) => m.reduce((s, v, j) => s + v * x[j], 0));
+    const x = unitVector(e);
+    const sims = directions.map((m) => dot(m, x));
     return { top: argMax(sims), score: Math.max(...sims) };
   };
   let top1 = 0;
@@ -320,12 +322,6 @@ function centroidResult(
     unknown: unknown.map((e) => nearest(e).score),
     headSeconds: 0,
   };
-}
-
-function normalise(v: Float32Array): Float32Array {
-  const n = Math.hypot(...v) || 1;
-  for (let j = 0; j < v.length; j++) v[j] /= n;
-  return v;
 }
 
 /** The best mean correct-accept rate over shops of one threshold whose mean false-accept rate is ≤ 2 %. */

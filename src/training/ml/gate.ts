@@ -5,6 +5,8 @@
  * smallest scale at which it would be accepted; choosing s is then a matter of counting scans.
  */
 
+import { argMax } from './vectors';
+
 /** The shop's web app names a product when its probability is at least this (Teachable Machine's demos too). */
 export const CLIENT_THRESHOLD = 0.9;
 
@@ -13,8 +15,7 @@ export const CLIENT_THRESHOLD = 0.9;
  * with s, so it is found by bisection. Infinity when the top is tied (no scale separates it).
  */
 export function acceptScale(logits: ArrayLike<number>, threshold = CLIENT_THRESHOLD): number {
-  let top = 0;
-  for (let j = 1; j < logits.length; j++) if (logits[j] > logits[top]) top = j;
+  const top = argMax(logits);
   const gaps: number[] = [];
   for (let j = 0; j < logits.length; j++) if (j !== top) gaps.push(logits[top] - logits[j]);
   if (!gaps.length) return 0;

@@ -8,6 +8,7 @@ import type { View } from '../../dataset/preprocess';
 import { projectFile } from '../../common/project-files';
 import { EMBEDDING_SIZE } from '../ml/feature-extractor';
 import type { NegativeSet, TrainingSet } from '../ml/head';
+import { dot, unitVector } from '../ml/vectors';
 
 /** The folder that holds the bank's files (in the source tree, which the package and the Docker image ship). */
 export const NEGATIVE_BANK_DIR = projectFile('src', 'training', 'negative-bank');
@@ -146,14 +147,5 @@ function meanDirections(
   fill((group, embedding) => {
     for (let j = 0; j < EMBEDDING_SIZE; j++) sums[group][j] += embedding[j];
   });
-  return sums.map((sum) => {
-    const norm = Math.hypot(...sum) || 1;
-    return sum.map((v) => v / norm);
-  });
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let j = 0; j < a.length; j++) sum += a[j] * b[j];
-  return sum;
+  return sums.map(unitVector);
 }

@@ -1,0 +1,22 @@
+/** Small vector arithmetic on plain arrays, shared by the gate, the advice, the negative bank and the benchmarks. */
+
+/** Index of the largest value (the first of ties). */
+export function argMax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** A copy of `v` with length 1 (a zero vector stays zero). */
+export function unitVector(v: ArrayLike<number>): Float32Array {
+  let squares = 0;
+  for (let i = 0; i < v.length; i++) squares += v[i] * v[i];
+  const norm = Math.sqrt(squares) || 1;
+  return Float32Array.from(v, (x) => x / norm);
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
