@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { ServiceApi } from './support/service-api';
+import { freePort } from './support/service-process';
 import { resetDatabase, startService, type RunningService } from './support/service-app';
 import { QUICK_CLASSES } from './support/shared';
 
@@ -15,6 +17,9 @@ describe('hostile photos and manifests', () => {
   let backend: FakeBackend;
   let peer: HostilePeer;
   let service: RunningService;
+  /** Two allowed ports with no web server: one where nothing listens, one whose listener hangs up at once. */
+  let closedPort: number;
+  let resetting: Server;
 
   let api: ServiceApi;
   const runJob = async (channelId: string) => api.finished((await api.train(channelId)).body.jobId);
@@ -24,13 +29,21 @@ describe('hostile photos and manifests', () => {
     await resetDatabase();
     backend = await new FakeBackend(BACKEND_TOKEN).start();
     peer = await new HostilePeer().start();
+    resetting = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+    closedPort = await freePort();
+    const resettingPort = (resetting.address() as AddressInfo).port;
     // The photos are on the peer's port, which is not one of the job's own URLs'.
-    service = await startService(work, { DOWNLOAD_TIMEOUT_SECONDS: '3', ALLOWED_PORTS: new URL(peer.url).port });
+    service = await startService(work, {
+      DOWNLOAD_TIMEOUT_SECONDS: '3',
+      ALLOWED_PORTS: [new URL(peer.url).port, closedPort, resettingPort].join(','),
+    });
     api = new ServiceApi(service.url, backend);
   });
   after(async () => {
     await service?.app.close();
     await peer?.stop();
+    resetting?.close();
     await backend?.stop();
     await fs.rm(work, { recursive: true, force: true });
   });
@@ -58,6 +71,10 @@ describe('hostile photos and manifests', () => {
     products[1].images.push({ assetId: 'metadata-ip', url: 'http://169.254.169.254/latest/meta-data/', filename: 'x' });
     // An allowed host on a port that is neither the job's nor in ALLOWED_PORTS (its database): refused, unconnected.
     products[1].images.push({ assetId: 'db-port', url: 'http://127.0.0.1:5432/x.jpg', filename: 'x' });
+    // Allowed ports: whether something listens there is not told.
+    products[1].images.push({ assetId: 'closed-port', url: `http://127.0.0.1:${closedPort}/x.jpg`, filename: 'x' });
+    const resettingUrl = `http://127.0.0.1:${(resetting.address() as AddressInfo).port}/x.jpg`;
+    products[1].images.push({ assetId: 'resetting-port', url: resettingUrl, filename: 'x' });
     backend.manifests.set('40', products);
     // A first ordinary job starts the TensorFlow workers, whose memory is not what is measured here.
     backend.manifests.set('39', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 2));
@@ -87,6 +104,8 @@ describe('hostile photos and manifests', () => {
     assert.match(reasons['elsewhere'], /refused: host localhost is not in ALLOWED_HOSTS/);
     assert.match(reasons['metadata-ip'], /refused: host 169.254.169.254 is not in ALLOWED_HOSTS/);
     assert.match(reasons['db-port'], /refused: port 5432 is not in ALLOWED_PORTS/);
+    assert.equal(reasons['closed-port'], 'download failed: network error (after 3 attempts)');
+    assert.equal(reasons['resetting-port'], reasons['closed-port']);
     assert.equal(peer.hits.get('/loop.jpg'), 4, 'a redirect loop is followed 3 times, then given up');
     assert.ok(seconds < 40, `the job took ${seconds} s`);
     const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { resetDatabase, SERVICE_TOKEN, withDatabase } from './support/service-app';
+import { resetDatabase, SERVICE_TOKEN, waitFor, withDatabase } from './support/service-app';
 import { ServiceApi } from './support/service-api';
 import { ServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
@@ -58,6 +58,71 @@ describe('durable jobs across processes', () => {
     assert.equal(backend.uploads.filter((u) => u.channelId === '7').length, 1);
     assert.ok(!existsSync(path.join(work, 'work', body.jobId)), 'the killed attempt’s working files are gone');
     await second.stop();
+  });
+
+  it('a model the backend took just before a kill -9 is uploaded again unchanged (same trainingId, same bytes), not retrained', async () => {
+    backend.manifests.set('51', backend.groceryProducts(QUICK_CLASSES, 3));
+    backend.uploadScript.push('accept-silently');
+    const first = await service('upload-kill');
+    const { body } = await apiOf(first).train('51');
+    await waitFor('the first upload', async () => backend.uploads.some((u) => u.channelId === '51') || undefined);
+    await first.kill();
+    const photoRequests = backend.requests.filter((r) => r.path.startsWith('/assets/')).length;
+
+    const second = await service('upload-again');
+    const done = await apiOf(second).finished(body.jobId);
+    assert.equal(done.state, 'completed', done.error);
+    assert.equal(done.attempt, 2);
+    const uploads = backend.uploads.filter((u) => u.channelId === '51');
+    assert.equal(uploads.length, 2, 'at least once: the upload is repeated');
+    const [before, again] = uploads;
+    assert.equal(
+      JSON.parse(again.metadata.bytes.toString()).trainingId,
+      JSON.parse(before.metadata.bytes.toString()).trainingId,
+    );
+    assert.ok(again.weightsFile.bytes.equals(before.weightsFile.bytes), 'the same weights');
+    assert.ok(again.modelJson.bytes.equals(before.modelJson.bytes));
+    assert.equal(done.metrics.trainingId, JSON.parse(before.metadata.bytes.toString()).trainingId);
+    assert.equal(
+      backend.requests.filter((r) => r.path.startsWith('/assets/')).length,
+      photoRequests,
+      'no photo was downloaded again',
+    );
+    assert.equal(
+      await withDatabase(async (db) => (await db.query('SELECT count(*)::int AS n FROM trained_model')).rows[0].n),
+      0,
+      'the kept model is removed once the job has ended',
+    );
+    await second.stop();
+  });
+
+  it('an attempt past JOB_TIMEOUT_SECONDS fails the job with that reason, frees its slot at once and sends nothing more', async () => {
+    const stuck = backend.groceryProducts(QUICK_CLASSES, 3);
+    // Trickles a byte a second: only DOWNLOAD_TIMEOUT_SECONDS would end it, after 3 attempts of 30 s.
+    stuck[0].images.push({ assetId: 'slow', url: backend.photoUrl('trickle.jpg'), filename: 'slow.jpg' });
+    backend.manifests.set('61', stuck);
+    backend.manifests.set('62', backend.groceryProducts(QUICK_CLASSES, 3));
+    const p = await service('job-timeout', { JOB_TIMEOUT_SECONDS: '10', TRAINING_CONCURRENCY: '1' });
+    const started = Date.now();
+    const timedOut = (await apiOf(p).train('61')).body.jobId;
+    const next = (await apiOf(p).train('62')).body.jobId;
+    const failed = await apiOf(p).finished(timedOut);
+    const failedAfter = (Date.now() - started) / 1000;
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.attempt, 1, 'not retried');
+    assert.match(failed.error, /ran longer than JOB_TIMEOUT_SECONDS \(10 s\)/);
+    assert.ok(failedAfter < 15, `failed after ${failedAfter} s`);
+    const done = await apiOf(p).finished(next);
+    assert.equal(done.state, 'completed', done.error);
+    const doneAfter = (Date.now() - started) / 1000;
+    assert.ok(doneAfter < 45, `the next channel's job ended ${doneAfter} s in, long before the stuck download's 90 s`);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const statuses = backend.statusesOf('61');
+    const failedAt = statuses.findIndex((s) => s.status === 'failed');
+    assert.ok(failedAt >= 0, 'the backend was told');
+    assert.deepEqual(statuses.slice(failedAt + 1), [], 'no status webhook after the failure');
+    assert.equal(backend.uploads.filter((u) => u.channelId === '61').length, 0);
+    await p.stop();
   });
 
   it('a process whose clock is 60 s behind keeps its running job: heartbeats use the database’s clock', async () => {

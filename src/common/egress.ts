@@ -157,10 +157,12 @@ export function guardedLookup(
 
 /**
  * A whole-request deadline for axios (connect, headers and body): axios's own `timeout` only notices a socket that
- * stays silent, so a peer that trickles a byte now and then would hold the request forever.
+ * stays silent, so a peer that trickles a byte now and then would hold the request forever. `cancel`, if given, ends
+ * the request earlier (a job's ceiling).
  */
-export function deadline(ms: number) {
-  return { timeout: ms, signal: AbortSignal.timeout(ms) };
+export function deadline(ms: number, cancel?: AbortSignal) {
+  const timeout = AbortSignal.timeout(ms);
+  return { timeout: ms, signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout };
 }
 
 /** Whether a request ended because its deadline passed. */

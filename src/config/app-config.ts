@@ -86,6 +86,15 @@ export class AppConfig {
   @Min(0)
   JOB_RETRY_DELAY_SECONDS = 30;
 
+  /**
+   * Longest an attempt may run, downloads, training and upload together: then the job fails with that reason, its
+   * requests are cancelled and its slot is free (not retried: another attempt would most likely take as long).
+   */
+  @Transform(toNumber)
+  @IsInt()
+  @Min(1)
+  JOB_TIMEOUT_SECONDS = 3600;
+
   /** A running job whose process has not reported for this long is handed back to the queue. */
   @Transform(toNumber)
   @IsInt()

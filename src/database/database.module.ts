@@ -2,17 +2,20 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { ChannelTrainingState } from '../scheduler/channel-training-state.entity';
+import { TrainedModel } from '../training/trained-model.entity';
 import { TrainingJob } from '../training/training-job.entity';
 import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-create-training-job';
 import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000000-create-channel-training-state';
 import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-job-input-range';
+import { CreateTrainedModel1764460800000 } from './migrations/1764460800000-create-trained-model';
 
 /** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
-export const ENTITIES = [TrainingJob, ChannelTrainingState];
+export const ENTITIES = [TrainingJob, TrainedModel, ChannelTrainingState];
 export const MIGRATIONS = [
   CreateTrainingJob1764201600000,
   CreateChannelTrainingState1764288000000,
   AddJobInputRange1764374400000,
+  CreateTrainedModel1764460800000,
 ];
 
 /** Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities. */

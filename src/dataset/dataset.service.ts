@@ -35,7 +35,12 @@ export class DatasetService {
    * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
    * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
    */
-  async fetchManifest(manifestUrl: string, authToken: string, policy: EgressPolicy): Promise<unknown> {
+  async fetchManifest(
+    manifestUrl: string,
+    authToken: string,
+    policy: EgressPolicy,
+    cancel?: AbortSignal,
+  ): Promise<unknown> {
     const { endpoint, query } = manifestRequest(manifestUrl);
     let response: { status: number; data: unknown };
     try {
@@ -46,7 +51,7 @@ export class DatasetService {
         {
           headers: { Authorization: `Bearer ${authToken}`, 'Content-Type': 'application/json' },
           validateStatus: () => true,
-          ...this.manifestLimits(),
+          ...this.manifestLimits(cancel),
           ...guard,
         },
       );
@@ -71,9 +76,9 @@ export class DatasetService {
   }
 
   /** A whole-request deadline and the size cap, for every manifest request. */
-  private manifestLimits() {
+  private manifestLimits(cancel?: AbortSignal) {
     return {
-      ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000),
+      ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, cancel),
       maxContentLength: this.config.MANIFEST_MAX_BYTES,
     };
   }
@@ -127,13 +132,14 @@ export class DatasetService {
 
   /**
    * Validates a manifest and downloads its photos into `workDir/photos` (file names are indexes: nothing from the
-   * manifest is ever used as a path). Photos that fail are skipped and reported.
+   * manifest is ever used as a path). Photos that fail are skipped and reported. `cancel` stops the downloads.
    */
   async fromManifest(
     input: unknown,
     workDir: string,
     onProgress?: DownloadProgress,
     policy?: EgressPolicy,
+    cancel?: AbortSignal,
   ): Promise<Dataset & { manifest: Manifest }> {
     const { manifest, rejected, warnings } = parseManifest(input);
     const dataset: Dataset & { manifest: Manifest } = {
@@ -149,10 +155,15 @@ export class DatasetService {
       product.images.map((image) => ({ label, product, image })),
     );
     manifest.products.forEach((p) => dataset.labels.push({ id: p.productId, name: p.productName }));
-    const downloadOptions = { ...DEFAULT_DOWNLOAD_OPTIONS, timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000 };
+    const downloadOptions = {
+      ...DEFAULT_DOWNLOAD_OPTIONS,
+      timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000,
+      cancel,
+    };
     let done = 0;
     const outcomes = await mapWithConcurrency(jobs, DOWNLOAD_CONCURRENCY, async (job, index) => {
       const file = path.join(photosDir, String(index));
+      cancel?.throwIfAborted();
       try {
         await downloadToFile(this.http.axiosRef, job.image.url, file, downloadOptions, policy);
         return { file, reason: '' };

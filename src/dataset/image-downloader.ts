@@ -15,6 +15,8 @@ export interface DownloadOptions {
   attempts: number;
   /** First retry waits this long, then twice as long each time. */
   backoffMs: number;
+  /** Ends the download (and its retries) at once: the job it is for has stopped. */
+  cancel?: AbortSignal;
 }
 
 export const DEFAULT_DOWNLOAD_OPTIONS: DownloadOptions = {
@@ -58,11 +60,12 @@ export async function downloadToFile(
       return;
     } catch (err) {
       await fs.rm(file, { force: true });
+      options.cancel?.throwIfAborted();
       const failure = err instanceof DownloadError ? err : classify(err, options);
       if (!failure.retryable || attempt >= options.attempts) {
         throw new DownloadError(attempt > 1 ? `${failure.reason} (after ${attempt} attempts)` : failure.reason, false);
       }
-      await sleep(options.backoffMs * 2 ** (attempt - 1));
+      await sleep(options.backoffMs * 2 ** (attempt - 1), undefined, { signal: options.cancel });
     }
   }
 }
@@ -75,6 +78,9 @@ async function downloadOnce(
   guard: ReturnType<typeof guardedRequest> | undefined,
 ): Promise<void> {
   const controller = new AbortController();
+  const cancelled = () => controller.abort(options.cancel?.reason);
+  if (options.cancel?.aborted) cancelled();
+  options.cancel?.addEventListener('abort', cancelled, { once: true });
   const deadline = setTimeout(
     () => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)),
     options.timeoutMs,
@@ -111,8 +117,15 @@ async function downloadOnce(
     throw err;
   } finally {
     clearTimeout(deadline);
+    options.cancel?.removeEventListener('abort', cancelled);
   }
 }
+
+/**
+ * Why a connection failed (refused, reset, no such host) is not told: the reason reaches the job record, and a job's
+ * photo URLs could otherwise map which ports of an allowed host answer.
+ */
+const NETWORK_ERROR = 'network error';
 
 function classify(err: unknown, options: DownloadOptions): DownloadError {
   const refused = egressRefusal(err);
@@ -122,9 +135,9 @@ function classify(err: unknown, options: DownloadOptions): DownloadError {
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT')
       return new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);
     if (err.code === 'ERR_FR_TOO_MANY_REDIRECTS') return new DownloadError('too many redirects', false);
-    return new DownloadError(`network error (${err.code ?? err.message})`, true);
+    return new DownloadError(NETWORK_ERROR, true);
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw err; // our disk, not the photo: fatal
-  return new DownloadError(`network error (${code ?? (err instanceof Error ? err.message : String(err))})`, true);
+  return new DownloadError(NETWORK_ERROR, true);
 }

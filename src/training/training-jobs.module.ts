@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatasetModule } from '../dataset/dataset.module';
 import { WebhookModule } from '../webhook/webhook.module';
 import { JobQueueService } from './job-queue.service';
+import { TrainedModel } from './trained-model.entity';
 import { TrainingJob } from './training-job.entity';
 import { TrainingJobRunner } from './training-job.runner';
 import { TrainingJobsController } from './training-jobs.controller';
@@ -11,7 +12,7 @@ import { TrainingModule } from './training.module';
 
 /** The service side of training: the HTTP API, durable jobs in Postgres and their runner. */
 @Module({
-  imports: [TypeOrmModule.forFeature([TrainingJob]), TrainingModule, DatasetModule, WebhookModule],
+  imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, WebhookModule],
   controllers: [TrainingJobsController],
   providers: [JobQueueService, TrainingJobRunner, TrainingJobsService],
   exports: [TrainingJobsService, JobQueueService],

@@ -21,7 +21,15 @@ import { BackendClient, UploadError, type BackendTarget } from '../webhook/backe
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobQueueService, TRAINING_QUEUE } from './job-queue.service';
-import { JobLostError, TrainingJobRunner, type JobOutcome, type JobReporter } from './training-job.runner';
+import {
+  JobLostError,
+  JobTimeoutError,
+  TrainingJobRunner,
+  type JobOutcome,
+  type JobReporter,
+  type TrainedJobModel,
+} from './training-job.runner';
+import { TrainedModel } from './trained-model.entity';
 import { TrainingJob, type JobSkip } from './training-job.entity';
 import type { Stage } from './trainer.service';
 
@@ -55,7 +63,12 @@ export interface JobLifecycleListener {
 
 /** Failures that another attempt cannot fix: the job fails at once. */
 function isFinal(err: unknown): boolean {
-  return err instanceof DatasetError || err instanceof UploadError || err instanceof TokenUnreadableError;
+  return (
+    err instanceof DatasetError ||
+    err instanceof UploadError ||
+    err instanceof TokenUnreadableError ||
+    err instanceof JobTimeoutError
+  );
 }
 
 class TokenUnreadableError extends Error {}
@@ -96,6 +109,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
 
   constructor(
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
+    @InjectRepository(TrainedModel) private readonly trainedModels: Repository<TrainedModel>,
     private readonly dataSource: DataSource,
     private readonly queue: JobQueueService,
     private readonly runner: TrainingJobRunner,
@@ -309,6 +323,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
           manifestUrl: job.manifestUrl,
           target,
           inputRange: job.inputRange ?? undefined,
+          trained: await this.keptModel(job.id),
         },
         this.reporter(job),
       );
@@ -339,15 +354,19 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     const completed = await this.untilDatabaseAnswers(
       `job ${job.id} completion`,
       () =>
-        this.jobs.update(owned, {
-          status: 'completed',
-          stage: null,
-          progress: 100,
-          timings: outcome.timings,
-          result: outcome.result,
-          skipped: outcome.skips,
-          finishedAt: new Date(),
-          workerId: null,
+        this.dataSource.transaction(async (manager) => {
+          const updated = await manager.update(TrainingJob, owned, {
+            status: 'completed',
+            stage: null,
+            progress: 100,
+            timings: outcome.timings,
+            result: outcome.result,
+            skipped: outcome.skips,
+            finishedAt: new Date(),
+            workerId: null,
+          });
+          if (updated.affected === 1) await manager.delete(TrainedModel, { jobId: job.id });
+          return updated;
         }),
       Infinity,
     );
@@ -386,6 +405,9 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       this.jobs.update(where, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
     );
     if (updated.affected !== 1) return false;
+    await this.trainedModels
+      .delete({ jobId: job.id })
+      .catch((err) => this.logger.warn(`job ${job.id}: its kept model was not removed: ${errorMessage(err)}`));
     this.metrics.jobsFinished.inc({ outcome: 'failed' });
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
     await this.notify(job, (l, event) => l.failed(event, message));
@@ -423,6 +445,18 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     };
   }
 
+  /** The model an earlier attempt of the job trained and kept, if any. */
+  private async keptModel(jobId: string): Promise<TrainedJobModel | undefined> {
+    const kept = await this.untilDatabaseAnswers(`job ${jobId} kept model`, () =>
+      this.trainedModels.findOneBy({ jobId }),
+    );
+    if (!kept) return undefined;
+    return {
+      files: { modelJson: kept.modelJson, weightsFile: kept.weights, metadata: kept.metadata },
+      outcome: { result: kept.result, timings: kept.timings, skips: kept.skipped },
+    };
+  }
+
   /** Writes progress to the record (and tells listeners) at most twice a second, and at every stage change. */
   private reporter(job: TrainingJob): JobReporter {
     const jobId = job.id;
@@ -442,6 +476,32 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         (await this.untilDatabaseAnswers(`job ${jobId} ownership check`, () =>
           this.jobs.countBy({ id: jobId, workerId: this.workerId, status: 'running' }),
         )) === 1,
+      trained: async ({ files, outcome }) => {
+        // Kept only while the job is still this attempt's: a process that lost it must not replace the model the
+        // job's owner may be uploading.
+        const kept = await this.untilDatabaseAnswers(`job ${jobId} model`, () =>
+          this.dataSource.transaction(async (manager) => {
+            const owned = { id: jobId, workerId: this.workerId, status: 'running' as const };
+            const updated = await manager.update(TrainingJob, owned, { heartbeatAt: () => 'now()' });
+            if (updated.affected !== 1) return false;
+            await manager.upsert(
+              TrainedModel,
+              {
+                jobId,
+                modelJson: files.modelJson,
+                weights: files.weightsFile,
+                metadata: files.metadata,
+                result: outcome.result,
+                timings: outcome.timings,
+                skipped: outcome.skips,
+              },
+              ['jobId'],
+            );
+            return true;
+          }),
+        );
+        if (!kept) throw new JobLostError('another process took this job over');
+      },
     };
   }
 

@@ -15,6 +15,8 @@ export interface BackendTarget {
   channelId: string;
   /** Where this job's requests may go. */
   policy: EgressPolicy;
+  /** Cancels every request to this target, retries included (an attempt's ceiling). */
+  signal?: AbortSignal;
 }
 
 /** The upload failed for good (after retries, or at once for an answer that retrying cannot change). */
@@ -50,11 +52,11 @@ export class BackendClient {
     error: string | null = null,
   ): Promise<boolean> {
     const body = statusBody(target.channelId, status, progress, error);
-    for (let attempt = 1; attempt <= STATUS_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= STATUS_ATTEMPTS && !target.signal?.aborted; attempt++) {
       try {
         const response = await this.http.axiosRef.post(target.webhookUrl, body, {
           headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
-          ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000),
+          ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, target.signal),
           validateStatus: () => true,
           ...guardedRequest(target.webhookUrl, target.policy),
         });
@@ -62,13 +64,16 @@ export class BackendClient {
         graphqlResult(response.data, 'updateTrainingStatus');
         return true;
       } catch (err) {
+        if (target.signal?.aborted) break;
         const reason = describe(err, this.config.BACKEND_REQUEST_TIMEOUT_SECONDS);
         this.logger.warn(
           `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${reason}`,
         );
         if (attempt < STATUS_ATTEMPTS) {
           this.metrics?.webhookRetries.inc();
-          await sleep(STATUS_RETRY_DELAY_MS * 2 ** (attempt - 1));
+          await sleep(STATUS_RETRY_DELAY_MS * 2 ** (attempt - 1), undefined, { signal: target.signal }).catch(
+            () => undefined,
+          );
         }
       }
     }
@@ -80,11 +85,7 @@ export class BackendClient {
    * (UPLOAD_ATTEMPTS, from UPLOAD_RETRY_DELAY_SECONDS doubling); GraphQL errors, other HTTP errors and a
    * `completeTraining` that is not `true` fail at once.
    */
-  async uploadModel(
-    target: BackendTarget,
-    files: ModelFiles,
-    onRetry?: (attempt: number, reason: string) => void,
-  ): Promise<void> {
+  async uploadModel(target: BackendTarget, files: ModelFiles): Promise<void> {
     const attempts = this.config.UPLOAD_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
       let transient: boolean;
@@ -95,7 +96,7 @@ export class BackendClient {
           completeTrainingForm(target.channelId, files),
           {
             headers: { Authorization: `Bearer ${target.authToken}` },
-            ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000),
+            ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000, target.signal),
             maxBodyLength: Infinity,
             validateStatus: () => true,
             ...guardedRequest(target.webhookUrl, target.policy),
@@ -109,6 +110,7 @@ export class BackendClient {
         transient = response.status >= 500 || response.status === 429;
         reason = `HTTP ${response.status}`;
       } catch (err) {
+        target.signal?.throwIfAborted();
         if (err instanceof UploadError) throw err;
         const refused = egressRefusal(err);
         if (refused) throw new UploadError(`upload refused: ${refused.message}`);
@@ -118,12 +120,13 @@ export class BackendClient {
       }
       if (!transient) throw new UploadError(`the backend refused the upload: ${reason}`);
       if (attempt >= attempts) throw new UploadError(`upload failed after ${attempts} attempts: ${reason}`);
-      onRetry?.(attempt, reason);
       this.metrics?.uploadRetries.inc();
       this.logger.warn(
         `upload for channel ${target.channelId} failed (attempt ${attempt}/${attempts}): ${reason}; retrying`,
       );
-      await sleep(this.config.UPLOAD_RETRY_DELAY_SECONDS * 1000 * 2 ** (attempt - 1));
+      await sleep(this.config.UPLOAD_RETRY_DELAY_SECONDS * 1000 * 2 ** (attempt - 1), undefined, {
+        signal: target.signal,
+      });
     }
   }
 }

@@ -59,10 +59,12 @@ export interface Upload {
 
 /**
  * How the fake answers an upload: accepts it, an HTTP status, GraphQL errors, `completeTraining: false`,
- * `unreachable` (the connection dropped unanswered, as a backend that is down) or `redirect-elsewhere` (307 to this
- * same server under the name `localhost`, a host jobs are not allowed).
+ * `unreachable` (the connection dropped unanswered, as a backend that is down), `redirect-elsewhere` (307 to this
+ * same server under the name `localhost`, a host jobs are not allowed) or `accept-silently` (recorded as accepted,
+ * never answered: the backend took the model but its answer is not yet out).
  */
-export type UploadOutcome = 'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere';
+export type UploadOutcome =
+  'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere' | 'accept-silently';
 
 const UNAUTHORIZED = 'You are not currently authorized to perform this action';
 
@@ -217,6 +219,7 @@ export class FakeBackend {
         metadata: variables.metadata as UploadedFile,
       });
       if (outcome === 'false') return sendJson(res, 200, { data: { completeTraining: false } });
+      if (outcome === 'accept-silently') return;
     }
     sendJson(res, 200, result);
   }
@@ -256,6 +259,12 @@ export class FakeBackend {
     if (this.photoDelayMs) await new Promise((resolve) => setTimeout(resolve, this.photoDelayMs));
     const decoded = relative.split('/').map(decodeURIComponent);
     if (decoded[0] === 'corrupt.jpg') return void res.end('definitely not a jpeg');
+    if (decoded[0] === 'trickle.jpg') {
+      // One byte a second until the client hangs up.
+      res.write(Buffer.from([0xff]));
+      const timer = setInterval(() => res.write(Buffer.from([0xd8])), 1000);
+      return void res.on('close', () => clearInterval(timer));
+    }
     const file = path.join(GROCERY_DIR, ...decoded);
     if (!file.startsWith(GROCERY_DIR + path.sep)) {
       res.statusCode = 400;

@@ -41,6 +41,10 @@ export class ServiceProcess {
     return this;
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** SIGKILL: no shutdown hook runs, as when a machine dies. */
   kill(): Promise<void> {
     return this.signal('SIGKILL');
