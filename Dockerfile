@@ -4,9 +4,14 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
-RUN npm ci && npm prune --omit=dev
+# onnxruntime-node ships the CPU binaries of every platform it supports: only this one's are kept.
+RUN npm ci && npm prune --omit=dev \
+    && platform="$(node -p 'process.platform + "/" + process.arch')" \
+    && cd node_modules/onnxruntime-node/bin/napi-v6 \
+    && for dir in */*; do [ "$dir" = "$platform" ] || rm -rf "$dir"; done \
+    && find . -mindepth 1 -type d -empty -delete
 
 # Runtime: production dependencies and the compiled code only, as an unprivileged user.
 FROM node:20-bookworm-slim

@@ -105,6 +105,31 @@ describe('CLI end to end', () => {
     assert.match(stderr, /TensorFlow\.js backend: (wasm|tensorflow)/);
   });
 
+  it('embeds with ONNX Runtime, and with TensorFlow.js when onnxruntime-node cannot load (EMBEDDING_ENGINE=onnx then fails clearly)', async () => {
+    const train = (out: string, extra: Record<string, string> = {}) =>
+      run(process.execPath, [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, out), '--json'], {
+        env: { ...env(), EMBEDDING_CACHE_DIR: path.join(work, `embeddings-${out}`), ...extra },
+      });
+    const onnx = await train('model-onnx');
+    assert.match(onnx.stderr, /embedding engine: ONNX Runtime 1\.\d+\.\d+/);
+    const withoutOnnx = { NODE_OPTIONS: `--require ${path.join(__dirname, 'support', 'no-onnxruntime.js')}` };
+    const fallback = await train('model-tfjs', withoutOnnx);
+    assert.match(
+      fallback.stderr,
+      /embedding engine: TensorFlow\.js \(ONNX Runtime not used: onnxruntime-node could not be loaded: simulated: no ONNX Runtime binary for this platform\)/,
+    );
+    const [a, b] = [onnx, fallback].map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!));
+    assert.equal(b.images, a.images);
+    assert.deepEqual(b.labels, a.labels);
+    await assert.rejects(
+      train('model-none', { ...withoutOnnx, EMBEDDING_ENGINE: 'onnx' }),
+      (err: { stderr: string }) => {
+        assert.match(err.stderr, /EMBEDDING_ENGINE=onnx cannot be used: onnxruntime-node could not be loaded/);
+        return true;
+      },
+    );
+  });
+
   it('trains from a manifest, downloading its photos and reporting the ones that fail', async () => {
     const folders = await fs.readdir(path.join(work, 'photos'));
     const products = await Promise.all(

@@ -20,6 +20,7 @@ import { HTTP_URL_OPTIONS } from '../common/validation';
 import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
+import { EMBEDDING_ENGINES, type EmbeddingEngineChoice } from '../training/ml/onnx-runtime';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -187,6 +188,13 @@ export class AppConfig {
   /** `auto` (native if installed, else WebAssembly, else CPU), or one of tensorflow | wasm | cpu. */
   @IsIn(['auto', ...TF_BACKENDS])
   TF_BACKEND: TfBackendChoice = 'auto';
+
+  /**
+   * `auto` embeds photos with ONNX Runtime (a graph generated from the base model) when it loads, else with
+   * TensorFlow.js; `onnx` or `tfjs` forces one. Head training and export always use TensorFlow.js.
+   */
+  @IsIn(EMBEDDING_ENGINES)
+  EMBEDDING_ENGINE: EmbeddingEngineChoice = 'auto';
 
   /** The base model: http(s) URL, file:// URL or local path of a tfjs layers model.json. */
   @IsString()

@@ -8,6 +8,7 @@ import type { BaseModelFiles } from './ml/base-model';
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
 import { sha256Hex, viewsForPhoto } from './recipe';
+import { EmbeddingEngineService } from './embedding-engine.service';
 import { TfPoolService } from './tf-pool.provider';
 
 /** Rows (views) per photo: the recipe gives every photo the same number. */
@@ -16,6 +17,8 @@ const ROWS_PER_PHOTO = viewsForPhoto('0').length;
 const MAX_PHOTOS_PER_TASK = 8;
 /** …and fewer for small datasets, so progress advances in at least 20 steps (see job-progress.ts). */
 const PROGRESS_STEPS = 20;
+/** Photos read and looked up in the embedding cache at once. */
+const LOOKUP_AHEAD = 32;
 
 export interface EmbeddedDataset {
   set: TrainingSet;
@@ -38,6 +41,7 @@ export type EmbeddingProgress = (done: number, total: number) => void;
 export class EmbeddingService {
   constructor(
     private readonly pool: TfPoolService,
+    private readonly engines: EmbeddingEngineService,
     private readonly config: AppConfig,
   ) {}
 
@@ -49,6 +53,10 @@ export class EmbeddingService {
   /** Embeds the recipe's views of every photo (row i·ROWS_PER_PHOTO + slot), streaming, cache first. */
   private async embedImages(images: DatasetImage[], baseModel: BaseModelFiles, onProgress?: EmbeddingProgress) {
     const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
+    // Chosen at the first photo that needs the base model: a retrain found entirely in the cache needs no engine.
+    let onnxPath: Promise<string | undefined> | undefined;
+    const engine = () =>
+      (onnxPath ??= this.engines.engineFor(baseModel).then((e) => (e.name === 'onnx' ? e.onnxPath : undefined)));
     const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
     const embeddings = new Float32Array(total * ROWS_PER_PHOTO * EMBEDDING_SIZE);
@@ -59,6 +67,8 @@ export class EmbeddingService {
     const progress = (count: number) => onProgress?.((done += count), total);
 
     const inFlight = new Set<Promise<void>>();
+    /** Every task, so that the first one to fail fails the whole embedding (a settled one leaves inFlight). */
+    const tasks: Promise<void>[] = [];
     const maxInFlight = this.pool.size * 2;
     /** Photos waiting for a worker: only their views missing from the cache, with each view's row slot and key. */
     let pending: { index: number; bytes: Uint8Array; missing: { view: View; key: string; slot: number }[] }[] = [];
@@ -70,6 +80,7 @@ export class EmbeddingService {
       const task = (async () => {
         const outcomes = await this.pool.embed({
           modelJsonPath: baseModel.modelJsonPath,
+          onnxPath: await engine(),
           items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
         });
         await Promise.all(
@@ -92,35 +103,40 @@ export class EmbeddingService {
         progress(batch.length);
       })();
       inFlight.add(task);
+      tasks.push(task);
       void task.finally(() => inFlight.delete(task)).catch(() => undefined);
       if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     };
 
-    for (const [index, image] of images.entries()) {
-      const bytes = await readPhoto(image.path);
-      if (typeof bytes === 'string') {
-        failures.set(index, bytes);
-        progress(1);
-        continue;
-      }
+    /** A photo's bytes and the views the cache lacks (or why it cannot be read). */
+    const lookUp = async (index: number) => {
+      const bytes = await readPhoto(images[index].path);
+      if (typeof bytes === 'string') return { index, failure: bytes };
       const sha = sha256Hex(bytes);
-      const missing: { view: View; key: string; slot: number }[] = [];
-      for (const [slot, view] of viewsForPhoto(sha).entries()) {
-        const key = cache.key(sha, view);
-        const hit = await cache.get(key);
-        if (hit) embeddings.set(hit, (index * ROWS_PER_PHOTO + slot) * EMBEDDING_SIZE);
-        else missing.push({ view, key, slot });
+      const views = viewsForPhoto(sha).map((view, slot) => ({ view, slot, key: cache.key(sha, view) }));
+      const hits = await Promise.all(views.map((v) => cache.get(v.key)));
+      hits.forEach((hit, v) => hit && embeddings.set(hit, (index * ROWS_PER_PHOTO + views[v].slot) * EMBEDDING_SIZE));
+      return { index, bytes, missing: views.filter((_, v) => !hits[v]) };
+    };
+    // Photos are read and looked up in the cache LOOKUP_AHEAD at a time (a retrain is mostly cache hits, each a
+    // small file read), while only the photos that need the base model wait in memory for a worker.
+    for (let start = 0; start < images.length; start += LOOKUP_AHEAD) {
+      const indexes = Array.from({ length: Math.min(LOOKUP_AHEAD, images.length - start) }, (_, i) => start + i);
+      for (const photo of await Promise.all(indexes.map(lookUp))) {
+        if ('failure' in photo) {
+          failures.set(photo.index, photo.failure!);
+          progress(1);
+        } else if (!photo.missing.length) {
+          cachedImages++;
+          progress(1);
+        } else {
+          pending.push({ index: photo.index, bytes: photo.bytes, missing: photo.missing });
+          if (pending.length >= photosPerTask) await flush();
+        }
       }
-      if (!missing.length) {
-        cachedImages++;
-        progress(1);
-        continue;
-      }
-      pending.push({ index, bytes, missing });
-      if (pending.length >= photosPerTask) await flush();
     }
     await flush();
-    await Promise.all(inFlight);
+    await Promise.all(tasks);
     return { embeddings, failures, cachedImages, embeddedViews };
   }
 

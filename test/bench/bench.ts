@@ -4,19 +4,18 @@
  * Teachable Machine recipe is trained on the same embeddings as the baseline.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
-import { EmbeddingCache } from '../../src/dataset/embedding-cache';
 import { preprocessImage } from '../../src/dataset/preprocess';
 import { loadTensorflow } from '../../src/training/ml/backend';
-import { EMBEDDING_LAYER, verifyModelFiles } from '../../src/training/ml/base-model';
-import { EMBEDDING_SIZE, embedPixels } from '../../src/training/ml/feature-extractor';
+import { EMBEDDING_LAYER } from '../../src/training/ml/base-model';
+import { EMBEDDING_SIZE, embedPixels, loadFeatureExtractor } from '../../src/training/ml/feature-extractor';
 import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
 import { headProbabilities, TEACHABLE_MACHINE_RECIPE, trainHead, type TrainingSet } from '../../src/training/ml/head';
-import { loadLayersModelFromFile } from '../../src/training/ml/model-files';
+import { fuseLayersModel } from '../../src/training/ml/fused-graph';
+import { loadLayersModelFromFile, readModelArtifacts } from '../../src/training/ml/model-files';
 import { DatasetService } from '../../src/dataset/dataset.service';
 import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
@@ -60,6 +59,14 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
 
   try {
+    const firstRun = await train_(
+      await linkFolder(path.join(work, 'photos-first'), firstPerClass(val, 2).slice(0, 8), names),
+      path.join(work, 'model-first'),
+      path.join(work, 'cache-first'),
+    );
+    console.log(
+      `first run on this machine (makes and checks the base model's ONNX graph once; 8 photos): ${firstRun.wallSeconds.toFixed(1)} s`,
+    );
     for (const k of [5, 10, Infinity]) {
       const label = Number.isFinite(k) ? `k=${k}` : 'k=all';
       const photos = firstPerClass(train, k);
@@ -73,7 +80,8 @@ async function main(): Promise<void> {
         valEmbeddings.pixels,
         names,
       );
-      const baseline = await baselineAccuracy(tf, photos, cache, valEmbeddings.embeddings, val);
+      const tm = await teachableMachine(tf, photos);
+      const baseline = await baselineAccuracy(tf, tm, valEmbeddings.embeddings, val);
       const s = cold.summary.secondsPerStage;
       rows.push([
         label,
@@ -83,6 +91,8 @@ async function main(): Promise<void> {
         s.training.toFixed(1),
         s.exporting.toFixed(1),
         cold.wallSeconds.toFixed(1),
+        tm.seconds.toFixed(1),
+        `${(cold.wallSeconds / tm.seconds).toFixed(2)}×`,
         String(cold.summary.peakRssMB),
         pct(ours.top1),
         pct(ours.top3),
@@ -91,7 +101,7 @@ async function main(): Promise<void> {
         (100 * (ours.top1 - baseline.top1)).toFixed(1),
       ]);
       console.log(
-        `${label} done: cold ${cold.wallSeconds.toFixed(1)} s, top-1 ${pct(ours.top1)} vs TM ${pct(baseline.top1)}`,
+        `${label} done: cold ${cold.wallSeconds.toFixed(1)} s (TM recipe ${tm.seconds.toFixed(1)} s), top-1 ${pct(ours.top1)} vs TM ${pct(baseline.top1)}`,
       );
 
       if (k === 10) {
@@ -135,6 +145,8 @@ async function main(): Promise<void> {
     'head s',
     'export s',
     'total s',
+    'TM s',
+    'ours/TM',
     'peak RSS MB',
     'top-1',
     'top-3',
@@ -145,7 +157,7 @@ async function main(): Promise<void> {
   console.log('\nCold trainings with the CLI (fresh embedding cache; total = process start to files written):');
   console.log(table([header, ...rows]));
   console.log(
-    `TM = Teachable Machine recipe (Dense 100 → softmax, 50 epochs, batch 16, Adam 1e-3, 15% held out, no augmentation) on the same embeddings, mean of seeds ${BASELINE_SEEDS.join(', ')}.`,
+    `TM = Teachable Machine recipe reproduced in Node in this run, as its library trains (each photo preprocessed, centre view, and embedded by the base model's own layers one at a time on one thread; head Dense 100 → softmax, 50 epochs, batch 16, Adam 1e-3, 15% held out); TM s from start to trained head; its accuracy is the mean of seeds ${BASELINE_SEEDS.join(', ')}.`,
   );
 }
 
@@ -198,7 +210,14 @@ async function train_(
   const started = performance.now();
   const command = [...wrapper, process.execPath, CLI, '--images', folder, '--out', out, '--json'];
   const { stdout } = await run(command[0], command.slice(1), {
-    env: { ...process.env, BASE_MODEL_URL: BASE_MODEL_JSON, MODEL_CACHE_DIR: cache, ...env },
+    env: {
+      ...process.env,
+      BASE_MODEL_URL: BASE_MODEL_JSON,
+      // The base model's ONNX graph is made once per machine (see main); the embeddings start from nothing.
+      MODEL_CACHE_DIR: path.join(path.dirname(cache), 'model-cache'),
+      EMBEDDING_CACHE_DIR: path.join(cache, 'embeddings'),
+      ...env,
+    },
     maxBuffer: 1 << 24,
   });
   const wallSeconds = (performance.now() - started) / 1000;
@@ -216,10 +235,9 @@ async function linkFolder(root: string, photos: GroceryPhoto[], names: Map<numbe
 }
 
 async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
-  const fused = FusedFeatureExtractor.fromLayersModel(
+  const fused = FusedFeatureExtractor.fromGraph(
     tf,
-    await loadLayersModelFromFile(tf, BASE_MODEL_JSON),
-    EMBEDDING_LAYER,
+    fuseLayersModel(await readModelArtifacts(BASE_MODEL_JSON), EMBEDDING_LAYER),
   );
   const pixels = await Promise.all(val.map(async (p) => (await preprocessImage(await fs.readFile(p.file))).pixels));
   const embeddings: Float32Array[] = [];
@@ -257,15 +275,14 @@ async function evaluateModel(
   );
 }
 
-/** The Teachable Machine recipe on the centre-view embeddings the CLI cached, evaluated on the val embeddings. */
-async function baselineAccuracy(
-  tf: typeof TF,
-  photos: GroceryPhoto[],
-  cacheDir: string,
-  valEmbeddings: Float32Array[],
-  val: GroceryPhoto[],
-): Promise<Accuracy> {
-  const cache = new EmbeddingCache(path.join(cacheDir, 'embeddings'), await verifyModelFiles(BASE_MODEL_JSON));
+/**
+ * Teachable Machine's recipe reproduced in Node, timed from start to trained head, as its library trains: each photo
+ * preprocessed (centre view) and passed through its truncated MobileNet (the base model's own layers) one at a time
+ * as it is added, on this one thread, then its head (Dense 100 → softmax, 50 epochs).
+ */
+async function teachableMachine(tf: typeof TF, photos: GroceryPhoto[]) {
+  const started = performance.now();
+  const truncated = await loadFeatureExtractor(tf, BASE_MODEL_JSON);
   const classIds = [...new Set(photos.map((p) => p.classId))].sort((a, b) => a - b);
   const set: TrainingSet = {
     embeddings: new Float32Array(photos.length * EMBEDDING_SIZE),
@@ -275,20 +292,29 @@ async function baselineAccuracy(
     classCount: classIds.length,
   };
   for (const [i, photo] of photos.entries()) {
-    const sha = createHash('sha256')
-      .update(await fs.readFile(photo.file))
-      .digest('hex');
-    const embedding = await cache.get(cache.key(sha, 'centre'));
-    if (!embedding) throw new Error(`no cached embedding for ${photo.file}`);
-    set.embeddings.set(embedding, i * EMBEDDING_SIZE);
+    const { pixels } = await preprocessImage(await fs.readFile(photo.file));
+    set.embeddings.set(embedPixels(tf, truncated, [pixels])[0], i * EMBEDDING_SIZE);
   }
+  truncated.dispose();
+  const first = await trainHead(tf, set, { ...TEACHABLE_MACHINE_RECIPE, seed: BASELINE_SEEDS[0] });
+  return { seconds: (performance.now() - started) / 1000, set, classIds, first };
+}
+
+/** The Teachable Machine recipe's accuracy on the val embeddings, mean over BASELINE_SEEDS. */
+async function baselineAccuracy(
+  tf: typeof TF,
+  tm: Awaited<ReturnType<typeof teachableMachine>>,
+  valEmbeddings: Float32Array[],
+  val: GroceryPhoto[],
+): Promise<Accuracy> {
   const results: Accuracy[] = [];
   for (const seed of BASELINE_SEEDS) {
-    const report = await trainHead(tf, set, { ...TEACHABLE_MACHINE_RECIPE, seed });
+    const report =
+      seed === BASELINE_SEEDS[0] ? tm.first : await trainHead(tf, tm.set, { ...TEACHABLE_MACHINE_RECIPE, seed });
     results.push(
       accuracy(
         valEmbeddings.map((e) => headProbabilities(report.weights, e)),
-        val.map((p) => classIds.indexOf(p.classId)),
+        val.map((p) => tm.classIds.indexOf(p.classId)),
       ),
     );
   }

@@ -1,7 +1,8 @@
 /**
  * Embeddings of grocery photos for the benchmarks, through the service's own worker pool and embedding cache: the
  * cache lives in BENCH_CACHE_DIR (default: a folder under the system's temp dir), so later benchmark runs skip the
- * base model.
+ * base model. TensorFlow.js embeds them, or ONNX Runtime with BENCH_ONNX_GRAPH (a cached graph from
+ * MODEL_CACHE_DIR/onnx; give it its own BENCH_CACHE_DIR): to compare the engines' accuracy.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -49,6 +50,7 @@ export async function embedGroceryPhotos(
       batches.map(async (batch) => {
         const outcomes = await pool.embed({
           modelJsonPath,
+          onnxPath: process.env.BENCH_ONNX_GRAPH,
           items: batch.map((m) => ({ bytes: m.bytes.slice(), views: m.views.map((v) => v.view) })),
         });
         for (const [j, outcome] of outcomes.entries()) {

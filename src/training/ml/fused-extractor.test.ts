@@ -7,16 +7,16 @@ import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import { EMBEDDING_SIZE, embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
-import { loadLayersModelFromFile } from './model-files';
+import { fuseLayersModel } from './fused-graph';
+import { readModelArtifacts } from './model-files';
 
 describe('FusedFeatureExtractor', () => {
   it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {
     const { tf } = await loadTensorflow('auto');
     const layers = await loadFeatureExtractor(tf, BASE_MODEL_JSON);
-    const fused = FusedFeatureExtractor.fromLayersModel(
+    const fused = FusedFeatureExtractor.fromGraph(
       tf,
-      await loadLayersModelFromFile(tf, BASE_MODEL_JSON),
-      EMBEDDING_LAYER,
+      fuseLayersModel(await readModelArtifacts(BASE_MODEL_JSON), EMBEDDING_LAYER),
     );
     const photos = groceryPhotos('val').filter((_, i) => i % 60 === 0);
     const images = await Promise.all(photos.map(async (p) => (await preprocessImage(readFileSync(p.file))).pixels));

@@ -4,7 +4,9 @@ import { Piscina } from 'piscina';
 import type { TfBackendChoice } from './backend';
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import type { HeadTrainingReport } from './head';
+import { disableOnnxRuntimeTelemetry } from './onnx-runtime';
 import type {
+  CompareEnginesTask,
   EmbedOutcome,
   EmbedTask,
   ExportResult,
@@ -29,6 +31,8 @@ export class TfWorkerPool {
   backend: string | undefined;
 
   constructor(private readonly options: TfPoolOptions) {
+    // Before any worker loads ONNX Runtime.
+    disableOnnxRuntimeTelemetry();
     const workerData: TfWorkerOptions = { backend: options.backend };
     this.piscina = new Piscina({
       // Same extension as this file: .js when compiled, .ts when run through a TypeScript loader.
@@ -51,6 +55,11 @@ export class TfWorkerPool {
       task,
       task.items.map((i) => i.bytes.buffer as ArrayBuffer),
     );
+  }
+
+  /** Largest difference between the ONNX and the tfjs embeddings of some photos (see compareEnginesTask). */
+  compareEngines(task: CompareEnginesTask): Promise<number> {
+    return this.run('compareEnginesTask', task);
   }
 
   /** Trains the head in a worker; `onEpoch` is called on this thread after every epoch. */

@@ -19,6 +19,8 @@ import {
 } from '../../export/teachable-machine-format';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
+import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
+import { OnnxEmbedder } from './onnx-runtime';
 import {
   buildExportHead,
   mulberry32,
@@ -28,7 +30,7 @@ import {
   type HeadWeights,
   type TrainingSet,
 } from './head';
-import { loadLayersModelFromFile } from './model-files';
+import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
 
 export interface TfWorkerOptions {
   backend: TfBackendChoice;
@@ -36,6 +38,8 @@ export interface TfWorkerOptions {
 
 export interface EmbedTask {
   modelJsonPath: string;
+  /** The base model's ONNX graph (embedding-engine.service.ts): when given, ONNX Runtime embeds instead of tfjs. */
+  onnxPath?: string;
   /** Each photo once, with the views to cut from it. */
   items: { bytes: Uint8Array; views: View[] }[];
 }
@@ -55,7 +59,11 @@ async function withTensorflow<T>(work: (tf: typeof TF) => Promise<T>): Promise<W
 }
 
 let tensorflow: Promise<LoadedTensorflow> | undefined;
-const extractors = new Map<string, Promise<FusedFeatureExtractor>>();
+const extractors = new Map<string, Promise<Extractor>>();
+const onnxEmbedders = new Map<string, Promise<OnnxEmbedder>>();
+
+type Extractor = FusedFeatureExtractor | TF.Sequential;
+type Embed = (images: Float32Array[]) => Promise<Float32Array[]>;
 
 // libvips' own threads only contend with the other workers for the cores: one per image is fastest here.
 sharp.concurrency(1);
@@ -65,44 +73,89 @@ function getTensorflow(): Promise<LoadedTensorflow> {
   return tensorflow;
 }
 
-async function getExtractor(modelJsonPath: string): Promise<FusedFeatureExtractor> {
+/** The fused extractor, or the base model's own layers when it has a layer the fused graph cannot express. */
+async function getExtractor(modelJsonPath: string): Promise<Extractor> {
   const { tf } = await getTensorflow();
-  let extractor = extractors.get(modelJsonPath);
-  if (!extractor) {
-    extractor = loadLayersModelFromFile(tf, modelJsonPath).then((model) => {
-      const fused = FusedFeatureExtractor.fromLayersModel(tf, model, EMBEDDING_LAYER);
-      model.dispose();
-      return fused;
-    });
-    extractors.set(modelJsonPath, extractor);
-    extractor.catch(() => extractors.delete(modelJsonPath));
+  return cached(extractors, modelJsonPath, async () => {
+    try {
+      return FusedFeatureExtractor.fromGraph(
+        tf,
+        fuseLayersModel(await readModelArtifacts(modelJsonPath), EMBEDDING_LAYER),
+      );
+    } catch (err) {
+      if (!(err instanceof UnsupportedLayerError)) throw err;
+      return loadFeatureExtractor(tf, modelJsonPath);
+    }
+  });
+}
+
+function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let value = map.get(key);
+  if (!value) {
+    value = load();
+    map.set(key, value);
+    value.catch(() => map.delete(key));
   }
-  return extractor;
+  return value;
+}
+
+/** The engine the task asks for. */
+async function embedderFor(tf: typeof TF, modelJsonPath: string, onnxPath?: string): Promise<Embed> {
+  if (onnxPath) {
+    const onnx = await cached(onnxEmbedders, onnxPath, () => OnnxEmbedder.load(onnxPath));
+    return (images) => onnx.embed(images);
+  }
+  const extractor = await getExtractor(modelJsonPath);
+  return async (images) => embedPixels(tf, extractor, images);
+}
+
+/** Decodes and preprocesses each photo's views; a photo that cannot be decoded gets its reason instead. */
+async function preprocessViews(items: { bytes: Uint8Array; views: View[] }[]): Promise<(Float32Array[] | Error)[]> {
+  return Promise.all(
+    items.map(async (item) => {
+      try {
+        return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
+      } catch (err) {
+        if (err instanceof ImageRejectedError) return err;
+        throw err;
+      }
+    }),
+  );
 }
 
 /** Decodes, preprocesses and embeds a batch of photos; a photo that cannot be decoded gets its reason instead. */
 export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
   return withTensorflow(async (tf) => {
-    const extractor = await getExtractor(task.modelJsonPath);
-    const decoded = await Promise.all(
-      task.items.map(async (item) => {
-        try {
-          return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
-        } catch (err) {
-          if (err instanceof ImageRejectedError) return err;
-          throw err;
-        }
-      }),
-    );
-    const embeddings = embedPixels(
-      tf,
-      extractor,
-      decoded.flatMap((d) => (d instanceof Error ? [] : d)),
-    );
+    const embedder = await embedderFor(tf, task.modelJsonPath, task.onnxPath);
+    const decoded = await preprocessViews(task.items);
+    const embeddings = await embedder(decoded.flatMap((d) => (d instanceof Error ? [] : d)));
     let next = 0;
     return decoded.map((d): EmbedOutcome =>
       d instanceof Error ? { error: d.message } : { embeddings: d.map(() => embeddings[next++]) },
     );
+  });
+}
+
+export interface CompareEnginesTask {
+  modelJsonPath: string;
+  onnxPath: string;
+  items: { bytes: Uint8Array; views: View[] }[];
+}
+
+/** Largest |ONNX − tfjs| over the embeddings of the given photos and views (the ONNX graph's check). */
+export function compareEnginesTask(task: CompareEnginesTask): Promise<WorkerResult<number>> {
+  return withTensorflow(async (tf) => {
+    const images = (await preprocessViews(task.items)).flatMap((d) => {
+      if (d instanceof Error) throw d;
+      return d;
+    });
+    const [onnx, tfjs] = await Promise.all([
+      embedderFor(tf, task.modelJsonPath, task.onnxPath).then((e) => e(images)),
+      embedderFor(tf, task.modelJsonPath).then((e) => e(images)),
+    ]);
+    let max = 0;
+    onnx.forEach((row, i) => row.forEach((v, j) => (max = Math.max(max, Math.abs(v - tfjs[i][j])))));
+    return Number.isFinite(max) ? max : Infinity;
   });
 }
 

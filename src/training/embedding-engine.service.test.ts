@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BASE_MODEL_JSON, groceryPhotos } from '../../test/support/shared';
+import { loadConfig } from '../config/app-config';
+import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
+import { EMBEDDING_SIZE } from './ml/feature-extractor';
+import { TfWorkerPool } from './ml/tf-pool';
+import { EmbeddingEngineService } from './embedding-engine.service';
+import type { TfPoolService } from './tf-pool.provider';
+
+describe('EmbeddingEngineService', () => {
+  let dir: string;
+  let pool: TfWorkerPool;
+  let base: BaseModelFiles;
+  /** The base model with a plain ReLU (no cap at 6) after its first convolution: no fused graph expresses it. */
+  let unusual: BaseModelFiles;
+  const service = (engine: string) =>
+    new EmbeddingEngineService(
+      loadConfig({ MODEL_CACHE_DIR: path.join(dir, 'cache'), EMBEDDING_ENGINE: engine }),
+      pool as TfPoolService,
+    );
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-engine-'));
+    pool = new TfWorkerPool({ workers: 1, backend: 'auto' });
+    base = { source: BASE_MODEL_JSON, modelJsonPath: BASE_MODEL_JSON, sha256: await verifyModelFiles(BASE_MODEL_JSON) };
+    const modelJson = JSON.parse(await fs.readFile(BASE_MODEL_JSON, 'utf8'));
+    modelJson.modelTopology.config.layers.find((l: any) => l.config.name === 'Conv1_relu').config.max_value = null;
+    const unusualDir = path.join(dir, 'unusual');
+    await fs.mkdir(unusualDir);
+    await fs.writeFile(path.join(unusualDir, 'model.json'), JSON.stringify(modelJson));
+    await fs.copyFile(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'), path.join(unusualDir, 'weights.bin'));
+    const unusualJson = path.join(unusualDir, 'model.json');
+    // The same weights: the sha256 is the weights', so the test gives it another identity.
+    unusual = { source: unusualJson, modelJsonPath: unusualJson, sha256: 'f'.repeat(64) };
+  });
+  after(async () => {
+    await pool.destroy();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('generates the ONNX graph once, checks it against tfjs and caches it by the base model’s sha256', async () => {
+    let comparisons = 0;
+    const compare = pool.compareEngines.bind(pool);
+    pool.compareEngines = (task) => (comparisons++, compare(task));
+    const first = await service('auto').engineFor(base);
+    assert.equal(first.name, 'onnx');
+    assert.equal(path.basename((first as { onnxPath: string }).onnxPath), `${base.sha256}.v1.onnx`);
+    assert.equal(comparisons, 1);
+    const later = await service('auto').engineFor(base);
+    assert.deepEqual(later, first);
+    assert.equal(comparisons, 1, 'a cached graph was checked when it was written');
+    assert.deepEqual(await service('tfjs').engineFor(base), { name: 'tfjs' });
+    pool.compareEngines = compare;
+  });
+
+  it('falls back to tfjs for a base model with a layer the graph cannot express, and names the layer', async () => {
+    assert.deepEqual(await service('auto').engineFor(unusual), { name: 'tfjs' });
+    await assert.rejects(
+      service('onnx').engineFor(unusual),
+      new Error("EMBEDDING_ENGINE=onnx cannot be used: the base model's layer Conv1_relu (ReLU) cannot be fused"),
+    );
+    // The tfjs path runs such a model layer by layer.
+    const photo = new Uint8Array(await fs.readFile(groceryPhotos('train')[0].file));
+    const [outcome] = await pool.embed({
+      modelJsonPath: unusual.modelJsonPath,
+      items: [{ bytes: photo, views: ['centre'] }],
+    });
+    assert.ok('embeddings' in outcome && outcome.embeddings[0].length === EMBEDDING_SIZE);
+  });
+});

@@ -1,0 +1,125 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Injectable, Logger } from '@nestjs/common';
+import sharp from 'sharp';
+import { AppConfig } from '../config/app-config';
+import type { View } from '../dataset/preprocess';
+import { EMBEDDING_LAYER, type BaseModelFiles } from './ml/base-model';
+import { fuseLayersModel } from './ml/fused-graph';
+import { mulberry32 } from './ml/head';
+import { readModelArtifacts } from './ml/model-files';
+import { onnxModelOf } from './ml/onnx-model';
+import { loadOnnxRuntime } from './ml/onnx-runtime';
+import { AUGMENTATION_VIEWS } from './recipe';
+import { TfPoolService } from './tf-pool.provider';
+
+/** How a base model's photos are embedded: by ONNX Runtime from its ONNX graph, or by TensorFlow.js. */
+export type EmbeddingEngine = { name: 'onnx'; onnxPath: string } | { name: 'tfjs' };
+
+/** Largest difference from the tfjs embeddings that a generated ONNX graph may show. */
+export const ONNX_TOLERANCE = 1e-4;
+/** Part of the cached graph's name: a change to onnx-model.ts that changes the graph bumps it. */
+const ONNX_GRAPH_VERSION = 1;
+
+/**
+ * Chooses the embedding engine per base model (EMBEDDING_ENGINE): the ONNX graph is generated from the tfjs base
+ * model the job uses, checked against tfjs on probe images, and cached by the model's sha256. In `auto`, anything
+ * that stops it (onnxruntime-node not loading, a layer the graph cannot express, a check that fails) is logged with
+ * its reason and the tfjs path embeds instead; with `onnx` it fails the training.
+ */
+@Injectable()
+export class EmbeddingEngineService {
+  private readonly logger = new Logger('EmbeddingEngine');
+  private readonly engines = new Map<string, Promise<EmbeddingEngine>>();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly pool: TfPoolService,
+  ) {}
+
+  engineFor(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
+    let engine = this.engines.get(baseModel.sha256);
+    if (!engine) {
+      engine = this.choose(baseModel);
+      this.engines.set(baseModel.sha256, engine);
+      engine.catch(() => this.engines.delete(baseModel.sha256));
+    }
+    return engine;
+  }
+
+  private async choose(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
+    if (this.config.EMBEDDING_ENGINE === 'tfjs') {
+      this.logger.log('embedding engine: TensorFlow.js (EMBEDDING_ENGINE=tfjs)');
+      return { name: 'tfjs' };
+    }
+    try {
+      const onnxPath = await this.verifiedGraph(baseModel);
+      this.logger.log(
+        `embedding engine: ONNX Runtime ${loadOnnxRuntime().env.versions.node} (one thread in each of ${this.pool.size} workers)`,
+      );
+      return { name: 'onnx', onnxPath };
+    } catch (err) {
+      const reason = (err as Error).message;
+      if (this.config.EMBEDDING_ENGINE === 'onnx') throw new Error(`EMBEDDING_ENGINE=onnx cannot be used: ${reason}`);
+      this.logger.warn(`embedding engine: TensorFlow.js (ONNX Runtime not used: ${reason})`);
+      return { name: 'tfjs' };
+    }
+  }
+
+  /**
+   * The base model's ONNX graph. Generated once and cached under its sha256, and only after it has matched tfjs on
+   * probe images: a cached graph is a checked one.
+   */
+  private async verifiedGraph(baseModel: BaseModelFiles): Promise<string> {
+    loadOnnxRuntime();
+    const dir = path.join(this.config.MODEL_CACHE_DIR, 'onnx');
+    const onnxPath = path.join(dir, `${baseModel.sha256}.v${ONNX_GRAPH_VERSION}.onnx`);
+    const cached = await fs.access(onnxPath).then(
+      () => true,
+      () => false,
+    );
+    if (cached) return onnxPath;
+    const graph = onnxModelOf(fuseLayersModel(await readModelArtifacts(baseModel.modelJsonPath), EMBEDDING_LAYER));
+    await fs.mkdir(dir, { recursive: true });
+    const unchecked = `${onnxPath}.${process.pid}.unchecked`;
+    await fs.writeFile(unchecked, graph);
+    try {
+      const difference = await this.pool.compareEngines({
+        modelJsonPath: baseModel.modelJsonPath,
+        onnxPath: unchecked,
+        items: await probeImages(),
+      });
+      if (!(difference <= ONNX_TOLERANCE))
+        throw new Error(`its ONNX graph embeds ${difference} away from TensorFlow.js (allowed: ${ONNX_TOLERANCE})`);
+      await fs.rename(unchecked, onnxPath);
+      this.logger.log(
+        `ONNX graph of base model ${baseModel.sha256.slice(0, 12)}… written (${graph.length} bytes, checked against TensorFlow.js: max difference ${difference.toExponential(1)})`,
+      );
+      return onnxPath;
+    } finally {
+      await fs.rm(unchecked, { force: true });
+    }
+  }
+}
+
+/** Two fixed pseudo-random photos (smooth gradients with noise), in the plain view and a tight crop. */
+async function probeImages(): Promise<{ bytes: Uint8Array; views: View[] }[]> {
+  const random = mulberry32(11);
+  return Promise.all(
+    [
+      [320, 240],
+      [200, 300],
+    ].map(async ([width, height]) => {
+      const rgb = new Uint8Array(width * height * 3);
+      for (let i = 0; i < rgb.length; i++) {
+        const pixel = Math.floor(i / 3);
+        const gradient = ((pixel % width) / width + Math.floor(pixel / width) / height) * 100;
+        rgb[i] = Math.min(255, Math.floor(gradient + (i % 3) * 40 + random() * 60));
+      }
+      const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+        .png()
+        .toBuffer();
+      return { bytes: new Uint8Array(png), views: ['centre', AUGMENTATION_VIEWS[0]] as View[] };
+    }),
+  );
+}
