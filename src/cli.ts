@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { SingleBar } from 'cli-progress';
+import { MultiBar, type SingleBar } from 'cli-progress';
 import { ConfigError } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { StderrLogger } from './common/stderr-logger';
@@ -115,21 +115,24 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
 @Module({ imports: [ConfigModule, DatasetModule, TrainingModule] })
 class CliModule {}
 
-/** Progress on a terminal as a bar; elsewhere as a log line per stage and per 10%. */
+/**
+ * Progress on a terminal as a bar per stage, with log lines printed above the bars (never into one); elsewhere as a
+ * log line per stage and per 10%.
+ */
 function progressReporter(logger: StderrLogger): { listener: ProgressListener; stop(): void } {
   if (process.stderr.isTTY) {
-    const bar = new SingleBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
-    let current: Stage | undefined;
+    const bars = new MultiBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
+    logger.divert((text) => bars.log(text));
+    let current: { stage: Stage; bar: SingleBar } | undefined;
     return {
       listener: (stage, fraction) => {
-        if (stage !== current) {
-          if (current) bar.stop();
-          bar.start(100, 0, { stage: stage.padEnd(11) });
-          current = stage;
-        }
-        bar.update(Math.round(fraction * 100));
+        if (stage !== current?.stage) current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
+        current.bar.update(Math.round(fraction * 100));
       },
-      stop: () => bar.stop(),
+      stop: () => {
+        bars.stop();
+        logger.divert(undefined);
+      },
     };
   }
   const lastDecile = new Map<Stage, number>();
@@ -178,11 +181,13 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
     return;
   }
   const lines = [
-    `Trained ${summary.labels.length} labels on ${summary.images} photos (${summary.cachedImages} from the embedding cache).`,
+    `Trained ${summary.labels.length} products on ${summary.images} photos (${summary.cachedImages} from the embedding cache).`,
     ...Object.entries(summary.secondsPerStage).map(([stage, s]) => `  ${stage}: ${s} s`),
     ...(summary.validationAccuracy === null
       ? []
-      : [`  validation accuracy: ${(summary.validationAccuracy * 100).toFixed(1)}%`]),
+      : [
+          `  accuracy on held-out photos (cross-validation, each photo named by a model that did not see it): ${(summary.validationAccuracy * 100).toFixed(1)}%`,
+        ]),
     gateLine(summary.recognition),
     ...summary.warnings.map((w) => `Warning: ${w}`),
     ...(summary.droppedLabels.length
@@ -195,6 +200,8 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         ]
       : []),
     `Wrote ${Object.values(summary.files).join(', ')}`,
+    `Load them with Teachable Machine's @teachablemachine/image or the shop's web app (README, "Two clients, two input ranges").`,
+    `Your own photos: npm run train -- --images <folder with one sub-folder of photos per product> --out <folder>`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

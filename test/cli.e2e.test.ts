@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -128,6 +128,32 @@ describe('CLI end to end', () => {
         return true;
       },
     );
+  });
+
+  it('on a terminal, prints log lines above the progress bars, never into one', async (t) => {
+    const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+    if (!script) return t.skip('needs util-linux `script` to give the CLI a terminal');
+    const command = [process.execPath, CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'tty')];
+    const { stdout } = await run(script, ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      env: { ...env(), EMBEDDING_CACHE_DIR: path.join(work, 'embeddings-tty') },
+    });
+    // What the terminal shows, line by line: a move to column 1 (or a carriage return) starts a line again, other
+    // escape sequences are dropped.
+    const lines = stdout
+      .replace(/\x1b\[\d*G/g, '\n')
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      .split(/[\r\n]+/)
+      .filter(Boolean);
+    assert.ok(
+      lines.some((l) => /^embedding +\[[=-]+\] \d+%$/.test(l)),
+      'a bar is drawn',
+    );
+    assert.ok(
+      lines.some((l) => /LOG \[TensorFlow\] TensorFlow\.js backend/.test(l)),
+      'log lines are shown',
+    );
+    const mixed = lines.filter((l) => /\[[=-]{10,}\]/.test(l) && /\[Nest\]/.test(l));
+    assert.deepEqual(mixed, [], 'no log line inside a bar');
   });
 
   it('trains from a manifest, downloading its photos and reporting the ones that fail', async () => {

@@ -19,7 +19,7 @@ import {
 import { HTTP_URL_OPTIONS } from '../common/validation';
 import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
-import { DEFAULT_BASE_MODEL_URL } from '../training/ml/base-model';
+import { BUNDLED_BASE_MODEL } from '../training/ml/base-model';
 import { EMBEDDING_ENGINES, type EmbeddingEngineChoice } from '../training/ml/onnx-runtime';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -196,10 +196,10 @@ export class AppConfig {
   @IsIn(EMBEDDING_ENGINES)
   EMBEDDING_ENGINE: EmbeddingEngineChoice = 'auto';
 
-  /** The base model: http(s) URL, file:// URL or local path of a tfjs layers model.json. */
+  /** The base model: http(s) URL, file:// URL or local path of a tfjs layers model.json; default: the bundled one. */
   @IsString()
   @MinLength(1)
-  BASE_MODEL_URL: string = DEFAULT_BASE_MODEL_URL;
+  BASE_MODEL_URL: string = BUNDLED_BASE_MODEL;
 
   /** Where downloaded base models are kept. */
   @IsString()

@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../src/common/project-files';
+import { BUNDLED_BASE_MODEL } from '../../src/training/ml/base-model';
 
 export { PROJECT_ROOT };
 
-/** `../shared` beside the checkout: the real base model and photos used by tests and benchmarks. */
+/** `../shared` beside the checkout: the grocery photos used by tests and benchmarks. */
 export function sharedPath(...parts: string[]): string {
   return path.resolve(PROJECT_ROOT, '..', 'shared', ...parts);
 }
 
-export const BASE_MODEL_JSON = sharedPath('models', 'mobilenet_v2_0.35_224_no_top', 'model.json');
+/** The base model the project ships (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top). */
+export const BASE_MODEL_JSON = BUNDLED_BASE_MODEL;
 export const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
 
 export interface GroceryPhoto {

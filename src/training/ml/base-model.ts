@@ -2,10 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { projectFile } from '../../common/project-files';
 
-/** Teachable Machine's own base model: MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top. */
-export const DEFAULT_BASE_MODEL_URL =
-  'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json';
+/**
+ * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
+ * project (`src/training/base-model/`, with its licence and provenance): the default, so training needs no network.
+ */
+export const BUNDLED_BASE_MODEL = projectFile('src', 'training', 'base-model', 'model.json');
 /** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
 export const EMBEDDING_LAYER = 'out_relu';
 export const EXPECTED_INPUT_SHAPE = [null, 224, 224, 3];

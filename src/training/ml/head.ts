@@ -161,9 +161,10 @@ async function fitOnce(
   const random = mulberry32(recipe.seed);
   const head = new TrainableHead(tf, recipe, k);
   const classWeights = recipe.balanceClasses ? balancedClassWeights(data.labels, trainRows, k) : undefined;
-  const x = tf.tensor2d(data.embeddings, [data.labels.length, EMBEDDING_SIZE]);
   const rowWeights = Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1));
   const validationPlain = validationRows.filter((i) => data.plain[i]);
+  // Only validation reads every row as one tensor: without it, the backend's memory never holds the whole set.
+  const x = validationPlain.length ? tf.tensor2d(data.embeddings, [data.labels.length, EMBEDDING_SIZE]) : undefined;
   let best: FitResult | undefined;
   try {
     const rowsOfPhoto = groupRows(trainRows, data.photos);
@@ -188,7 +189,7 @@ async function fitOnce(
       }
       onEpoch(epoch);
       if (validationPlain.length) {
-        const evaluation = evaluate(tf, head, x, data, validationPlain);
+        const evaluation = evaluate(tf, head, x!, data, validationPlain);
         // Ties go to the later epoch: more training at equal held-out accuracy generalises at least as well here.
         if (!best || evaluation.accuracy >= best.bestAccuracy || (!recipe.keepBestEpoch && epoch === epochs)) {
           best = {
@@ -212,7 +213,7 @@ async function fitOnce(
     best.epochsRun = epochs;
     return best;
   } finally {
-    x.dispose();
+    x?.dispose();
     head.dispose();
   }
 }
