@@ -179,6 +179,7 @@ export class TrainingJobRunner {
       },
       report,
     );
+    stop.throwIfAborted();
     this.logger.log(
       `model trained: ${summary.labels.length} products, ${summary.images} photos, validation accuracy ${summary.validationAccuracy ?? 'n/a'}`,
     );
