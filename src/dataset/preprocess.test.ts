@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { modelValue, pixelAt, pngDeclaring, rawToSharp, twoColourRaw } from '../../test/support/images';
-import { groceryPhotos } from '../../test/support/shared';
+import { samplePhotos } from '../../test/support/shared';
 import { IMAGE_SIZE, ImageRejectedError, preprocessImage } from './preprocess';
 
 const RED = [255, 0, 0];
@@ -126,7 +126,7 @@ describe('preprocessImage', () => {
   });
 
   it('matches the same photo decoded twice (deterministic)', async () => {
-    const bytes = readFileSync(groceryPhotos('val')[0].file);
+    const bytes = readFileSync(samplePhotos()[0]);
     const [a, b] = await Promise.all([preprocessImage(bytes), preprocessImage(bytes)]);
     assert.deepEqual(a.pixels, b.pixels);
   });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../src/common/project-files';
 import { BUNDLED_BASE_MODEL } from '../../src/training/ml/base-model';
@@ -8,6 +8,20 @@ export { PROJECT_ROOT };
 /** `../shared` beside the checkout: the grocery photos used by tests and benchmarks. */
 export function sharedPath(...parts: string[]): string {
   return path.resolve(PROJECT_ROOT, '..', 'shared', ...parts);
+}
+
+/** The sample shop the project ships (five products, eight photos each): photos every checkout has. */
+export const SAMPLE_SHOP_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'sample-shop', 'photos');
+
+/** Every photo of the sample shop, product by product, in name order. */
+export function samplePhotos(): string[] {
+  return readdirSync(SAMPLE_SHOP_DIR)
+    .sort()
+    .flatMap((product) =>
+      readdirSync(path.join(SAMPLE_SHOP_DIR, product))
+        .sort()
+        .map((file) => path.join(SAMPLE_SHOP_DIR, product, file)),
+    );
 }
 
 /** The base model the project ships (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top). */

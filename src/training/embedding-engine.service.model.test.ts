@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON, groceryPhotos } from '../../test/support/shared';
+import { BASE_MODEL_JSON, samplePhotos } from '../../test/support/shared';
 import { loadConfig } from '../config/app-config';
 import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
 import { EMBEDDING_SIZE } from './ml/feature-extractor';
@@ -64,7 +64,7 @@ describe('EmbeddingEngineService', () => {
       new Error("EMBEDDING_ENGINE=onnx cannot be used: the base model's layer Conv1_relu (ReLU) cannot be fused"),
     );
     // The tfjs path runs such a model layer by layer.
-    const photo = new Uint8Array(await fs.readFile(groceryPhotos('train')[0].file));
+    const photo = new Uint8Array(await fs.readFile(samplePhotos()[0]));
     const [outcome] = await pool.embed({
       modelJsonPath: unusual.modelJsonPath,
       items: [{ bytes: photo, views: ['centre'] }],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BASE_MODEL_JSON, groceryPhotos } from '../../../test/support/shared';
+import { BASE_MODEL_JSON, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -18,8 +18,8 @@ describe('FusedFeatureExtractor', () => {
       tf,
       fuseLayersModel(await readModelArtifacts(BASE_MODEL_JSON), EMBEDDING_LAYER),
     );
-    const photos = groceryPhotos('val').filter((_, i) => i % 60 === 0);
-    const images = await Promise.all(photos.map(async (p) => (await preprocessImage(readFileSync(p.file))).pixels));
+    const photos = samplePhotos().filter((_, i) => i % 8 === 0);
+    const images = await Promise.all(photos.map(async (p) => (await preprocessImage(readFileSync(p))).pixels));
     const expected = embedPixels(tf, layers, images);
     const actual = embedPixels(tf, fused, images);
     assert.equal(actual.length, photos.length);
