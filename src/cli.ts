@@ -122,16 +122,22 @@ class CliModule {}
 function progressReporter(logger: StderrLogger): { listener: ProgressListener; stop(): void } {
   if (process.stderr.isTTY) {
     const bars = new MultiBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
-    logger.divert((text) => bars.log(text));
     let current: { stage: Stage; bar: SingleBar } | undefined;
     return {
       listener: (stage, fraction) => {
-        if (stage !== current?.stage) current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
+        if (stage !== current?.stage) {
+          // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
+          if (!current) logger.divert((text) => bars.log(text));
+          current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
+        }
         current.bar.update(Math.round(fraction * 100));
       },
       stop: () => {
+        if (!current) return;
+        bars.update(); // the last redraw prints the lines still waiting
         bars.stop();
         logger.divert(undefined);
+        current = undefined;
       },
     };
   }

@@ -12,7 +12,7 @@ import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { TrainerService, type TrainingSummary } from '../src/training/trainer.service';
 import { groceryFolder, tempDir } from './support/fixtures';
-import { groceryClassNames, groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { groceryClassNames, groceryPhotos, QUICK_CLASSES, SAMPLE_SHOP_DIR } from './support/shared';
 import { trainerContext } from './support/trainer-context';
 
 const run = promisify(execFile);
@@ -180,6 +180,33 @@ describe('training pipeline on real photos', () => {
     assert.equal(again.images, 48);
     assert.equal(again.cachedImages, 40, 'the 40 photos seen before come from the embedding cache');
     assert.notEqual(again.trainingId, summary.trainingId, 'every training gets its own id');
+  });
+
+  it('stops a training at once when it is cancelled, and the next one trains', async () => {
+    const sample = await datasets.fromFolder(SAMPLE_SHOP_DIR);
+    const cache = { EMBEDDING_CACHE_DIR: path.join(work, 'cancel-embeddings') };
+    const fresh = await trainerContext(path.join(work, 'cache-cancel'), cache);
+    try {
+      const cancelling = fresh.get(TrainerService);
+      const controller = new AbortController();
+      const started = performance.now();
+      const stopped = cancelling.train(
+        { dataset: sample, outDir: path.join(work, 'out-cancel'), modelName: 'x', cancel: controller.signal },
+        (stage, fraction) => stage === 'training' && fraction > 0 && controller.abort(new Error('the ceiling')),
+      );
+      // The reason itself, or the pool's AbortError carrying it.
+      await assert.rejects(stopped, (err: Error) =>
+        [err.message, String(err.cause)].some((m) => /the ceiling/.test(m)),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      await assert.rejects(fs.access(path.join(work, 'out-cancel', 'model.json')), 'no model written');
+      // The heads' threads were stopped mid-task and replaced: the same service trains again.
+      const again = await cancelling.train({ dataset: sample, outDir: path.join(work, 'out-cancel'), modelName: 'x' });
+      assert.equal(again.images, 40);
+      assert.ok(seconds < 10, `cancelled after ${seconds} s`);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('refuses to train fewer than two labels, saying so', async () => {

@@ -162,7 +162,11 @@ export function guardedLookup(
  */
 export function deadline(ms: number, cancel?: AbortSignal) {
   const timeout = AbortSignal.timeout(ms);
-  return { timeout: ms, signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout };
+  if (!cancel) return { timeout: ms, signal: timeout };
+  // Node 20's AbortSignal.any holds its sources weakly: a timeout signal nothing else listens to can be collected
+  // before it fires (nodejs/node#57736), and the deadline with it. A listener keeps it alive until it fires.
+  timeout.addEventListener('abort', () => undefined, { once: true });
+  return { timeout: ms, signal: AbortSignal.any([timeout, cancel]) };
 }
 
 /** Whether a request ended because its deadline passed. */

@@ -94,6 +94,8 @@ export class AppConfig {
   @Transform(toNumber)
   @IsInt()
   @Min(1)
+  // Node's timers hold at most 2^31 − 1 ms (24.8 days); a longer one would fire at once.
+  @Max(2_147_483)
   JOB_TIMEOUT_SECONDS = 3600;
 
   /** A running job whose process has not reported for this long is handed back to the queue. */

@@ -18,8 +18,9 @@ export const HEALTH_CHECK_REUSE_MS = 1000;
  * GET /health (no auth): Postgres and the job queue. 503 with the failing part while either is down.
  *
  * Probes do not each make a database round trip: one check runs at a time, and its outcome answers every probe until
- * it is HEALTH_CHECK_REUSE_MS old. A probe that finds it older gets it still (at most one check's time staler) while
- * the next check runs, so a busy database or a loaded machine does not slow the probe itself.
+ * it is HEALTH_CHECK_REUSE_MS old. A probe that finds it older, but younger than HEALTH_CHECK_REUSE_MS plus a check's
+ * time limit, gets it still while the next check runs, so frequent probes never wait for the database; a probe after
+ * a longer pause (a container health check every 30 s) waits for a fresh check.
  */
 @ApiTags('health')
 @Controller('health')
@@ -37,9 +38,11 @@ export class HealthController {
   @Get()
   @HealthCheck()
   check(): Promise<HealthCheckResult> {
-    if (this.last && performance.now() - this.last.at < HEALTH_CHECK_REUSE_MS) return this.last.outcome;
+    const age = this.last ? performance.now() - this.last.at : Infinity;
+    if (age < HEALTH_CHECK_REUSE_MS) return this.last!.outcome;
     const next = (this.checking ??= this.runChecks());
-    return this.last?.outcome ?? next;
+    // A recent outcome answers while the next check runs; an old one (probes far apart) does not.
+    return age < HEALTH_CHECK_REUSE_MS + CHECK_TIMEOUT_MS ? this.last!.outcome : next;
   }
 
   private runChecks(): Promise<HealthCheckResult> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
@@ -81,7 +82,8 @@ export class EmbeddingEngineService {
     if (cached) return onnxPath;
     const graph = onnxModelOf(fuseLayersModel(await readModelArtifacts(baseModel.modelJsonPath), EMBEDDING_LAYER));
     await fs.mkdir(dir, { recursive: true });
-    const unchecked = `${onnxPath}.${process.pid}.unchecked`;
+    // Unique per writer: replicas sharing MODEL_CACHE_DIR may all be pid 1.
+    const unchecked = `${onnxPath}.${randomUUID()}.unchecked`;
     await fs.writeFile(unchecked, graph);
     try {
       const difference = await this.pool.compareEngines({

@@ -49,13 +49,24 @@ export class EmbeddingService {
     private readonly config: AppConfig,
   ) {}
 
-  async embed(dataset: Dataset, baseModel: BaseModelFiles, onProgress?: EmbeddingProgress): Promise<EmbeddedDataset> {
-    const run = await this.embedImages(dataset.images, baseModel, onProgress);
+  /** `cancel` stops it: no new batch starts, and batches running in workers are cut off. */
+  async embed(
+    dataset: Dataset,
+    baseModel: BaseModelFiles,
+    onProgress?: EmbeddingProgress,
+    cancel?: AbortSignal,
+  ): Promise<EmbeddedDataset> {
+    const run = await this.embedImages(dataset.images, baseModel, onProgress, cancel);
     return this.assemble(dataset, run.embeddings, run.failures, run.cachedImages, run.embeddedViews);
   }
 
   /** Embeds the recipe's views of every photo (row i·ROWS_PER_PHOTO + slot), streaming, cache first. */
-  private async embedImages(images: DatasetImage[], baseModel: BaseModelFiles, onProgress?: EmbeddingProgress) {
+  private async embedImages(
+    images: DatasetImage[],
+    baseModel: BaseModelFiles,
+    onProgress?: EmbeddingProgress,
+    cancel?: AbortSignal,
+  ) {
     const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
     // Chosen at the first photo that needs the base model: a retrain found entirely in the cache needs no engine.
     let onnxPath: Promise<string | undefined> | undefined;
@@ -81,12 +92,16 @@ export class EmbeddingService {
       if (!pending.length) return;
       const batch = pending;
       pending = [];
+      cancel?.throwIfAborted();
       const task = (async () => {
-        const outcomes = await this.pool.embed({
-          modelJsonPath: baseModel.modelJsonPath,
-          onnxPath: await engine(),
-          items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
-        });
+        const outcomes = await this.pool.embed(
+          {
+            modelJsonPath: baseModel.modelJsonPath,
+            onnxPath: await engine(),
+            items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
+          },
+          cancel,
+        );
         await Promise.all(
           outcomes.map(async (outcome, i) => {
             const photo = batch[i];

@@ -38,6 +38,8 @@ export interface TrainRequest {
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
   userMetadata?: Record<string, unknown>;
+  /** Stops the training (a job's ceiling): no new stage or task starts, and tasks running in workers are cut off. */
+  cancel?: AbortSignal;
 }
 
 export interface TrainingSummary {
@@ -81,7 +83,9 @@ export class TrainerService {
 
   async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingSummary> {
     const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
+    const { cancel } = request;
     const timed = async <T>(stage: Stage, work: () => Promise<T>): Promise<T> => {
+      cancel?.throwIfAborted();
       const start = performance.now();
       onProgress(stage, 0);
       try {
@@ -94,7 +98,7 @@ export class TrainerService {
 
     const baseModel = await this.baseModels.get(request.baseModel);
     const embedded = await timed('embedding', () =>
-      this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total)),
+      this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total), cancel),
     );
     const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
     let bank = this.banks.get(baseModel.sha256);
@@ -113,10 +117,14 @@ export class TrainerService {
       let next = 0;
       const train = (data: TrainingSet, r: HeadRecipe) => {
         const index = next++;
-        return this.pool.trainHead({ data, recipe: r }, (epoch, total) => {
-          epochsDone[index] = epoch / total;
-          onProgress('training', epochsDone.reduce((a, b) => a + b, 0) / trainings);
-        });
+        return this.pool.trainHead(
+          { data, recipe: r },
+          (epoch, total) => {
+            epochsDone[index] = epoch / total;
+            onProgress('training', epochsDone.reduce((a, b) => a + b, 0) / trainings);
+          },
+          cancel,
+        );
       };
       const options = gateOptions(
         medianPhotosPerProduct(shopSet),
@@ -141,13 +149,10 @@ export class TrainerService {
       const staged = await this.exporter.stage(request.outDir);
       try {
         const probes = await Promise.all(embedded.images.slice(0, PROBE_PHOTOS).map((i) => fs.readFile(i.path)));
-        const exported = await this.pool.exportModel({
-          modelJsonPath: baseModel.modelJsonPath,
-          head: trained.head,
-          dir: staged.dir,
-          probes,
-          inputRange,
-        });
+        const exported = await this.pool.exportModel(
+          { modelJsonPath: baseModel.modelJsonPath, head: trained.head, dir: staged.dir, probes, inputRange },
+          cancel,
+        );
         return await this.exporter.publish(staged, {
           trainingId,
           trainedAt,

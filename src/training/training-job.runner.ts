@@ -63,7 +63,8 @@ export class JobTimeoutError extends Error {}
 /**
  * Runs one attempt of a job: manifest → photos → model → upload, with status webhooks along the way. All working
  * files live in WORK_DIR/<jobId> and are removed at the end, whatever happens. An attempt gets JOB_TIMEOUT_SECONDS:
- * then it ends at once with JobTimeoutError, its requests are cancelled and it sends nothing more to the backend.
+ * then it ends at once with JobTimeoutError, its requests are cancelled, its tasks running in worker threads are cut
+ * off (the threads are replaced), and it sends nothing more to the backend.
  */
 @Injectable()
 export class TrainingJobRunner {
@@ -91,7 +92,8 @@ export class TrainingJobRunner {
       return await Promise.race([attempt, timedOut]);
     } finally {
       clearTimeout(timer);
-      // After a timeout the attempt winds down on its own (its requests are cancelled); its end is of no interest.
+      // After a timeout the attempt winds down on its own (its requests and worker tasks are cancelled); its end is
+      // of no interest.
       attempt.catch(() => undefined);
       timedOut.catch(() => undefined);
     }
@@ -176,6 +178,7 @@ export class TrainingJobRunner {
         inputRange: ticket.inputRange,
         secondsPerStage: { downloading },
         userMetadata: { channelId: ticket.channelId, manifestVersion: dataset.manifest.version },
+        cancel: stop,
       },
       report,
     );

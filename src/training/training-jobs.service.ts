@@ -333,7 +333,9 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
         this.logger.warn(`job ${job.id} attempt ${attempt} abandoned: ${message}`);
         throw err;
       }
-      if (!isFinal(err) && attempt < job.maxAttempts) {
+      // A ceiling reached with the model kept (while uploading it) is worth another attempt: it only uploads again.
+      const final = isFinal(err) && !(err instanceof JobTimeoutError && (await this.hasKeptModel(job.id)));
+      if (!final && attempt < job.maxAttempts) {
         const requeued = await this.untilDatabaseAnswers(`job ${job.id} retry`, () =>
           this.jobs.update(owned, {
             status: 'queued',
@@ -402,12 +404,18 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     where: FindOptionsWhere<TrainingJob>,
   ): Promise<boolean> {
     const updated = await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
-      this.jobs.update(where, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
+      this.dataSource.transaction(async (manager) => {
+        const failed = await manager.update(TrainingJob, where, {
+          status: 'failed',
+          error: message,
+          finishedAt: new Date(),
+          workerId: null,
+        });
+        if (failed.affected === 1) await manager.delete(TrainedModel, { jobId: job.id });
+        return failed;
+      }),
     );
     if (updated.affected !== 1) return false;
-    await this.trainedModels
-      .delete({ jobId: job.id })
-      .catch((err) => this.logger.warn(`job ${job.id}: its kept model was not removed: ${errorMessage(err)}`));
     this.metrics.jobsFinished.inc({ outcome: 'failed' });
     this.logger.error(`job ${job.id} (channel ${job.channelId}) failed: ${message}`);
     await this.notify(job, (l, event) => l.failed(event, message));
@@ -443,6 +451,10 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       channelId: job.channelId,
       policy: egressPolicy(this.config.allowedHosts, [job.manifestUrl, job.webhookUrl], this.config.allowedPorts),
     };
+  }
+
+  private hasKeptModel(jobId: string): Promise<boolean> {
+    return this.trainedModels.existsBy({ jobId }).catch(() => false);
   }
 
   /** The model an earlier attempt of the job trained and kept, if any. */

@@ -49,11 +49,13 @@ export class TfWorkerPool {
     return Math.max(1, this.options.workers);
   }
 
-  embed(task: EmbedTask): Promise<EmbedOutcome[]> {
+  /** `cancel` ends the task at once: a task already running has its thread stopped (and replaced). */
+  embed(task: EmbedTask, cancel?: AbortSignal): Promise<EmbedOutcome[]> {
     return this.run(
       'embed',
       task,
       task.items.map((i) => i.bytes.buffer as ArrayBuffer),
+      cancel,
     );
   }
 
@@ -66,22 +68,33 @@ export class TfWorkerPool {
   async trainHead(
     task: Omit<TrainHeadTask, 'progress'>,
     onEpoch?: (epoch: number, totalEpochs: number) => void,
+    cancel?: AbortSignal,
   ): Promise<HeadTrainingReport> {
     const channel = new MessageChannel();
     channel.port1.on('message', (m: { epoch: number; totalEpochs: number }) => onEpoch?.(m.epoch, m.totalEpochs));
     try {
-      return await this.run<HeadTrainingReport>('trainHeadTask', { ...task, progress: channel.port2 }, [channel.port2]);
+      return await this.run<HeadTrainingReport>(
+        'trainHeadTask',
+        { ...task, progress: channel.port2 },
+        [channel.port2],
+        cancel,
+      );
     } finally {
       channel.port1.close();
     }
   }
 
-  exportModel(task: ExportTask): Promise<ExportResult> {
-    return this.run('exportModelTask', task);
+  exportModel(task: ExportTask, cancel?: AbortSignal): Promise<ExportResult> {
+    return this.run('exportModelTask', task, [], cancel);
   }
 
-  private async run<T>(name: string, task: object, transferList: TransferListItem[] = []): Promise<T> {
-    const result = (await this.piscina.run(task, { name, transferList })) as WorkerResult<T>;
+  private async run<T>(
+    name: string,
+    task: object,
+    transferList: TransferListItem[] = [],
+    cancel?: AbortSignal,
+  ): Promise<T> {
+    const result = (await this.piscina.run(task, { name, transferList, signal: cancel })) as WorkerResult<T>;
     if (this.backend === undefined) {
       this.backend = result.backend;
       this.options.onBackend?.(result.backend, result.skippedBackends);

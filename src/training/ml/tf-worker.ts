@@ -153,6 +153,10 @@ export function compareEnginesTask(task: CompareEnginesTask): Promise<WorkerResu
       embedderFor(tf, task.modelJsonPath, task.onnxPath).then((e) => e(images)),
       embedderFor(tf, task.modelJsonPath).then((e) => e(images)),
     ]);
+    // The graph under check is renamed into the cache once it passes: this session is not used again.
+    const checked = onnxEmbedders.get(task.onnxPath);
+    onnxEmbedders.delete(task.onnxPath);
+    await (await checked)?.release();
     let max = 0;
     onnx.forEach((row, i) => row.forEach((v, j) => (max = Math.max(max, Math.abs(v - tfjs[i][j])))));
     return Number.isFinite(max) ? max : Infinity;
