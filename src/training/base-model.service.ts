@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { resolveBaseModel, type BaseModelFiles } from './ml/base-model';
 
@@ -12,15 +13,10 @@ export class BaseModelService {
 
   /** `source` overrides BASE_MODEL_URL (the CLI's --base-model). */
   get(source = this.config.BASE_MODEL_URL): Promise<BaseModelFiles> {
-    let files = this.resolved.get(source);
-    if (!files) {
-      files = resolveBaseModel(source, this.config.MODEL_CACHE_DIR).then((f) => {
-        this.logger.log(`base model ${f.source} → ${f.modelJsonPath} (weights sha256 ${f.sha256.slice(0, 12)}…)`);
-        return f;
-      });
-      files.catch(() => this.resolved.delete(source));
-      this.resolved.set(source, files);
-    }
-    return files;
+    return cachedPromise(this.resolved, source, async () => {
+      const f = await resolveBaseModel(source, this.config.MODEL_CACHE_DIR);
+      this.logger.log(`base model ${f.source} → ${f.modelJsonPath} (weights sha256 ${f.sha256.slice(0, 12)}…)`);
+      return f;
+    });
   }
 }

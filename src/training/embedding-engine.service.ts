@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import sharp from 'sharp';
+import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import type { View } from '../dataset/preprocess';
 import { EMBEDDING_LAYER, type BaseModelFiles } from './ml/base-model';
@@ -39,13 +40,7 @@ export class EmbeddingEngineService {
   ) {}
 
   engineFor(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
-    let engine = this.engines.get(baseModel.sha256);
-    if (!engine) {
-      engine = this.choose(baseModel);
-      this.engines.set(baseModel.sha256, engine);
-      engine.catch(() => this.engines.delete(baseModel.sha256));
-    }
-    return engine;
+    return cachedPromise(this.engines, baseModel.sha256, () => this.choose(baseModel));
   }
 
   private async choose(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {

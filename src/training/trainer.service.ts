@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
+import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
@@ -101,9 +102,7 @@ export class TrainerService {
       this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total), cancel),
     );
     const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
-    let bank = this.banks.get(baseModel.sha256);
-    if (!bank) this.banks.set(baseModel.sha256, (bank = loadNegativeBank(baseModel.sha256)));
-    const fullBank = await bank;
+    const fullBank = await cachedPromise(this.banks, baseModel.sha256, () => loadNegativeBank(baseModel.sha256));
     const { negatives, leftOut } = fullBank
       ? bankWithoutShopProducts(fullBank, shopSet)
       : { negatives: null, leftOut: [] };

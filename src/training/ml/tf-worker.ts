@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import sharp from 'sharp';
+import { cachedPromise } from '../../common/promise-cache';
 import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -76,7 +77,7 @@ function getTensorflow(): Promise<LoadedTensorflow> {
 /** The fused extractor, or the base model's own layers when it has a layer the fused graph cannot express. */
 async function getExtractor(modelJsonPath: string): Promise<Extractor> {
   const { tf } = await getTensorflow();
-  return cached(extractors, modelJsonPath, async () => {
+  return cachedPromise(extractors, modelJsonPath, async () => {
     try {
       return FusedFeatureExtractor.fromGraph(
         tf,
@@ -89,20 +90,10 @@ async function getExtractor(modelJsonPath: string): Promise<Extractor> {
   });
 }
 
-function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
-  let value = map.get(key);
-  if (!value) {
-    value = load();
-    map.set(key, value);
-    value.catch(() => map.delete(key));
-  }
-  return value;
-}
-
 /** The engine the task asks for. */
 async function embedderFor(tf: typeof TF, modelJsonPath: string, onnxPath?: string): Promise<Embed> {
   if (onnxPath) {
-    const onnx = await cached(onnxEmbedders, onnxPath, () => OnnxEmbedder.load(onnxPath));
+    const onnx = await cachedPromise(onnxEmbedders, onnxPath, () => OnnxEmbedder.load(onnxPath));
     return (images) => onnx.embed(images);
   }
   const extractor = await getExtractor(modelJsonPath);
