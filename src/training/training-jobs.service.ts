@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { isUUID } from 'class-validator';
-import { DataSource, In, QueryFailedError, type FindOptionsWhere, type Repository } from 'typeorm';
+import { DataSource, In, QueryFailedError, type FindOptionsWhere, type Repository, type UpdateResult } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { egressPolicy } from '../common/egress';
@@ -356,19 +357,15 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     const completed = await this.untilDatabaseAnswers(
       `job ${job.id} completion`,
       () =>
-        this.dataSource.transaction(async (manager) => {
-          const updated = await manager.update(TrainingJob, owned, {
-            status: 'completed',
-            stage: null,
-            progress: 100,
-            timings: outcome.timings,
-            result: outcome.result,
-            skipped: outcome.skips,
-            finishedAt: new Date(),
-            workerId: null,
-          });
-          if (updated.affected === 1) await manager.delete(TrainedModel, { jobId: job.id });
-          return updated;
+        this.endRecord(job.id, owned, {
+          status: 'completed',
+          stage: null,
+          progress: 100,
+          timings: outcome.timings,
+          result: outcome.result,
+          skipped: outcome.skips,
+          finishedAt: new Date(),
+          workerId: null,
         }),
       Infinity,
     );
@@ -404,16 +401,7 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     where: FindOptionsWhere<TrainingJob>,
   ): Promise<boolean> {
     const updated = await this.untilDatabaseAnswers(`job ${job.id} failure`, () =>
-      this.dataSource.transaction(async (manager) => {
-        const failed = await manager.update(TrainingJob, where, {
-          status: 'failed',
-          error: message,
-          finishedAt: new Date(),
-          workerId: null,
-        });
-        if (failed.affected === 1) await manager.delete(TrainedModel, { jobId: job.id });
-        return failed;
-      }),
+      this.endRecord(job.id, where, { status: 'failed', error: message, finishedAt: new Date(), workerId: null }),
     );
     if (updated.affected !== 1) return false;
     this.metrics.jobsFinished.inc({ outcome: 'failed' });
@@ -451,6 +439,22 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
       channelId: job.channelId,
       policy: egressPolicy(this.config.allowedHosts, [job.manifestUrl, job.webhookUrl], this.config.allowedPorts),
     };
+  }
+
+  /**
+   * Writes a job's end (completed or failed) if its record still matches `where`, and removes its kept model in the
+   * same transaction: an ended job never leaves one behind.
+   */
+  private endRecord(
+    jobId: string,
+    where: FindOptionsWhere<TrainingJob>,
+    end: QueryDeepPartialEntity<TrainingJob>,
+  ): Promise<UpdateResult> {
+    return this.dataSource.transaction(async (manager) => {
+      const ended = await manager.update(TrainingJob, where, end);
+      if (ended.affected === 1) await manager.delete(TrainedModel, { jobId });
+      return ended;
+    });
   }
 
   private hasKeptModel(jobId: string): Promise<boolean> {
