@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
 import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
-import { egressRefusal, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
+import { deadline, egressRefusal, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
 import { MAX_IMAGE_BYTES } from './preprocess';
 
 export interface DownloadOptions {
@@ -77,18 +77,12 @@ async function downloadOnce(
   options: DownloadOptions,
   guard: ReturnType<typeof guardedRequest> | undefined,
 ): Promise<void> {
-  const controller = new AbortController();
-  const cancelled = () => controller.abort(options.cancel?.reason);
-  if (options.cancel?.aborted) cancelled();
-  options.cancel?.addEventListener('abort', cancelled, { once: true });
-  const deadline = setTimeout(
-    () => controller.abort(new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true)),
-    options.timeoutMs,
-  );
+  // The whole request, body included, against one deadline, which the job's own end cuts short.
+  const { signal } = deadline(options.timeoutMs, options.cancel);
   try {
     const response = await http.get<NodeJS.ReadableStream>(url, {
       responseType: 'stream',
-      signal: controller.signal,
+      signal,
       maxRedirects: MAX_REDIRECTS,
       ...guard,
       validateStatus: () => true,
@@ -111,13 +105,11 @@ async function downloadOnce(
         else callback(null, chunk);
       },
     });
-    await pipeline(response.data, limiter, createWriteStream(file), { signal: controller.signal });
+    await pipeline(response.data, limiter, createWriteStream(file), { signal });
   } catch (err) {
-    if (controller.signal.aborted && controller.signal.reason instanceof DownloadError) throw controller.signal.reason;
+    if (signal.aborted && !options.cancel?.aborted)
+      throw new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);
     throw err;
-  } finally {
-    clearTimeout(deadline);
-    options.cancel?.removeEventListener('abort', cancelled);
   }
 }
 
