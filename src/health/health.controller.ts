@@ -55,12 +55,11 @@ export class HealthController {
           .withTimeout(CHECK_TIMEOUT_MS),
     ]);
     // A 503 is an outcome too: kept and answered like a 200.
-    outcome.catch(() => undefined);
-    const settled = outcome.finally(() => {
+    const keep = () => {
       this.last = { at: performance.now(), outcome };
       this.checking = undefined;
-    });
-    settled.catch(() => undefined);
+    };
+    outcome.then(keep, keep);
     return outcome;
   }
 }
