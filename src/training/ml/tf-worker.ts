@@ -32,6 +32,7 @@ import {
   type TrainingSet,
 } from './head';
 import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
+import { maxAbsDifference } from './vectors';
 
 export interface TfWorkerOptions {
   backend: TfBackendChoice;
@@ -148,8 +149,7 @@ export function compareEnginesTask(task: CompareEnginesTask): Promise<WorkerResu
     const checked = onnxEmbedders.get(task.onnxPath);
     onnxEmbedders.delete(task.onnxPath);
     await (await checked)?.release();
-    let max = 0;
-    onnx.forEach((row, i) => row.forEach((v, j) => (max = Math.max(max, Math.abs(v - tfjs[i][j])))));
+    const max = Math.max(0, ...onnx.map((row, i) => maxAbsDifference(row, tfjs[i])));
     return Number.isFinite(max) ? max : Infinity;
   });
 }
@@ -216,14 +216,11 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
       );
       reloaded = await loadLayersModelFromFile(tf, path.join(task.dir, MODEL_FILE));
       const actual = tf.tidy(() => (reloaded!.predict(probes) as TF.Tensor).dataSync());
-      let maxAbsDifference = 0;
-      expected.forEach((v, i) => (maxAbsDifference = Math.max(maxAbsDifference, Math.abs(v - actual[i]))));
-      if (!(maxAbsDifference < RELOAD_TOLERANCE)) {
-        throw new Error(
-          `the written model predicts differently from the trained one (max difference ${maxAbsDifference})`,
-        );
+      const difference = maxAbsDifference(expected, actual);
+      if (!(difference < RELOAD_TOLERANCE)) {
+        throw new Error(`the written model predicts differently from the trained one (max difference ${difference})`);
       }
-      return { tfjsVersion: tf.version.tfjs, maxAbsDifference, probeCount: probes.shape[0] };
+      return { tfjsVersion: tf.version.tfjs, maxAbsDifference: difference, probeCount: probes.shape[0] };
     } finally {
       probes.dispose();
       model.dispose();
