@@ -36,7 +36,7 @@ export interface GroceryPhoto {
 
 /** Photos of one split (`train` or `val`), in the order of the split's list. */
 export function groceryPhotos(split: 'train' | 'val'): GroceryPhoto[] {
-  return readFileSync(path.join(GROCERY_DIR, `${split}.txt`), 'utf8')
+  return readGroceryFile(`${split}.txt`)
     .split('\n')
     .filter((line) => line.trim())
     .map((line) => {
@@ -47,8 +47,20 @@ export function groceryPhotos(split: 'train' | 'val'): GroceryPhoto[] {
 
 /** Class id → fine class name. */
 export function groceryClassNames(): Map<number, string> {
-  const rows = readFileSync(path.join(GROCERY_DIR, 'classes.csv'), 'utf8').split('\n').slice(1);
+  const rows = readGroceryFile('classes.csv').split('\n').slice(1);
   return new Map(rows.filter((r) => r.trim()).map((r) => [Number(r.split(',')[1]), r.split(',')[0]]));
+}
+
+/** A list file of the grocery dataset; without ../shared, an error that says what the test needs and where. */
+function readGroceryFile(name: string): string {
+  try {
+    return readFileSync(path.join(GROCERY_DIR, name), 'utf8');
+  } catch (err) {
+    throw new Error(
+      `this test needs the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Tests"): ` +
+        `${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
+  }
 }
 
 /** The first k photos of every class, as a shop owner would have them; `Infinity` keeps all. */
