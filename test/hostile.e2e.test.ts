@@ -7,7 +7,8 @@ import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { ServiceApi } from './support/service-api';
 import { freePort } from './support/service-process';
-import { resetDatabase, startService, type RunningService } from './support/service-app';
+import { startService, type RunningService } from './support/service-app';
+import { resetDatabase } from './support/test-database';
 import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-hostile';

@@ -12,7 +12,7 @@ import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { TrainerService, type TrainingSummary } from '../src/training/trainer.service';
 import { groceryFolder, tempDir } from './support/fixtures';
-import { groceryClassNames, groceryPhotos, QUICK_CLASSES, SAMPLE_SHOP_DIR } from './support/shared';
+import { QUICK_CLASSES, SAMPLE_SHOP_DIR, samplePhotos, TEST_PHOTOS } from './support/shared';
 import { trainerContext } from './support/trainer-context';
 
 const run = promisify(execFile);
@@ -135,8 +135,8 @@ describe('training pipeline on real photos', () => {
     const model = await loadLayersModelFromFile(tf, path.join(out, 'model.json'));
     assert.deepEqual(model.inputs[0].shape, [null, 224, 224, 3]);
     assert.deepEqual(model.outputs[0].shape, [null, 4]);
-    const names = groceryClassNames();
-    const val = groceryPhotos('val').filter((p) => QUICK_CLASSES.includes(p.classId));
+    const names = TEST_PHOTOS.classNames();
+    const val = TEST_PHOTOS.photos('val').filter((p) => QUICK_CLASSES.includes(p.classId));
     let correct = 0;
     for (const photo of val) {
       const { pixels } = await preprocessImage(await fs.readFile(photo.file));
@@ -152,7 +152,7 @@ describe('training pipeline on real photos', () => {
   it('loads in TensorFlow.js 1.3.1 and predicts what TensorFlow.js 4 predicts', async () => {
     const { tf } = await loadTensorflow('auto');
     const model = await loadLayersModelFromFile(tf, path.join(out, 'model.json'));
-    const files = groceryPhotos('val')
+    const files = TEST_PHOTOS.photos('val')
       .filter((p) => QUICK_CLASSES.includes(p.classId))
       .slice(0, 3);
     const inputs = new Float32Array(files.length * 224 * 224 * 3);
@@ -202,7 +202,7 @@ describe('training pipeline on real photos', () => {
       await assert.rejects(fs.access(path.join(work, 'out-cancel', 'model.json')), 'no model written');
       // The heads' threads were stopped mid-task and replaced: the same service trains again.
       const again = await cancelling.train({ dataset: sample, outDir: path.join(work, 'out-cancel'), modelName: 'x' });
-      assert.equal(again.images, 40);
+      assert.equal(again.images, samplePhotos().length);
       assert.ok(seconds < 10, `cancelled after ${seconds} s`);
     } finally {
       await fresh.close();

@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
-import { tempDir } from './support/fixtures';
-import { ScratchPostgres } from './support/scratch-postgres';
+import { EmbeddedPostgres } from '../src/database/embedded-postgres';
+import { postgresFolder, tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { waitFor } from './support/service-app';
 import { ServiceProcess } from './support/service-process';
@@ -17,12 +17,14 @@ const OUTAGE_MS = 6_000;
 describe('Postgres restarted while jobs are queued and one is running', () => {
   let work: string;
   let backend: FakeBackend;
-  let postgres: ScratchPostgres;
+  let postgres: EmbeddedPostgres;
   let service: ServiceProcess;
+  let postgresDir: string;
 
   before(async () => {
     work = await tempDir('outage');
-    postgres = await new ScratchPostgres().create();
+    postgresDir = await postgresFolder();
+    postgres = await new EmbeddedPostgres(path.join(postgresDir, 'postgres')).start();
     backend = await new FakeBackend(BACKEND_TOKEN).start();
     service = new ServiceProcess(
       work,
@@ -34,8 +36,9 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
   after(async () => {
     await service?.kill();
     await backend?.stop();
-    await postgres?.destroy();
+    await postgres?.stop();
     await fs.rm(work, { recursive: true, force: true });
+    await fs.rm(postgresDir, { recursive: true, force: true });
   });
 
   const api = () => new ServiceApi(service.url, backend);

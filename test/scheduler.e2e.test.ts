@@ -3,15 +3,9 @@ import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import {
-  resetDatabase,
-  SERVICE_TOKEN,
-  startService,
-  withDatabase,
-  waitFor,
-  type RunningService,
-} from './support/service-app';
+import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
 import { ServiceApi } from './support/service-api';
+import { resetDatabase, withDatabase } from './support/test-database';
 import { QUICK_CLASSES } from './support/shared';
 
 /**

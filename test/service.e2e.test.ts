@@ -8,9 +8,10 @@ import { loadLayersModelFromFile } from '../src/training/ml/model-files';
 import { COMPLETE_TRAINING_MUTATION } from '../src/webhook/backend-graphql';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { resetDatabase, startService, waitFor, type RunningService } from './support/service-app';
+import { startService, waitFor, type RunningService } from './support/service-app';
+import { resetDatabase } from './support/test-database';
 import { ServiceApi } from './support/service-api';
-import { groceryPhotos, QUICK_CLASSES } from './support/shared';
+import { QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-for-this-job';
 
@@ -173,7 +174,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     await fs.writeFile(path.join(modelDir, 'weights.bin'), upload.weightsFile.bytes);
     const { tf } = await loadTensorflow('auto');
     const model = await loadLayersModelFromFile(tf, path.join(modelDir, 'model.json'));
-    const val = groceryPhotos('val').filter((p) => QUICK_CLASSES.slice(0, 3).includes(p.classId));
+    const val = TEST_PHOTOS.photos('val').filter((p) => QUICK_CLASSES.slice(0, 3).includes(p.classId));
     let correct = 0;
     for (const photo of val) {
       const { pixels } = await preprocessImage(await fs.readFile(photo.file));

@@ -73,7 +73,19 @@ describe('configuration', () => {
       /ML_SERVICE_TOKEN is required when NODE_ENV=production/,
     );
     assert.throws(() => loadConfig({ ML_SERVICE_TOKEN: 'short' }), /ML_SERVICE_TOKEN must be at least 16 characters/);
-    assert.equal(loadConfig({ NODE_ENV: 'production', ML_SERVICE_TOKEN: 'a-long-enough-secret' }).production, true);
+    const database = { DATABASE_URL: 'postgres://db/ml_trainer' };
+    assert.equal(
+      loadConfig({ NODE_ENV: 'production', ML_SERVICE_TOKEN: 'a-long-enough-secret', ...database }).production,
+      true,
+    );
+  });
+
+  it('uses the embedded database only outside production', () => {
+    assert.equal(loadConfig({}).DATABASE_URL, undefined);
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production', ML_SERVICE_TOKEN: 'a-long-enough-secret' }),
+      /DATABASE_URL is required when NODE_ENV=production/,
+    );
   });
 
   it('is documented: .env.example and the README list every variable', () => {

@@ -57,10 +57,19 @@ export class AppConfig {
   @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
   LOG_LEVEL: LogLevel = 'info';
 
-  /** Postgres holding the job records (TypeORM) and the job queue (pg-boss). */
+  /**
+   * Postgres holding the job records (TypeORM) and the job queue (pg-boss). Unset outside production: an embedded
+   * PostgreSQL in DATA_DIR. Required in production.
+   */
+  @IsOptional()
   @IsString()
   @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// connection string' })
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/ml_trainer';
+  DATABASE_URL?: string = undefined;
+
+  /** The embedded PostgreSQL's cluster (DATA_DIR/postgres), when DATABASE_URL is unset. */
+  @IsString()
+  @MinLength(1)
+  DATA_DIR: string = path.join(os.homedir(), '.local', 'share', 'ml-trainer');
 
   /** Jobs run at the same time in this process. */
   @Transform(toNumber)
@@ -300,6 +309,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   } catch (err) {
     problems.push(
       `SCHEDULER_CRON=${JSON.stringify(config.SCHEDULER_CRON)}: not a cron expression (${(err as Error).message})`,
+    );
+  }
+  if (config.production && !config.DATABASE_URL) {
+    problems.push(
+      'DATABASE_URL is required when NODE_ENV=production (the embedded database is for trying the service out)',
     );
   }
   if (config.production && !config.ML_SERVICE_TOKEN) {

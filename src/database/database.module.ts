@@ -1,9 +1,10 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { ChannelTrainingState } from '../scheduler/channel-training-state.entity';
 import { TrainedModel } from '../training/trained-model.entity';
 import { TrainingJob } from '../training/training-job.entity';
+import { DatabaseServer } from './database-server';
 import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-create-training-job';
 import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000000-create-channel-training-state';
 import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-job-input-range';
@@ -18,14 +19,20 @@ export const MIGRATIONS = [
   CreateTrainedModel1764460800000,
 ];
 
-/** Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities. */
+/**
+ * Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities.
+ * Global, so that the queue reaches DatabaseServer too, and so that Nest stops the embedded server after TypeORM.
+ */
+@Global()
 @Module({
+  providers: [{ provide: DatabaseServer, inject: [AppConfig], useFactory: DatabaseServer.open }],
+  exports: [DatabaseServer],
   imports: [
     TypeOrmModule.forRootAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
+      inject: [DatabaseServer],
+      useFactory: (database: DatabaseServer) => ({
         type: 'postgres',
-        url: config.DATABASE_URL,
+        url: database.url,
         entities: ENTITIES,
         migrations: MIGRATIONS,
         migrationsRun: true,

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { DatabaseServer } from '../database/database-server';
 
 export const TRAINING_QUEUE = 'training';
 /** A backstop only: stuck jobs are normally noticed through their heartbeat within JOB_STALE_SECONDS. */
@@ -19,9 +20,12 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
   private readonly boss: PgBoss;
   private started = false;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    database: DatabaseServer,
+  ) {
     this.boss = new PgBoss({
-      connectionString: config.DATABASE_URL,
+      connectionString: database.url,
       schema: 'pgboss',
       application_name: 'ml-trainer-queue',
       max: 4,

@@ -20,14 +20,7 @@ import { DatasetService } from '../../src/dataset/dataset.service';
 import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
 import { trainerContext } from '../support/trainer-context';
-import {
-  BASE_MODEL_JSON,
-  firstPerClass,
-  groceryClassNames,
-  groceryPhotos,
-  PROJECT_ROOT,
-  type GroceryPhoto,
-} from '../support/shared';
+import { BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');
@@ -48,9 +41,9 @@ interface Accuracy {
 
 async function main(): Promise<void> {
   const work = await tempDir('bench');
-  const names = groceryClassNames();
-  const train = groceryPhotos('train');
-  const val = groceryPhotos('val');
+  const names = GROCERY.classNames();
+  const train = GROCERY.photos('train');
+  const val = GROCERY.photos('val');
   const { tf, backend } = await loadTensorflow('auto');
   console.log(
     `ml-trainer benchmark: grocery dataset, ${names.size} classes, ${val.length} val photos; bench process backend ${backend}`,
@@ -184,8 +177,8 @@ async function inProcessRetrain(work: string, folder: string, retrainFolder: str
       return seconds;
     };
     // A first small training on other photos (val) starts the workers, as earlier jobs have in a running service.
-    const names = groceryClassNames();
-    const warmUpPhotos = groceryPhotos('val').filter((p) => p.classId < 4);
+    const names = GROCERY.classNames();
+    const warmUpPhotos = GROCERY.photos('val').filter((p) => p.classId < 4);
     const warmUp = await timed(await linkFolder(path.join(work, 'photos-warm-up'), warmUpPhotos, names));
     const cold = await timed(folder);
     const retrain = await timed(retrainFolder);

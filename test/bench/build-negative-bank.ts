@@ -15,12 +15,12 @@ import {
   quantizeBank,
   type NegativeBankManifest,
 } from '../../src/training/negative-bank/negative-bank';
-import { BASE_MODEL_JSON, GROCERY_DIR, groceryPhotos } from '../support/shared';
+import { BASE_MODEL_JSON, GROCERY } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
 
 async function main(): Promise<void> {
   const classes = new Set(await loadBankClasses());
-  const photos = groceryPhotos('train').filter((p) => classes.has(path.basename(path.dirname(p.file))));
+  const photos = GROCERY.photos('train').filter((p) => classes.has(path.basename(path.dirname(p.file))));
   const embeddings = await embedGroceryPhotos(BASE_MODEL_JSON, photos, BANK_VIEWS, console.log);
   const flat = new Float32Array(photos.length * BANK_VIEWS.length * EMBEDDING_SIZE);
   embeddings.flat().forEach((e, row) => flat.set(e, row * EMBEDDING_SIZE));
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     views: [...BANK_VIEWS],
     photos: photos.length,
     scale,
-    sources: photos.map((p) => path.relative(GROCERY_DIR, p.file)),
+    sources: photos.map((p) => path.relative(GROCERY.root, p.file)),
   };
   await fs.writeFile(path.join(NEGATIVE_BANK_DIR, BANK_EMBEDDINGS_FILE), bytes);
   await fs.writeFile(path.join(NEGATIVE_BANK_DIR, BANK_MANIFEST_FILE), JSON.stringify(manifest, null, 1) + '\n');

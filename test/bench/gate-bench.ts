@@ -44,7 +44,7 @@ import {
   sha256Hex,
   viewsForPhoto,
 } from '../../src/training/recipe';
-import { BASE_MODEL_JSON, groceryPhotos, type GroceryPhoto } from '../support/shared';
+import { BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
 
 const SEEDS = Number(process.env.GATE_SEEDS ?? 10);
@@ -92,11 +92,11 @@ interface ShopResult {
 async function main(): Promise<void> {
   const bankNames = new Set(await loadBankClasses());
   const log = (line: string) => console.log(line);
-  const train = await withEmbeddings(groceryPhotos('train'), ALL_VIEWS, log);
+  const train = await withEmbeddings(GROCERY.photos('train'), ALL_VIEWS, log);
   const bankClasses = new Set(
     train.filter((p) => bankNames.has(path.basename(path.dirname(p.file)))).map((p) => p.classId),
   );
-  const val = await withEmbeddings(groceryPhotos('val'), ['centre'], log);
+  const val = await withEmbeddings(GROCERY.photos('val'), ['centre'], log);
   const valClasses = [...new Set(val.map((p) => p.classId))].filter((c) => !bankClasses.has(c)).sort((a, b) => a - b);
   const bank = (await loadNegativeBank(await verifyModelFiles(BASE_MODEL_JSON)))!;
   console.log(

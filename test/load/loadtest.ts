@@ -5,7 +5,8 @@
  * not complete or a channel was not uploaded exactly once or twice (at-least-once: a kill between the backend taking
  * the model and its answer repeats the same upload).
  *
- * Needs Postgres at TEST_DATABASE_URL (whose tables it empties, as the tests do) and ../shared's grocery photos.
+ * Runs on the database `npm test` uses (TEST_DATABASE_URL, or an embedded one), whose tables it empties, and the
+ * fixture photos.
  * Not part of `npm test`.
  */
 import { promises as fs } from 'node:fs';
@@ -13,7 +14,8 @@ import * as path from 'node:path';
 import { FakeBackend } from '../support/fake-backend';
 import { tempDir } from '../support/fixtures';
 import { ServiceApi } from '../support/service-api';
-import { resetDatabase, waitFor, withDatabase } from '../support/service-app';
+import { waitFor } from '../support/service-app';
+import { resetDatabase, withDatabase } from '../support/test-database';
 import { ServiceProcess } from '../support/service-process';
 import { QUICK_CLASSES } from '../support/shared';
 

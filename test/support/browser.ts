@@ -1,8 +1,15 @@
+import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-/** Debian's Chromium (`.ci/run` installs it); the tests fail, not skip, when it cannot start. */
+/** Debian's Chromium (`.ci/run` installs it); playwright-core never downloads a browser. */
 const CHROMIUM = '/usr/bin/chromium';
 
+/** Why the browser tests cannot run here, if they cannot: they are skipped with this reason, never faked. */
+export const NO_CHROMIUM = existsSync(CHROMIUM)
+  ? undefined
+  : `needs Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`;
+
+/** Fails, not skips, when Chromium is there but cannot start. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,

@@ -1,14 +1,14 @@
 /**
  * A stand-in for the point-of-sale backend (Dukarun on Vendure): a small GraphQL server on 127.0.0.1 that implements
- * the three operations ml-trainer calls, with the backend's Bearer check, serves product photos from
- * ../shared/datasets/grocery, and records everything it receives.
+ * the three operations ml-trainer calls, with the backend's Bearer check, serves product photos from test/fixtures,
+ * and records everything it receives.
  */
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import busboy from 'busboy';
 import { buildSchema, graphql } from 'graphql';
-import { firstPerClass, GROCERY_DIR, groceryClassNames, groceryPhotos } from './shared';
+import { firstPerClass, FIXTURES_DIR, TEST_PHOTOS } from './shared';
 import { closeServer, listenOnLoopback } from './loopback';
 
 const schema = buildSchema(`
@@ -112,9 +112,9 @@ export class FakeBackend {
 
   /** Products of a manifest: the first `k` train photos of each of the given grocery classes, served from here. */
   groceryProducts(classIds: number[], k: number): ManifestProduct[] {
-    const names = groceryClassNames();
+    const names = TEST_PHOTOS.classNames();
     const photos = firstPerClass(
-      groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
+      TEST_PHOTOS.photos('train').filter((p) => classIds.includes(p.classId)),
       k,
     );
     return classIds.map((classId) => ({
@@ -124,13 +124,13 @@ export class FakeBackend {
         .filter((p) => p.classId === classId)
         .map((p, i) => ({
           assetId: `${classId}-${i}`,
-          url: this.photoUrl(path.relative(GROCERY_DIR, p.file)),
+          url: this.photoUrl(path.relative(FIXTURES_DIR, p.file)),
           filename: path.basename(p.file),
         })),
     }));
   }
 
-  /** Public URL of a photo of the grocery dataset (path relative to dataset/). */
+  /** Public URL of a photo of the test fixtures (path relative to test/fixtures). */
   photoUrl(relativePath: string): string {
     return `${this.url}/assets/${relativePath.split('/').map(encodeURIComponent).join('/')}`;
   }
@@ -265,8 +265,8 @@ export class FakeBackend {
       const timer = setInterval(() => res.write(Buffer.from([0xd8])), 1000);
       return void res.on('close', () => clearInterval(timer));
     }
-    const file = path.join(GROCERY_DIR, ...decoded);
-    if (!file.startsWith(GROCERY_DIR + path.sep)) {
+    const file = path.join(FIXTURES_DIR, ...decoded);
+    if (!file.startsWith(FIXTURES_DIR + path.sep)) {
       res.statusCode = 400;
       return void res.end();
     }

@@ -1,17 +1,27 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { firstPerClass, groceryClassNames, groceryPhotos } from './shared';
+import { firstPerClass, TEST_PHOTOS } from './shared';
 
 export async function tempDir(prefix: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `ml-trainer-${prefix}-`));
 }
 
+/**
+ * A temporary folder for an embedded PostgreSQL (its cluster goes to `<folder>/postgres`). Open to others, because
+ * as root the server runs as the `postgres` account, which must reach it.
+ */
+export async function postgresFolder(): Promise<string> {
+  const folder = await tempDir('postgres');
+  await fs.chmod(folder, 0o755);
+  return folder;
+}
+
 /** Copies the first `k` train photos of each class into `root/<class name>/`; returns the folder names in order. */
 export async function groceryFolder(root: string, classIds: number[], k: number, skip = 0): Promise<string[]> {
-  const names = groceryClassNames();
+  const names = TEST_PHOTOS.classNames();
   const photos = firstPerClass(
-    groceryPhotos('train').filter((p) => classIds.includes(p.classId)),
+    TEST_PHOTOS.photos('train').filter((p) => classIds.includes(p.classId)),
     skip + k,
   );
   const seen = new Map<number, number>();

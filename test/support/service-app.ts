@@ -1,13 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Client } from 'pg';
 import { AppModule } from '../../src/app.module';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { configureHttp } from '../../src/http-setup';
 import { BASE_MODEL_JSON } from './shared';
+import { TEST_DATABASE_URL } from './test-database';
 
-/** The test database (created by .ci/run); every suite starts from an empty one. */
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ml_trainer_test';
 export const SERVICE_TOKEN = 'test-service-token-0123456789';
 
 /** Settings for tests: the shared base model, fast polling and retries, private folders under `dir`. */
@@ -46,24 +44,6 @@ export async function startService(dir: string, env: Record<string, string> = {}
   configureHttp(app);
   await app.listen(0, '127.0.0.1');
   return { app, url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), config };
-}
-
-/** Runs `work` with a connection to the test database, closed afterwards whatever happens. */
-export async function withDatabase<T>(work: (db: Client) => Promise<T>): Promise<T> {
-  const db = new Client({ connectionString: TEST_DATABASE_URL });
-  await db.connect();
-  try {
-    return await work(db);
-  } finally {
-    await db.end();
-  }
-}
-
-/** Drops the service's tables and queue so a suite starts clean. */
-export async function resetDatabase(): Promise<void> {
-  await withDatabase((db) =>
-    db.query('DROP SCHEMA IF EXISTS pgboss CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;'),
-  );
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */

@@ -26,41 +26,66 @@ export function samplePhotos(): string[] {
 
 /** The base model the project ships (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top). */
 export const BASE_MODEL_JSON = BUNDLED_BASE_MODEL;
-export const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
+/** The repository's test fixtures: the sample shop and the grocery photos the tests use. */
+export const FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures');
+
+/**
+ * Photos laid out as the Grocery Store Dataset ships them: `train.txt` and `val.txt` (path, fine class, coarse class;
+ * paths relative to `root`) and `classes.csv`.
+ */
+export class GroceryDataset {
+  constructor(
+    readonly root: string,
+    /** What to tell a user who does not have it. */
+    private readonly where: string,
+  ) {}
+
+  /** Photos of one split (`train` or `val`), in the order of the split's list. */
+  photos(split: 'train' | 'val'): GroceryPhoto[] {
+    return this.read(`${split}.txt`)
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line) => {
+        const [file, classId] = line.split(',').map((s) => s.trim());
+        return { file: path.join(this.root, file), classId: Number(classId) };
+      });
+  }
+
+  /** Class id → fine class name. */
+  classNames(): Map<number, string> {
+    const rows = this.read('classes.csv').split('\n').slice(1);
+    return new Map(rows.filter((r) => r.trim()).map((r) => [Number(r.split(',')[1]), r.split(',')[0]]));
+  }
+
+  private read(name: string): string {
+    try {
+      return readFileSync(path.join(this.root, name), 'utf8');
+    } catch (err) {
+      throw new Error(`${this.where}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
+}
+
+/**
+ * What the tests train on and scan, inside the repository (test/fixtures/grocery): its train photos are the sample
+ * shop's (12 of each of its 5 products), its val photos are other-day photos of those and of 16 other products.
+ */
+export const TEST_PHOTOS = new GroceryDataset(
+  path.join(FIXTURES_DIR, 'grocery'),
+  `the test photos are missing from ${path.join(FIXTURES_DIR, 'grocery')} (they are part of the repository)`,
+);
+
+/** The whole Grocery Store Dataset in ../shared, for the benchmarks. */
+const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
+export const GROCERY = new GroceryDataset(
+  GROCERY_DIR,
+  `the benchmarks need the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Benchmarks")`,
+);
 
 export interface GroceryPhoto {
   /** Absolute path of the photo. */
   file: string;
   classId: number;
-}
-
-/** Photos of one split (`train` or `val`), in the order of the split's list. */
-export function groceryPhotos(split: 'train' | 'val'): GroceryPhoto[] {
-  return readGroceryFile(`${split}.txt`)
-    .split('\n')
-    .filter((line) => line.trim())
-    .map((line) => {
-      const [file, classId] = line.split(',').map((s) => s.trim());
-      return { file: path.join(GROCERY_DIR, file), classId: Number(classId) };
-    });
-}
-
-/** Class id → fine class name. */
-export function groceryClassNames(): Map<number, string> {
-  const rows = readGroceryFile('classes.csv').split('\n').slice(1);
-  return new Map(rows.filter((r) => r.trim()).map((r) => [Number(r.split(',')[1]), r.split(',')[0]]));
-}
-
-/** A list file of the grocery dataset; without ../shared, an error that says what the test needs and where. */
-function readGroceryFile(name: string): string {
-  try {
-    return readFileSync(path.join(GROCERY_DIR, name), 'utf8');
-  } catch (err) {
-    throw new Error(
-      `this test needs the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Tests"): ` +
-        `${(err as NodeJS.ErrnoException).code ?? err}`,
-    );
-  }
 }
 
 /** The first k photos of every class, as a shop owner would have them; `Infinity` keeps all. */
@@ -73,5 +98,5 @@ export function firstPerClass(photos: GroceryPhoto[], k: number): GroceryPhoto[]
   });
 }
 
-/** Four visually distinct grocery classes with six val photos each, for quick end-to-end training. */
+/** Four visually distinct products of the sample shop (grocery classes) with val photos, for quick end-to-end training. */
 export const QUICK_CLASSES = [6, 11, 32, 42];
