@@ -4,6 +4,7 @@ import { Logger } from 'nestjs-pino';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { AppConfig, loadConfig } from './config/app-config';
+import { DatabaseServer } from './database/database-server';
 import { configureHttp } from './http-setup';
 
 async function main(): Promise<void> {
@@ -23,7 +24,8 @@ async function main(): Promise<void> {
 }
 
 // A bad setting or a failed start-up check (database, WORK_DIR, …) ends here: one line saying what to fix, then a non-zero exit.
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`ml-trainer could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  await DatabaseServer.stopEmbedded().catch(() => undefined);
   process.exit(1);
 });

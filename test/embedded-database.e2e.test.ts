@@ -17,9 +17,9 @@ describe('npm start with no DATABASE_URL: an embedded PostgreSQL in DATA_DIR', (
   const processes: ServiceProcess[] = [];
   const pidFile = () => path.join(dataDir, 'postgres', 'pgdata', 'postmaster.pid');
   const log = (name: string) => fs.readFile(path.join(work, `${name}.log`), 'utf8');
-  const service = (name: string) => {
+  const service = (name: string, more: Record<string, string> = {}) => {
     // An empty DATABASE_URL means unset.
-    const env = { DATABASE_URL: '', DATA_DIR: dataDir, JOB_STALE_SECONDS: '3', LOG_LEVEL: 'info' };
+    const env = { DATABASE_URL: '', DATA_DIR: dataDir, JOB_STALE_SECONDS: '3', LOG_LEVEL: 'info', ...more };
     const p = new ServiceProcess(work, env, path.join(work, `${name}.log`));
     processes.push(p);
     return p.start();
@@ -69,5 +69,13 @@ describe('npm start with no DATABASE_URL: an embedded PostgreSQL in DATA_DIR', (
     const again = await new ServiceApi(third.url, backend).job(body.jobId);
     assert.equal(again.state, 'completed', 'the job record is still there after the database restarted');
     await third.stop();
+  });
+
+  it('stops the embedded database again when the service cannot start', async () => {
+    const notAFolder = path.join(work, 'not-a-folder');
+    await fs.writeFile(notAFolder, '');
+    await assert.rejects(service('bad-start', { WORK_DIR: notAFolder }), /exited with 1/);
+    assert.match(await log('bad-start'), /ml-trainer could not start: WORK_DIR=/);
+    assert.ok(!existsSync(pidFile()), 'no database is left running');
   });
 });

@@ -78,10 +78,10 @@ export class AppConfig {
   @Max(16)
   TRAINING_CONCURRENCY = 1;
 
-  /** Working files of a job go to WORK_DIR/<jobId> and are removed when the job ends. */
+  /** Working files of a job go to WORK_DIR/<jobId> and are removed when the job ends (one folder per user by default). */
   @IsString()
   @MinLength(1)
-  WORK_DIR: string = path.join(os.tmpdir(), 'ml-trainer-jobs');
+  WORK_DIR: string = path.join(os.tmpdir(), `ml-trainer-jobs-${os.userInfo().username}`);
 
   /** Attempts of a job (a crashed or interrupted attempt is retried from the start). */
   @Transform(toNumber)

@@ -10,6 +10,9 @@ const EMBEDDED_DATABASE = 'ml_trainer';
  * PostgreSQL in DATA_DIR/postgres that this process starts and stops.
  */
 export class DatabaseServer implements OnApplicationShutdown {
+  /** Embedded servers this process started or took over, for a start-up that fails before Nest can stop them. */
+  private static readonly embeddedServers = new Set<EmbeddedPostgres>();
+
   private constructor(
     readonly url: string,
     private readonly embedded?: EmbeddedPostgres,
@@ -18,6 +21,7 @@ export class DatabaseServer implements OnApplicationShutdown {
   static async open(config: AppConfig): Promise<DatabaseServer> {
     if (config.DATABASE_URL) return new DatabaseServer(config.DATABASE_URL);
     const embedded = await new EmbeddedPostgres(path.join(config.DATA_DIR, 'postgres')).start();
+    DatabaseServer.embeddedServers.add(embedded);
     await createDatabaseIfMissing(embedded.url, EMBEDDED_DATABASE);
     new Logger(DatabaseServer.name).log(
       `no DATABASE_URL: using an embedded PostgreSQL in ${embedded.dir} (127.0.0.1:${embedded.port}); ` +
@@ -28,6 +32,14 @@ export class DatabaseServer implements OnApplicationShutdown {
 
   /** Runs after TypeORM and the queue have closed their connections (this module is global and imported first). */
   async onApplicationShutdown(): Promise<void> {
-    await this.embedded?.stop();
+    if (!this.embedded) return;
+    await this.embedded.stop();
+    DatabaseServer.embeddedServers.delete(this.embedded);
+  }
+
+  /** Stops every embedded server still running, when the service could not start. */
+  static async stopEmbedded(): Promise<void> {
+    await Promise.all([...DatabaseServer.embeddedServers].map((server) => server.stop()));
+    DatabaseServer.embeddedServers.clear();
   }
 }
