@@ -1,6 +1,7 @@
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
+import { TrainerError } from './errors';
 
 /**
  * Where outbound requests may go. Every request the service makes on a job's behalf (manifest, photos, status,
@@ -24,12 +25,7 @@ export const DEFAULT_PORTS = [80, 443];
 /** Most redirects a request may follow. */
 export const MAX_REDIRECTS = 3;
 
-export class EgressRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EgressRefusedError';
-  }
-}
+export class EgressRefusedError extends TrainerError {}
 
 /** The policy refusal behind an error, however deeply the HTTP client wrapped it (axios, then follow-redirects). */
 export function egressRefusal(err: unknown): EgressRefusedError | undefined {

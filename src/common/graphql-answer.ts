@@ -1,12 +1,8 @@
 /** Reading GraphQL answers from the backend, shared by the manifest reader and the webhook client. */
+import { TrainerError } from './errors';
 
 /** A GraphQL answer that reports failure (its `errors`, or a missing/false result). */
-export class GraphqlError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'GraphqlError';
-  }
-}
+export class GraphqlError extends TrainerError {}
 
 /**
  * The value of `data[field]`; GraphQL `errors` (which arrive with HTTP 200) become a GraphqlError carrying their

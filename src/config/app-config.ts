@@ -21,6 +21,7 @@ import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-forma
 import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
 import { BUNDLED_BASE_MODEL } from '../training/ml/base-model';
 import { EMBEDDING_ENGINES, type EmbeddingEngineChoice } from '../training/ml/onnx-runtime';
+import { TrainerError } from '../common/errors';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -280,12 +281,7 @@ export class AppConfig {
   }
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export class ConfigError extends TrainerError {}
 
 /** Variables accepted under another name, for compatibility with the backend's deployment files. */
 const ALIASES: Record<string, keyof AppConfig> = { ML_PORT: 'PORT' };

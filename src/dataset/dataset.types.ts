@@ -1,3 +1,5 @@
+import { FinalError, TrainerError } from '../common/errors';
+
 /** A product (class) of the model, in the order of the model's outputs. */
 export interface DatasetLabel {
   /** What the model's metadata lists in `labels`: the productId, or the folder name. */
@@ -32,17 +34,7 @@ export interface Dataset {
 }
 
 /** The input is unusable as a whole (e.g. fewer than two products): the message says what to fix. */
-export class DatasetError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DatasetError';
-  }
-}
+export class DatasetError extends FinalError {}
 
 /** The backend could not be reached for the manifest (network, 5xx): worth another attempt later. */
-export class ManifestUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ManifestUnavailableError';
-  }
-}
+export class ManifestUnavailableError extends TrainerError {}

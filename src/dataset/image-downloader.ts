@@ -1,12 +1,13 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Transform } from 'node:stream';
 import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
 import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
 import { deadline, egressRefusal, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
 import { MAX_IMAGE_BYTES } from './preprocess';
+import { TrainerError } from '../common/errors';
+import { retry } from '../common/retry';
 
 export interface DownloadOptions {
   /** Whole-request deadline, body included: a server that trickles bytes is cut off. */
@@ -27,13 +28,12 @@ export const DEFAULT_DOWNLOAD_OPTIONS: DownloadOptions = {
 };
 
 /** A photo that could not be fetched; `reason` is short and safe to report (no headers, no tokens). */
-export class DownloadError extends Error {
+export class DownloadError extends TrainerError {
   constructor(
     readonly reason: string,
     readonly retryable: boolean,
   ) {
     super(reason);
-    this.name = 'DownloadError';
   }
 }
 
@@ -54,19 +54,29 @@ export async function downloadToFile(
   } catch (err) {
     throw new DownloadError(`refused: ${(err as Error).message}`, false);
   }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await downloadOnce(http, url, file, options, guard);
-      return;
-    } catch (err) {
-      await fs.rm(file, { force: true });
-      options.cancel?.throwIfAborted();
-      const failure = err instanceof DownloadError ? err : classify(err, options);
-      if (!failure.retryable || attempt >= options.attempts) {
-        throw new DownloadError(attempt > 1 ? `${failure.reason} (after ${attempt} attempts)` : failure.reason, false);
-      }
-      await sleep(options.backoffMs * 2 ** (attempt - 1), undefined, { signal: options.cancel });
-    }
+  let attempts = 0;
+  try {
+    await retry(
+      async (n) => {
+        attempts = n;
+        try {
+          await downloadOnce(http, url, file, options, guard);
+        } catch (err) {
+          await fs.rm(file, { force: true });
+          options.cancel?.throwIfAborted();
+          throw err instanceof DownloadError ? err : classify(err, options);
+        }
+      },
+      {
+        attempts: options.attempts,
+        delayMs: options.backoffMs,
+        signal: options.cancel,
+        retryable: (err) => err instanceof DownloadError && err.retryable,
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof DownloadError) || options.cancel?.aborted) throw err;
+    throw new DownloadError(attempts > 1 ? `${err.reason} (after ${attempts} attempts)` : err.reason, false);
   }
 }
 

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { TrainerError } from '../common/errors';
 
 /** Side of the square image the base model takes. */
 export const IMAGE_SIZE = 224;
@@ -43,12 +44,7 @@ export const VIEW_SPECS = {
 export type View = keyof typeof VIEW_SPECS;
 
 /** Why an image could not be used; the message is meant for the person who uploaded it. */
-export class ImageRejectedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImageRejectedError';
-  }
-}
+export class ImageRejectedError extends TrainerError {}
 
 export interface PreprocessedImage {
   /** 224·224·3 floats, row-major HWC, in Teachable Machine's range: x / 127 − 1. */

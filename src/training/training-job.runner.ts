@@ -12,6 +12,7 @@ import type { ModelFiles } from '../webhook/backend-graphql';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import type { JobResult, JobSkip } from './training-job.entity';
 import { secondsSince, TrainerService, type Stage, type TrainingSummary } from './trainer.service';
+import { FinalError, TrainerError } from '../common/errors';
 
 /** What the runner needs to know about the job it runs. */
 export interface JobTicket {
@@ -52,13 +53,13 @@ const MAX_RECORDED_SKIPS = 500;
 const MAX_LOGGED_SKIPS = 10;
 
 /** The job was taken over by another process while this attempt ran. */
-export class JobLostError extends Error {}
+export class JobLostError extends TrainerError {}
 
 /** This machine's disk refused a write (full, read-only, no permission): retried, as space may come back. */
-export class LocalDiskError extends Error {}
+export class LocalDiskError extends TrainerError {}
 
 /** The attempt ran past JOB_TIMEOUT_SECONDS: the job fails (another attempt would most likely take as long). */
-export class JobTimeoutError extends Error {}
+export class JobTimeoutError extends FinalError {}
 
 /**
  * Runs one attempt of a job: manifest → photos → model → upload, with status webhooks along the way. All working

@@ -17,8 +17,7 @@ import { stripControlCharacters } from '../common/validation';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
 import { isDatabaseUnreachable } from '../database/database-errors';
-import { DatasetError } from '../dataset/dataset.types';
-import { BackendClient, UploadError, type BackendTarget } from '../webhook/backend-client.service';
+import { BackendClient, type BackendTarget } from '../webhook/backend-client.service';
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobQueueService, TRAINING_QUEUE } from './job-queue.service';
@@ -33,9 +32,11 @@ import {
 import { TrainedModel } from './trained-model.entity';
 import { TrainingJob, type JobSkip } from './training-job.entity';
 import type { Stage } from './trainer.service';
+import { FinalError, isFinal, TrainerError } from '../common/errors';
+import { retry } from '../common/retry';
 
 /** A channel already has a queued or running job; `jobId` is that job. */
-export class ChannelBusyError extends Error {
+export class ChannelBusyError extends TrainerError {
   constructor(
     readonly channelId: string,
     readonly jobId: string,
@@ -62,17 +63,8 @@ export interface JobLifecycleListener {
   failed(job: JobEvent, error: string): Promise<void>;
 }
 
-/** Failures that another attempt cannot fix: the job fails at once. */
-function isFinal(err: unknown): boolean {
-  return (
-    err instanceof DatasetError ||
-    err instanceof UploadError ||
-    err instanceof TokenUnreadableError ||
-    err instanceof JobTimeoutError
-  );
-}
-
-class TokenUnreadableError extends Error {}
+/** The job's sealed token cannot be opened (another ML_SERVICE_TOKEN): no attempt can. */
+class TokenUnreadableError extends FinalError {}
 
 /** How long a write that a job needs waits for an unreachable database before it is given up. */
 const DATABASE_PATIENCE_MS = 5 * 60_000;
@@ -531,16 +523,14 @@ export class TrainingJobsService implements OnApplicationBootstrap, BeforeApplic
     operation: () => Promise<T>,
     patienceMs = DATABASE_PATIENCE_MS,
   ): Promise<T> {
-    const deadline = Date.now() + patienceMs;
-    for (;;) {
-      try {
-        return await operation();
-      } catch (err) {
-        if (!isDatabaseUnreachable(err) || Date.now() + DATABASE_RETRY_MS > deadline) throw err;
-        this.logger.warn(`${what} waits for the database: ${errorMessage(err)}`);
-        await sleep(DATABASE_RETRY_MS);
-      }
-    }
+    return retry(operation, {
+      attempts: Infinity,
+      delayMs: DATABASE_RETRY_MS,
+      fixedDelay: true,
+      giveUpAfterMs: patienceMs,
+      retryable: isDatabaseUnreachable,
+      onRetry: (err) => this.logger.warn(`${what} waits for the database: ${errorMessage(err)}`),
+    });
   }
 
   private async heartbeat(): Promise<void> {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
@@ -7,6 +6,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
 import { GraphqlError, graphqlResult } from '../common/graphql-answer';
 import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
+import { FinalError } from '../common/errors';
+import { retry } from '../common/retry';
 
 /** Where to call the backend for one job, and with which token. */
 export interface BackendTarget {
@@ -20,12 +21,7 @@ export interface BackendTarget {
 }
 
 /** The upload failed for good (after retries, or at once for an answer that retrying cannot change). */
-export class UploadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UploadError';
-  }
-}
+export class UploadError extends FinalError {}
 
 const STATUS_ATTEMPTS = 3;
 const STATUS_RETRY_DELAY_MS = 500;
@@ -52,32 +48,37 @@ export class BackendClient {
     error: string | null = null,
   ): Promise<boolean> {
     const body = statusBody(target.channelId, status, progress, error);
-    for (let attempt = 1; attempt <= STATUS_ATTEMPTS && !target.signal?.aborted; attempt++) {
-      try {
-        const response = await this.http.axiosRef.post(target.webhookUrl, body, {
-          headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
-          ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, target.signal),
-          validateStatus: () => true,
-          ...guardedRequest(target.webhookUrl, target.policy),
-        });
-        if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
-        graphqlResult(response.data, 'updateTrainingStatus');
-        return true;
-      } catch (err) {
-        if (target.signal?.aborted) break;
-        const reason = describe(err, this.config.BACKEND_REQUEST_TIMEOUT_SECONDS);
-        this.logger.warn(
-          `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${reason}`,
-        );
-        if (attempt < STATUS_ATTEMPTS) {
-          this.metrics?.webhookRetries.inc();
-          await sleep(STATUS_RETRY_DELAY_MS * 2 ** (attempt - 1), undefined, { signal: target.signal }).catch(
-            () => undefined,
-          );
-        }
-      }
+    const warn = (err: unknown, attempt: number) =>
+      this.logger.warn(
+        `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${describe(err, this.config.BACKEND_REQUEST_TIMEOUT_SECONDS)}`,
+      );
+    try {
+      await retry(
+        async () => {
+          const response = await this.http.axiosRef.post(target.webhookUrl, body, {
+            headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
+            ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, target.signal),
+            validateStatus: () => true,
+            ...guardedRequest(target.webhookUrl, target.policy),
+          });
+          if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
+          graphqlResult(response.data, 'updateTrainingStatus');
+        },
+        {
+          attempts: STATUS_ATTEMPTS,
+          delayMs: STATUS_RETRY_DELAY_MS,
+          signal: target.signal,
+          onRetry: (err, attempt) => {
+            warn(err, attempt);
+            this.metrics?.webhookRetries.inc();
+          },
+        },
+      );
+      return true;
+    } catch (err) {
+      if (!target.signal?.aborted) warn(err, STATUS_ATTEMPTS);
+      return false;
     }
-    return false;
   }
 
   /**
@@ -87,46 +88,49 @@ export class BackendClient {
    */
   async uploadModel(target: BackendTarget, files: ModelFiles): Promise<void> {
     const attempts = this.config.UPLOAD_ATTEMPTS;
-    for (let attempt = 1; ; attempt++) {
-      let transient: boolean;
-      let reason: string;
-      try {
-        const response = await this.http.axiosRef.post(
-          target.webhookUrl,
-          completeTrainingForm(target.channelId, files),
-          {
-            headers: { Authorization: `Bearer ${target.authToken}` },
-            ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000, target.signal),
-            maxBodyLength: Infinity,
-            validateStatus: () => true,
-            ...guardedRequest(target.webhookUrl, target.policy),
-          },
-        );
-        if (response.status >= 200 && response.status < 300) {
-          const accepted = graphqlResult(response.data, 'completeTraining');
-          if (accepted === true) return;
-          throw new UploadError(`the backend answered completeTraining: ${JSON.stringify(accepted)}`);
-        }
-        transient = response.status >= 500 || response.status === 429;
-        reason = `HTTP ${response.status}`;
-      } catch (err) {
-        target.signal?.throwIfAborted();
-        if (err instanceof UploadError) throw err;
-        const refused = egressRefusal(err);
-        if (refused) throw new UploadError(`upload refused: ${refused.message}`);
-        if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
-        transient = true;
-        reason = describe(err, this.config.UPLOAD_TIMEOUT_SECONDS);
-      }
-      if (!transient) throw new UploadError(`the backend refused the upload: ${reason}`);
-      if (attempt >= attempts) throw new UploadError(`upload failed after ${attempts} attempts: ${reason}`);
-      this.metrics?.uploadRetries.inc();
-      this.logger.warn(
-        `upload for channel ${target.channelId} failed (attempt ${attempt}/${attempts}): ${reason}; retrying`,
-      );
-      await sleep(this.config.UPLOAD_RETRY_DELAY_SECONDS * 1000 * 2 ** (attempt - 1), undefined, {
+    try {
+      await retry(() => this.uploadOnce(target, files), {
+        attempts,
+        delayMs: this.config.UPLOAD_RETRY_DELAY_SECONDS * 1000,
         signal: target.signal,
+        retryable: (err) => !(err instanceof UploadError),
+        onRetry: (err, attempt) => {
+          this.metrics?.uploadRetries.inc();
+          this.logger.warn(
+            `upload for channel ${target.channelId} failed (attempt ${attempt}/${attempts}): ${(err as Error).message}; retrying`,
+          );
+        },
       });
+    } catch (err) {
+      if (err instanceof UploadError || target.signal?.aborted) throw err;
+      throw new UploadError(`upload failed after ${attempts} attempts: ${(err as Error).message}`);
+    }
+  }
+
+  /** One upload attempt: an UploadError when retrying cannot change the answer, a plain Error with the reason if it may. */
+  private async uploadOnce(target: BackendTarget, files: ModelFiles): Promise<void> {
+    try {
+      const response = await this.http.axiosRef.post(target.webhookUrl, completeTrainingForm(target.channelId, files), {
+        headers: { Authorization: `Bearer ${target.authToken}` },
+        ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000, target.signal),
+        maxBodyLength: Infinity,
+        validateStatus: () => true,
+        ...guardedRequest(target.webhookUrl, target.policy),
+      });
+      if (response.status >= 200 && response.status < 300) {
+        const accepted = graphqlResult(response.data, 'completeTraining');
+        if (accepted === true) return;
+        throw new UploadError(`the backend answered completeTraining: ${JSON.stringify(accepted)}`);
+      }
+      if (response.status >= 500 || response.status === 429) throw new Error(`HTTP ${response.status}`);
+      throw new UploadError(`the backend refused the upload: HTTP ${response.status}`);
+    } catch (err) {
+      target.signal?.throwIfAborted();
+      if (err instanceof UploadError) throw err;
+      const refused = egressRefusal(err);
+      if (refused) throw new UploadError(`upload refused: ${refused.message}`);
+      if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
+      throw new Error(describe(err, this.config.UPLOAD_TIMEOUT_SECONDS));
     }
   }
 }

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectFile } from '../../common/project-files';
+import { TrainerError } from '../../common/errors';
 
 /**
  * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
@@ -43,12 +44,7 @@ interface LayerJson {
 }
 
 /** Thrown when the configured base model cannot be used; the message names the path or URL. */
-export class BaseModelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BaseModelError';
-  }
-}
+export class BaseModelError extends TrainerError {}
 
 /**
  * Finds the base model's files on disk: a local path or file:// URL is used in place; an http(s) URL is downloaded

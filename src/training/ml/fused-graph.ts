@@ -1,4 +1,5 @@
 import type * as TF from '@tensorflow/tfjs';
+import { TrainerError } from '../../common/errors';
 
 /**
  * The base model as a short list of fused operations with plain weights, read straight from the layers model's
@@ -33,14 +34,13 @@ export type FusedOp =
   | { kind: 'pad'; name: string; input: string; pad: [[number, number], [number, number]] };
 
 /** The base model has a layer (or a use of one) that neither engine's fused graph can express. */
-export class UnsupportedLayerError extends Error {
+export class UnsupportedLayerError extends TrainerError {
   constructor(
     readonly layer: string,
     readonly className: string,
     detail = '',
   ) {
     super(`the base model's layer ${layer} (${className}${detail ? `, ${detail}` : ''}) cannot be fused`);
-    this.name = 'UnsupportedLayerError';
   }
 }
 
