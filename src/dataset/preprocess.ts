@@ -166,3 +166,17 @@ function describeSharpError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message.split('\n')[0].replace(/^Input (buffer|file) /, '');
 }
+
+/** Encodes raw 8-bit RGB pixels as PNG (for images the code makes itself, e.g. the engine check's probes). */
+export async function encodePng(rgb: Uint8Array, width: number, height: number): Promise<Uint8Array> {
+  return new Uint8Array(
+    await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
+}
+
+/** How many threads libvips may use for one image. */
+export function limitDecoderThreads(threads: number): void {
+  sharp.concurrency(threads);
+}

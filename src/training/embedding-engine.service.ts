@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
-import sharp from 'sharp';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
-import type { View } from '../dataset/preprocess';
+import { encodePng, type View } from '../dataset/preprocess';
 import { EMBEDDING_LAYER, type BaseModelFiles } from './ml/base-model';
 import { fuseLayersModel } from './ml/fused-graph';
 import { mulberry32 } from './ml/head';
@@ -113,10 +112,7 @@ async function probeImages(): Promise<{ bytes: Uint8Array; views: View[] }[]> {
         const gradient = ((pixel % width) / width + Math.floor(pixel / width) / height) * 100;
         rgb[i] = Math.min(255, Math.floor(gradient + (i % 3) * 40 + random() * 60));
       }
-      const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
-        .png()
-        .toBuffer();
-      return { bytes: new Uint8Array(png), views: ['centre', AUGMENTATION_VIEWS[0]] as View[] };
+      return { bytes: await encodePng(rgb, width, height), views: ['centre', AUGMENTATION_VIEWS[0]] as View[] };
     }),
   );
 }

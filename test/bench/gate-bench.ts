@@ -249,7 +249,9 @@ function evaluateHead(
     for (const s of known) {
       const p = headProbabilities(w, s.e);
       const top = argMax(p);
-      if (p[top] >= CLIENT_THRESHOLD) top === s.label ? correct++ : wrong++;
+      if (p[top] < CLIENT_THRESHOLD) continue;
+      if (top === s.label) correct++;
+      else wrong++;
     }
     for (const e of unknown) if (Math.max(...headProbabilities(w, e)) >= CLIENT_THRESHOLD) wrong++;
     return { correctAccept: correct / known.length, falseAccept: wrong / total };

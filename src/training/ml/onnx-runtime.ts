@@ -25,6 +25,7 @@ export function disableOnnxRuntimeTelemetry(): void {
 export function loadOnnxRuntime(): typeof Ort {
   if (isMainThread) disableOnnxRuntimeTelemetry();
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- required lazily, see above
     return require('onnxruntime-node') as typeof Ort;
   } catch (err) {
     throw new Error(`onnxruntime-node could not be loaded: ${(err as Error).message.split('\n')[0]}`);

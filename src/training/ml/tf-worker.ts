@@ -6,9 +6,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
-import sharp from 'sharp';
 import { cachedPromise } from '../../common/promise-cache';
-import { ImageRejectedError, preprocessImage, type View } from '../../dataset/preprocess';
+import { ImageRejectedError, limitDecoderThreads, preprocessImage, type View } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import {
@@ -68,7 +67,7 @@ type Extractor = FusedFeatureExtractor | TF.Sequential;
 type Embed = (images: Float32Array[]) => Promise<Float32Array[]>;
 
 // libvips' own threads only contend with the other workers for the cores: one per image is fastest here.
-sharp.concurrency(1);
+limitDecoderThreads(1);
 
 function getTensorflow(): Promise<LoadedTensorflow> {
   tensorflow ??= loadTensorflow((workerData as TfWorkerOptions | null)?.backend ?? 'auto');
