@@ -2,8 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PREPROCESS_VERSION, type View } from './preprocess';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
-const EMBEDDING_BYTES = 1280 * 4;
+const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;
 
 /**
  * Embeddings on disk, one small file each, keyed by (base model identity, image sha256, preprocessing version, view),

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { modelValue, pixelAt, pngDeclaring, rawToSharp, twoColourRaw } from '../../test/support/images';
 import { samplePhotos } from '../../test/support/shared';
-import { IMAGE_SIZE, ImageRejectedError, preprocessImage } from './preprocess';
+import { ImageRejectedError, preprocessImage } from './preprocess';
+import { IMAGE_SIZE } from '../common/model-shape';
 
 const RED = [255, 0, 0];
 const BLUE = [0, 0, 255];

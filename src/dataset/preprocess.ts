@@ -1,8 +1,7 @@
 import sharp from 'sharp';
 import { TrainerError } from '../common/errors';
+import { IMAGE_SIZE } from '../common/model-shape';
 
-/** Side of the square image the base model takes. */
-export const IMAGE_SIZE = 224;
 /** Files bigger than this are refused before decoding. */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 /** Images with more pixels than this are refused before decoding (decompression bombs). */

@@ -2,6 +2,7 @@
  * The Teachable Machine export format: model.json (topology + one weights manifest group), one weights.bin shard
  * and metadata.json. Pure functions: no TensorFlow, no file system.
  */
+import { IMAGE_SIZE } from '../common/model-shape';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -125,7 +126,7 @@ export function metadataFor(input: MetadataInput): Record<string, unknown> {
     userMetadata: input.userMetadata ?? {},
     modelName: input.modelName,
     labels: input.labels,
-    imageSize: 224,
+    imageSize: IMAGE_SIZE,
     trainingId: input.trainingId,
     trainedAt: input.trainedAt.toISOString(),
     productCount: input.labels.length,
@@ -153,7 +154,7 @@ export function preprocessingFor(inputRange: InputRange): Record<string, unknown
   }
   return {
     ...shared,
-    resize: 'scale the short side to 224 (cover)',
+    resize: `scale the short side to ${IMAGE_SIZE} (cover)`,
     crop: 'centre 224x224',
     normalization: 'x / 127 - 1',
     inputRange: [-1, 1],

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lookAlikes, photoAdvice } from './advice';
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import { mulberry32, type TrainingSet } from './ml/head';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 const LABELS = [
   { id: 'p1', name: 'Fanta 330 ml' },

@@ -2,10 +2,10 @@
  * Advice for the shop owner, worded for them: products the model confuses, products with too few photos, photos
  * that repeat another. Pure: computed from the cross-validation and the embeddings.
  */
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
 import { dot, unitVector } from './ml/vectors';
 import type { Confusion } from './recognition';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 /** Fewer usable photos than this and a product is hard to recognise (the README's 5–20). */
 export const MIN_PHOTOS_PER_PRODUCT = 5;

@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { BASE_MODEL_JSON, samplePhotos } from '../../test/support/shared';
 import { loadConfig } from '../config/app-config';
 import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import { TfWorkerPool } from './ml/tf-pool';
 import { EmbeddingEngineService } from './embedding-engine.service';
-import type { TfPoolService } from './tf-pool.provider';
+import type { TfPoolService } from './tf-pool.service';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 describe('EmbeddingEngineService', () => {
   let dir: string;

@@ -12,7 +12,7 @@ import { readModelArtifacts } from './ml/model-files';
 import { onnxModelOf } from './ml/onnx-model';
 import { loadOnnxRuntime } from './ml/onnx-runtime';
 import { AUGMENTATION_VIEWS } from './recipe';
-import { TfPoolService } from './tf-pool.provider';
+import { TfPoolService } from './tf-pool.service';
 
 /** How a base model's photos are embedded: by ONNX Runtime from its ONNX graph, or by TensorFlow.js. */
 export type EmbeddingEngine = { name: 'onnx'; onnxPath: string } | { name: 'tfjs' };

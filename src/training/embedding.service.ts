@@ -5,11 +5,11 @@ import { EmbeddingCache } from '../dataset/embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
 import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
 import type { BaseModelFiles } from './ml/base-model';
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { EmbeddingEngineService } from './embedding-engine.service';
-import { TfPoolService } from './tf-pool.provider';
+import { TfPoolService } from './tf-pool.service';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 /** Rows (views) per photo: the recipe gives every photo the same number. */
 const ROWS_PER_PHOTO = viewsForPhoto('0').length;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import type { TrainingSet } from './ml/head';
 import { crossValidationFolds, scaledHead } from './recognition';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 /** `classes` products with `photos` photos each, two views a photo; embedding row r holds r in its first float. */
 function shop(classes: number, photos: number): TrainingSet {

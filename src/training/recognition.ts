@@ -5,9 +5,9 @@
  */
 import type { HeadRecipe, HeadTrainingReport, HeadWeights, TrainingSet } from './ml/head';
 import { headLogits, mulberry32, shuffled } from './ml/head';
-import { EMBEDDING_SIZE } from './ml/feature-extractor';
 import { acceptScale, chooseGateScale, type GateChoice, type GateOptions, type KnownScan } from './ml/gate';
 import { argMax } from './ml/vectors';
+import { EMBEDDING_SIZE } from '../common/model-shape';
 
 export type TrainHead = (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>;
 

@@ -19,7 +19,7 @@ import {
 } from './negative-bank/negative-bank';
 import { medianPhotosPerProduct, trainGatedHead, type CrossValidation } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions } from './recipe';
-import { TfPoolService } from './tf-pool.provider';
+import { TfPoolService } from './tf-pool.service';
 
 export const STAGES = ['downloading', 'embedding', 'training', 'exporting', 'uploading'] as const;
 export type Stage = (typeof STAGES)[number];

@@ -3,7 +3,7 @@ import { ExportModule } from '../export/export.module';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { EmbeddingService } from './embedding.service';
-import { TfPoolService } from './tf-pool.provider';
+import { TfPoolService } from './tf-pool.service';
 import { TrainerService } from './trainer.service';
 
 @Module({

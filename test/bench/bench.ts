@@ -11,7 +11,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { preprocessImage } from '../../src/dataset/preprocess';
 import { loadTensorflow } from '../../src/training/ml/backend';
 import { EMBEDDING_LAYER } from '../../src/training/ml/base-model';
-import { EMBEDDING_SIZE, embedPixels, loadFeatureExtractor } from '../../src/training/ml/feature-extractor';
+import { embedPixels, loadFeatureExtractor } from '../../src/training/ml/feature-extractor';
 import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
 import { headProbabilities, TEACHABLE_MACHINE_RECIPE, trainHead, type TrainingSet } from '../../src/training/ml/head';
 import { fuseLayersModel } from '../../src/training/ml/fused-graph';
@@ -21,6 +21,7 @@ import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
 import { trainerContext } from '../support/trainer-context';
 import { BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
+import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');

@@ -5,7 +5,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
-import { EMBEDDING_SIZE } from '../../src/training/ml/feature-extractor';
 import {
   BANK_EMBEDDINGS_FILE,
   BANK_MANIFEST_FILE,
@@ -17,6 +16,7 @@ import {
 } from '../../src/training/negative-bank/negative-bank';
 import { BASE_MODEL_JSON, GROCERY } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
+import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
 async function main(): Promise<void> {
   const classes = new Set(await loadBankClasses());

@@ -20,7 +20,6 @@ import {
   type NegativeBank,
 } from '../../src/training/negative-bank/negative-bank';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
-import { EMBEDDING_SIZE } from '../../src/training/ml/feature-extractor';
 import { acceptScale, CLIENT_THRESHOLD } from '../../src/training/ml/gate';
 import {
   headLogits,
@@ -46,6 +45,7 @@ import {
 } from '../../src/training/recipe';
 import { BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
+import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
 const SEEDS = Number(process.env.GATE_SEEDS ?? 10);
 const SHOP_SIZE = 20;

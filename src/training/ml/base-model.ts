@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectFile } from '../../common/project-files';
 import { TrainerError } from '../../common/errors';
+import { INPUT_SHAPE } from '../../common/model-shape';
 
 /**
  * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
@@ -12,7 +13,7 @@ import { TrainerError } from '../../common/errors';
 export const BUNDLED_BASE_MODEL = projectFile('src', 'training', 'base-model', 'model.json');
 /** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
 export const EMBEDDING_LAYER = 'out_relu';
-export const EXPECTED_INPUT_SHAPE = [null, 224, 224, 3];
+export const EXPECTED_INPUT_SHAPE = [null, ...INPUT_SHAPE];
 
 const DOWNLOAD_TIMEOUT_MS = 120_000;
 const MAX_MODEL_BYTES = 256 * 1024 * 1024;

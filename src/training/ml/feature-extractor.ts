@@ -1,9 +1,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_LAYER } from './base-model';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 import { loadLayersModelFromFile } from './model-files';
-
-export const EMBEDDING_SIZE = 1280;
-export const INPUT_SHAPE = [224, 224, 3] as const;
 
 /**
  * Teachable Machine's truncated MobileNet: Sequential[ base model cut at out_relu, GlobalAveragePooling2D ].

@@ -5,10 +5,11 @@ import { BASE_MODEL_JSON, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
-import { EMBEDDING_SIZE, embedPixels, loadFeatureExtractor } from './feature-extractor';
+import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel } from './fused-graph';
 import { readModelArtifacts } from './model-files';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('FusedFeatureExtractor', () => {
   it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
-import { EMBEDDING_SIZE } from './feature-extractor';
 import {
   headProbabilities,
   mulberry32,
@@ -11,6 +10,7 @@ import {
   trainHead,
   type TrainingSet,
 } from './head';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 /** Photos of `classes` classes whose embeddings cluster around one random prototype per class; two views each. */
 function toySet(classes: number, photosPerClass: number, seed = 1): TrainingSet {

@@ -1,5 +1,5 @@
 import type * as TF from '@tensorflow/tfjs';
-import { EMBEDDING_SIZE } from './feature-extractor';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 /** How the classification head is trained. Defaults are the measured best (see README, "Training recipe"). */
 export interface HeadRecipe {

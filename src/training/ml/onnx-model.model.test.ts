@@ -7,13 +7,14 @@ import { BASE_MODEL_JSON, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage, VIEW_SPECS, type View } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
-import { EMBEDDING_SIZE, embedPixels } from './feature-extractor';
+import { embedPixels } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
 import { readModelArtifacts } from './model-files';
 import { onnxModelOf } from './onnx-model';
 import { loadOnnxRuntime, OnnxEmbedder } from './onnx-runtime';
 import { TfWorkerPool } from './tf-pool';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('the base model as an ONNX graph', () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import * as protobuf from 'protobufjs';
-import { EMBEDDING_SIZE, INPUT_SHAPE } from './feature-extractor';
 import { inputsOf, type FusedGraph, type FusedOp } from './fused-graph';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 
 /** Names of the ONNX graph's input ([batch, 224, 224, 3], as the tfjs model takes it) and output ([batch, 1280]). */
 export const ONNX_INPUT = 'pixels';

@@ -1,7 +1,7 @@
 import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { EMBEDDING_SIZE, INPUT_SHAPE } from './feature-extractor';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-model';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 
 /** `auto` embeds with ONNX Runtime when it loads and the base model converts, else with TensorFlow.js. */
 export const EMBEDDING_ENGINES = ['auto', 'onnx', 'tfjs'] as const;

@@ -1,4 +1,3 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import type { TfBackendChoice } from './backend';
@@ -105,8 +104,4 @@ export class TfWorkerPool {
   async destroy(): Promise<void> {
     await this.piscina.destroy();
   }
-}
-
-export function defaultWorkerCount(): number {
-  return os.availableParallelism();
 }

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
+import { IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 import { ImageRejectedError, limitDecoderThreads, preprocessImage, type View } from '../../dataset/preprocess';
 import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -237,7 +238,7 @@ function addUnitRangeRescaling(tf: typeof TF, model: TF.Sequential): void {
     kernelSize: 1,
     depthMultiplier: 1,
     useBias: true,
-    inputShape: [224, 224, 3],
+    inputShape: [...INPUT_SHAPE],
     name: 'rescale_unit_to_tm_range',
     trainable: false,
   });
@@ -257,10 +258,10 @@ async function probeInputs(tf: typeof TF, photos: Uint8Array[], inputRange: Inpu
     }
   }
   const random = mulberry32(7);
-  images.push(Float32Array.from({ length: 224 * 224 * 3 }, () => random() * 2 - 1));
+  images.push(Float32Array.from({ length: IMAGE_SIZE * IMAGE_SIZE * 3 }, () => random() * 2 - 1));
   const batch = new Float32Array(images.length * images[0].length);
   images.forEach((img, i) => batch.set(img, i * img.length));
   // x / 127 − 1 back to x / 255 for a `unit` model.
   if (inputRange === 'unit') batch.forEach((v, i) => (batch[i] = ((v + 1) * 127) / 255));
-  return tf.tensor4d(batch, [images.length, 224, 224, 3]);
+  return tf.tensor4d(batch, [images.length, ...INPUT_SHAPE]);
 }

@@ -3,7 +3,6 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { EMBEDDING_SIZE } from '../ml/feature-extractor';
 import { mulberry32, type TrainingSet } from '../ml/head';
 import {
   BANK_EMBEDDINGS_FILE,
@@ -16,6 +15,7 @@ import {
   quantizeBank,
   type NegativeBankManifest,
 } from './negative-bank';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('negative bank', () => {
   it('ships embeddings of the listed classes for the default base model, and none for another base', async () => {

@@ -6,9 +6,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { View } from '../../dataset/preprocess';
 import { projectFile } from '../../common/project-files';
-import { EMBEDDING_SIZE } from '../ml/feature-extractor';
 import type { NegativeSet, TrainingSet } from '../ml/head';
 import { dot, unitVector } from '../ml/vectors';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 /** The folder that holds the bank's files (in the source tree, which the package and the Docker image ship). */
 export const NEGATIVE_BANK_DIR = projectFile('src', 'training', 'negative-bank');
