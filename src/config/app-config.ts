@@ -27,6 +27,16 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const toNumber = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+/** An integer setting within [min, max]: read from its string, then range-checked. */
+function IntSetting(min: number, max?: number): PropertyDecorator {
+  return (target, property) => {
+    Transform(toNumber)(target, property);
+    IsInt()(target, property);
+    Min(min)(target, property);
+    if (max !== undefined) Max(max)(target, property);
+  };
+}
+
 const toBoolean = ({ value }: { value: unknown }) =>
   typeof value === 'string'
     ? (({ true: true, '1': true, false: false, '0': false } as Record<string, boolean>)[value.toLowerCase()] ?? value)
@@ -42,10 +52,7 @@ export class AppConfig {
   NODE_ENV = 'development';
 
   /** HTTP port (ML_PORT is accepted as an alias). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(0)
-  @Max(65535)
+  @IntSetting(0, 65535)
   PORT = 3005;
 
   /** Shared secret the backend sends as `Authorization: Bearer …` on every /v1 request. */
@@ -73,10 +80,7 @@ export class AppConfig {
   DATA_DIR: string = path.join(os.homedir(), '.local', 'share', 'ml-trainer');
 
   /** Jobs run at the same time in this process. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
-  @Max(16)
+  @IntSetting(1, 16)
   TRAINING_CONCURRENCY = 1;
 
   /** Working files of a job go to WORK_DIR/<jobId> and are removed when the job ends (one folder per user by default). */
@@ -85,81 +89,54 @@ export class AppConfig {
   WORK_DIR: string = path.join(os.tmpdir(), `ml-trainer-jobs-${os.userInfo().username}`);
 
   /** Attempts of a job (a crashed or interrupted attempt is retried from the start). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
-  @Max(10)
+  @IntSetting(1, 10)
   JOB_MAX_ATTEMPTS = 3;
 
   /** Wait before the first retry of a job; doubles with each retry. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(0)
+  @IntSetting(0)
   JOB_RETRY_DELAY_SECONDS = 30;
 
   /**
    * Longest an attempt may run, downloads, training and upload together: then the job fails with that reason, its
    * requests are cancelled and its slot is free (not retried: another attempt would most likely take as long).
    */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
   // Node's timers hold at most 2^31 − 1 ms (24.8 days); a longer one would fire at once.
-  @Max(2_147_483)
+  @IntSetting(1, 2_147_483)
   JOB_TIMEOUT_SECONDS = 3600;
 
   /** A running job whose process has not reported for this long is handed back to the queue. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(2)
+  @IntSetting(2)
   JOB_STALE_SECONDS = 60;
 
   /** On SIGTERM, running jobs get this long to finish; unfinished ones go back to the queue for another process. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(0)
+  @IntSetting(0)
   SHUTDOWN_GRACE_SECONDS = 30;
 
   /** How often idle workers look for queued jobs. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
+  @IntSetting(1)
   QUEUE_POLL_SECONDS = 2;
 
   /** Deadline of one photo download, body included (a server trickling bytes is cut off). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
+  @IntSetting(1)
   DOWNLOAD_TIMEOUT_SECONDS = 30;
 
   /** Deadline of the whole manifest request and of each status webhook (connect, headers and body). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
+  @IntSetting(1)
   BACKEND_REQUEST_TIMEOUT_SECONDS = 30;
 
   /** Deadline of each upload attempt, whole request. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
+  @IntSetting(1)
   UPLOAD_TIMEOUT_SECONDS = 120;
 
   /** Largest manifest accepted: reading stops past it and the job fails (10,000 products fit in far less). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1024)
+  @IntSetting(1024)
   MANIFEST_MAX_BYTES = 10 * 1024 * 1024;
 
   /** Upload attempts before a job fails; the wait starts at UPLOAD_RETRY_DELAY_SECONDS and doubles. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
-  @Max(20)
+  @IntSetting(1, 20)
   UPLOAD_ATTEMPTS = 5;
 
-  @Transform(toNumber)
-  @IsInt()
-  @Min(0)
+  @IntSetting(0)
   UPLOAD_RETRY_DELAY_SECONDS = 2;
 
   /** Where channels' training state lives: our `channel_training_state` table, or the backend's `channel` table. */
@@ -223,10 +200,7 @@ export class AppConfig {
   EMBEDDING_CACHE_DIR = '';
 
   /** TensorFlow worker threads (default: number of CPUs). */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
-  @Max(64)
+  @IntSetting(1, 64)
   TRAINING_WORKERS: number = os.availableParallelism();
 
   /**
@@ -237,10 +211,7 @@ export class AppConfig {
   MODEL_INPUT_RANGE: InputRange = 'tm';
 
   /** Epochs of head training. */
-  @Transform(toNumber)
-  @IsInt()
-  @Min(1)
-  @Max(500)
+  @IntSetting(1, 500)
   TRAINING_EPOCHS = 20;
 
   /** Largest share of all scans the recognition gate may let through as a wrong product (see README). */
