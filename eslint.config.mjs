@@ -11,14 +11,22 @@ const OWNERS = [
   { owner: 'src/dataset', group: ['sharp'], message: 'sharp (image decoding) is used in src/dataset only.' },
 ];
 
-/** For each folder, the rule naming every package it may not import (one rule per file: a later one would replace it). */
+/** Outside training/ml, the pipeline is used through its index.ts only. */
+const ML_INDEX_ONLY = { group: ['**/ml/*'], message: 'Import training/ml through its index.ts (training/ml).' };
+
+/** For each folder, the rule naming everything it may not import (one rule per file: a later one would replace it). */
 const boundaries = [...OWNERS.map(({ owner }) => owner), null].map((folder) => ({
   files: folder ? [`${folder}/**/*.ts`] : ['src/**/*.ts'],
   ignores: ['src/**/*.test.ts', ...(folder ? [] : OWNERS.map(({ owner }) => `${owner}/**`))],
   rules: {
     'no-restricted-imports': [
       'error',
-      { patterns: OWNERS.filter(({ owner }) => owner !== folder).map(({ group, message }) => ({ group, message })) },
+      {
+        patterns: [
+          ...OWNERS.filter(({ owner }) => owner !== folder).map(({ group, message }) => ({ group, message })),
+          ...(folder === 'src/training/ml' ? [] : [ML_INDEX_ONLY]),
+        ],
+      },
     ],
   },
 }));

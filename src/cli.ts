@@ -15,7 +15,7 @@ import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { INPUT_RANGES, type InputRange, type RecognitionMetadata } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
-import { BaseModelError } from './training/ml/base-model';
+import { BaseModelError } from './training/ml';
 import {
   secondsSince,
   TrainerService,

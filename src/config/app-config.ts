@@ -18,9 +18,13 @@ import {
 } from 'class-validator';
 import { HTTP_URL_OPTIONS } from '../common/validation';
 import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
-import { TF_BACKENDS, type TfBackendChoice } from '../training/ml/backend';
-import { BUNDLED_BASE_MODEL } from '../training/ml/base-model';
-import { EMBEDDING_ENGINES, type EmbeddingEngineChoice } from '../training/ml/onnx-runtime';
+import {
+  BUNDLED_BASE_MODEL,
+  EMBEDDING_ENGINES,
+  TF_BACKENDS,
+  type EmbeddingEngineChoice,
+  type TfBackendChoice,
+} from '../training/ml';
 import { TrainerError } from '../common/errors';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -2,8 +2,7 @@
  * Advice for the shop owner, worded for them: products the model confuses, products with too few photos, photos
  * that repeat another. Pure: computed from the cross-validation and the embeddings.
  */
-import type { TrainingSet } from './ml/head';
-import { dot, unitVector } from './ml/vectors';
+import { dot, unitVector, type TrainingSet } from './ml';
 import type { Confusion } from './recognition';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 

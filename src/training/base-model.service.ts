@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
-import { resolveBaseModel, type BaseModelFiles } from './ml/base-model';
+import { resolveBaseModel, type BaseModelFiles } from './ml';
 
 /** Resolves the configured base model once per process (downloading and caching it if it is a URL). */
 @Injectable()

@@ -5,12 +5,15 @@ import { Injectable, Logger } from '@nestjs/common';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { encodePng, type View } from '../dataset/preprocess';
-import { EMBEDDING_LAYER, type BaseModelFiles } from './ml/base-model';
-import { fuseLayersModel } from './ml/fused-graph';
-import { mulberry32 } from './ml/head';
-import { readModelArtifacts } from './ml/model-files';
-import { onnxModelOf } from './ml/onnx-model';
-import { loadOnnxRuntime } from './ml/onnx-runtime';
+import {
+  EMBEDDING_LAYER,
+  fuseLayersModel,
+  loadOnnxRuntime,
+  mulberry32,
+  onnxModelOf,
+  readModelArtifacts,
+  type BaseModelFiles,
+} from './ml';
 import { AUGMENTATION_VIEWS } from './recipe';
 import { TfPoolService } from './tf-pool.service';
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { View } from '../dataset/preprocess';
-import type { GateOptions } from './ml/gate';
-import { TEACHABLE_MACHINE_RECIPE, type HeadRecipe } from './ml/head';
+import { TEACHABLE_MACHINE_RECIPE, type GateOptions, type HeadRecipe } from './ml';
 
 /**
  * The default training recipe, chosen on the grocery benchmark (`npm run bench`, figures in the README):

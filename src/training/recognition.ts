@@ -3,10 +3,21 @@
  * products plays the part of things the shop does not sell, and a share of every other product's photos plays the
  * part of the cashier's scans. Pure apart from the head trainings it is handed (no TensorFlow, no I/O).
  */
-import type { HeadRecipe, HeadTrainingReport, HeadWeights, TrainingSet } from './ml/head';
-import { headLogits, mulberry32, shuffled } from './ml/head';
-import { acceptScale, chooseGateScale, type GateChoice, type GateOptions, type KnownScan } from './ml/gate';
-import { argMax } from './ml/vectors';
+import {
+  acceptScale,
+  argMax,
+  chooseGateScale,
+  headLogits,
+  mulberry32,
+  shuffled,
+  type GateChoice,
+  type GateOptions,
+  type HeadRecipe,
+  type HeadTrainingReport,
+  type HeadWeights,
+  type KnownScan,
+  type TrainingSet,
+} from './ml';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 export type TrainHead = (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>;

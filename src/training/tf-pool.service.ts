@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { TfWorkerPool } from './ml/tf-pool';
+import { TfWorkerPool } from './ml';
 
 /** The process's TensorFlow worker threads, sized by TRAINING_WORKERS; closed with the application. */
 @Injectable()

@@ -9,8 +9,7 @@ import type { InputRange, MODEL_FILES, ModelMetrics, RecognitionMetadata } from 
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
-import { CLIENT_THRESHOLD, type GateChoice } from './ml/gate';
-import type { HeadRecipe, NegativeSet, TrainingSet } from './ml/head';
+import { CLIENT_THRESHOLD, type GateChoice, type HeadRecipe, type NegativeSet, type TrainingSet } from './ml';
 import {
   BANK_VIEWS,
   bankWithoutShopProducts,

@@ -6,8 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { View } from '../../dataset/preprocess';
 import { projectFile } from '../../common/project-files';
-import type { NegativeSet, TrainingSet } from '../ml/head';
-import { dot, unitVector } from '../ml/vectors';
+import { dot, unitVector, type NegativeSet, type TrainingSet } from '../ml';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 /** The folder that holds the bank's files (in the source tree, which the package and the Docker image ship). */

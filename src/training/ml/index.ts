@@ -1,0 +1,38 @@
+/**
+ * The ML pipeline's public face: what the rest of the service uses of `training/ml`. Only this folder touches
+ * TensorFlow.js and ONNX Runtime (eslint.config.mjs enforces it); everything here is plain data and functions, or
+ * the worker pool that runs TensorFlow in its threads.
+ */
+export { TF_BACKENDS, type TfBackendChoice } from './backend';
+export {
+  BaseModelError,
+  BUNDLED_BASE_MODEL,
+  EMBEDDING_LAYER,
+  resolveBaseModel,
+  type BaseModelFiles,
+} from './base-model';
+export { fuseLayersModel } from './fused-graph';
+export {
+  acceptScale,
+  chooseGateScale,
+  CLIENT_THRESHOLD,
+  type GateChoice,
+  type GateOptions,
+  type KnownScan,
+} from './gate';
+export {
+  headLogits,
+  mulberry32,
+  shuffled,
+  TEACHABLE_MACHINE_RECIPE,
+  type HeadRecipe,
+  type HeadTrainingReport,
+  type HeadWeights,
+  type NegativeSet,
+  type TrainingSet,
+} from './head';
+export { readModelArtifacts } from './model-files';
+export { onnxModelOf } from './onnx-model';
+export { EMBEDDING_ENGINES, loadOnnxRuntime, type EmbeddingEngineChoice } from './onnx-runtime';
+export { TfWorkerPool } from './tf-pool';
+export { argMax, dot, unitVector } from './vectors';
