@@ -5,7 +5,7 @@ import { LoggingModule } from './logging/logging.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
-import { TrainingJobsModule } from './training/training-jobs.module';
+import { TrainingJobsModule } from './jobs/training-jobs.module';
 
 /** The HTTP service: configuration, JSON logs, Postgres, training jobs (with datasets, export and webhooks), the scheduler and health. */
 @Module({

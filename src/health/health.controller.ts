@@ -7,7 +7,7 @@ import {
   TypeOrmHealthIndicator,
   type HealthCheckResult,
 } from '@nestjs/terminus';
-import { JobQueueService } from '../training/job-queue.service';
+import { JobQueueService } from '../jobs/job-queue.service';
 
 /** Answer time allowed to each check: /health must stay fast even when Postgres is not. */
 const CHECK_TIMEOUT_MS = 1500;

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { TrainingJobsModule } from '../training/training-jobs.module';
+import { TrainingJobsModule } from '../jobs/training-jobs.module';
 import { HealthController } from './health.controller';
 import { MetricsController } from './metrics.controller';
 

@@ -1,8 +1,8 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { MetricsService } from '../metrics/metrics.service';
-import { JOB_STATES } from '../training/training-job.entity';
-import { TrainingJobsService } from '../training/training-jobs.service';
+import { JOB_STATES } from '../jobs/training-job.entity';
+import { TrainingJobsService } from '../jobs/training-jobs.service';
 
 /** GET /metrics (no auth, no secrets): Prometheus text format. */
 @ApiTags('health')

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
-import { TrainingJobsModule } from '../training/training-jobs.module';
+import { TrainingJobsModule } from '../jobs/training-jobs.module';
 import { ChannelStateStore } from './channel-state.store';
 import { ChannelTrainingState } from './channel-training-state.entity';
 import { ChannelsController } from './channels.controller';

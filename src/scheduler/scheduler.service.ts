@@ -8,7 +8,7 @@ import {
   TrainingJobsService,
   type JobEvent,
   type JobLifecycleListener,
-} from '../training/training-jobs.service';
+} from '../jobs/training-jobs.service';
 import { ChannelStateStore } from './channel-state.store';
 import { decide, type ChannelState } from './eligibility';
 

@@ -11,7 +11,7 @@ import { BackendClient, type BackendTarget } from '../webhook/backend-client.ser
 import type { ModelFiles } from '../webhook/backend-graphql';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import type { JobResult, JobSkip } from './training-job.entity';
-import { secondsSince, TrainerService, type Stage, type TrainingSummary } from './trainer.service';
+import { secondsSince, TrainerService, type Stage, type TrainingSummary } from '../training/trainer.service';
 import { FinalError, TrainerError } from '../common/errors';
 
 /** What the runner needs to know about the job it runs. */

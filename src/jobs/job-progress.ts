@@ -1,4 +1,4 @@
-import type { Stage } from './trainer.service';
+import type { Stage } from '../training/trainer.service';
 
 /** Share of the whole job each stage stands for, as [start, end] of the overall 0–100. */
 const STAGE_SPANS: Record<Stage, [number, number]> = {

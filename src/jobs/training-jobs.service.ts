@@ -31,7 +31,7 @@ import {
 } from './training-job.runner';
 import { TrainedModel } from './trained-model.entity';
 import { TrainingJob, type JobSkip } from './training-job.entity';
-import type { Stage } from './trainer.service';
+import type { Stage } from '../training/trainer.service';
 import { FinalError, isFinal, TrainerError } from '../common/errors';
 import { retry } from '../common/retry';
 

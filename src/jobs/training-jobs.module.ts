@@ -8,7 +8,7 @@ import { TrainingJob } from './training-job.entity';
 import { TrainingJobRunner } from './training-job.runner';
 import { TrainingJobsController } from './training-jobs.controller';
 import { TrainingJobsService } from './training-jobs.service';
-import { TrainingModule } from './training.module';
+import { TrainingModule } from '../training/training.module';
 
 /** The service side of training: the HTTP API, durable jobs in Postgres and their runner. */
 @Module({

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { JOB_STATES, type JobResult, type JobSkip, type JobState, type TrainingJob } from '../training-job.entity';
-import { STAGES, type Stage } from '../trainer.service';
+import { STAGES, type Stage } from '../../training/trainer.service';
 
 /** A job as the API shows it: no token, nothing the backend did not already know. */
 export class JobView {

@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { InputRange, RecognitionMetadata } from '../export/teachable-machine-format';
-import type { Stage } from './trainer.service';
+import type { Stage } from '../training/trainer.service';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
