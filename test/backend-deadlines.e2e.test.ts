@@ -9,7 +9,7 @@ import { egressPolicy } from '../src/common/egress';
 import { loadConfig } from '../src/config/app-config';
 import { DatasetService } from '../src/dataset/dataset.service';
 import { DatasetError, ManifestUnavailableError } from '../src/dataset/dataset.types';
-import { BackendClient, UploadError } from '../src/webhook/backend-client.service';
+import { BackendClient, UploadError } from '../src/backend/backend-client.service';
 import { HostilePeer } from './support/hostile-peer';
 
 describe('requests to the backend against trickling and endless peers', () => {

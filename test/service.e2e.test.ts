@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
-import { COMPLETE_TRAINING_MUTATION } from '../src/webhook/backend-graphql';
+import { COMPLETE_TRAINING_MUTATION } from '../src/backend/backend-contract';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { startService, waitFor, type RunningService } from './support/service-app';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';
 import { DownloadError } from '../dataset/image-downloader';
-import { UploadError } from '../webhook/backend-client.service';
+import { UploadError } from '../backend/backend-client.service';
 import { FinalError, isFinal, TrainerError } from './errors';
 
 describe('TrainerError', () => {

@@ -6,12 +6,11 @@ import { downloadFailureKind, MetricsService } from '../metrics/metrics.service'
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
 import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
-import { GraphqlError, graphqlResult } from '../common/graphql-answer';
+import { GraphqlError, graphqlResult, manifestRequest } from '../backend/backend-contract';
 import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
 import { parseManifest, type Manifest } from './manifest';
-import { manifestRequest } from './manifest-request';
 
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatasetModule } from '../dataset/dataset.module';
-import { WebhookModule } from '../webhook/webhook.module';
+import { BackendModule } from '../backend/backend.module';
 import { JobQueueService } from './job-queue.service';
 import { TrainedModel } from './trained-model.entity';
 import { TrainingJob } from './training-job.entity';
@@ -12,7 +12,7 @@ import { TrainingModule } from '../training/training.module';
 
 /** The service side of training: the HTTP API, durable jobs in Postgres and their runner. */
 @Module({
-  imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, WebhookModule],
+  imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, BackendModule],
   controllers: [TrainingJobsController],
   providers: [JobQueueService, TrainingJobRunner, TrainingJobsService],
   exports: [TrainingJobsService, JobQueueService],

@@ -17,7 +17,7 @@ import { stripControlCharacters } from '../common/validation';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
 import { isDatabaseUnreachable } from '../database/database-errors';
-import { BackendClient, type BackendTarget } from '../webhook/backend-client.service';
+import { BackendClient, type BackendTarget } from '../backend/backend-client.service';
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobQueueService, TRAINING_QUEUE } from './job-queue.service';

@@ -11,6 +11,7 @@ import {
 } from '../jobs/training-jobs.service';
 import { ChannelStateStore } from './channel-state.store';
 import { decide, type ChannelState } from './eligibility';
+import { adminApiUrl, manifestUrlFor } from '../backend/backend-contract';
 
 export interface TickResult {
   started: { channelId: string; jobId: string }[];
@@ -22,16 +23,6 @@ export interface TickResult {
 /** One tick at a time across all replicas on the database (a transaction-scoped advisory lock). */
 const TICK_LOCK = 'ml-trainer scheduler tick';
 const CRON_NAME = 'training-scheduler';
-
-/** The backend's GraphQL endpoint, where scheduled jobs read the manifest and send status and the model. */
-function adminApiUrl(backendUrl: string): string {
-  return `${backendUrl.replace(/\/+$/, '')}/admin-api`;
-}
-
-/** The backend's manifest query for a channel, as the backend itself builds it. */
-export function manifestUrlFor(backendUrl: string, channelId: string): string {
-  return `${adminApiUrl(backendUrl)}?query=query{mlTrainingManifest(channelId:${JSON.stringify(channelId)}){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
-}
 
 /**
  * Decides when queued channels train: every tick (SCHEDULER_CRON) starts the channels that are due, oldest first,

@@ -4,8 +4,14 @@ import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
-import { GraphqlError, graphqlResult } from '../common/graphql-answer';
-import { completeTrainingForm, statusBody, type BackendStatus, type ModelFiles } from './backend-graphql';
+import {
+  completeTrainingForm,
+  GraphqlError,
+  graphqlResult,
+  statusBody,
+  type BackendStatus,
+  type ModelFiles,
+} from './backend-contract';
 import { FinalError } from '../common/errors';
 import { retry } from '../common/retry';
 

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphqlError, graphqlResult } from '../common/graphql-answer';
-import { manifestRequest } from '../dataset/manifest-request';
-import { completeTrainingForm, statusBody, UPDATE_STATUS_MUTATION } from './backend-graphql';
+import {
+  completeTrainingForm,
+  GraphqlError,
+  graphqlResult,
+  manifestRequest,
+  statusBody,
+  UPDATE_STATUS_MUTATION,
+} from './backend-contract';
 
 describe('backend GraphQL contract', () => {
   it('splits the backend’s manifest URL into endpoint and query (not URL-encoded, or encoded)', () => {
