@@ -8,7 +8,8 @@ import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { resetDatabase } from './support/test-database';
-import { freePort, ServiceProcess } from './support/service-process';
+import { freeLoopbackPort } from '../src/common/loopback-port';
+import { ServiceProcess } from './support/service-process';
 import { FIXTURES_DIR, QUICK_CLASSES } from './support/shared';
 
 const run = promisify(execFile);
@@ -46,7 +47,7 @@ describe('start-up checks and a disk that cannot be written', () => {
 
   it('stops the service at start-up with one line when the database cannot be reached', async () => {
     const log = path.join(work, 'no-database.log');
-    const closedPort = await freePort();
+    const closedPort = await freeLoopbackPort();
     const service = new ServiceProcess(work, { DATABASE_URL: `postgres://postgres@127.0.0.1:${closedPort}/none` }, log);
     processes.push(service);
     await assert.rejects(service.start(), /the service exited with 1/);

@@ -6,7 +6,7 @@ import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { ServiceApi } from './support/service-api';
-import { freePort } from './support/service-process';
+import { freeLoopbackPort } from '../src/common/loopback-port';
 import { startService, type RunningService } from './support/service-app';
 import { resetDatabase } from './support/test-database';
 import { QUICK_CLASSES } from './support/shared';
@@ -32,7 +32,7 @@ describe('hostile photos and manifests', () => {
     peer = await new HostilePeer().start();
     resetting = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
-    closedPort = await freePort();
+    closedPort = await freeLoopbackPort();
     const resettingPort = (resetting.address() as AddressInfo).port;
     // The photos are on the peer's port, which is not one of the job's own URLs'.
     service = await startService(work, {

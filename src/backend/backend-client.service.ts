@@ -131,7 +131,6 @@ export class BackendClient {
       if (response.status >= 500 || response.status === 429) throw new Error(`HTTP ${response.status}`);
       throw new UploadError(`the backend refused the upload: HTTP ${response.status}`);
     } catch (err) {
-      target.signal?.throwIfAborted();
       if (err instanceof UploadError) throw err;
       const refused = egressRefusal(err);
       if (refused) throw new UploadError(`upload refused: ${refused.message}`);

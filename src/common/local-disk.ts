@@ -31,3 +31,11 @@ export async function assertWritableDir(dir: string, setting: string): Promise<v
     );
   }
 }
+
+/** Whether `file` exists (and can be reached). */
+export function fileExists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -11,11 +11,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { fileExists } from '../common/local-disk';
+import { freeLoopbackPort } from '../common/loopback-port';
 
 const run = promisify(execFile);
 
@@ -80,7 +81,7 @@ export class EmbeddedPostgres {
   async start(): Promise<this> {
     this.binaries = await postgresBinaries();
     this.account = await serverAccount();
-    if (!(await exists(path.join(this.pgdata, 'PG_VERSION')))) await this.createCluster();
+    if (!(await fileExists(path.join(this.pgdata, 'PG_VERSION')))) await this.createCluster();
     this.password = (await fs.readFile(path.join(this.dir, 'password'), 'utf8')).trim();
     if (await this.adoptRunningServer()) return this;
     this.port ||= await freeLoopbackPort();
@@ -130,9 +131,13 @@ export class EmbeddedPostgres {
         await fs.chown(staging, this.account.uid, this.account.gid);
         await fs.chown(passwordFile, this.account.uid, this.account.gid);
       }
-      const args = ['-D', path.join(staging, 'pgdata'), '-U', 'postgres', '--pwfile', passwordFile];
       await this.exec(this.binaries!.initdb, [
-        ...args,
+        '-D',
+        path.join(staging, 'pgdata'),
+        '-U',
+        'postgres',
+        '--pwfile',
+        passwordFile,
         '--auth=scram-sha-256',
         '--encoding=UTF8',
         '--no-locale',
@@ -145,7 +150,7 @@ export class EmbeddedPostgres {
       });
       await fs.rename(staging, this.dir).catch(async () => {
         // Another process may have created the cluster first: then use that one.
-        if (!(await exists(path.join(this.pgdata, 'PG_VERSION'))))
+        if (!(await fileExists(path.join(this.pgdata, 'PG_VERSION'))))
           throw new Error(
             `${this.dir} exists but holds no embedded PostgreSQL: move it away, or set DATA_DIR elsewhere`,
           );
@@ -206,17 +211,6 @@ export function withDatabaseName(url: string, database: string): string {
   return parsed.toString();
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -224,13 +218,6 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** A failed child's own words (stderr) rather than Node's "Command failed: …" with the whole command line. */

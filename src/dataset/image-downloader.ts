@@ -63,7 +63,6 @@ export async function downloadToFile(
           await downloadOnce(http, url, file, options, guard);
         } catch (err) {
           await fs.rm(file, { force: true });
-          options.cancel?.throwIfAborted();
           throw err instanceof DownloadError ? err : classify(err, options);
         }
       },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
+import { fileExists } from '../common/local-disk';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { encodePng, type View } from '../dataset/preprocess';
@@ -72,11 +73,7 @@ export class EmbeddingEngineService {
     loadOnnxRuntime();
     const dir = path.join(this.config.MODEL_CACHE_DIR, 'onnx');
     const onnxPath = path.join(dir, `${baseModel.sha256}.v${ONNX_GRAPH_VERSION}.onnx`);
-    const cached = await fs.access(onnxPath).then(
-      () => true,
-      () => false,
-    );
-    if (cached) return onnxPath;
+    if (await fileExists(onnxPath)) return onnxPath;
     const graph = onnxModelOf(fuseLayersModel(await readModelArtifacts(baseModel.modelJsonPath), EMBEDDING_LAYER));
     await fs.mkdir(dir, { recursive: true });
     // Unique per writer: replicas sharing MODEL_CACHE_DIR may all be pid 1.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { freeLoopbackPort } from '../../src/common/loopback-port';
 import { testEnv, waitFor } from './service-app';
 
 /** The service as its own process (`node src/main.js`), for tests that kill it. */
@@ -16,7 +16,7 @@ export class ServiceProcess {
   ) {}
 
   async start(): Promise<this> {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     this.url = `http://127.0.0.1:${port}`;
     const log = createWriteStream(this.logFile, { flags: 'a' });
     this.child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'src', 'main.js')], {
@@ -68,15 +68,4 @@ export class ServiceProcess {
 /** A process killed by a signal has a null exitCode and a signalCode. */
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
