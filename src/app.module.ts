@@ -5,18 +5,10 @@ import { LoggingModule } from './logging/logging.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
-import { TrainingJobsModule } from './jobs/training-jobs.module';
+import { JobsModule } from './jobs/jobs.module';
 
 /** The HTTP service: configuration, JSON logs, Postgres, training jobs (with datasets, export and webhooks), the scheduler and health. */
 @Module({
-  imports: [
-    ConfigModule,
-    LoggingModule,
-    MetricsModule,
-    DatabaseModule,
-    TrainingJobsModule,
-    SchedulerModule,
-    HealthModule,
-  ],
+  imports: [ConfigModule, LoggingModule, MetricsModule, DatabaseModule, JobsModule, SchedulerModule, HealthModule],
 })
 export class AppModule {}

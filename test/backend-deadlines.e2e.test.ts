@@ -36,18 +36,23 @@ describe('requests to the backend against trickling and endless peers', () => {
 
   it('gives up on a manifest that trickles in after the whole-request deadline, to be retried', async () => {
     const policy = egressPolicy([], [peer.url]);
-    const request = datasets.fetchManifest(`${peer.url}/trickle?query=query{x}`, 'token', policy);
+    const request = backend.fetchManifest(`${peer.url}/trickle?query=query{x}`, { authToken: 'token', policy });
     await assert.rejects(request, (err) => {
       assert.ok(err instanceof ManifestUnavailableError, String(err));
       assert.match(err.message, /timed out after 2 s/);
       return true;
     });
-    const took = await seconds(() => datasets.fetchManifest(`${peer.url}/trickle?query=query{x}`, 't', policy));
+    const took = await seconds(() =>
+      backend.fetchManifest(`${peer.url}/trickle?query=query{x}`, { authToken: 't', policy }),
+    );
     assert.ok(took >= 1.9 && took < 4, `${took} s`);
   });
 
   it('stops reading a manifest past MANIFEST_MAX_BYTES and fails the job with that reason', async () => {
-    const request = datasets.fetchManifest(`${peer.url}/endless?query=query{x}`, 'token', egressPolicy([], [peer.url]));
+    const request = backend.fetchManifest(`${peer.url}/endless?query=query{x}`, {
+      authToken: 'token',
+      policy: egressPolicy([], [peer.url]),
+    });
     await assert.rejects(request, (err) => {
       assert.ok(err instanceof DatasetError && !(err instanceof ManifestUnavailableError), String(err));
       assert.match(err.message, /larger than MANIFEST_MAX_BYTES \(100000 bytes\)/);

@@ -269,7 +269,7 @@ describe('durable jobs across processes', () => {
     const ofJob = records.filter((r) => String(r.msg).includes(body.jobId) || r.jobId === body.jobId);
     const contexts = new Set(ofJob.map((r) => r.context));
     assert.ok(ofJob.length >= 4, `only ${ofJob.length} lines about the job`);
-    for (const context of ['TrainingJobsService', 'TrainingJobRunner', 'BackendClient'])
+    for (const context of ['JobsService', 'JobProcessor', 'BackendClient'])
       assert.ok(contexts.has(context), `no job line from ${context}: ${[...contexts].join(', ')}`);
     for (const r of ofJob) {
       assert.equal(r.jobId, body.jobId, `a job line without its jobId: ${JSON.stringify(r)}`);

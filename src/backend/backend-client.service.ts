@@ -1,13 +1,17 @@
+/** The point-of-sale backend's client: manifest, status webhooks and model upload, each with its deadline and retries. */
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
+import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';
+import { manifestFailure, manifestLimits } from '../dataset/manifest-limits';
 import {
   completeTrainingForm,
   GraphqlError,
   graphqlResult,
+  manifestRequest,
   statusBody,
   type BackendStatus,
   type ModelFiles,
@@ -32,7 +36,10 @@ export class UploadError extends FinalError {}
 const STATUS_ATTEMPTS = 3;
 const STATUS_RETRY_DELAY_MS = 500;
 
-/** Writes to the backend: status webhooks (best effort) and the model upload (must succeed). */
+/**
+ * Everything the service says to the point-of-sale backend: the manifest query, status webhooks (best effort) and
+ * the model upload (must succeed).
+ */
 @Injectable()
 export class BackendClient {
   private readonly logger = new Logger(BackendClient.name);
@@ -42,6 +49,47 @@ export class BackendClient {
     private readonly config: AppConfig,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
+
+  /**
+   * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
+   * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
+   */
+  async fetchManifest(
+    manifestUrl: string,
+    target: Pick<BackendTarget, 'authToken' | 'policy' | 'signal'>,
+  ): Promise<unknown> {
+    const { endpoint, query } = manifestRequest(manifestUrl);
+    let response: { status: number; data: unknown };
+    try {
+      response = await this.http.axiosRef.post(
+        endpoint,
+        { query },
+        {
+          headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
+          validateStatus: () => true,
+          ...manifestLimits(this.config, target.signal),
+          ...guardedRequest(endpoint, target.policy),
+        },
+      );
+    } catch (err) {
+      const refused = egressRefusal(err);
+      if (refused) throw new DatasetError(`manifest request refused: ${refused.message}`);
+      throw manifestFailure(endpoint, err, this.config);
+    }
+    if (response.status >= 500 || response.status === 429) {
+      throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: HTTP ${response.status}`);
+    }
+    if (response.status >= 400)
+      throw new DatasetError(`manifest request to ${endpoint} was refused: HTTP ${response.status}`);
+    try {
+      const manifest = graphqlResult(response.data, 'mlTrainingManifest');
+      if (manifest === null) throw new DatasetError('the backend returned no manifest for this channel');
+      return manifest;
+    } catch (err) {
+      if (err instanceof GraphqlError) throw new DatasetError(`the backend refused the manifest: ${err.message}`);
+      throw err;
+    }
+  }
 
   /**
    * `updateTrainingStatus`. A failure is logged with its reason and retried a few times, but never thrown: a

@@ -1,6 +1,6 @@
 /**
  * The point-of-sale backend's GraphQL contract, as plain data: its URLs, the manifest request, the status and upload
- * request bodies, and the reading of its answers. No I/O here; BackendClient and DatasetService send what these build.
+ * request bodies, and the reading of its answers. No I/O here; BackendClient sends what these build.
  */
 import { TrainerError } from '../common/errors';
 import { DatasetError } from '../dataset/dataset.types';

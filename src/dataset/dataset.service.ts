@@ -1,3 +1,4 @@
+/** The photos a training uses: read from a folder, or downloaded from a manifest's URLs. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { HttpService } from '@nestjs/axios';
@@ -5,12 +6,12 @@ import { AppConfig } from '../config/app-config';
 import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
-import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
-import { GraphqlError, graphqlResult, manifestRequest } from '../backend/backend-contract';
-import { DatasetError, ManifestUnavailableError, type Dataset } from './dataset.types';
+import type { EgressPolicy } from '../common/egress';
+import { DatasetError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
 import { parseManifest, type Manifest } from './manifest';
+import { manifestFailure, manifestLimits } from './manifest-limits';
 
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;
@@ -30,74 +31,6 @@ export class DatasetService {
     return readImageFolder(dir);
   }
 
-  /**
-   * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
-   * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
-   */
-  async fetchManifest(
-    manifestUrl: string,
-    authToken: string,
-    policy: EgressPolicy,
-    cancel?: AbortSignal,
-  ): Promise<unknown> {
-    const { endpoint, query } = manifestRequest(manifestUrl);
-    let response: { status: number; data: unknown };
-    try {
-      const guard = guardedRequest(endpoint, policy);
-      response = await this.http.axiosRef.post(
-        endpoint,
-        { query },
-        {
-          headers: { Authorization: `Bearer ${authToken}`, 'Content-Type': 'application/json' },
-          validateStatus: () => true,
-          ...this.manifestLimits(cancel),
-          ...guard,
-        },
-      );
-    } catch (err) {
-      const refused = egressRefusal(err);
-      if (refused) throw new DatasetError(`manifest request refused: ${refused.message}`);
-      throw this.manifestFailure(endpoint, err);
-    }
-    if (response.status >= 500 || response.status === 429) {
-      throw new ManifestUnavailableError(`manifest request to ${endpoint} failed: HTTP ${response.status}`);
-    }
-    if (response.status >= 400)
-      throw new DatasetError(`manifest request to ${endpoint} was refused: HTTP ${response.status}`);
-    try {
-      const manifest = graphqlResult(response.data, 'mlTrainingManifest');
-      if (manifest === null) throw new DatasetError('the backend returned no manifest for this channel');
-      return manifest;
-    } catch (err) {
-      if (err instanceof GraphqlError) throw new DatasetError(`the backend refused the manifest: ${err.message}`);
-      throw err;
-    }
-  }
-
-  /** A whole-request deadline and the size cap, for every manifest request. */
-  private manifestLimits(cancel?: AbortSignal) {
-    return {
-      ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, cancel),
-      maxContentLength: this.config.MANIFEST_MAX_BYTES,
-    };
-  }
-
-  /** A manifest over the size cap is final (the same manifest comes back); a deadline or network error is not. */
-  private manifestFailure(url: string, err: unknown): Error {
-    if (/maxContentLength/.test((err as Error).message ?? '')) {
-      return new DatasetError(
-        `the manifest from ${url} is larger than MANIFEST_MAX_BYTES (${this.config.MANIFEST_MAX_BYTES} bytes)`,
-      );
-    }
-    if (pastDeadline(err)) {
-      return new ManifestUnavailableError(
-        `manifest request to ${url} timed out after ${this.config.BACKEND_REQUEST_TIMEOUT_SECONDS} s`,
-      );
-    }
-    const code = (err as { code?: string }).code;
-    return new ManifestUnavailableError(`manifest request to ${url} failed: ${code ?? (err as Error).message}`);
-  }
-
   /** Reads a manifest JSON from a file path or an http(s) URL (the CLI's --manifest). */
   async readManifest(source: string): Promise<unknown> {
     let text: string;
@@ -107,10 +40,10 @@ export class DatasetService {
         response = await this.http.axiosRef.get<string>(source, {
           responseType: 'text',
           validateStatus: () => true,
-          ...this.manifestLimits(),
+          ...manifestLimits(this.config),
         });
       } catch (err) {
-        throw this.manifestFailure(source, err);
+        throw manifestFailure(source, err, this.config);
       }
       if (response.status >= 400)
         throw new DatasetError(`manifest request to ${source} failed: HTTP ${response.status}`);

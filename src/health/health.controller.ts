@@ -7,7 +7,7 @@ import {
   TypeOrmHealthIndicator,
   type HealthCheckResult,
 } from '@nestjs/terminus';
-import { JobQueueService } from '../jobs/job-queue.service';
+import { JobQueueRepository } from '../jobs/job-queue.repository';
 
 /** Answer time allowed to each check: /health must stay fast even when Postgres is not. */
 const CHECK_TIMEOUT_MS = 1500;
@@ -32,7 +32,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
-    private readonly queue: JobQueueService,
+    private readonly queue: JobQueueRepository,
   ) {}
 
   @Get()

@@ -2,7 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { MetricsService } from '../metrics/metrics.service';
 import { JOB_STATES } from '../jobs/training-job.entity';
-import { TrainingJobsService } from '../jobs/training-jobs.service';
+import { JobsService } from '../jobs/jobs.service';
 
 /** GET /metrics (no auth, no secrets): Prometheus text format. */
 @ApiTags('health')
@@ -10,7 +10,7 @@ import { TrainingJobsService } from '../jobs/training-jobs.service';
 export class MetricsController {
   constructor(
     private readonly metrics: MetricsService,
-    private readonly jobs: TrainingJobsService,
+    private readonly jobs: JobsService,
   ) {}
 
   @Get()

@@ -1,5 +1,7 @@
+/** The trained_model table: a job's model kept between training and the backend's confirmed upload. */
 import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
-import type { JobResult, JobSkip } from './training-job.entity';
+import type { ModelFiles } from '../backend/backend-contract';
+import type { JobOutcome, JobResult, JobSkip } from './training-job.entity';
 
 /**
  * A job's model once it is trained and before the backend has confirmed its upload. An attempt that starts after a
@@ -32,4 +34,10 @@ export class TrainedModel {
 
   @CreateDateColumn({ type: 'timestamptz', name: 'created_at' })
   createdAt!: Date;
+}
+
+/** A trained model ready for upload, with what the job record will say about it. */
+export interface TrainedJobModel {
+  files: ModelFiles;
+  outcome: JobOutcome;
 }

@@ -1,3 +1,4 @@
+/** The training_job table: one row per job, what the API shows and what survives a restart. */
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { InputRange, RecognitionMetadata } from '../export/teachable-machine-format';
 import type { Stage } from '../training/trainer.service';
@@ -23,6 +24,13 @@ export interface JobSkip {
   product: string;
   photo: string;
   reason: string;
+}
+
+/** What a finished attempt writes to the job record. */
+export interface JobOutcome {
+  result: JobResult;
+  timings: Record<string, number>;
+  skips: JobSkip[];
 }
 
 /**

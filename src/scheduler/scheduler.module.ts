@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
-import { TrainingJobsModule } from '../jobs/training-jobs.module';
+import { JobsModule } from '../jobs/jobs.module';
 import { ChannelStateStore } from './channel-state.store';
 import { ChannelTrainingState } from './channel-training-state.entity';
 import { ChannelsController } from './channels.controller';
@@ -11,7 +11,7 @@ import { SchedulerService } from './scheduler.service';
 import { VendureChannelStateStore } from './vendure-channel-state.store';
 
 @Module({
-  imports: [ScheduleModule.forRoot(), TypeOrmModule.forFeature([ChannelTrainingState]), TrainingJobsModule],
+  imports: [ScheduleModule.forRoot(), TypeOrmModule.forFeature([ChannelTrainingState]), JobsModule],
   controllers: [ChannelsController],
   providers: [
     OwnChannelStateStore,

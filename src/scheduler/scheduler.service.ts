@@ -3,12 +3,8 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import {
-  ChannelBusyError,
-  TrainingJobsService,
-  type JobEvent,
-  type JobLifecycleListener,
-} from '../jobs/training-jobs.service';
+import { JobEvents, type JobEvent, type JobLifecycleListener } from '../jobs/job-events';
+import { ChannelBusyError, JobsService } from '../jobs/jobs.service';
 import { ChannelStateStore } from './channel-state.store';
 import { decide, type ChannelState } from './eligibility';
 import { adminApiUrl, manifestUrlFor } from '../backend/backend-contract';
@@ -35,13 +31,14 @@ export class SchedulerService implements OnApplicationBootstrap, JobLifecycleLis
   constructor(
     private readonly config: AppConfig,
     private readonly channels: ChannelStateStore,
-    private readonly jobs: TrainingJobsService,
+    private readonly jobs: JobsService,
+    private readonly jobEvents: JobEvents,
     private readonly db: DataSource,
     private readonly registry: SchedulerRegistry,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.jobs.addListener(this);
+    this.jobEvents.subscribe(this);
     if (!this.config.SCHEDULER_ENABLED) {
       this.logger.log('scheduler disabled (SCHEDULER_ENABLED=false)');
       return;

@@ -18,7 +18,7 @@ export class TfPoolService extends TfWorkerPool implements OnApplicationShutdown
     });
   }
 
-  /** On application shutdown, after running jobs had their grace period (see TrainingJobsService). */
+  /** On application shutdown, after running jobs had their grace period (see JobRecoveryService). */
   async onApplicationShutdown(): Promise<void> {
     await this.destroy();
   }

@@ -1,3 +1,4 @@
+/** The jobs' HTTP API: POST /v1/train, GET /v1/jobs/:jobId, GET /v1/jobs. */
 import {
   BadRequestException,
   Body,
@@ -19,15 +20,15 @@ import { AppConfig } from '../config/app-config';
 import { JobView } from './dto/job.view';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { TrainRequestDto } from './dto/train-request.dto';
-import { ChannelBusyError, TrainingJobsService } from './training-jobs.service';
+import { ChannelBusyError, JobsService } from './jobs.service';
 
 @ApiTags('training')
 @ApiBearerAuth()
 @UseGuards(BearerAuthGuard)
 @Controller('v1')
-export class TrainingJobsController {
+export class JobsController {
   constructor(
-    private readonly jobs: TrainingJobsService,
+    private readonly jobs: JobsService,
     private readonly config: AppConfig,
   ) {}
 

@@ -1,6 +1,8 @@
+/** The training queue: every use of pg-boss, and the one query that reads its tables. */
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
+import type { JobRef } from './job-records.repository';
 import { AppConfig } from '../config/app-config';
 import { DatabaseServer } from '../database/database-server';
 
@@ -11,12 +13,13 @@ const JOB_EXPIRE_SECONDS = 6 * 60 * 60;
 export type QueuedJobHandler = (jobId: string, attempt: number) => Promise<void>;
 
 /**
- * The durable queue of training jobs, on pg-boss in the same Postgres. pg-boss hands every job to exactly one
+ * The durable queue of training jobs, on pg-boss in the same Postgres: all pg-boss use is here, the SQL that reads
+ * its tables included. pg-boss hands every job to exactly one
  * worker (SELECT … FOR UPDATE SKIP LOCKED), retries failed attempts with backoff, and keeps jobs across restarts.
  */
 @Injectable()
-export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(JobQueueService.name);
+export class JobQueueRepository implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(JobQueueRepository.name);
   private readonly boss: PgBoss;
   private started = false;
 
@@ -123,6 +126,23 @@ export class JobQueueService implements OnModuleInit, OnApplicationShutdown {
     if (job?.state === 'retry' || job?.state === 'created') return 'retry';
     if (job?.state === 'failed') return 'failed';
     return 'unknown';
+  }
+
+  /**
+   * Jobs whose record has waited in `queued` for `staleSeconds` while their queue entry will never hand them out (it
+   * ended, or there is none): what an interrupted hand-back can leave behind. Reads pg-boss 10's job table.
+   */
+  async strandedJobs(staleSeconds: number): Promise<JobRef[]> {
+    return (
+      await this.boss.getDb().executeSql(
+        `SELECT t.id, t.channel_id AS "channelId" FROM training_job t
+        LEFT JOIN pgboss.job q ON q.name = $2 AND q.id = t.id
+        WHERE t.status = 'queued' AND t.updated_at < now() - make_interval(secs => $1)
+          AND (q.id IS NULL OR q.state NOT IN ('created', 'retry'))
+        LIMIT 100`,
+        [staleSeconds, TRAINING_QUEUE],
+      )
+    ).rows as JobRef[];
   }
 
   /** For /health: the queue's tables answer. */

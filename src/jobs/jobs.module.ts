@@ -1,0 +1,23 @@
+/** The service side of training: the HTTP API, durable jobs in Postgres, their queue and their attempts. */
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BackendModule } from '../backend/backend.module';
+import { DatasetModule } from '../dataset/dataset.module';
+import { TrainingModule } from '../training/training.module';
+import { JobEvents } from './job-events';
+import { JobProcessor } from './job.processor';
+import { JobQueueRepository } from './job-queue.repository';
+import { JobRecordsRepository } from './job-records.repository';
+import { JobRecoveryService } from './job-recovery.service';
+import { JobsController } from './jobs.controller';
+import { JobsService } from './jobs.service';
+import { TrainedModel } from './trained-model.entity';
+import { TrainingJob } from './training-job.entity';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, BackendModule],
+  controllers: [JobsController],
+  providers: [JobRecordsRepository, JobQueueRepository, JobEvents, JobsService, JobProcessor, JobRecoveryService],
+  exports: [JobsService, JobEvents, JobQueueRepository],
+})
+export class JobsModule {}

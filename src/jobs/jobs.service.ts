@@ -1,0 +1,86 @@
+/** Taking training jobs in (the HTTP API and the scheduler both come here) and looking them up. */
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { TrainerError } from '../common/errors';
+import { registerSecret } from '../common/secrets';
+import { TokenSeal } from '../common/token-seal';
+import { withLogContext } from '../logging/log-context';
+import type { TrainRequestDto } from './dto/train-request.dto';
+import type { ListJobsQuery } from './dto/list-jobs.query';
+import { JobQueueRepository } from './job-queue.repository';
+import { JobRecordsRepository } from './job-records.repository';
+import type { TrainingJob } from './training-job.entity';
+
+/** A channel already has a queued or running job; `jobId` is that job. */
+export class ChannelBusyError extends TrainerError {
+  constructor(
+    readonly channelId: string,
+    readonly jobId: string,
+  ) {
+    super(`channel ${channelId} already has a training job queued or running`);
+  }
+}
+
+@Injectable()
+export class JobsService {
+  private readonly logger = new Logger(JobsService.name);
+  private readonly seal: TokenSeal;
+
+  constructor(
+    private readonly records: JobRecordsRepository,
+    private readonly queue: JobQueueRepository,
+    private readonly config: AppConfig,
+  ) {
+    this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
+  }
+
+  /** A job record and its queue entry, together or not at all; ChannelBusyError if the channel has an active job. */
+  async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
+    registerSecret(request.authToken);
+    const jobId = randomUUID();
+    const created = await this.records.create(
+      {
+        id: jobId,
+        channelId: request.channelId,
+        maxAttempts: this.config.JOB_MAX_ATTEMPTS,
+        manifestUrl: request.manifestUrl,
+        webhookUrl: request.webhookUrl,
+        inputRange: request.inputRange ?? null,
+        sealedAuthToken: this.seal.seal(request.authToken),
+      },
+      (manager) => this.queue.send(jobId, manager),
+    );
+    if (created === 'channel-busy') {
+      const active = await this.records.findActive(request.channelId);
+      throw new ChannelBusyError(request.channelId, active?.id ?? 'unknown');
+    }
+    withLogContext({ jobId, channelId: request.channelId }, () =>
+      this.logger.log(`job ${jobId} queued for channel ${request.channelId}`),
+    );
+    return { jobId };
+  }
+
+  /** The channel's queued or running job, if any. */
+  activeJob(channelId: string): Promise<TrainingJob | null> {
+    return this.records.findActive(channelId);
+  }
+
+  /** The channel's most recent job. */
+  latestJob(channelId: string): Promise<TrainingJob | null> {
+    return this.records.findLatest(channelId);
+  }
+
+  find(jobId: string): Promise<TrainingJob | null> {
+    return this.records.find(jobId);
+  }
+
+  list(query: ListJobsQuery): Promise<TrainingJob[]> {
+    return this.records.list(query);
+  }
+
+  /** Jobs by state, for /metrics. */
+  countByState(): Promise<Record<string, number>> {
+    return this.records.countByStatus();
+  }
+}

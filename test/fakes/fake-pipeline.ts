@@ -1,0 +1,91 @@
+/** The dataset and trainer services without photos or TensorFlow: a "model" of three small files, made on demand. */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { DatasetService } from '../../src/dataset/dataset.service';
+import type { Dataset } from '../../src/dataset/dataset.types';
+import type { Manifest } from '../../src/dataset/manifest';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../../src/export/teachable-machine-format';
+import type { RecognitionMetadata } from '../../src/export/teachable-machine-format';
+import type {
+  ProgressListener,
+  TrainerService,
+  TrainRequest,
+  TrainingSummary,
+} from '../../src/training/trainer.service';
+
+export class FakeDatasets implements Pick<DatasetService, 'fromManifest'> {
+  downloads = 0;
+
+  async fromManifest(
+    input: unknown,
+    workDir: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Dataset & { manifest: Manifest }> {
+    this.downloads++;
+    onProgress?.(1, 1);
+    return {
+      manifest: input as Manifest,
+      labels: [
+        { id: 'p1', name: 'Soap' },
+        { id: 'p2', name: 'Oil' },
+      ],
+      images: [
+        { label: 0, name: 'asset 1', path: path.join(workDir, 'photos', '0') },
+        { label: 1, name: 'asset 2', path: path.join(workDir, 'photos', '1') },
+      ],
+      skipped: [{ label: 'p2', name: 'asset 3', reason: 'download failed: HTTP 404' }],
+      warnings: [],
+    };
+  }
+}
+
+export class FakeTrainer implements Pick<TrainerService, 'train'> {
+  trainings = 0;
+  /** Thrown by the next training, then cleared. */
+  error?: Error;
+  /** While set, a training waits for it (or for its cancel signal) before it writes the files. */
+  hold?: Promise<void>;
+
+  async train(request: TrainRequest, onProgress?: ProgressListener): Promise<TrainingSummary> {
+    this.trainings++;
+    const error = this.error;
+    this.error = undefined;
+    if (error) throw error;
+    onProgress?.('embedding', 1);
+    if (this.hold) {
+      await new Promise<void>((resolve, reject) => {
+        void this.hold!.then(resolve);
+        request.cancel?.addEventListener('abort', () => reject(request.cancel!.reason as Error), { once: true });
+      });
+    }
+    onProgress?.('training', 1);
+    onProgress?.('exporting', 1);
+    await fs.mkdir(request.outDir, { recursive: true });
+    const trainingId = `training-${this.trainings}`;
+    const files = {
+      [MODEL_FILE]: path.join(request.outDir, MODEL_FILE),
+      [WEIGHTS_FILE]: path.join(request.outDir, WEIGHTS_FILE),
+      [METADATA_FILE]: path.join(request.outDir, METADATA_FILE),
+    };
+    await fs.writeFile(files[MODEL_FILE], JSON.stringify({ trainingId }));
+    await fs.writeFile(files[WEIGHTS_FILE], Buffer.from([1, 2, 3, this.trainings]));
+    await fs.writeFile(files[METADATA_FILE], JSON.stringify({ trainingId, labels: ['p1', 'p2'] }));
+    return {
+      trainingId,
+      labels: ['p1', 'p2'],
+      labelNames: ['Soap', 'Oil'],
+      images: request.dataset.images.length,
+      skipped: request.dataset.skipped,
+      droppedLabels: [],
+      warnings: [],
+      validationAccuracy: 1,
+      recognition: { threshold: 0.9, logitScale: 1 } as RecognitionMetadata,
+      epochsRun: 1,
+      cachedImages: 0,
+      backend: 'fake',
+      workers: 1,
+      secondsPerStage: { ...request.secondsPerStage, embedding: 0.1, training: 0.1, exporting: 0.1 },
+      files,
+    };
+  }
+}
