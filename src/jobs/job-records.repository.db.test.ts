@@ -1,0 +1,184 @@
+/** Medium tier: the job records' SQL on a real Postgres (the service's migrations), without Nest or TensorFlow. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { newJob, openJobTables, type JobTables } from '../../test/support/job-tables';
+import type { TrainedJobModel } from './trained-model.entity';
+import type { JobOutcome } from './training-job.entity';
+
+const OUTCOME: JobOutcome = {
+  result: {
+    trainingId: 't1',
+    products: 2,
+    images: 10,
+    skippedImages: 0,
+    droppedProducts: [],
+    validationAccuracy: 1,
+    recognition: { threshold: 0.9 } as JobOutcome['result']['recognition'],
+    backend: 'wasm',
+  },
+  timings: { embedding: 1.5 },
+  skips: [],
+};
+const MODEL: TrainedJobModel = {
+  files: {
+    modelJson: Buffer.from('{"m":1}'),
+    weightsFile: new Uint8Array([0, 1, 2, 255]),
+    metadata: Buffer.from('{"labels":[]}'),
+  },
+  outcome: OUTCOME,
+};
+
+describe('JobRecordsRepository on Postgres', () => {
+  let t: JobTables;
+  before(async () => (t = await openJobTables()));
+  after(() => t.close());
+
+  /** A created job, claimed by `worker`. */
+  const running = async (worker = 'w1') => {
+    const job = newJob();
+    await t.records.create(job, async () => undefined);
+    assert.ok(await t.records.claim(job.id, 1, worker));
+    return job;
+  };
+  const ageHeartbeat = (jobId: string, seconds: number) =>
+    t.db.query(`UPDATE training_job SET heartbeat_at = now() - make_interval(secs => $2) WHERE id = $1`, [
+      jobId,
+      seconds,
+    ]);
+
+  it('creates a record together with what runs alongside, or not at all', async () => {
+    const job = newJob();
+    await assert.rejects(
+      t.records.create(job, async (manager) => {
+        await manager.query('SELECT 1');
+        throw new Error('the queue refused');
+      }),
+      /the queue refused/,
+    );
+    assert.equal(await t.records.find(job.id), null, 'rolled back with its companion');
+    assert.equal(await t.records.create(job, async () => undefined), 'created');
+    const record = await t.records.find(job.id);
+    assert.equal(record?.status, 'queued');
+    assert.deepEqual([record?.timings, record?.skipped], [{}, []]);
+  });
+
+  it('allows one queued or running job per channel (the partial unique index), and another once it ends', async () => {
+    const first = newJob({ channelId: 'busy' });
+    await t.records.create(first, async () => undefined);
+    assert.equal(await t.records.create(newJob({ channelId: 'busy' }), async () => undefined), 'channel-busy');
+    assert.equal((await t.records.findActive('busy'))?.id, first.id);
+    await t.records.claim(first.id, 1, 'w1');
+    assert.ok(await t.records.fail(first.id, 'w1', 'broken'));
+    const second = newJob({ channelId: 'busy' });
+    assert.equal(await t.records.create(second, async () => undefined), 'created');
+    assert.equal((await t.records.findLatest('busy'))?.id, second.id);
+    assert.deepEqual(
+      (await t.records.list({ channelId: 'busy', limit: 10 })).map((j) => j.id),
+      [second.id, first.id],
+      'newest first',
+    );
+    assert.deepEqual(
+      (await t.records.list({ channelId: 'busy', status: 'failed', limit: 10 })).map((j) => j.id),
+      [first.id],
+    );
+  });
+
+  it('claims a queued job once, with the database clock for its heartbeat', async () => {
+    const job = newJob();
+    await t.records.create(job, async () => undefined);
+    const claimed = await t.records.claim(job.id, 2, 'w1');
+    assert.equal(claimed?.status, 'running');
+    assert.equal(claimed?.attempt, 2);
+    assert.equal(claimed?.workerId, 'w1');
+    assert.equal(claimed?.stage, 'downloading');
+    const [{ drift }] = (await t.db.query(
+      `SELECT abs(extract(epoch FROM now() - heartbeat_at)) AS drift FROM training_job WHERE id = $1`,
+      [job.id],
+    )) as { drift: number }[];
+    assert.ok(Number(drift) < 5, `heartbeat ${drift} s from the database's now()`);
+    assert.equal(await t.records.claim(job.id, 3, 'w2'), null, 'not claimed twice');
+    assert.ok(await t.records.isRunningIn(job.id, 'w1'));
+    assert.ok(!(await t.records.isRunningIn(job.id, 'w2')));
+    assert.ok(await t.records.isRunning(job.id));
+  });
+
+  it('changes a running job only for the worker that holds it', async () => {
+    const job = await running('w1');
+    assert.ok(!(await t.records.requeue(job.id, 'w2', 'x')));
+    assert.ok(!(await t.records.complete(job.id, 'w2', OUTCOME)));
+    assert.ok(!(await t.records.fail(job.id, 'w2', 'x')));
+    assert.ok(!(await t.records.fail(job.id, null, 'x')), 'a running job is not failed as if queued');
+    assert.ok(!(await t.records.keepModel(job.id, 'w2', MODEL)));
+    await t.records.writeProgress(job.id, 'w2', 'training', 80);
+    assert.equal((await t.records.find(job.id))?.progress, 0);
+
+    await t.records.writeProgress(job.id, 'w1', 'training', 80);
+    assert.equal((await t.records.find(job.id))?.progress, 80);
+    assert.ok(await t.records.requeue(job.id, 'w1', 'attempt 1 failed: x; retrying'));
+    const requeued = await t.records.find(job.id);
+    assert.deepEqual(
+      [requeued?.status, requeued?.workerId, requeued?.error],
+      ['queued', null, 'attempt 1 failed: x; retrying'],
+    );
+    assert.ok(await t.records.fail(job.id, null, 'all 3 attempts were interrupted'), 'a queued job can be failed');
+  });
+
+  it('keeps a model byte for byte until the job ends, and ending removes it in the same transaction', async () => {
+    const job = await running('w1');
+    assert.ok(await t.records.keepModel(job.id, 'w1', MODEL));
+    assert.ok(await t.records.keepModel(job.id, 'w1', MODEL), 'kept again: replaced, not duplicated');
+    const kept = await t.records.keptModel(job.id);
+    assert.deepEqual([...kept!.files.weightsFile], [0, 1, 2, 255]);
+    assert.equal(Buffer.from(kept!.files.modelJson).toString(), '{"m":1}');
+    assert.deepEqual(kept!.outcome, OUTCOME);
+    assert.ok(await t.records.hasKeptModel(job.id));
+
+    assert.ok(await t.records.complete(job.id, 'w1', OUTCOME));
+    assert.ok(!(await t.records.hasKeptModel(job.id)));
+    const record = await t.records.find(job.id);
+    assert.deepEqual([record?.status, record?.progress, record?.workerId], ['completed', 100, null]);
+    assert.deepEqual(record?.result, OUTCOME.result);
+    assert.ok(record?.finishedAt);
+  });
+
+  it('hands back running jobs with an old heartbeat, except this worker’s live ones, and renews heartbeats', async () => {
+    const dead = await running('dead');
+    const mineLive = await running('me');
+    const mineLost = await running('me');
+    const fresh = await running('other');
+    for (const job of [dead, mineLive, mineLost]) await ageHeartbeat(job.id, 600);
+
+    const handedBack = await t.records.handBackStale(60, 'me', [mineLive.id]);
+    assert.deepEqual(handedBack.map((j) => j.id).sort(), [dead.id, mineLost.id].sort());
+    assert.equal(handedBack.find((j) => j.id === dead.id)?.channelId, dead.channelId);
+    const record = await t.records.find(dead.id);
+    assert.deepEqual(
+      [record?.status, record?.workerId, record?.error],
+      ['queued', null, 'attempt 1 stopped: its process stopped reporting; retrying'],
+    );
+    assert.equal((await t.records.find(fresh.id))?.status, 'running');
+    assert.equal((await t.records.find(mineLive.id))?.status, 'running');
+
+    await t.records.beat([mineLive.id, fresh.id], 'me');
+    assert.deepEqual(await t.records.handBackStale(60, 'me', []), [], 'its heartbeat was renewed');
+    await ageHeartbeat(fresh.id, 600);
+    await t.records.beat([fresh.id], 'me');
+    assert.equal((await t.records.handBackStale(60, 'me', [])).length, 1, 'another worker’s job is not renewed');
+  });
+
+  it('counts jobs by status and raises the attempt limit', async () => {
+    const counts = await t.records.countByStatus();
+    assert.ok(counts.queued >= 1 && counts.completed >= 1 && counts.failed >= 1, JSON.stringify(counts));
+    const job = newJob();
+    await t.records.create(job, async () => undefined);
+    await t.records.addAttempt(job.id);
+    assert.equal((await t.records.find(job.id))?.maxAttempts, 4);
+    await t.records.writeSkips(job.id, [{ product: 'p1', photo: 'asset 1', reason: 'download failed: HTTP 404' }]);
+    assert.equal((await t.records.find(job.id))?.skipped[0].reason, 'download failed: HTTP 404');
+  });
+
+  it('runs without TensorFlow', () => {
+    const loaded = Object.keys(require.cache).filter((file) => /[\\/]@tensorflow[\\/]|onnxruntime/.test(file));
+    assert.deepEqual(loaded, []);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The medium tier's database: the service's real tables (its migrations) and queue on the test Postgres, reached
+ * through the real repositories, without Nest or TensorFlow.
+ */
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../../src/config/app-config';
+import { ENTITIES, MIGRATIONS } from '../../src/database/database.module';
+import type { DatabaseServer } from '../../src/database/database-server';
+import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
+import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
+import { TrainedModel } from '../../src/jobs/trained-model.entity';
+import { TrainingJob } from '../../src/jobs/training-job.entity';
+import { resetDatabase, TEST_DATABASE_URL } from './test-database';
+
+export interface JobTables {
+  db: DataSource;
+  records: JobRecordsRepository;
+  queue: JobQueueRepository;
+  close(): Promise<void>;
+}
+
+/** Empty tables, migrated as at start-up, and a started queue. */
+export async function openJobTables(): Promise<JobTables> {
+  await resetDatabase();
+  const db = await new DataSource({
+    type: 'postgres',
+    url: TEST_DATABASE_URL,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: true,
+    synchronize: false,
+  }).initialize();
+  const records = new JobRecordsRepository(db.getRepository(TrainingJob), db.getRepository(TrainedModel), db);
+  const queue = new JobQueueRepository(loadConfig({ LOG_LEVEL: 'silent' }), {
+    url: TEST_DATABASE_URL,
+  } as DatabaseServer);
+  await queue.onModuleInit();
+  return {
+    db,
+    records,
+    queue,
+    close: async () => {
+      await queue.stop();
+      await db.destroy();
+    },
+  };
+}
+
+let counter = 0;
+
+/** A new job's fields, on its own channel unless told. */
+export function newJob(fields: Partial<NewJob> = {}): NewJob {
+  counter++;
+  return {
+    id: crypto.randomUUID(),
+    channelId: `channel-${counter}`,
+    maxAttempts: 3,
+    manifestUrl: 'http://127.0.0.1:3000/admin-api?query=query{m}',
+    webhookUrl: 'http://127.0.0.1:3000/admin-api',
+    inputRange: null,
+    sealedAuthToken: 'sealed',
+    ...fields,
+  };
+}
