@@ -192,33 +192,6 @@ describe('durable jobs across processes', () => {
     await next.stop();
   });
 
-  it('revives a queued job whose queue entry is gone or ended without running it', async () => {
-    for (const channel of ['31', '32', '33']) backend.manifests.set(channel, backend.groceryProducts(QUICK_CLASSES, 3));
-    backend.photoDelayMs = 300;
-    const p = await service('stranded');
-    const busy = await apiOf(p).train('31');
-    await apiOf(p).running(busy.body.jobId);
-    const gone = (await apiOf(p).train('32')).body.jobId;
-    const ended = (await apiOf(p).train('33')).body.jobId;
-    // What an interrupted hand-back can leave: the record waits in `queued`, the queue will never hand it out.
-    await withDatabase(async (db) => {
-      await db.query('DELETE FROM pgboss.job WHERE id = $1', [gone]);
-      await db.query(`UPDATE pgboss.job SET state = 'completed' WHERE id = $1`, [ended]);
-    });
-    backend.photoDelayMs = 0;
-    for (const jobId of [busy.body.jobId, gone, ended]) {
-      const done = await apiOf(p).finished(jobId);
-      assert.equal(done.state, 'completed', `${jobId}: ${done.error}`);
-    }
-    for (const channel of ['31', '32', '33'])
-      assert.equal(
-        backend.uploads.filter((u) => u.channelId === channel).length,
-        1,
-        `channel ${channel} uploaded once`,
-      );
-    await p.stop();
-  });
-
   it('two processes on one database run every job once and never two jobs of one channel', async () => {
     for (const channel of ['11', '12', '13']) backend.manifests.set(channel, backend.groceryProducts(QUICK_CLASSES, 4));
     const [a, b] = await Promise.all([service('a'), service('b')]);

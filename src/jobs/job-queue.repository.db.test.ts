@@ -1,5 +1,6 @@
 /** Medium tier: the queue (pg-boss) and the SQL that reads its tables, on a real Postgres, without TensorFlow. */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { newJob, openJobTables, type JobTables } from '../../test/support/job-tables';
 
@@ -63,9 +64,25 @@ describe('JobQueueRepository on Postgres', () => {
     assert.equal(await t.queue.revive(missing.id), 'waiting');
 
     const failed = await waitingJob(0, true);
-    await t.db.query(`UPDATE pgboss.job SET state = 'failed' WHERE id = $1`, [failed.id]);
+    // Its last attempt (retry_count = retryLimit) failed.
+    await t.db.query(`UPDATE pgboss.job SET state = 'failed', retry_count = 2 WHERE id = $1`, [failed.id]);
     assert.equal(await t.queue.revive(failed.id), 'raised');
     assert.equal(await entryState(failed.id), 'retry');
+    const [{ limit }] = (await t.db.query('SELECT retry_limit AS limit FROM pgboss.job WHERE id = $1', [
+      failed.id,
+    ])) as {
+      limit: number;
+    }[];
+    assert.equal(limit, 3, 'one more attempt than JOB_MAX_ATTEMPTS allowed');
     assert.deepEqual(await t.queue.strandedJobs(0).then((jobs) => jobs.some((j) => j.id === failed.id)), false);
+
+    // What revival is for: the queue hands both to a worker again, the failed one as its next attempt.
+    const handed = new Map<string, number>();
+    await t.queue.work(1, async (jobId, attempt) => void handed.set(jobId, attempt));
+    const deadline = Date.now() + 15_000;
+    while (!(handed.has(missing.id) && handed.has(failed.id)) && Date.now() < deadline) await sleep(100);
+    assert.equal(handed.get(missing.id), 1);
+    assert.equal(handed.get(failed.id), 3, 'its interrupted last attempt again, under the raised limit');
+    await t.queue.stopWorking();
   });
 });

@@ -31,9 +31,12 @@ export async function openJobTables(): Promise<JobTables> {
     synchronize: false,
   }).initialize();
   const records = new JobRecordsRepository(db.getRepository(TrainingJob), db.getRepository(TrainedModel), db);
-  const queue = new JobQueueRepository(loadConfig({ LOG_LEVEL: 'silent' }), {
-    url: TEST_DATABASE_URL,
-  } as DatabaseServer);
+  const queue = new JobQueueRepository(
+    loadConfig({ LOG_LEVEL: 'silent', QUEUE_POLL_SECONDS: '1', JOB_RETRY_DELAY_SECONDS: '0' }),
+    {
+      url: TEST_DATABASE_URL,
+    } as DatabaseServer,
+  );
   await queue.onModuleInit();
   return {
     db,
