@@ -1,3 +1,4 @@
+/** The HTTP service's root module: which modules make up the running service. */
 import { Module } from '@nestjs/common';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/** The command-line trainer (`npm run train`): trains a model from a photo folder or a manifest, no service needed. */
 import 'reflect-metadata';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';

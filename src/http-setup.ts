@@ -1,3 +1,4 @@
+/** The HTTP app's settings shared by the service and its tests: body limit, validation, shutdown hooks, /docs. */
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';

@@ -1,3 +1,4 @@
+/** The service's entry point (`npm start`): starts the HTTP service, or says in one line why it cannot. */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';

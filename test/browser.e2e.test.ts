@@ -1,3 +1,4 @@
+/** End-to-end: the exported model in Chromium, in Teachable Machine's loader and the shop's web app. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

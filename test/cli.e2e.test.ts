@@ -1,3 +1,4 @@
+/** End-to-end: the CLI's arguments, output and exit codes. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';

@@ -1,3 +1,4 @@
+/** End-to-end: start-up checks and a job whose disk fills up. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';

@@ -1,3 +1,4 @@
+/** End-to-end: npm start without DATABASE_URL, on the embedded PostgreSQL. */
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';

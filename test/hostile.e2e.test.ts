@@ -1,3 +1,4 @@
+/** End-to-end: hostile photos and manifests are skipped or refused within bounds. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';

@@ -1,3 +1,4 @@
+/** End-to-end: the training pipeline on real photos (accuracy, cache, cancellation). */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';

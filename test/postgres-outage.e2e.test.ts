@@ -1,3 +1,4 @@
+/** End-to-end: Postgres restarted while jobs are queued and one runs. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -1,3 +1,4 @@
+/** End-to-end: jobs across killed, stopped and concurrent service processes. */
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -1,3 +1,4 @@
+/** End-to-end: the scheduler with each channel-state source. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+/** End-to-end: the HTTP API, a job from request to upload, and the backend contract. */
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';

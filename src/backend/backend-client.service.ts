@@ -1,4 +1,4 @@
-/** The point-of-sale backend's client: manifest, status webhooks and model upload, each with its deadline and retries. */
+/** The point-of-sale backend's client: manifest, status webhooks and upload, each with its deadline and retries. */
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';

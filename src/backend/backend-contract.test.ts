@@ -1,3 +1,4 @@
+/** Unit tests of the backend contract: URLs, the manifest request, status and upload bodies, GraphQL answers. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {

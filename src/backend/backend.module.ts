@@ -1,3 +1,4 @@
+/** Nest module of the point-of-sale backend's client. */
 import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { BackendClient } from './backend-client.service';

@@ -1,3 +1,4 @@
+/** The API's authentication: the ML_SERVICE_TOKEN bearer token, compared in constant time. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   ForbiddenException,

@@ -1,3 +1,4 @@
+/** Unit tests of the outbound request policy (DNS stubbed: nothing leaves the machine). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {

@@ -1,3 +1,4 @@
+/** Where the service's outbound requests may go (ALLOWED_HOSTS, ports, resolved addresses), and their deadlines. */
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';

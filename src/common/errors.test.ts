@@ -1,3 +1,4 @@
+/** Unit tests of the error base class and its final/retryable flag. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';

@@ -1,3 +1,4 @@
+/** Unit tests of local disk checks and disk-error recognition. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';

@@ -1,3 +1,4 @@
+/** This machine's own disk: writable-folder checks at start-up, disk-refusal errors, file existence. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 

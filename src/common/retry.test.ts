@@ -1,3 +1,4 @@
+/** Unit tests of the retry helper. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retry } from './retry';

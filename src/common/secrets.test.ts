@@ -1,3 +1,4 @@
+/** Unit tests of secret redaction. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { redactSecrets, registerSecret } from './secrets';

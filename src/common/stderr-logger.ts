@@ -1,3 +1,4 @@
+/** The CLI's logger: Nest's log lines on stderr, its start-up chatter left out. */
 import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 
 /** Nest's start-up chatter, of no interest to someone running the CLI. */

@@ -1,3 +1,4 @@
+/** Unit tests of job token sealing. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sameSecret } from './bearer-auth.guard';

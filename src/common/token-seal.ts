@@ -1,3 +1,4 @@
+/** Seals the backend token a job carries before it is stored (AES-GCM keyed by ML_SERVICE_TOKEN), and opens it. */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 /** Key used when no ML_SERVICE_TOKEN is configured (development only: production refuses to start without one). */

@@ -1,3 +1,4 @@
+/** Unit tests of request validation helpers. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nestsDeeperThan } from './validation';

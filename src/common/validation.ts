@@ -1,3 +1,4 @@
+/** Input checks shared by the API and the manifest: URLs, control characters, body depth, the pipe. */
 import { BadRequestException, ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { Matches, ValidateBy, type ValidatorOptions } from 'class-validator';
 

@@ -1,3 +1,4 @@
+/** Unit tests of configuration loading and its error messages. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';

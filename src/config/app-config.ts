@@ -1,3 +1,4 @@
+/** Every setting the service and the CLI read from the environment, with its default, range and validation. */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
@@ -24,7 +25,7 @@ import {
   TF_BACKENDS,
   type EmbeddingEngineChoice,
   type TfBackendChoice,
-} from '../training/ml';
+} from '../common/ml-choices';
 import { TrainerError } from '../common/errors';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

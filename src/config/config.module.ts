@@ -1,3 +1,4 @@
+/** Nest module providing the validated AppConfig. */
 import { Global, Module } from '@nestjs/common';
 import { AppConfig, loadConfig } from './app-config';
 

@@ -1,3 +1,4 @@
+/** Unit tests of telling an unreachable database from a refused statement. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DatabaseError } from 'pg';

@@ -1,3 +1,4 @@
+/** Which Postgres the service uses: DATABASE_URL, or the embedded one in DATA_DIR. */
 import * as path from 'node:path';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';

@@ -1,3 +1,4 @@
+/** Nest module for Postgres: TypeORM with the service's entities and migrations. */
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';

@@ -1,3 +1,4 @@
+/** Nest module of the dataset service. */
 import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { DatasetService } from './dataset.service';

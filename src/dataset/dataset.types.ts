@@ -1,3 +1,4 @@
+/** What a dataset is (products, photos, skipped photos) and its errors. */
 import { FinalError, TrainerError } from '../common/errors';
 
 /** A product (class) of the model, in the order of the model's outputs. */

@@ -1,3 +1,4 @@
+/** Embeddings cached on disk by photo content and base model, so a retrain embeds only new photos. */
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -1,3 +1,4 @@
+/** Downloads one photo to a file within size, time and egress limits, with retries. */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';

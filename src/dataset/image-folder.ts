@@ -1,3 +1,4 @@
+/** Reads a folder of photos (one sub-folder per product) as a dataset. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { DatasetError, type Dataset } from './dataset.types';

@@ -1,4 +1,4 @@
-/** The deadline and size cap of every manifest download (the backend's, and the CLI's --manifest URL), and its errors. */
+/** The deadline and size cap of every manifest download (the backend's, the CLI's --manifest URL), and its errors. */
 import { deadline, pastDeadline } from '../common/egress';
 import type { AppConfig } from '../config/app-config';
 import { DatasetError, ManifestUnavailableError } from './dataset.types';

@@ -1,3 +1,4 @@
+/** Unit tests of manifest validation. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DatasetError } from './dataset.types';

@@ -1,3 +1,4 @@
+/** The backend's manifest (products and photo URLs): validated, with hostile input bounded. */
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength, validateSync } from 'class-validator';
 import {

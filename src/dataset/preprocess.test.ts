@@ -1,3 +1,4 @@
+/** Unit tests of photo preprocessing against the browser's. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+/** Photo preprocessing as the browser does it (sharp): orientation, centre crop to 224, colour, and the crop views. */
 import sharp from 'sharp';
 import { TrainerError } from '../common/errors';
 import { IMAGE_SIZE } from '../common/model-shape';

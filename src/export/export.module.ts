@@ -1,3 +1,4 @@
+/** Nest module of the model export. */
 import { Module } from '@nestjs/common';
 import { ExportService } from './export.service';
 

@@ -1,3 +1,4 @@
+/** Writes the Teachable Machine files of a trained model and checks that they reload to the same predictions. */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -1,3 +1,4 @@
+/** Unit tests of the exported model's format. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metadataFor, modelJsonFor } from './teachable-machine-format';

@@ -1,3 +1,4 @@
+/** GET /health: the database and the queue answer, within a bounded time. */
 import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import {

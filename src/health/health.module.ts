@@ -1,3 +1,4 @@
+/** Nest module of /health and /metrics. */
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { JobsModule } from '../jobs/jobs.module';

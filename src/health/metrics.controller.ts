@@ -1,3 +1,4 @@
+/** GET /metrics: Prometheus text, with job counts read at scrape time. */
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { MetricsService } from '../metrics/metrics.service';

@@ -1,3 +1,4 @@
+/** Unit tests of overall job progress and its throttle. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { overallProgress, ProgressThrottle } from './job-progress';

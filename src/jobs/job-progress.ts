@@ -1,3 +1,4 @@
+/** A job's overall progress (0-100) from its stages, and which updates reach the backend. */
 import type { Stage } from '../training/trainer.service';
 
 /** Share of the whole job each stage stands for, as [start, end] of the overall 0–100. */

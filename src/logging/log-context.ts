@@ -1,3 +1,4 @@
+/** The jobId and channelId every log line of a job carries (AsyncLocalStorage). */
 import { PinoLogger } from 'nestjs-pino';
 import { storage, Store } from 'nestjs-pino/storage';
 

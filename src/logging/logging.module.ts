@@ -1,3 +1,4 @@
+/** JSON logs (nestjs-pino): levels, redaction, request lines. */
 import { Module, RequestMethod } from '@nestjs/common';
 import { LoggerModule, type Params } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';

@@ -1,3 +1,4 @@
+/** Nest module of the Prometheus metrics. */
 import { Global, Module } from '@nestjs/common';
 import { MetricsService } from './metrics.service';
 

@@ -1,3 +1,4 @@
+/** The service's Prometheus metrics. */
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 

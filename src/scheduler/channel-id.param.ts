@@ -1,3 +1,4 @@
+/** The :channelId route parameter, validated like POST /v1/train's. */
 import { PickType } from '@nestjs/swagger';
 import { TrainRequestDto } from '../jobs/dto/train-request.dto';
 

@@ -1,3 +1,4 @@
+/** Where channels' training state lives (our table or the backend's), behind one interface. */
 import type { ChannelState } from './eligibility';
 
 /**

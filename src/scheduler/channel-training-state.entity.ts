@@ -1,3 +1,4 @@
+/** The channel_training_state table (CHANNEL_STATE_SOURCE=own). */
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { ChannelStatus } from './eligibility';
 

@@ -1,3 +1,4 @@
+/** The channel API: queue a channel for training, read channels' state, run a scheduler tick now. */
 import { Controller, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';

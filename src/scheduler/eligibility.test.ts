@@ -1,3 +1,4 @@
+/** Unit tests of which channels are due to train. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decide, type ChannelState } from './eligibility';

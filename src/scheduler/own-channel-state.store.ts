@@ -1,3 +1,4 @@
+/** Channel state in our own table (CHANNEL_STATE_SOURCE=own). */
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Not, type Repository } from 'typeorm';

@@ -1,3 +1,4 @@
+/** Nest module of the scheduler and the channel API. */
 import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';

@@ -1,3 +1,4 @@
+/** The hourly scheduler: starts the channels that are due, and keeps channel state true as jobs end. */
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';

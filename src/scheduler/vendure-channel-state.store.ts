@@ -1,3 +1,4 @@
+/** Channel state in the backend's own channel table (CHANNEL_STATE_SOURCE=vendure). */
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ChannelStateStore } from './channel-state.store';

@@ -1,3 +1,4 @@
+/** Unit tests of the look-alike and photo advice. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lookAlikes, photoAdvice } from './advice';

@@ -1,3 +1,4 @@
+/** The base model a training uses: resolved once, downloaded and cached when it is a URL. */
 import { Injectable, Logger } from '@nestjs/common';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';

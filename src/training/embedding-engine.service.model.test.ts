@@ -1,3 +1,4 @@
+/** Model tests: ONNX Runtime and TensorFlow.js give the same embeddings, and the engine choice. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';

@@ -1,3 +1,4 @@
+/** Picks the embedding engine (ONNX Runtime or TensorFlow.js) for a base model, once. */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

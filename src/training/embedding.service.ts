@@ -1,3 +1,4 @@
+/** Embeds a dataset's photos (every view), reading and filling the embedding cache. */
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';

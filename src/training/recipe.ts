@@ -1,3 +1,4 @@
+/** The default training recipe (views, head, gate), chosen on the grocery benchmark. */
 import { createHash } from 'node:crypto';
 import type { View } from '../dataset/preprocess';
 import { TEACHABLE_MACHINE_RECIPE, type GateOptions, type HeadRecipe } from './ml';

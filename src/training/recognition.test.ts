@@ -1,3 +1,4 @@
+/** Unit tests of the gate's cross-validation folds and estimates. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TrainingSet } from './ml/head';

@@ -1,3 +1,4 @@
+/** The process's TensorFlow worker pool as a Nest provider, closed with the application. */
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { TfWorkerPool } from './ml';

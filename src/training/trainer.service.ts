@@ -1,3 +1,4 @@
+/** The training pipeline for photos on disk: embed, train the head and its gate, export and verify. */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';

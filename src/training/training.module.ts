@@ -1,3 +1,4 @@
+/** Nest module of the ML pipeline. */
 import { Module } from '@nestjs/common';
 import { ExportModule } from '../export/export.module';
 import { BaseModelService } from './base-model.service';

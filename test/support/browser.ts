@@ -1,3 +1,4 @@
+/** Test support: Chromium driven by playwright-core. */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 

@@ -1,3 +1,4 @@
+/** Test support: temporary folders and fixtures. */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

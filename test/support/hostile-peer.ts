@@ -1,3 +1,4 @@
+/** Test support: a loopback server that answers like a hostile or broken peer. */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import sharp from 'sharp';
 import { pngDeclaring } from './images';

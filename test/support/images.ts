@@ -1,3 +1,4 @@
+/** Test support: images made in memory. */
 import sharp from 'sharp';
 
 /** A width×height RGB image whose left `split` columns are `left` and the rest `right`. */

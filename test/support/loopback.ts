@@ -1,3 +1,4 @@
+/** Test support: servers on free loopback ports. */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

@@ -1,3 +1,4 @@
+/** Test support: the service's HTTP API as the backend uses it. */
 import type { FakeBackend } from './fake-backend';
 import { SERVICE_TOKEN, waitFor } from './service-app';
 

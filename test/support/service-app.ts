@@ -1,3 +1,4 @@
+/** Test support: the service as a Nest app in the test process, with test settings. */
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';

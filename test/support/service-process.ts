@@ -1,3 +1,4 @@
+/** Test support: the service as its own process, for tests that kill it. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';

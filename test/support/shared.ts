@@ -1,7 +1,8 @@
+/** Test support: where the photos of the tests and benchmarks are. */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../src/common/project-files';
-import { BUNDLED_BASE_MODEL } from '../../src/training/ml/base-model';
+import { BUNDLED_BASE_MODEL } from '../../src/common/ml-choices';
 
 export { PROJECT_ROOT };
 

@@ -1,3 +1,4 @@
+/** Test support: a static loopback server for the browser tests' pages. */
 import { promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as path from 'node:path';

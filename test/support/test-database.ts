@@ -1,3 +1,4 @@
+/** Test support: the tests' Postgres database. */
 import { Client } from 'pg';
 
 /**

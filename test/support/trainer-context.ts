@@ -1,3 +1,4 @@
+/** Test support: the CLI's modules with test settings. */
 import { Test, type TestingModule } from '@nestjs/testing';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ConfigModule } from '../../src/config/config.module';

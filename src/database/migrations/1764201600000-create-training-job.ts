@@ -1,3 +1,4 @@
+/** Migration: the training_job table and its one-active-job-per-channel index. */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class CreateTrainingJob1764201600000 implements MigrationInterface {

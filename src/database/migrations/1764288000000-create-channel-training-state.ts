@@ -1,3 +1,4 @@
+/** Migration: the channel_training_state table (CHANNEL_STATE_SOURCE=own). */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class CreateChannelTrainingState1764288000000 implements MigrationInterface {

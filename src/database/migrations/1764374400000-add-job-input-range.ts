@@ -1,3 +1,4 @@
+/** Migration: training_job.input_range. */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class AddJobInputRange1764374400000 implements MigrationInterface {

@@ -1,3 +1,4 @@
+/** Migration: the trained_model table (a job's model kept until its upload is confirmed). */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class CreateTrainedModel1764460800000 implements MigrationInterface {

@@ -1,3 +1,4 @@
+/** A job as GET /v1/jobs shows it. */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { JOB_STATES, type JobResult, type JobSkip, type JobState, type TrainingJob } from '../training-job.entity';
 import { STAGES, type Stage } from '../../training/trainer.service';

@@ -1,3 +1,4 @@
+/** POST /v1/train's body and its validation. */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength } from 'class-validator';
 import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';

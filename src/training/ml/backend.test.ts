@@ -1,3 +1,4 @@
+/** Unit tests of the TensorFlow.js backend choice. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadTensorflow, wasmDirectory } from './backend';

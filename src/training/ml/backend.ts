@@ -1,10 +1,8 @@
+/** Loads TensorFlow.js with the chosen backend (native, WebAssembly or plain JavaScript). */
 import * as path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 
-export const TF_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
-export type TfBackendName = (typeof TF_BACKENDS)[number];
-/** `auto` tries the native backend, then WebAssembly, then plain JavaScript. */
-export type TfBackendChoice = TfBackendName | 'auto';
+import { TF_BACKENDS, type TfBackendChoice, type TfBackendName } from '../../common/ml-choices';
 
 export interface LoadedTensorflow {
   tf: typeof TF;

@@ -1,3 +1,4 @@
+/** Unit tests of base model loading and checks. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';

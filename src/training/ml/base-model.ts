@@ -1,16 +1,11 @@
+/** Finds, verifies and hashes a base model (a local file or a URL). */
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { projectFile } from '../../common/project-files';
 import { TrainerError } from '../../common/errors';
 import { INPUT_SHAPE } from '../../common/model-shape';
 
-/**
- * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
- * project (`src/training/base-model/`, with its licence and provenance): the default, so training needs no network.
- */
-export const BUNDLED_BASE_MODEL = projectFile('src', 'training', 'base-model', 'model.json');
 /** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
 export const EMBEDDING_LAYER = 'out_relu';
 export const EXPECTED_INPUT_SHAPE = [null, ...INPUT_SHAPE];

@@ -1,3 +1,4 @@
+/** Model tests: the fused extractor embeds as the layers model does. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+/** Embeds with the base model's fused graph on TensorFlow.js (the fallback engine). */
 import type * as TF from '@tensorflow/tfjs';
 import { inputsOf, type Activation, type FusedGraph } from './fused-graph';
 

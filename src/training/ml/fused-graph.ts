@@ -1,3 +1,4 @@
+/** The base model as a short list of fused operations, read from its layers model. */
 import type * as TF from '@tensorflow/tfjs';
 import { TrainerError } from '../../common/errors';
 

@@ -1,3 +1,4 @@
+/** Unit tests of the recognition gate's choice. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { acceptScale, chooseGateScale, CLIENT_THRESHOLD, type GateOptions } from './gate';

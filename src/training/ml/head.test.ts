@@ -1,3 +1,4 @@
+/** Unit tests of head training on toy embeddings. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quantizeBank } from '../negative-bank/negative-bank';

@@ -1,3 +1,4 @@
+/** Trains the classification head on embeddings (with the negative bank) and builds its layers. */
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 

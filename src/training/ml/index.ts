@@ -3,14 +3,7 @@
  * TensorFlow.js and ONNX Runtime (eslint.config.mjs enforces it); everything here is plain data and functions, or
  * the worker pool that runs TensorFlow in its threads.
  */
-export { TF_BACKENDS, type TfBackendChoice } from './backend';
-export {
-  BaseModelError,
-  BUNDLED_BASE_MODEL,
-  EMBEDDING_LAYER,
-  resolveBaseModel,
-  type BaseModelFiles,
-} from './base-model';
+export { BaseModelError, EMBEDDING_LAYER, resolveBaseModel, type BaseModelFiles } from './base-model';
 export { fuseLayersModel } from './fused-graph';
 export {
   acceptScale,
@@ -33,6 +26,6 @@ export {
 } from './head';
 export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
-export { EMBEDDING_ENGINES, loadOnnxRuntime, type EmbeddingEngineChoice } from './onnx-runtime';
+export { loadOnnxRuntime } from './onnx-runtime';
 export { TfWorkerPool } from './tf-pool';
 export { argMax, dot, unitVector } from './vectors';

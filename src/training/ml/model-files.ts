@@ -1,3 +1,4 @@
+/** Reads a layers model's files into memory on any backend. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';

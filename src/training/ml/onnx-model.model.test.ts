@@ -1,3 +1,4 @@
+/** Model tests: the generated ONNX graph embeds as tfjs does. */
 import assert from 'node:assert/strict';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';

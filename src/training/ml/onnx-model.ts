@@ -1,3 +1,4 @@
+/** Writes the base model as an ONNX graph (protobuf, no Python), for ONNX Runtime. */
 import * as protobuf from 'protobufjs';
 import { inputsOf, type FusedGraph, type FusedOp } from './fused-graph';
 import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';

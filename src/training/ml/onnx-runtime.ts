@@ -1,11 +1,8 @@
+/** Loads onnxruntime-node (its telemetry switched off) and embeds with it. */
 import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-model';
 import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
-
-/** `auto` embeds with ONNX Runtime when it loads and the base model converts, else with TensorFlow.js. */
-export const EMBEDDING_ENGINES = ['auto', 'onnx', 'tfjs'] as const;
-export type EmbeddingEngineChoice = (typeof EMBEDDING_ENGINES)[number];
 
 /**
  * ONNX Runtime's Linux build sends usage telemetry to Microsoft: measured with strace, 1.30 resolves

@@ -9,7 +9,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
 import { IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 import { ImageRejectedError, limitDecoderThreads, preprocessImage, type View } from '../../dataset/preprocess';
-import { loadTensorflow, type LoadedTensorflow, type TfBackendChoice } from './backend';
+import type { TfBackendChoice } from '../../common/ml-choices';
+import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import {
   MODEL_FILE,

@@ -1,3 +1,4 @@
+/** Unit tests of the negative bank file and its class exclusions. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
