@@ -40,6 +40,20 @@ export function recordableError(err: unknown): string {
   return redactSecrets(stripControlCharacters(err instanceof Error ? err.message : String(err))).slice(0, 1000);
 }
 
+/** What a completed attempt writes over its record. */
+export function completedRecord(outcome: JobOutcome) {
+  return {
+    status: 'completed' as const,
+    stage: null,
+    progress: 100,
+    timings: outcome.timings,
+    result: outcome.result,
+    skipped: outcome.skips,
+    finishedAt: new Date(),
+    workerId: null,
+  };
+}
+
 /**
  * Writes that change a job's state say which state they expect (`running` here, `queued`): a write that finds the
  * record changed meanwhile (ended, or taken over by another process) changes nothing and returns false.
@@ -156,19 +170,7 @@ export class JobRecordsRepository {
 
   /** This worker's running attempt completed: the record holds its outcome, and the kept model goes. */
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
-    return this.end(
-      { id: jobId, workerId, status: 'running' },
-      {
-        status: 'completed',
-        stage: null,
-        progress: 100,
-        timings: outcome.timings,
-        result: outcome.result,
-        skipped: outcome.skips,
-        finishedAt: new Date(),
-        workerId: null,
-      },
-    );
+    return this.end({ id: jobId, workerId, status: 'running' }, completedRecord(outcome));
   }
 
   /** The job failed for good: this worker's running attempt, or (`heldBy` null) a queued job out of attempts. */

@@ -53,6 +53,16 @@ const RECORD_PROGRESS_EVERY_MS = 500;
 
 type Report = (stage: Stage, fraction: number) => void;
 
+/** What the steps of one attempt share. */
+interface AttemptScope {
+  job: TrainingJob;
+  /** The job's backend, its requests cancelled at the attempt's ceiling. */
+  target: BackendTarget;
+  workDir: string;
+  report: Report;
+  stop: AbortSignal;
+}
+
 /**
  * Runs one attempt of a job and keeps its record and the backend told: every status webhook (`training` with
  * progress, `failed` at the end) goes out from here. All working files live in WORK_DIR/<jobId> and are removed at
@@ -214,7 +224,7 @@ export class JobProcessor {
       if (throttle.shouldReport(stage, progress)) webhooks.send(progress);
     };
     try {
-      const trained = await this.keptOrTrained(job, target, workDir, report, stop);
+      const trained = await this.keptOrTrained({ job, target, workDir, report, stop });
       stop.throwIfAborted();
       const owned = await this.patiently(`job ${job.id} ownership check`, () =>
         this.records.isRunningIn(job.id, this.workerId),
@@ -247,13 +257,8 @@ export class JobProcessor {
    * The model an earlier attempt trained and kept (its upload was not confirmed: uploaded again as it is), or a new
    * one, kept with the job before it is uploaded.
    */
-  private async keptOrTrained(
-    job: TrainingJob,
-    target: BackendTarget,
-    workDir: string,
-    report: Report,
-    stop: AbortSignal,
-  ): Promise<TrainedJobModel> {
+  private async keptOrTrained(scope: AttemptScope): Promise<TrainedJobModel> {
+    const { job, stop } = scope;
     const kept = await this.patiently(`job ${job.id} kept model`, () => this.records.keptModel(job.id));
     if (kept) {
       this.logger.log(
@@ -261,7 +266,7 @@ export class JobProcessor {
       );
       return kept;
     }
-    const trained = await this.train(job, target, workDir, report, stop);
+    const trained = await this.train(scope);
     stop.throwIfAborted();
     if (!(await this.patiently(`job ${job.id} model`, () => this.records.keepModel(job.id, this.workerId, trained))))
       throw new JobLostError('another process took this job over');
@@ -269,13 +274,7 @@ export class JobProcessor {
   }
 
   /** Manifest, photos and training: the model's files and what the job record says about them. */
-  private async train(
-    job: TrainingJob,
-    target: BackendTarget,
-    workDir: string,
-    report: Report,
-    stop: AbortSignal,
-  ): Promise<TrainedJobModel> {
+  private async train({ job, target, workDir, report, stop }: AttemptScope): Promise<TrainedJobModel> {
     const started = performance.now();
     report('downloading', 0);
     const manifest = await this.backend.fetchManifest(job.manifestUrl, target);

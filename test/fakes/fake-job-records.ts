@@ -1,6 +1,12 @@
 /** JobRecordsRepository in memory, with the same rules: state-changing writes only when the record is as expected. */
 import type { EntityManager } from 'typeorm';
-import type { JobFilter, JobRecordsRepository, JobRef, NewJob } from '../../src/jobs/job-records.repository';
+import {
+  completedRecord,
+  type JobFilter,
+  type JobRecordsRepository,
+  type JobRef,
+  type NewJob,
+} from '../../src/jobs/job-records.repository';
 import type { TrainedJobModel } from '../../src/jobs/trained-model.entity';
 import type { JobOutcome, JobSkip, TrainingJob } from '../../src/jobs/training-job.entity';
 import type { Stage } from '../../src/training/trainer.service';
@@ -168,16 +174,7 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
     const job = this.runningIn(jobId, workerId);
     if (!job) return false;
     this.kept.delete(jobId);
-    return this.change(job, {
-      status: 'completed',
-      stage: null,
-      progress: 100,
-      timings: outcome.timings,
-      result: outcome.result,
-      skipped: outcome.skips,
-      finishedAt: new Date(),
-      workerId: null,
-    });
+    return this.change(job, completedRecord(outcome));
   }
 
   async fail(jobId: string, heldBy: string | null, error: string): Promise<boolean> {
