@@ -1,4 +1,4 @@
-/** The HTTP service's root module: which modules make up the running service. */
+/** The HTTP service's root module: configuration, JSON logs, Postgres, training jobs, the scheduler and health. */
 import { Module } from '@nestjs/common';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
@@ -8,7 +8,6 @@ import { MetricsModule } from './metrics/metrics.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { JobsModule } from './jobs/jobs.module';
 
-/** The HTTP service: configuration, JSON logs, Postgres, training jobs (with datasets, export and webhooks), the scheduler and health. */
 @Module({
   imports: [ConfigModule, LoggingModule, MetricsModule, DatabaseModule, JobsModule, SchedulerModule, HealthModule],
 })
