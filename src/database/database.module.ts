@@ -1,6 +1,7 @@
 /** Nest module for Postgres: TypeORM with the service's entities and migrations. */
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { ChannelTrainingState } from '../scheduler/channel-training-state.entity';
 import { TrainedModel } from '../jobs/trained-model.entity';
@@ -20,6 +21,20 @@ export const MIGRATIONS = [
   CreateTrainedModel1764460800000,
 ];
 
+/** The service's TypeORM connection to `url`: its entities, its migrations run at start-up, never synchronised. */
+export function dataSourceOptions(url: string): Extract<DataSourceOptions, { type: 'postgres' }> {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: true,
+    synchronize: false,
+    applicationName: 'ml-trainer',
+    extra: { max: 10, connectionTimeoutMillis: 5000 },
+  };
+}
+
 /**
  * Postgres through TypeORM. Migrations run at start-up; the schema is never synchronised from the entities.
  * Global, so that the queue reaches DatabaseServer too, and so that Nest stops the embedded server after TypeORM.
@@ -32,16 +47,9 @@ export const MIGRATIONS = [
     TypeOrmModule.forRootAsync({
       inject: [DatabaseServer],
       useFactory: (database: DatabaseServer) => ({
-        type: 'postgres',
-        url: database.url,
-        entities: ENTITIES,
-        migrations: MIGRATIONS,
-        migrationsRun: true,
-        synchronize: false,
-        applicationName: 'ml-trainer',
+        ...dataSourceOptions(database.url),
         retryAttempts: 5,
         retryDelay: 2000,
-        extra: { max: 10, connectionTimeoutMillis: 5000 },
       }),
     }),
   ],

@@ -4,7 +4,7 @@
  */
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app-config';
-import { ENTITIES, MIGRATIONS } from '../../src/database/database.module';
+import { dataSourceOptions } from '../../src/database/database.module';
 import type { DatabaseServer } from '../../src/database/database-server';
 import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
 import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
@@ -22,14 +22,7 @@ export interface JobTables {
 /** Empty tables, migrated as at start-up, and a started queue. */
 export async function openJobTables(): Promise<JobTables> {
   await resetDatabase();
-  const db = await new DataSource({
-    type: 'postgres',
-    url: TEST_DATABASE_URL,
-    entities: ENTITIES,
-    migrations: MIGRATIONS,
-    migrationsRun: true,
-    synchronize: false,
-  }).initialize();
+  const db = await new DataSource(dataSourceOptions(TEST_DATABASE_URL)).initialize();
   const records = new JobRecordsRepository(db.getRepository(TrainingJob), db.getRepository(TrainedModel), db);
   const queue = new JobQueueRepository(
     loadConfig({ LOG_LEVEL: 'silent', QUEUE_POLL_SECONDS: '1', JOB_RETRY_DELAY_SECONDS: '0' }),
