@@ -75,8 +75,6 @@ export class JobProcessor {
   private readonly logger = new Logger(JobProcessor.name);
   /** Identifies this process in job records. */
   readonly workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private readonly seal: TokenSeal;
-
   constructor(
     private readonly config: AppConfig,
     private readonly records: JobRecordsRepository,
@@ -85,8 +83,8 @@ export class JobProcessor {
     private readonly trainer: TrainerService,
     private readonly events: JobEvents,
     private readonly metrics: MetricsService,
+    private readonly seal: TokenSeal,
   ) {
-    this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
     registerSecret(config.ML_SERVICE_TOKEN);
   }
 

@@ -1,6 +1,8 @@
 /** The service side of training: the HTTP API, durable jobs in Postgres, their queue and their attempts. */
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { TokenSeal } from '../common/token-seal';
+import { AppConfig } from '../config/app-config';
 import { BackendModule } from '../backend/backend.module';
 import { DatasetModule } from '../dataset/dataset.module';
 import { TrainingModule } from '../training/training.module';
@@ -17,7 +19,20 @@ import { TrainingJob } from './training-job.entity';
 @Module({
   imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, BackendModule],
   controllers: [JobsController],
-  providers: [JobRecordsRepository, JobQueueRepository, JobEvents, JobsService, JobProcessor, JobRecoveryService],
+  providers: [
+    // One key for the tokens jobs carry: sealed at intake, opened by each attempt.
+    {
+      provide: TokenSeal,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => new TokenSeal(config.ML_SERVICE_TOKEN),
+    },
+    JobRecordsRepository,
+    JobQueueRepository,
+    JobEvents,
+    JobsService,
+    JobProcessor,
+    JobRecoveryService,
+  ],
   exports: [JobsService, JobEvents, JobQueueRepository],
 })
 export class JobsModule {}

@@ -27,6 +27,7 @@ describe('JobsService (intake, on fakes)', () => {
     const jobs = new JobsService(
       records as unknown as JobRecordsRepository,
       queue as unknown as JobQueueRepository,
+      new TokenSeal(SERVICE_TOKEN),
       config,
     );
     return { records, queue, jobs };

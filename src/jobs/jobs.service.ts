@@ -25,15 +25,12 @@ export class ChannelBusyError extends TrainerError {
 @Injectable()
 export class JobsService {
   private readonly logger = new Logger(JobsService.name);
-  private readonly seal: TokenSeal;
-
   constructor(
     private readonly records: JobRecordsRepository,
     private readonly queue: JobQueueRepository,
+    private readonly seal: TokenSeal,
     private readonly config: AppConfig,
-  ) {
-    this.seal = new TokenSeal(config.ML_SERVICE_TOKEN);
-  }
+  ) {}
 
   /** A job record and its queue entry, together or not at all; ChannelBusyError if the channel has an active job. */
   async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {

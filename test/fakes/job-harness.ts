@@ -1,7 +1,6 @@
 /** A JobProcessor (and what surrounds it) built on fakes: no database, no network, no TensorFlow. */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { BackendClient } from '../../src/backend/backend-client.service';
@@ -16,6 +15,7 @@ import { JobProcessor } from '../../src/jobs/job.processor';
 import type { TrainingJob } from '../../src/jobs/training-job.entity';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import type { TrainerService } from '../../src/training/trainer.service';
+import { tempDir } from '../support/fixtures';
 import { FakeBackendClient } from './fake-backend-client';
 import { FakeJobQueue } from './fake-job-queue';
 import { FakeJobRecords } from './fake-job-records';
@@ -59,7 +59,7 @@ export interface JobHarness {
 
 export async function jobHarness(env: Record<string, string> = {}): Promise<JobHarness> {
   Logger.overrideLogger(false);
-  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-jobs-spec-'));
+  const workDir = await tempDir('jobs-spec');
   const config = loadConfig({
     WORK_DIR: path.join(workDir, 'work'),
     MODEL_CACHE_DIR: path.join(workDir, 'models'),
@@ -75,6 +75,7 @@ export async function jobHarness(env: Record<string, string> = {}): Promise<JobH
   const events = new JobEvents();
   const listener = new RecordingListener();
   events.subscribe(listener);
+  const seal = new TokenSeal(SERVICE_TOKEN);
   const processor = new JobProcessor(
     config,
     records as unknown as JobRecordsRepository,
@@ -83,6 +84,7 @@ export async function jobHarness(env: Record<string, string> = {}): Promise<JobH
     trainer as unknown as TrainerService,
     events,
     new MetricsService(),
+    seal,
   );
   const recovery = new JobRecoveryService(
     config,
@@ -90,7 +92,6 @@ export async function jobHarness(env: Record<string, string> = {}): Promise<JobH
     queue as unknown as JobQueueRepository,
     processor,
   );
-  const seal = new TokenSeal(SERVICE_TOKEN);
   return {
     config,
     records,
