@@ -2,9 +2,8 @@
  * Advice for the shop owner, worded for them: products the model confuses, products with too few photos, photos
  * that repeat another. Pure: computed from the cross-validation and the embeddings.
  */
-import { dot, unitVector, type TrainingSet } from './ml';
+import { dot, embeddingRow, unitVector, type TrainingSet } from './ml';
 import type { Confusion } from './recognition';
-import { EMBEDDING_SIZE } from '../common/model-shape';
 
 /** Fewer usable photos than this and a product is hard to recognise (the README's 5–20). */
 export const MIN_PHOTOS_PER_PRODUCT = 5;
@@ -59,7 +58,7 @@ export function photoAdvice(data: TrainingSet, labels: ProductLabel[]): string[]
         `${name} has only ${rows.length} usable photo${rows.length === 1 ? '' : 's'}: add ${MIN_PHOTOS_PER_PRODUCT - rows.length} or more, from other angles and in the light at the till`,
       );
     }
-    const repeats = nearDuplicates(data.embeddings, rows);
+    const repeats = nearDuplicates(data, rows);
     if (repeats > 0) {
       advice.push(
         `${name}: ${repeats} photo${repeats === 1 ? ' is a copy' : 's are copies'} (or near copies) of another of its photos and add${repeats === 1 ? 's' : ''} nothing: take photos from other angles instead`,
@@ -72,7 +71,7 @@ export function photoAdvice(data: TrainingSet, labels: ProductLabel[]): string[]
 }
 
 /** How many of the rows have an earlier row whose embedding is almost the same. */
-function nearDuplicates(embeddings: Float32Array, rows: number[]): number {
-  const unit = rows.map((row) => unitVector(embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE)));
+function nearDuplicates(data: TrainingSet, rows: number[]): number {
+  const unit = rows.map((row) => unitVector(embeddingRow(data, row)));
   return unit.filter((u, i) => unit.slice(0, i).some((earlier) => dot(u, earlier) >= NEAR_DUPLICATE_COSINE)).length;
 }

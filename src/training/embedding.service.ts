@@ -5,7 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { EmbeddingCache } from '../dataset/embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
 import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
-import type { BaseModelFiles, TrainingSet } from './ml';
+import { sharedFloat32Array, type BaseModelFiles, type TrainingSet } from './ml';
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { TfPoolService } from './tf-pool.service';
@@ -57,7 +57,11 @@ export class EmbeddingService {
     cancel?: AbortSignal,
   ): Promise<EmbeddedDataset> {
     const run = await this.embedImages(dataset.images, baseModel, onProgress, cancel);
-    return this.assemble(dataset, run.embeddings, run.failures, run.cachedImages, run.embeddedViews);
+    return {
+      ...trainingSetOf(dataset, run.embeddings, run.failures),
+      cachedImages: run.cachedImages,
+      embeddedViews: run.embeddedViews,
+    };
   }
 
   /** Embeds the recipe's views of every photo (row i·ROWS_PER_PHOTO + slot), streaming, cache first. */
@@ -74,7 +78,8 @@ export class EmbeddingService {
       (onnxPath ??= this.engines.engineFor(baseModel).then((e) => (e.name === 'onnx' ? e.onnxPath : undefined)));
     const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
-    const embeddings = new Float32Array(total * ROWS_PER_PHOTO * EMBEDDING_SIZE);
+    // In shared memory: the training set keeps this store, and the head trainings read it without a copy.
+    const embeddings = sharedFloat32Array(total * ROWS_PER_PHOTO * EMBEDDING_SIZE);
     const failures = new Map<number, string>();
     let done = 0;
     let cachedImages = 0;
@@ -158,40 +163,40 @@ export class EmbeddingService {
     await Promise.all(tasks);
     return { embeddings, failures, cachedImages, embeddedViews };
   }
+}
 
-  private assemble(
-    dataset: Dataset,
-    embeddings: Float32Array,
-    failures: Map<number, string>,
-    cachedImages: number,
-    embeddedViews: number,
-  ): EmbeddedDataset {
-    const kept = dataset.images.map((_, i) => i).filter((i) => !failures.has(i));
-    const rowCount = kept.length * ROWS_PER_PHOTO;
-    const set: TrainingSet = {
-      embeddings: new Float32Array(rowCount * EMBEDDING_SIZE),
-      labels: new Int32Array(rowCount),
-      photos: new Int32Array(rowCount),
-      plain: new Uint8Array(rowCount),
-      classCount: dataset.labels.length,
-    };
-    kept.forEach((imageIndex, photo) => {
-      for (let v = 0; v < ROWS_PER_PHOTO; v++) {
-        const from = (imageIndex * ROWS_PER_PHOTO + v) * EMBEDDING_SIZE;
-        const row = photo * ROWS_PER_PHOTO + v;
-        set.embeddings.set(embeddings.subarray(from, from + EMBEDDING_SIZE), row * EMBEDDING_SIZE);
-        set.labels[row] = dataset.images[imageIndex].label;
-        set.photos[row] = photo;
-        set.plain[row] = v === 0 ? 1 : 0;
-      }
-    });
-    const skipped = [...failures].map(([i, reason]) => ({
-      label: dataset.labels[dataset.images[i].label].id,
-      name: dataset.images[i].name,
-      reason,
-    }));
-    return { set, images: kept.map((i) => dataset.images[i]), skipped, cachedImages, embeddedViews };
-  }
+/**
+ * The training set of the photos that did not fail, from the embedding store (ROWS_PER_PHOTO rows per photo of
+ * `dataset.images`, in order), which it keeps: the failed photos' rows are squeezed out in place.
+ */
+export function trainingSetOf(dataset: Dataset, embeddings: Float32Array, failures: Map<number, string>) {
+  const kept = dataset.images.map((_, i) => i).filter((i) => !failures.has(i));
+  const rowCount = kept.length * ROWS_PER_PHOTO;
+  const photoSize = ROWS_PER_PHOTO * EMBEDDING_SIZE;
+  const set: TrainingSet = {
+    embeddings: embeddings.subarray(0, rowCount * EMBEDDING_SIZE),
+    labels: new Int32Array(rowCount),
+    photos: new Int32Array(rowCount),
+    plain: new Uint8Array(rowCount),
+    classCount: dataset.labels.length,
+  };
+  kept.forEach((imageIndex, photo) => {
+    // `kept` only grows, so a photo moves down over rows that were already moved or failed.
+    if (imageIndex !== photo)
+      embeddings.copyWithin(photo * photoSize, imageIndex * photoSize, (imageIndex + 1) * photoSize);
+    for (let v = 0; v < ROWS_PER_PHOTO; v++) {
+      const row = photo * ROWS_PER_PHOTO + v;
+      set.labels[row] = dataset.images[imageIndex].label;
+      set.photos[row] = photo;
+      set.plain[row] = v === 0 ? 1 : 0;
+    }
+  });
+  const skipped = [...failures].map(([i, reason]) => ({
+    label: dataset.labels[dataset.images[i].label].id,
+    name: dataset.images[i].name,
+    reason,
+  }));
+  return { set, images: kept.map((i) => dataset.images[i]), skipped };
 }
 
 /** The photo's bytes, or why it cannot be read (checked before reading, so a huge file is never loaded). */

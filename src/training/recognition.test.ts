@@ -1,7 +1,7 @@
 /** Unit tests of the gate's cross-validation folds and estimates. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TrainingSet } from './ml/head';
+import { embeddingRow, type TrainingSet } from './ml/head';
 import { crossValidationFolds, scaledHead } from './recognition';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
@@ -29,7 +29,7 @@ describe('cross-validation folds for the gate', () => {
       assert.equal(fold.classes.length, 6);
       assert.equal(fold.set.classCount, 6);
       const trainedRows = new Set(
-        Array.from({ length: fold.set.labels.length }, (_, i) => fold.set.embeddings[i * EMBEDDING_SIZE]),
+        Array.from({ length: fold.set.labels.length }, (_, i) => embeddingRow(fold.set, i)[0]),
       );
       const impostors = new Set(fold.impostorRows.map((r) => data.labels[r]));
       assert.equal(impostors.size, 2);
@@ -43,8 +43,9 @@ describe('cross-validation folds for the gate', () => {
       }
       assert.equal(fold.set.labels.length, (6 * 5 - 6) * 2, 'the rest trains, both views');
       fold.set.labels.forEach((l, i) =>
-        assert.equal(fold.classes[l], data.labels[fold.set.embeddings[i * EMBEDDING_SIZE]], 'labels renumbered'),
+        assert.equal(fold.classes[l], data.labels[embeddingRow(fold.set, i)[0]], 'labels renumbered'),
       );
+      assert.equal(fold.set.embeddings, data.embeddings, 'the fold reads the shop’s store, not a copy');
     }
     assert.equal(impostorClasses.size, 8, 'every product is an impostor once');
   });

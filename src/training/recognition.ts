@@ -7,7 +7,6 @@ import {
   acceptScale,
   argMax,
   chooseGateScale,
-  headLogits,
   mulberry32,
   shuffled,
   type GateChoice,
@@ -18,9 +17,9 @@ import {
   type KnownScan,
   type TrainingSet,
 } from './ml';
-import { EMBEDDING_SIZE } from '../common/model-shape';
 
-export type TrainHead = (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>;
+/** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
+export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
 
 /** One cross-validation fold: a head trained without some products (the impostors) and without some photos. */
 interface Fold {
@@ -77,13 +76,11 @@ export function crossValidationFolds(data: TrainingSet, folds: number, seed: num
   return result;
 }
 
+/** The rows of `data` as a set of their own, sharing its embedding store; classes renumbered by `classOf`. */
 function subset(data: TrainingSet, rows: number[], classOf: Map<number, number>): TrainingSet {
-  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
-  rows.forEach((row, i) =>
-    embeddings.set(data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
-  );
   return {
-    embeddings,
+    embeddings: data.embeddings,
+    rows: Int32Array.from(rows, (r) => (data.rows ? data.rows[r] : r)),
     labels: Int32Array.from(rows, (r) => classOf.get(data.labels[r])!),
     photos: Int32Array.from(rows, (r) => data.photos[r]),
     plain: Uint8Array.from(rows, (r) => data.plain[r]),
@@ -106,7 +103,11 @@ export interface CrossValidation {
   perClass: { scans: number; correct: number }[];
 }
 
-/** Trains every fold (all at once: the pool runs as many as it has workers) and scores its scans. */
+/**
+ * Trains every fold (all at once: the pool runs as many as it has workers) and scores its scans. Each training
+ * scores its own fold's scans in one product of matrices where it ran: row by row in JavaScript, after the last fold,
+ * the scoring took 0.27 s of a 3.6 s retrain (k = 10 + 10 %).
+ */
 export async function crossValidate(
   data: TrainingSet,
   recipe: HeadRecipe,
@@ -114,7 +115,10 @@ export async function crossValidate(
   train: TrainHead,
 ): Promise<CrossValidation> {
   const plan = crossValidationFolds(data, folds, recipe.seed);
-  const reports = await Promise.all(plan.map((fold) => train(fold.set, recipe)));
+  const store = (row: number) => (data.rows ? data.rows[row] : row);
+  const reports = await Promise.all(
+    plan.map((fold) => train(fold.set, recipe, Int32Array.from([...fold.knownRows, ...fold.impostorRows], store))),
+  );
   const result: CrossValidation = {
     known: [],
     unknown: [],
@@ -122,17 +126,18 @@ export async function crossValidate(
     perClass: Array.from({ length: data.classCount }, () => ({ scans: 0, correct: 0 })),
   };
   plan.forEach((fold, f) => {
-    const weights = reports[f].weights;
-    for (const row of fold.knownRows) {
-      const logits = rowLogits(weights, data, row);
-      const predicted = fold.classes[argMax(logits)];
+    const k = fold.classes.length;
+    const logits = reports[f].scanLogits!;
+    const logitsOf = (scan: number) => logits.subarray(scan * k, (scan + 1) * k);
+    fold.knownRows.forEach((row, scan) => {
+      const predicted = fold.classes[argMax(logitsOf(scan))];
       const actual = data.labels[row];
-      result.known.push({ scale: acceptScale(logits), correct: predicted === actual });
+      result.known.push({ scale: acceptScale(logitsOf(scan)), correct: predicted === actual });
       result.perClass[actual].scans++;
       if (predicted === actual) result.perClass[actual].correct++;
       else result.confusions.push({ actual, predicted });
-    }
-    for (const row of fold.impostorRows) result.unknown.push(acceptScale(rowLogits(weights, data, row)));
+    });
+    fold.impostorRows.forEach((_, i) => result.unknown.push(acceptScale(logitsOf(fold.knownRows.length + i))));
   });
   return result;
 }
@@ -165,10 +170,6 @@ export async function trainGatedHead(
 /** The head with its logits multiplied by `scale` (the output layer has no bias, so scaling its kernel does it). */
 export function scaledHead(weights: HeadWeights, scale: number): HeadWeights {
   return { ...weights, outputKernel: weights.outputKernel.map((w) => w * scale) };
-}
-
-function rowLogits(weights: HeadWeights, data: TrainingSet, row: number): Float32Array {
-  return headLogits(weights, data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE));
 }
 
 /** The median number of photos (plain rows) per product. */

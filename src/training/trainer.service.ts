@@ -114,10 +114,10 @@ export class TrainerService {
       const trainings = 1 + GATE_FOLDS;
       const epochsDone = new Array<number>(trainings).fill(0);
       let next = 0;
-      const train = (data: TrainingSet, r: HeadRecipe) => {
+      const train = (data: TrainingSet, r: HeadRecipe, scanRows?: Int32Array) => {
         const index = next++;
         return this.pool.trainHead(
-          { data, recipe: r },
+          { data, recipe: r, scanRows },
           (epoch, total) => {
             epochsDone[index] = epoch / total;
             onProgress('training', epochsDone.reduce((a, b) => a + b, 0) / trainings);

@@ -103,7 +103,8 @@ async function main(): Promise<void> {
     `open-set benchmark: ${valClasses.length} eligible classes, negative bank ${bankClasses.size} classes / ${bank.classOfPhoto.length} photos × ${bank.views} views; ${SEEDS} seeds; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
   );
   const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
-  const train_ = (data: TrainingSet, recipe: HeadRecipe) => pool.trainHead({ data, recipe });
+  const train_ = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) =>
+    pool.trainHead({ data, recipe, scanRows });
   try {
     for (const k of KS) {
       const results: ShopResult[] = [];

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
 import {
+  headLogits,
   headProbabilities,
   mulberry32,
   splitByPhoto,
@@ -12,6 +13,7 @@ import {
   type TrainingSet,
 } from './head';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { argMax } from './vectors';
 
 /** Photos of `classes` classes whose embeddings cluster around one random prototype per class; two views each. */
 function toySet(classes: number, photosPerClass: number, seed = 1): TrainingSet {
@@ -90,6 +92,42 @@ describe('head training', () => {
     }
     const again = await trainHead(tf, set, recipe);
     assert.deepEqual(again.weights.outputKernel, report.weights.outputKernel);
+  });
+
+  it('trains on a set that shares its store with others and scores rows of that store it did not train on', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const whole = toySet(3, 6);
+    const trained = Array.from(whole.labels.keys()).filter((r) => whole.photos[r] % 6 !== 0);
+    const scans = Int32Array.from(whole.labels.keys()).filter((r) => whole.photos[r] % 6 === 0 && whole.plain[r]);
+    const fold: TrainingSet = {
+      ...whole,
+      rows: Int32Array.from(trained),
+      labels: Int32Array.from(trained, (r) => whole.labels[r]),
+      photos: Int32Array.from(trained, (r) => whole.photos[r]),
+      plain: Uint8Array.from(trained, (r) => whole.plain[r]),
+    };
+    const recipe = { ...TEACHABLE_MACHINE_RECIPE, epochs: 5, validationFraction: 0 };
+    const report = await trainHead(tf, fold, recipe, undefined, scans);
+    assert.equal(report.scanLogits!.length, scans.length * 3);
+    scans.forEach((row, i) => {
+      const expected = headLogits(
+        report.weights,
+        whole.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE),
+      );
+      for (let c = 0; c < 3; c++) assert.ok(Math.abs(report.scanLogits![i * 3 + c] - expected[c]) < 1e-3);
+      assert.equal(
+        argMax(report.scanLogits!.subarray(i * 3, i * 3 + 3)),
+        whole.labels[row],
+        'a held-out photo named right',
+      );
+    });
+    const own = new Float32Array(trained.length * EMBEDDING_SIZE);
+    trained.forEach((r, i) =>
+      own.set(whole.embeddings.subarray(r * EMBEDDING_SIZE, (r + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
+    );
+    const copied = { ...fold, embeddings: own, rows: undefined };
+    const same = await trainHead(tf, copied, recipe);
+    assert.deepEqual(same.weights.outputKernel, report.weights.outputKernel, 'the same rows give the same head');
   });
 
   it('refits on all photos for the chosen number of epochs', async () => {

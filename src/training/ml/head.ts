@@ -57,8 +57,13 @@ export const TEACHABLE_MACHINE_RECIPE: HeadRecipe = {
 };
 
 export interface TrainingSet {
-  /** n × 1280 embeddings, row-major. */
+  /**
+   * 1280-float embeddings, row-major: row r of the set is row `rows[r]` here, or row r when `rows` is absent. Sets
+   * may share one store (the cross-validation folds share the shop's), and a store in shared memory
+   * (sharedFloat32Array) reaches a worker thread without a copy. Read a row with embeddingRow.
+   */
   embeddings: Float32Array;
+  rows?: Int32Array;
   /** Class index of each row. */
   labels: Int32Array;
   /** Photo each row was cut from: augmented views of one photo stay on the same side of the validation split. */
@@ -68,6 +73,12 @@ export interface TrainingSet {
   classCount: number;
   /** Embeddings of things that are not the shop's, for outlier exposure (see HeadRecipe.negativesPerEpoch). */
   negatives?: NegativeSet;
+}
+
+/** The embedding of the set's row `row` (a view into the store, not a copy). */
+export function embeddingRow(data: TrainingSet, row: number): Float32Array {
+  const at = data.rows ? data.rows[row] : row;
+  return data.embeddings.subarray(at * EMBEDDING_SIZE, (at + 1) * EMBEDDING_SIZE);
 }
 
 /** Rows of negative embeddings; `photos[row]` groups the views of one negative photo. */
@@ -103,16 +114,22 @@ export interface HeadTrainingReport {
   epochsRun: number;
   /** Epoch count finally used for the exported weights. */
   epochsUsed: number;
+  /** The trained head's logits for the store rows trainHead was given to score, one row after the other. */
+  scanLogits?: Float32Array;
 }
 
 export type EpochListener = (epoch: number, totalEpochs: number) => void;
 
-/** Trains the classification head on embeddings. Pure apart from TensorFlow: no I/O. */
+/**
+ * Trains the classification head on embeddings, and scores `scanRows` (rows of the embedding store, e.g. the scans
+ * that cross-validation held out of `data`) with it. Pure apart from TensorFlow: no I/O.
+ */
 export async function trainHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: HeadRecipe,
   onEpoch?: EpochListener,
+  scanRows?: Int32Array,
 ): Promise<HeadTrainingReport> {
   const rows = data.labels.length;
   const { train, validation } = splitByPhoto(data, recipe.validationFraction, recipe.seed);
@@ -137,7 +154,32 @@ export async function trainHead(
     heldOutPhotos: [...new Set(validation.map((row) => data.photos[row]))],
     epochsRun: first.epochsRun + (refit ? first.bestEpoch : 0),
     epochsUsed: first.bestEpoch,
+    // scanRows number the store's rows, not the set's.
+    scanLogits: scanRows?.length
+      ? batchLogits(tf, result.weights, rowsOf({ ...data, rows: undefined }, scanRows))
+      : undefined,
   };
+}
+
+/** The head's logits for `embeddings` (n × 1280), in one pass of the backend (n × classes). */
+function batchLogits(tf: typeof TF, weights: HeadWeights, embeddings: Float32Array): Float32Array {
+  const n = embeddings.length / EMBEDDING_SIZE;
+  return tf.tidy(
+    () =>
+      tf
+        .matMul(
+          tf.relu(
+            tf
+              .matMul(
+                tf.tensor2d(embeddings, [n, EMBEDDING_SIZE]),
+                tf.tensor2d(weights.hiddenKernel, [EMBEDDING_SIZE, weights.hiddenUnits]),
+              )
+              .add(tf.tensor1d(weights.hiddenBias)),
+          ),
+          tf.tensor2d(weights.outputKernel, [weights.hiddenUnits, weights.classCount]),
+        )
+        .dataSync() as Float32Array,
+  );
 }
 
 interface FitResult {
@@ -164,8 +206,10 @@ async function fitOnce(
   const classWeights = recipe.balanceClasses ? balancedClassWeights(data.labels, trainRows, k) : undefined;
   const rowWeights = Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1));
   const validationPlain = validationRows.filter((i) => data.plain[i]);
-  // Only validation reads every row as one tensor: without it, the backend's memory never holds the whole set.
-  const x = validationPlain.length ? tf.tensor2d(data.embeddings, [data.labels.length, EMBEDDING_SIZE]) : undefined;
+  // Only the validation photos are ever one tensor: the backend's memory never holds the whole set.
+  const x = validationPlain.length
+    ? tf.tensor2d(rowsOf(data, validationPlain), [validationPlain.length, EMBEDDING_SIZE])
+    : undefined;
   let best: FitResult | undefined;
   try {
     const rowsOfPhoto = groupRows(trainRows, data.photos);
@@ -268,7 +312,7 @@ class TrainableHead {
         weights[i] = this.recipe.negativeWeight / rows.length;
         return;
       }
-      inputs.set(data.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE);
+      inputs.set(embeddingRow(data, row), i * EMBEDDING_SIZE);
       targets[i * k + data.labels[row]] += 1 - smoothing;
       weights[i] = rowWeights[row] / rows.length;
     });
@@ -326,13 +370,9 @@ class TrainableHead {
   }
 }
 
+/** Accuracy on `rows`, whose embeddings `x` holds in that order. */
 function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: TrainingSet, rows: number[]) {
-  const predicted = tf.tidy(() =>
-    head
-      .logits(tf.gather(x, tf.tensor1d(rows, 'int32')))
-      .argMax(1)
-      .dataSync(),
-  );
+  const predicted = tf.tidy(() => head.logits(x).argMax(1).dataSync());
   const k = data.classCount;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   rows.forEach((r, i) => confusion[data.labels[r]][predicted[i]]++);
@@ -342,6 +382,13 @@ function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: Trai
     return total ? row[c] / total : null;
   });
   return { accuracy: correct / rows.length, perClassAccuracy, confusion };
+}
+
+/** The embeddings of `rows`, one after the other. */
+export function rowsOf(data: TrainingSet, rows: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(rows.length * EMBEDDING_SIZE);
+  for (let i = 0; i < rows.length; i++) out.set(embeddingRow(data, rows[i]), i * EMBEDDING_SIZE);
+  return out;
 }
 
 /** Rows grouped by the photo they were cut from, in first-seen order. */

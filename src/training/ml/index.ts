@@ -14,6 +14,7 @@ export {
   type KnownScan,
 } from './gate';
 export {
+  embeddingRow,
   headLogits,
   mulberry32,
   shuffled,
@@ -28,4 +29,4 @@ export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
 export { loadOnnxRuntime } from './onnx-runtime';
 export { TfWorkerPool } from './tf-pool';
-export { argMax, dot, unitVector } from './vectors';
+export { argMax, dot, sharedFloat32Array, sharedUint8Array, unitVector } from './vectors';

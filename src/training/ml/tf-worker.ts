@@ -158,6 +158,8 @@ export function compareEnginesTask(task: CompareEnginesTask): Promise<WorkerResu
 export interface TrainHeadTask {
   data: TrainingSet;
   recipe: HeadRecipe;
+  /** Rows of data.embeddings to score with the trained head (HeadTrainingReport.scanLogits). */
+  scanRows?: Int32Array;
   /** Receives { epoch, totalEpochs } after every epoch. */
   progress?: MessagePort;
 }
@@ -165,8 +167,12 @@ export interface TrainHeadTask {
 export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTrainingReport>> {
   return withTensorflow(async (tf) => {
     try {
-      return await trainHead(tf, task.data, task.recipe, (epoch, totalEpochs) =>
-        task.progress?.postMessage({ epoch, totalEpochs }),
+      return await trainHead(
+        tf,
+        task.data,
+        task.recipe,
+        (epoch, totalEpochs) => task.progress?.postMessage({ epoch, totalEpochs }),
+        task.scanRows,
       );
     } finally {
       task.progress?.close();

@@ -27,3 +27,13 @@ export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): nu
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
 }
+
+/** A zeroed Float32Array in shared memory: posted to a worker thread, it is shared, not copied. */
+export function sharedFloat32Array(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+}
+
+/** A zeroed Uint8Array in shared memory (see sharedFloat32Array). */
+export function sharedUint8Array(length: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(length));
+}

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { View } from '../../dataset/preprocess';
 import { projectFile } from '../../common/project-files';
-import { dot, unitVector, type NegativeSet, type TrainingSet } from '../ml';
+import { dot, embeddingRow, sharedUint8Array, unitVector, type NegativeSet, type TrainingSet } from '../ml';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 /** The folder that holds the bank's files (in the source tree, which the package and the Docker image ship). */
@@ -82,8 +82,11 @@ export async function loadNegativeBank(baseModelSha256: string, dir = NEGATIVE_B
       `${BANK_EMBEDDINGS_FILE} has ${bytes.length} bytes, ${BANK_MANIFEST_FILE} promises ${rows * EMBEDDING_SIZE}`,
     );
   }
+  // In shared memory, as the head trainings read it in worker threads (see sharedFloat32Array).
+  const shared = sharedUint8Array(bytes.length);
+  shared.set(bytes);
   return {
-    bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    bytes: shared,
     scale: manifest.scale,
     photos: Int32Array.from({ length: rows }, (_, r) => Math.floor(r / manifest.views.length)),
     classOfPhoto: manifest.sources.map((source) => path.basename(path.dirname(source))),
@@ -107,10 +110,7 @@ export function bankWithoutShopProducts(
   shop: TrainingSet,
 ): { negatives: NegativeSet; leftOut: string[] } {
   const shopMeans = meanDirections(shop.classCount, (add) =>
-    shop.plain.forEach(
-      (plain, row) =>
-        plain && add(shop.labels[row], shop.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE)),
-    ),
+    shop.plain.forEach((plain, row) => plain && add(shop.labels[row], embeddingRow(shop, row))),
   );
   const names = [...new Set(bank.classOfPhoto)];
   const bankMeans = meanDirections(names.length, (add) => {
@@ -123,11 +123,11 @@ export function bankWithoutShopProducts(
     }
   });
   const leftOut = names.filter((_, c) => shopMeans.some((m) => dot(m, bankMeans[c]) >= SAME_PRODUCT_COSINE));
-  if (!leftOut.length) return { negatives: bank, leftOut };
+  if (!leftOut.length) return { negatives: { bytes: bank.bytes, scale: bank.scale, photos: bank.photos }, leftOut };
   const keptRows = Array.from(bank.photos.keys()).filter(
     (row) => !leftOut.includes(bank.classOfPhoto[bank.photos[row]]),
   );
-  const bytes = new Uint8Array(keptRows.length * EMBEDDING_SIZE);
+  const bytes = sharedUint8Array(keptRows.length * EMBEDDING_SIZE);
   keptRows.forEach((row, i) =>
     bytes.set(bank.bytes.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
   );
