@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
 import {
+  Adam,
   headLogits,
   headProbabilities,
   mulberry32,
@@ -128,6 +129,27 @@ describe('head training', () => {
     const copied = { ...fold, embeddings: own, rows: undefined };
     const same = await trainHead(tf, copied, recipe);
     assert.deepEqual(same.weights.outputKernel, report.weights.outputKernel, 'the same rows give the same head');
+  });
+
+  it('updates weights bit for bit as tf.train.adam does, through moments that fall below float32’s normal range', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const random = mulberry32(3);
+    const start = Float32Array.from({ length: 2000 }, () => random() - 0.5);
+    const ours = tf.variable(tf.tensor1d(start), true, 'adam-test/ours');
+    const theirs = tf.variable(tf.tensor1d(start), true, 'adam-test/theirs');
+    const adam = new Adam(tf, 0.002, [ours]);
+    const reference = tf.train.adam(0.002);
+    // Every other weight's gradient is zero after the first steps: its first moment shrinks into subnormals.
+    for (let step = 1; step <= 1000; step++) {
+      const gradient = tf.tensor1d(Float32Array.from(start, (_, i) => (i % 2 && step > 5 ? 0 : random() - 0.5)));
+      adam.apply([gradient]);
+      reference.applyGradients([{ name: theirs.name, tensor: gradient }]);
+      gradient.dispose();
+    }
+    assert.deepEqual(ours.dataSync(), theirs.dataSync());
+    adam.dispose();
+    reference.dispose();
+    tf.dispose([ours, theirs]);
   });
 
   it('refits on all photos for the chosen number of epochs', async () => {
