@@ -60,15 +60,25 @@ export interface PreprocessedImage {
  * Fully transparent pixels become black, as they do on the browser's canvas.
  */
 export async function preprocessImage(bytes: Uint8Array, view: View = 'centre'): Promise<PreprocessedImage> {
-  const { sourceWidth, sourceHeight } = await checkImage(bytes);
-  // Each view decodes the file again: measured cheaper than cutting all views from one decoded copy, as libvips'
-  // per-pipeline cost outweighs a small JPEG decode, and big JPEGs decode at reduced size (shrink-on-load).
-  const pipeline = cutView(sharp(bytes, SHARP_OPTIONS).autoOrient(), sourceWidth, sourceHeight, VIEW_SPECS[view]);
-  try {
-    return { pixels: await toModelInput(pipeline), sourceWidth, sourceHeight };
-  } catch (err) {
-    throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
-  }
+  return (await preprocessViews(bytes, [view]))[0];
+}
+
+/** preprocessImage for several views of one photo, which is checked once. */
+export async function preprocessViews(bytes: Uint8Array, views: readonly View[]): Promise<PreprocessedImage[]> {
+  const { sourceWidth, sourceHeight, hasAlpha } = await checkImage(bytes);
+  return Promise.all(
+    views.map(async (view) => {
+      // Each view decodes the file again: measured cheaper than cutting all views from one decoded copy, as
+      // libvips' per-pipeline cost outweighs a small JPEG decode, and big JPEGs decode at reduced size
+      // (shrink-on-load).
+      const pipeline = cutView(sharp(bytes, SHARP_OPTIONS).autoOrient(), sourceWidth, sourceHeight, VIEW_SPECS[view]);
+      try {
+        return { pixels: await toModelInput(pipeline, hasAlpha), sourceWidth, sourceHeight };
+      } catch (err) {
+        throw new ImageRejectedError(`image could not be decoded (${describeSharpError(err)})`);
+      }
+    }),
+  );
 }
 
 /** A photo's pixels at full size: EXIF orientation applied, sRGB, 3 channels (RGB), row-major. */
@@ -96,8 +106,13 @@ export async function decodeImage(bytes: Uint8Array): Promise<DecodedImage> {
 
 const SHARP_OPTIONS: sharp.SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, pages: 1, failOn: 'error' };
 
-/** Refuses what must not be decoded (too big, not an accepted format); returns the size after EXIF orientation. */
-async function checkImage(bytes: Uint8Array): Promise<{ sourceWidth: number; sourceHeight: number }> {
+/**
+ * Refuses what must not be decoded (too big, not an accepted format); returns the size after EXIF orientation and
+ * whether the image has an alpha channel.
+ */
+async function checkImage(
+  bytes: Uint8Array,
+): Promise<{ sourceWidth: number; sourceHeight: number; hasAlpha: boolean }> {
   if (bytes.byteLength === 0) throw new ImageRejectedError('empty file');
   if (bytes.byteLength > MAX_IMAGE_BYTES) {
     throw new ImageRejectedError(`file is ${bytes.byteLength} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`);
@@ -121,6 +136,7 @@ async function checkImage(bytes: Uint8Array): Promise<{ sourceWidth: number; sou
   return {
     sourceWidth: (swapped ? metadata.height : metadata.width) ?? 0,
     sourceHeight: (swapped ? metadata.width : metadata.height) ?? 0,
+    hasAlpha: metadata.hasAlpha ?? true,
   };
 }
 
@@ -140,13 +156,20 @@ function cutView(pipeline: sharp.Sharp, width: number, height: number, spec: Vie
   return spec.mirror ? pipeline.flop() : pipeline;
 }
 
-async function toModelInput(pipeline: sharp.Sharp): Promise<Float32Array> {
-  const { data } = await pipeline
-    .toColourspace('srgb')
-    .ensureAlpha()
+/** The pipeline's pixels as model input; only an image with an alpha channel needs it read (to blacken). */
+async function toModelInput(pipeline: sharp.Sharp, hasAlpha: boolean): Promise<Float32Array> {
+  const srgb = pipeline.toColourspace('srgb');
+  const { data } = await (hasAlpha ? srgb.ensureAlpha() : srgb.removeAlpha())
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
-  return rgbaToModelInput(data);
+  return hasAlpha ? rgbaToModelInput(data) : rgbToModelInput(data);
+}
+
+/** RGB bytes → floats in [-1, 1.008]. */
+function rgbToModelInput(rgb: Uint8Array): Float32Array {
+  const out = new Float32Array(rgb.length);
+  for (let i = 0; i < rgb.length; i++) out[i] = rgb[i] / 127 - 1;
+  return out;
 }
 
 /** RGBA bytes → RGB floats in [-1, 1.008]; alpha 0 → black, as the browser's canvas gives it. */

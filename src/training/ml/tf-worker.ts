@@ -8,7 +8,13 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
 import { IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
-import { ImageRejectedError, limitDecoderThreads, preprocessImage, type View } from '../../dataset/preprocess';
+import {
+  ImageRejectedError,
+  limitDecoderThreads,
+  preprocessImage,
+  preprocessViews,
+  type View,
+} from '../../dataset/preprocess';
 import type { TfBackendChoice } from '../../common/ml-choices';
 import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -103,11 +109,11 @@ async function embedderFor(tf: typeof TF, modelJsonPath: string, onnxPath?: stri
 }
 
 /** Decodes and preprocesses each photo's views; a photo that cannot be decoded gets its reason instead. */
-async function preprocessViews(items: { bytes: Uint8Array; views: View[] }[]): Promise<(Float32Array[] | Error)[]> {
+async function preprocessPhotos(items: { bytes: Uint8Array; views: View[] }[]): Promise<(Float32Array[] | Error)[]> {
   return Promise.all(
     items.map(async (item) => {
       try {
-        return await Promise.all(item.views.map(async (view) => (await preprocessImage(item.bytes, view)).pixels));
+        return (await preprocessViews(item.bytes, item.views)).map((view) => view.pixels);
       } catch (err) {
         if (err instanceof ImageRejectedError) return err;
         throw err;
@@ -120,7 +126,7 @@ async function preprocessViews(items: { bytes: Uint8Array; views: View[] }[]): P
 export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
   return withTensorflow(async (tf) => {
     const embedder = await embedderFor(tf, task.modelJsonPath, task.onnxPath);
-    const decoded = await preprocessViews(task.items);
+    const decoded = await preprocessPhotos(task.items);
     const embeddings = await embedder(decoded.flatMap((d) => (d instanceof Error ? [] : d)));
     let next = 0;
     return decoded.map((d): EmbedOutcome =>
@@ -138,7 +144,7 @@ export interface CompareEnginesTask {
 /** Largest |ONNX − tfjs| over the embeddings of the given photos and views (the ONNX graph's check). */
 export function compareEnginesTask(task: CompareEnginesTask): Promise<WorkerResult<number>> {
   return withTensorflow(async (tf) => {
-    const images = (await preprocessViews(task.items)).flatMap((d) => {
+    const images = (await preprocessPhotos(task.items)).flatMap((d) => {
       if (d instanceof Error) throw d;
       return d;
     });
