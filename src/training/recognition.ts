@@ -9,6 +9,7 @@ import {
   chooseGateScale,
   mulberry32,
   shuffled,
+  storeRow,
   type GateChoice,
   type GateOptions,
   type HeadRecipe,
@@ -80,7 +81,7 @@ export function crossValidationFolds(data: TrainingSet, folds: number, seed: num
 function subset(data: TrainingSet, rows: number[], classOf: Map<number, number>): TrainingSet {
   return {
     embeddings: data.embeddings,
-    rows: Int32Array.from(rows, (r) => (data.rows ? data.rows[r] : r)),
+    rows: Int32Array.from(rows, (r) => storeRow(data, r)),
     labels: Int32Array.from(rows, (r) => classOf.get(data.labels[r])!),
     photos: Int32Array.from(rows, (r) => data.photos[r]),
     plain: Uint8Array.from(rows, (r) => data.plain[r]),
@@ -115,9 +116,14 @@ export async function crossValidate(
   train: TrainHead,
 ): Promise<CrossValidation> {
   const plan = crossValidationFolds(data, folds, recipe.seed);
-  const store = (row: number) => (data.rows ? data.rows[row] : row);
   const reports = await Promise.all(
-    plan.map((fold) => train(fold.set, recipe, Int32Array.from([...fold.knownRows, ...fold.impostorRows], store))),
+    plan.map((fold) =>
+      train(
+        fold.set,
+        recipe,
+        Int32Array.from([...fold.knownRows, ...fold.impostorRows], (row) => storeRow(data, row)),
+      ),
+    ),
   );
   const result: CrossValidation = {
     known: [],

@@ -75,10 +75,19 @@ export interface TrainingSet {
   negatives?: NegativeSet;
 }
 
+/** The row of the embedding store that holds the set's row `row`. */
+export function storeRow(data: TrainingSet, row: number): number {
+  return data.rows ? data.rows[row] : row;
+}
+
 /** The embedding of the set's row `row` (a view into the store, not a copy). */
 export function embeddingRow(data: TrainingSet, row: number): Float32Array {
-  const at = data.rows ? data.rows[row] : row;
-  return data.embeddings.subarray(at * EMBEDDING_SIZE, (at + 1) * EMBEDDING_SIZE);
+  return storedEmbedding(data.embeddings, storeRow(data, row));
+}
+
+/** Row `at` of an embedding store (a view, not a copy). */
+function storedEmbedding(embeddings: Float32Array, at: number): Float32Array {
+  return embeddings.subarray(at * EMBEDDING_SIZE, (at + 1) * EMBEDDING_SIZE);
 }
 
 /** Rows of negative embeddings; `photos[row]` groups the views of one negative photo. */
@@ -154,32 +163,33 @@ export async function trainHead(
     heldOutPhotos: [...new Set(validation.map((row) => data.photos[row]))],
     epochsRun: first.epochsRun + (refit ? first.bestEpoch : 0),
     epochsUsed: first.bestEpoch,
-    // scanRows number the store's rows, not the set's.
-    scanLogits: scanRows?.length
-      ? batchLogits(tf, result.weights, rowsOf({ ...data, rows: undefined }, scanRows))
-      : undefined,
+    scanLogits: scanRows?.length ? batchLogits(tf, result.weights, storeRows(data.embeddings, scanRows)) : undefined,
   };
 }
 
 /** The head's logits for `embeddings` (n × 1280), in one pass of the backend (n × classes). */
 function batchLogits(tf: typeof TF, weights: HeadWeights, embeddings: Float32Array): Float32Array {
-  const n = embeddings.length / EMBEDDING_SIZE;
   return tf.tidy(
     () =>
-      tf
-        .matMul(
-          tf.relu(
-            tf
-              .matMul(
-                tf.tensor2d(embeddings, [n, EMBEDDING_SIZE]),
-                tf.tensor2d(weights.hiddenKernel, [EMBEDDING_SIZE, weights.hiddenUnits]),
-              )
-              .add(tf.tensor1d(weights.hiddenBias)),
-          ),
-          tf.tensor2d(weights.outputKernel, [weights.hiddenUnits, weights.classCount]),
-        )
-        .dataSync() as Float32Array,
+      headForward(
+        tf,
+        tf.tensor2d(embeddings, [embeddings.length / EMBEDDING_SIZE, EMBEDDING_SIZE]),
+        tf.tensor2d(weights.hiddenKernel, [EMBEDDING_SIZE, weights.hiddenUnits]),
+        tf.tensor1d(weights.hiddenBias),
+        tf.tensor2d(weights.outputKernel, [weights.hiddenUnits, weights.classCount]),
+      ).dataSync() as Float32Array,
   );
+}
+
+/** Dense(relu) → Dense(no bias): the head's logits for the rows of `x`. */
+function headForward(
+  tf: typeof TF,
+  x: TF.Tensor,
+  hiddenKernel: TF.Tensor,
+  hiddenBias: TF.Tensor,
+  outputKernel: TF.Tensor,
+): TF.Tensor2D {
+  return tf.matMul(tf.relu(tf.matMul(x, hiddenKernel).add(hiddenBias)), outputKernel);
 }
 
 interface FitResult {
@@ -208,7 +218,13 @@ async function fitOnce(
   const validationPlain = validationRows.filter((i) => data.plain[i]);
   // Only the validation photos are ever one tensor: the backend's memory never holds the whole set.
   const x = validationPlain.length
-    ? tf.tensor2d(rowsOf(data, validationPlain), [validationPlain.length, EMBEDDING_SIZE])
+    ? tf.tensor2d(
+        storeRows(
+          data.embeddings,
+          validationPlain.map((r) => storeRow(data, r)),
+        ),
+        [validationPlain.length, EMBEDDING_SIZE],
+      )
     : undefined;
   let best: FitResult | undefined;
   try {
@@ -351,7 +367,7 @@ class TrainableHead {
   /** Logits (no dropout). */
   logits(x: TF.Tensor2D): TF.Tensor2D {
     const tf = this.tf;
-    return tf.tidy(() => tf.matMul(tf.relu(tf.matMul(x, this.hiddenKernel).add(this.hiddenBias)), this.outputKernel));
+    return tf.tidy(() => headForward(tf, x, this.hiddenKernel, this.hiddenBias, this.outputKernel));
   }
 
   weights(): HeadWeights {
@@ -370,7 +386,6 @@ class TrainableHead {
   }
 }
 
-/** Accuracy on `rows`, whose embeddings `x` holds in that order. */
 /**
  * Adam (Kingma & Ba, 2015), computed as TensorFlow.js's optimizer computes it (β1 = 0.9, β2 = 0.999, ε = 1e-7 added
  * to the bias-corrected √v), except that first moments too small for a normal float32 are set to zero now and then.
@@ -439,6 +454,7 @@ const ADAM_FLUSH_EVERY = 16;
 /** The smallest normal float32. */
 const FLOAT32_MIN_NORMAL = 2 ** -126;
 
+/** Accuracy on `rows`, whose embeddings `x` holds in that order. */
 function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: TrainingSet, rows: number[]) {
   const predicted = tf.tidy(() => head.logits(x).argMax(1).dataSync());
   const k = data.classCount;
@@ -452,10 +468,10 @@ function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: Trai
   return { accuracy: correct / rows.length, perClassAccuracy, confusion };
 }
 
-/** The embeddings of `rows`, one after the other. */
-export function rowsOf(data: TrainingSet, rows: ArrayLike<number>): Float32Array {
+/** Rows of an embedding store, copied one after the other. */
+function storeRows(embeddings: Float32Array, rows: ArrayLike<number>): Float32Array {
   const out = new Float32Array(rows.length * EMBEDDING_SIZE);
-  for (let i = 0; i < rows.length; i++) out.set(embeddingRow(data, rows[i]), i * EMBEDDING_SIZE);
+  for (let i = 0; i < rows.length; i++) out.set(storedEmbedding(embeddings, rows[i]), i * EMBEDDING_SIZE);
   return out;
 }
 

@@ -18,6 +18,7 @@ export {
   headLogits,
   mulberry32,
   shuffled,
+  storeRow,
   TEACHABLE_MACHINE_RECIPE,
   type HeadRecipe,
   type HeadTrainingReport,
