@@ -34,7 +34,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --out DIR             where model.json, weights.bin and metadata.json are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
-  --epochs N            head training epochs (default: TRAINING_EPOCHS, 20)
+  --unknown-share S     share of scans at the till that show something the shop does not sell, 0 to 0.9;
+                        the recognition gate is calibrated for it (default: RECOGNITION_UNKNOWN_SHARE, 0.5)
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
@@ -47,7 +48,7 @@ export interface CliOptions {
   manifest?: string;
   out: string;
   baseModel?: string;
-  epochs?: number;
+  unknownShare?: number;
   inputRange?: InputRange;
   json: boolean;
 }
@@ -71,7 +72,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
         manifest: { type: 'string' },
         out: { type: 'string' },
         'base-model': { type: 'string' },
-        epochs: { type: 'string' },
+        'unknown-share': { type: 'string' },
         'input-range': { type: 'string' },
         json: { type: 'boolean', default: false },
         'fetch-base-model': { type: 'boolean', default: false },
@@ -92,11 +93,11 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
   if (!values.images === !values.manifest)
     throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
   if (!values.out) throw new UsageError('--out DIR is required');
-  let epochs: number | undefined;
-  if (values.epochs !== undefined) {
-    epochs = Number(values.epochs);
-    if (!Number.isInteger(epochs) || epochs < 1 || epochs > 500)
-      throw new UsageError('--epochs must be a whole number from 1 to 500');
+  let unknownShare: number | undefined;
+  if (values['unknown-share'] !== undefined) {
+    unknownShare = Number(values['unknown-share']);
+    if (values['unknown-share'] === '' || !(unknownShare >= 0 && unknownShare <= 0.9))
+      throw new UsageError('--unknown-share must be a number from 0 to 0.9 (e.g. 0.25)');
   }
   const inputRange = values['input-range'] as InputRange | undefined;
   if (inputRange !== undefined && !INPUT_RANGES.includes(inputRange)) {
@@ -107,7 +108,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
     manifest: values.manifest as string | undefined,
     out: path.resolve(values.out as string),
     baseModel: values['base-model'] as string | undefined,
-    epochs,
+    unknownShare,
     inputRange,
     json: values.json as boolean,
   };
@@ -265,7 +266,7 @@ export async function runCli(argv: string[]): Promise<number> {
         outDir: options.out,
         modelName: path.basename(options.out),
         baseModel: options.baseModel,
-        epochs: options.epochs,
+        unknownShare: options.unknownShare,
         inputRange: options.inputRange,
         secondsPerStage: downloading,
       },

@@ -23,8 +23,8 @@ describe('CLI arguments', () => {
     assert.throws(() => parseCliArgs(['--images', 'a', '--manifest', 'b', '--out', 'x']), UsageError);
     assert.throws(() => parseCliArgs(['--images', 'a']), /--out DIR is required/);
     assert.throws(
-      () => parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '0']),
-      /--epochs must be a whole number from 1 to 500/,
+      () => parseCliArgs(['--images', 'a', '--out', 'x', '--unknown-share', '0.95']),
+      /--unknown-share must be a number from 0 to 0.9/,
     );
     assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--bogus']), /Unknown option '--bogus'/);
     assert.equal(parseCliArgs(['--help']), 'help');
@@ -32,12 +32,12 @@ describe('CLI arguments', () => {
       () => parseCliArgs(['--images', 'a', '--out', 'x', '--input-range', 'pct']),
       /--input-range must be one of tm, unit/,
     );
-    assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--epochs', '5', '--json']), {
+    assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--unknown-share', '0.25', '--json']), {
       images: 'a',
       manifest: undefined,
       out: path.resolve('x'),
       baseModel: undefined,
-      epochs: 5,
+      unknownShare: 0.25,
       inputRange: undefined,
       json: true,
     });
@@ -92,7 +92,7 @@ describe('CLI end to end', () => {
   it('trains from a folder and prints one JSON summary line last', async () => {
     const { stdout, stderr } = await run(
       process.execPath,
-      [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'model'), '--epochs', '5', '--json'],
+      [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'model'), '--json'],
       { env: env() },
     );
     const lines = stdout.trim().split('\n');
@@ -178,7 +178,7 @@ describe('CLI end to end', () => {
     );
     const { stdout } = await run(
       process.execPath,
-      [CLI, '--manifest', manifest, '--out', path.join(work, 'model-m'), '--epochs', '5', '--json'],
+      [CLI, '--manifest', manifest, '--out', path.join(work, 'model-m'), '--json'],
       { env: env() },
     );
     const summary = JSON.parse(stdout.trim().split('\n').pop()!);

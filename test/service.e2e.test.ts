@@ -52,6 +52,10 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(notHttp.status, 400);
     assert.deepEqual(notHttp.body.message, ['webhookUrl must be an http(s) URL']);
     assert.equal((await api.call('POST', '/v1/train', { ...good, channelId: '' })).status, 400);
+    for (const unknownShare of [0.95, -0.1, '0.2', 'all']) {
+      const refused = await api.call('POST', '/v1/train', { ...good, unknownShare });
+      assert.equal(refused.status, 400, `unknownShare ${JSON.stringify(unknownShare)}`);
+    }
     assert.equal((await api.call('POST', '/v1/train', { ...good, authToken: 'x'.repeat(70_000) })).status, 413);
     assert.equal((await api.call('GET', '/v1/jobs/not-a-uuid')).status, 400);
     assert.equal((await api.call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status, 404);
@@ -101,7 +105,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     items[1].images.push({ assetId: 'broken', url: `${backend.url}/assets/corrupt.jpg`, filename: 'corrupt.jpg' });
     backend.manifests.set('2', items);
 
-    const accepted = await api.train('2');
+    const accepted = await api.train('2', { unknownShare: 0.3 });
     assert.equal(accepted.status, 202);
     assert.equal(accepted.body.message, 'Training job accepted');
     const conflict = await api.train('2');
@@ -114,6 +118,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(job.progress, 100);
     assert.equal(job.metrics.products, 3);
     assert.equal(job.metrics.images, 18);
+    assert.equal(job.metrics.recognition.unknownShare, 0.3, "the gate is calibrated for the job's unknown share");
     for (const stage of ['downloading', 'embedding', 'training', 'exporting', 'uploading'])
       assert.ok(job.timings[stage] >= 0, stage);
     const reasons = Object.fromEntries(job.skipped.map((s: { photo: string; reason: string }) => [s.photo, s.reason]));

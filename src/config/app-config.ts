@@ -215,10 +215,6 @@ export class AppConfig {
   @IsIn(INPUT_RANGES)
   MODEL_INPUT_RANGE: InputRange = 'tm';
 
-  /** Epochs of head training. */
-  @IntSetting(1, 500)
-  TRAINING_EPOCHS = 20;
-
   /** Largest share of all scans the recognition gate may let through as a wrong product (see README). */
   @Transform(toNumber)
   @IsNumber()
@@ -231,7 +227,7 @@ export class AppConfig {
   @IsNumber()
   @Min(0)
   @Max(0.9)
-  RECOGNITION_UNKNOWN_SHARE = 0.5;
+  RECOGNITION_UNKNOWN_SHARE = 0.1;
 
   get embeddingCacheDir(): string {
     return this.EMBEDDING_CACHE_DIR || path.join(this.MODEL_CACHE_DIR, 'embeddings');

@@ -11,6 +11,7 @@ import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-creat
 import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000000-create-channel-training-state';
 import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-job-input-range';
 import { CreateTrainedModel1764460800000 } from './migrations/1764460800000-create-trained-model';
+import { AddJobUnknownShare1764547200000 } from './migrations/1764547200000-add-job-unknown-share';
 
 /** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
 export const ENTITIES = [TrainingJob, TrainedModel, ChannelTrainingState];
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   CreateChannelTrainingState1764288000000,
   AddJobInputRange1764374400000,
   CreateTrainedModel1764460800000,
+  AddJobUnknownShare1764547200000,
 ];
 
 /** The service's TypeORM connection to `url`: its entities, its migrations run at start-up, never synchronised. */

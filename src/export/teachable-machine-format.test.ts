@@ -39,7 +39,7 @@ describe('Teachable Machine format', () => {
           [1, 0],
           [1, 0],
         ],
-        epochsRun: 20,
+        headIterations: 60,
         secondsPerStage: { embedding: 1 },
       },
       recognition: {
@@ -56,7 +56,7 @@ describe('Teachable Machine format', () => {
         advice: [],
       },
       baseModel: { url: 'file:///m/model.json', sha256: 'f00' },
-      recipe: { epochs: 20 },
+      recipe: { l2: 0.1 },
       inputRange: 'tm',
     });
     assert.deepEqual(Object.keys(metadata).slice(0, 9), [

@@ -62,7 +62,8 @@ export interface ModelMetrics {
   perClassAccuracy: Record<string, number | null>;
   /** confusionMatrix[i][j]: held-out photos of labels[i] predicted as labels[j]. */
   confusionMatrix: number[][];
-  epochsRun: number;
+  /** L-BFGS iterations of the exported head's fit. */
+  headIterations: number;
   secondsPerStage: StageSeconds;
 }
 

@@ -17,6 +17,7 @@ export interface NewJob {
   manifestUrl: string;
   webhookUrl: string;
   inputRange: TrainingJob['inputRange'];
+  unknownShare: TrainingJob['unknownShare'];
   sealedAuthToken: string;
 }
 

@@ -291,6 +291,7 @@ export class JobProcessor {
         outDir: path.join(workDir, 'model'),
         modelName: `channel-${job.channelId}`,
         inputRange: job.inputRange ?? undefined,
+        unknownShare: job.unknownShare ?? undefined,
         secondsPerStage: { downloading },
         userMetadata: { channelId: job.channelId, manifestVersion: dataset.manifest.version },
         cancel: stop,

@@ -40,6 +40,7 @@ describe('JobsService (intake, on fakes)', () => {
     assert.equal(record.status, 'queued');
     assert.equal(record.maxAttempts, 4);
     assert.equal(record.inputRange, null);
+    assert.equal(record.unknownShare, null);
     assert.deepEqual(queue.calls, [`send ${jobId}`]);
     assert.ok(!record.sealedAuthToken.includes(request.authToken));
     assert.equal(new TokenSeal(SERVICE_TOKEN).open(record.sealedAuthToken), request.authToken);

@@ -44,6 +44,7 @@ export class JobsService {
         manifestUrl: request.manifestUrl,
         webhookUrl: request.webhookUrl,
         inputRange: request.inputRange ?? null,
+        unknownShare: request.unknownShare ?? null,
         sealedAuthToken: this.seal.seal(request.authToken),
       },
       (manager) => this.queue.send(jobId, manager),

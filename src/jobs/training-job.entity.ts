@@ -76,6 +76,10 @@ export class TrainingJob {
   @Column('text', { name: 'input_range', nullable: true })
   inputRange!: InputRange | null;
 
+  /** Share of the till's scans expected to show what the shop does not sell; null = RECOGNITION_UNKNOWN_SHARE. */
+  @Column('double precision', { name: 'unknown_share', nullable: true })
+  unknownShare!: number | null;
+
   /** The backend's token for this job, encrypted (see token-seal.ts); never returned by the API. */
   @Column('text', { name: 'sealed_auth_token' })
   sealedAuthToken!: string;

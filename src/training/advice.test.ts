@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lookAlikes, photoAdvice } from './advice';
-import { mulberry32, type TrainingSet } from './ml/head';
+import { mulberry32, type TrainingSet } from './ml/training-set';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 const LABELS = [

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Dataset } from '../dataset/dataset.types';
-import { embeddingRow } from './ml/head';
+import { embeddingRow } from './ml/training-set';
 import { sharedFloat32Array } from './ml/vectors';
 import { viewsForPhoto } from './recipe';
 import { trainingSetOf } from './embedding.service';

@@ -1,7 +1,7 @@
 /** Unit tests of the gate's cross-validation folds and estimates. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { embeddingRow, type TrainingSet } from './ml/head';
+import { embeddingRow, type TrainingSet } from './ml/training-set';
 import { crossValidationFolds, scaledHead } from './recognition';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 

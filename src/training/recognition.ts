@@ -113,9 +113,10 @@ export async function crossValidate(
   data: TrainingSet,
   recipe: HeadRecipe,
   folds: number,
+  seed: number,
   train: TrainHead,
 ): Promise<CrossValidation> {
-  const plan = crossValidationFolds(data, folds, recipe.seed);
+  const plan = crossValidationFolds(data, folds, seed);
   const reports = await Promise.all(
     plan.map((fold) =>
       train(
@@ -164,11 +165,14 @@ export interface GatedHead {
 export async function trainGatedHead(
   data: TrainingSet,
   recipe: HeadRecipe,
-  folds: number,
+  folds: { count: number; seed: number },
   options: GateOptions,
   train: TrainHead,
 ): Promise<GatedHead> {
-  const [report, crossValidation] = await Promise.all([train(data, recipe), crossValidate(data, recipe, folds, train)]);
+  const [report, crossValidation] = await Promise.all([
+    train(data, recipe),
+    crossValidate(data, recipe, folds.count, folds.seed, train),
+  ]);
   const gate = chooseGateScale(crossValidation.known, crossValidation.unknown, options);
   return { report, head: scaledHead(report.weights, gate.scale), gate, crossValidation };
 }

@@ -18,7 +18,7 @@ import {
   type NegativeBank,
 } from './negative-bank/negative-bank';
 import { medianPhotosPerProduct, trainGatedHead, type CrossValidation } from './recognition';
-import { DEFAULT_RECIPE, GATE_FOLDS, gateOptions } from './recipe';
+import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
 
 export const STAGES = ['downloading', 'embedding', 'training', 'exporting', 'uploading'] as const;
@@ -32,10 +32,10 @@ export interface TrainRequest {
   modelName: string;
   /** Overrides BASE_MODEL_URL. */
   baseModel?: string;
-  /** Overrides TRAINING_EPOCHS. */
-  epochs?: number;
   /** Overrides MODEL_INPUT_RANGE. */
   inputRange?: InputRange;
+  /** Overrides RECOGNITION_UNKNOWN_SHARE. */
+  unknownShare?: number;
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
   userMetadata?: Record<string, unknown>;
@@ -55,7 +55,8 @@ export interface TrainingSummary {
   warnings: string[];
   validationAccuracy: number | null;
   recognition: RecognitionMetadata;
-  epochsRun: number;
+  /** L-BFGS iterations of the exported head's fit. */
+  headIterations: number;
   cachedImages: number;
   /** TensorFlow.js backend and worker threads used (the backend is unknown when every embedding came from the cache). */
   backend: string | null;
@@ -107,20 +108,21 @@ export class TrainerService {
       ? bankWithoutShopProducts(fullBank, shopSet)
       : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
-    const recipe = { ...DEFAULT_RECIPE, epochs: request.epochs ?? this.config.TRAINING_EPOCHS };
+    const recipe = DEFAULT_RECIPE;
+    const unknownShare = request.unknownShare ?? this.config.RECOGNITION_UNKNOWN_SHARE;
     // The exported head trains on every photo; the cross-validation folds (heads trained without some products and
     // photos) choose its gate and measure it. All run at once, as many as there are workers.
     const trained = await timed('training', () => {
       const trainings = 1 + GATE_FOLDS;
-      const epochsDone = new Array<number>(trainings).fill(0);
+      const done = new Array<number>(trainings).fill(0);
       let next = 0;
       const train = (data: TrainingSet, r: HeadRecipe, scanRows?: Int32Array) => {
         const index = next++;
         return this.pool.trainHead(
           { data, recipe: r, scanRows },
-          (epoch, total) => {
-            epochsDone[index] = epoch / total;
-            onProgress('training', epochsDone.reduce((a, b) => a + b, 0) / trainings);
+          (fraction) => {
+            done[index] = fraction;
+            onProgress('training', done.reduce((a, b) => a + b, 0) / trainings);
           },
           cancel,
         );
@@ -128,9 +130,9 @@ export class TrainerService {
       const options = gateOptions(
         medianPhotosPerProduct(shopSet),
         this.config.RECOGNITION_MAX_FALSE_ACCEPT,
-        this.config.RECOGNITION_UNKNOWN_SHARE,
+        unknownShare,
       );
-      return trainGatedHead(set, recipe, GATE_FOLDS, options, train);
+      return trainGatedHead(set, recipe, { count: GATE_FOLDS, seed: GATE_SEED }, options, train);
     });
     const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));
     const recognition = recognitionMetadata(trained.gate, trained.crossValidation, productLabels, {
@@ -138,7 +140,7 @@ export class TrainerService {
       bankClassesLeftOut: leftOut,
       advice: photoAdvice(shopSet, productLabels),
       targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
-      unknownShare: this.config.RECOGNITION_UNKNOWN_SHARE,
+      unknownShare,
     });
     const inputRange = request.inputRange ?? this.config.MODEL_INPUT_RANGE;
 
@@ -160,11 +162,15 @@ export class TrainerService {
           labelNames: labels.map((l) => l.name),
           imageCount: embedded.images.length,
           tfjsVersion: exported.tfjsVersion,
-          metrics: metricsFor(trained.crossValidation, trained.report.epochsRun, labels, seconds),
+          metrics: metricsFor(trained.crossValidation, trained.report.iterations, labels, seconds),
           recognition,
           inputRange,
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
-          recipe: { ...recipe, views: 'centre + one crop per photo', negativeViews: BANK_VIEWS },
+          recipe: {
+            ...recipe,
+            views: 'centre + one crop per photo',
+            bankViews: BANK_VIEWS.slice(0, recipe.negativeViews),
+          },
           userMetadata: request.userMetadata,
         });
       } catch (err) {
@@ -183,7 +189,7 @@ export class TrainerService {
       warnings: [...request.dataset.warnings, ...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
       validationAccuracy: closedSetAccuracy(trained.crossValidation),
       recognition,
-      epochsRun: trained.report.epochsRun,
+      headIterations: trained.report.iterations,
       cachedImages: embedded.cachedImages,
       backend: this.pool.backend ?? null,
       workers: this.pool.size,
@@ -223,7 +229,7 @@ function closedSetAccuracy(cv: CrossValidation): number | null {
 
 function metricsFor(
   cv: CrossValidation,
-  epochsRun: number,
+  headIterations: number,
   labels: ProductLabel[],
   seconds: Partial<Record<Stage, number>>,
 ): ModelMetrics {
@@ -237,7 +243,7 @@ function metricsFor(
       labels.map((l, i) => [l.id, cv.perClass[i].scans ? share(cv.perClass[i].correct, cv.perClass[i].scans) : null]),
     ),
     confusionMatrix: confusion,
-    epochsRun,
+    headIterations,
     secondsPerStage: seconds as Record<string, number>,
   };
 }
@@ -263,7 +269,8 @@ function recognitionMetadata(
     estimatedFalseAccept: rounded(gate.estimatedFalseAccept),
     method:
       `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
-      `photo of every other product as a scan per fold), corrected by factors measured on held-out grocery shops` +
+      `photo of every other product as a scan per fold) for at least a quarter of unknown scans, then shifted for ` +
+      `the stated unknown share by factors measured on development grocery shops; linear head` +
       (extra.negatives
         ? '; head trained against a negative bank (outlier exposure)'
         : '; no negative bank for this base model'),
@@ -277,7 +284,7 @@ function recognitionMetadata(
     negativeBank: extra.negatives
       ? {
           photos: new Set(extra.negatives.photos).size,
-          views: BANK_VIEWS.length,
+          views: DEFAULT_RECIPE.negativeViews,
           classesLeftOut: extra.bankClassesLeftOut,
         }
       : null,

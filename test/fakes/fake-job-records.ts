@@ -38,6 +38,7 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
       manifestUrl: 'http://127.0.0.1:1/admin-api?query=query{m}',
       webhookUrl: 'http://127.0.0.1:1/admin-api',
       inputRange: null,
+      unknownShare: null,
       sealedAuthToken: '',
       timings: {},
       result: null,

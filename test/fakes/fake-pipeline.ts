@@ -80,7 +80,7 @@ export class FakeTrainer implements Pick<TrainerService, 'train'> {
       warnings: [],
       validationAccuracy: 1,
       recognition: { threshold: 0.9, logitScale: 1 } as RecognitionMetadata,
-      epochsRun: 1,
+      headIterations: 1,
       cachedImages: 0,
       backend: 'fake',
       workers: 1,

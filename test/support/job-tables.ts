@@ -54,6 +54,7 @@ export function newJob(fields: Partial<NewJob> = {}): NewJob {
     manifestUrl: 'http://127.0.0.1:3000/admin-api?query=query{m}',
     webhookUrl: 'http://127.0.0.1:3000/admin-api',
     inputRange: null,
+    unknownShare: null,
     sealedAuthToken: 'sealed',
     ...fields,
   };

@@ -28,12 +28,13 @@ export class ServiceApi {
   }
 
   /** POST /v1/train for a channel whose manifest, webhook and token are the fake backend's. */
-  train(channelId: string): Promise<ApiAnswer> {
+  train(channelId: string, options: Record<string, unknown> = {}): Promise<ApiAnswer> {
     return this.call('POST', '/v1/train', {
       channelId,
       manifestUrl: this.backend.manifestUrl(channelId),
       webhookUrl: this.backend.webhookUrl,
       authToken: this.backend.token,
+      ...options,
     });
   }
 

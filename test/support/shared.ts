@@ -41,8 +41,8 @@ export class GroceryDataset {
     private readonly where: string,
   ) {}
 
-  /** Photos of one split (`train` or `val`), in the order of the split's list. */
-  photos(split: 'train' | 'val'): GroceryPhoto[] {
+  /** Photos of one split (`train`, `val` or `dev`), in the order of the split's list. */
+  photos(split: 'train' | 'val' | 'dev'): GroceryPhoto[] {
     return this.read(`${split}.txt`)
       .split('\n')
       .filter((line) => line.trim())

@@ -1,6 +1,6 @@
 /** POST /v1/train's body and its validation. */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsNotEmpty, IsOptional, IsString, IsUrl, MaxLength } from 'class-validator';
+import { IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Max, MaxLength, Min } from 'class-validator';
 import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';
 import { HTTP_URL_OPTIONS, NoControlCharacters, NoUserInfo } from '../../common/validation';
 
@@ -56,4 +56,18 @@ export class TrainRequestDto {
   @IsOptional()
   @IsIn(INPUT_RANGES)
   inputRange?: InputRange;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 0.9,
+    example: 0.1,
+    description:
+      "Share of the scans at this shop's till that show something it does not sell; the recognition gate is " +
+      'calibrated for it (default: RECOGNITION_UNKNOWN_SHARE)',
+  })
+  @IsOptional()
+  @Max(0.9)
+  @Min(0)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  unknownShare?: number;
 }

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { acceptScale, chooseGateScale, CLIENT_THRESHOLD, type GateOptions } from './gate';
-import { mulberry32, softmax } from './head';
+import { softmax } from './dense-head';
+import { mulberry32 } from './training-set';
 
 const maxProbability = (logits: number[], scale: number) =>
   Math.max(...softmax(Float32Array.from(logits, (z) => z * scale)));
@@ -10,6 +11,7 @@ const maxProbability = (logits: number[], scale: number) =>
 const OPTIONS: GateOptions = {
   targetFalseAccept: 0.02,
   unknownShare: 0.5,
+  minCalibrationShare: 0,
   scaleShift: 1,
   falseAcceptCorrection: 1,
   correctAcceptCorrection: 1,

@@ -51,6 +51,12 @@ export interface GateOptions {
   /** Share of scans expected to be of things the shop does not sell. */
   unknownShare: number;
   /**
+   * The scale is chosen for a mix with at least this share of unknown scans (the shift then corrects it for the stated
+   * share): cross-validation sees a few dozen scans of the shop's own products, too few to find where the last 2 %
+   * of wrong names begin, while the impostors' scans, a few hundred, show that tail.
+   */
+  minCalibrationShare: number;
+  /**
    * Real scans are taken on other days and in other light than the enrolment photos, and a model is surer of the
    * wrong things it sees there than cross-validation shows: a scale s on real scans accepts what s / scaleShift
    * accepts in cross-validation (measured, see recipe.ts).
@@ -83,10 +89,9 @@ export interface GateChoice {
 }
 
 /**
- * The largest scale whose corrected false-accept estimate stays within the target. False accepts are the mix the
- * options describe: (1 − unknownShare) · wrong accepts among known scans + unknownShare · accepts among unknown scans.
- * The target sits far in the unknown scans' tail (a few in a thousand), where counting a few hundred scans is mostly
- * noise, so their accept rate comes from a log-normal fitted to their scales instead.
+ * The largest scale whose false accepts in cross-validation stay within the target, times the shift measured for
+ * real scans. False accepts are a mix: (1 − share) · wrong accepts among known scans + share · accepts among unknown
+ * scans, with share = max(unknownShare, minCalibrationShare).
  */
 export function chooseGateScale(known: KnownScan[], unknown: number[], options: GateOptions): GateChoice {
   if (!known.length || !unknown.length) {
@@ -102,19 +107,18 @@ export function chooseGateScale(known: KnownScan[], unknown: number[], options: 
   }
   const wrong = known.filter((s) => !s.correct).map((s) => s.scale);
   const right = known.filter((s) => s.correct).map((s) => s.scale);
-  const unknownAcceptedAt = (scale: number) => (unknown.length ? countAtMost(unknown, scale) / unknown.length : 0);
-  const falseAcceptAt = (scale: number) =>
-    (1 - options.unknownShare) * (countAtMost(wrong, scale) / known.length) +
-    options.unknownShare * unknownAcceptedAt(scale);
+  const falseAcceptAt = (scale: number, share = options.unknownShare) =>
+    (1 - share) * (countAtMost(wrong, scale) / known.length) + share * (countAtMost(unknown, scale) / unknown.length);
   const budget = options.targetFalseAccept;
+  const calibrationShare = Math.max(options.unknownShare, options.minCalibrationShare);
   // falseAcceptAt only grows with the scale: bisect on log(scale).
   let low = Math.log(options.minScale);
   let high = Math.log(options.maxScale);
-  if (falseAcceptAt(Math.exp(high)) <= budget) low = high;
+  if (falseAcceptAt(Math.exp(high), calibrationShare) <= budget) low = high;
   else
     for (let i = 0; i < 50; i++) {
       const mid = (low + high) / 2;
-      if (falseAcceptAt(Math.exp(mid)) <= budget) low = mid;
+      if (falseAcceptAt(Math.exp(mid), calibrationShare) <= budget) low = mid;
       else high = mid;
     }
   const scale = Math.min(options.maxScale, Math.max(options.minScale, Math.exp(low) * options.scaleShift));
@@ -123,7 +127,7 @@ export function chooseGateScale(known: KnownScan[], unknown: number[], options: 
   return {
     scale,
     estimatedCorrectAccept: Math.min(1, crossValidatedCorrectAccept * options.correctAcceptCorrection),
-    estimatedFalseAccept: falseAcceptAt(scale / options.scaleShift) * options.falseAcceptCorrection,
+    estimatedFalseAccept: falseAcceptAt(scale / options.scaleShift, calibrationShare) * options.falseAcceptCorrection,
     crossValidatedCorrectAccept,
     crossValidatedFalseAccept,
     knownScans: known.length,

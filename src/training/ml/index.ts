@@ -13,19 +13,10 @@ export {
   type GateOptions,
   type KnownScan,
 } from './gate';
-export {
-  embeddingRow,
-  headLogits,
-  mulberry32,
-  shuffled,
-  storeRow,
-  TEACHABLE_MACHINE_RECIPE,
-  type HeadRecipe,
-  type HeadTrainingReport,
-  type HeadWeights,
-  type NegativeSet,
-  type TrainingSet,
-} from './head';
+export { type HeadWeights } from './dense-head';
+export { type HeadRecipe, type HeadTrainingReport } from './head';
+export { type LinearHeadRecipe } from './linear-head';
+export { embeddingRow, mulberry32, shuffled, storeRow, type NegativeSet, type TrainingSet } from './training-set';
 export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
 export { loadOnnxRuntime } from './onnx-runtime';

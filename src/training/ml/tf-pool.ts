@@ -64,14 +64,14 @@ export class TfWorkerPool {
     return this.run('compareEnginesTask', task);
   }
 
-  /** Trains the head in a worker; `onEpoch` is called on this thread after every epoch. */
+  /** Trains the head in a worker; `onProgress` hears the share done, on this thread. */
   async trainHead(
     task: Omit<TrainHeadTask, 'progress'>,
-    onEpoch?: (epoch: number, totalEpochs: number) => void,
+    onProgress?: (fraction: number) => void,
     cancel?: AbortSignal,
   ): Promise<HeadTrainingReport> {
     const channel = new MessageChannel();
-    channel.port1.on('message', (m: { epoch: number; totalEpochs: number }) => onEpoch?.(m.epoch, m.totalEpochs));
+    channel.port1.on('message', (fraction: number) => onProgress?.(fraction));
     try {
       return await this.run<HeadTrainingReport>(
         'trainHeadTask',

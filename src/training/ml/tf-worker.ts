@@ -29,15 +29,9 @@ import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
 import { OnnxEmbedder } from './onnx-runtime';
-import {
-  buildExportHead,
-  mulberry32,
-  trainHead,
-  type HeadRecipe,
-  type HeadTrainingReport,
-  type HeadWeights,
-  type TrainingSet,
-} from './head';
+import { buildExportHead, type HeadWeights } from './dense-head';
+import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
+import { mulberry32, type TrainingSet } from './training-set';
 import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
 import { maxAbsDifference } from './vectors';
 
@@ -166,7 +160,7 @@ export interface TrainHeadTask {
   recipe: HeadRecipe;
   /** Rows of data.embeddings to score with the trained head (HeadTrainingReport.scanLogits). */
   scanRows?: Int32Array;
-  /** Receives { epoch, totalEpochs } after every epoch. */
+  /** Receives the share of the training done (a number from 0 to 1) as it goes. */
   progress?: MessagePort;
 }
 
@@ -177,7 +171,7 @@ export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTra
         tf,
         task.data,
         task.recipe,
-        (epoch, totalEpochs) => task.progress?.postMessage({ epoch, totalEpochs }),
+        (fraction) => task.progress?.postMessage(fraction),
         task.scanRows,
       );
     } finally {

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { mulberry32, type TrainingSet } from '../ml/head';
+import { mulberry32, type TrainingSet } from '../ml/training-set';
 import {
   BANK_EMBEDDINGS_FILE,
   BANK_MANIFEST_FILE,

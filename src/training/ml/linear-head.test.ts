@@ -1,0 +1,136 @@
+/** Unit tests of the linear head and its optimiser, on toy embeddings. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { toySet } from '../../../test/support/toy-embeddings';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { quantizeBank } from '../negative-bank/negative-bank';
+import { loadTensorflow } from './backend';
+import { headLogits, headProbabilities } from './dense-head';
+import { minimizeLbfgs, DEFAULT_LBFGS_OPTIONS } from './lbfgs';
+import { asDenseLayers, fitLinearHead } from './linear-head';
+import { mulberry32, type TrainingSet } from './training-set';
+import { argMax } from './vectors';
+import { DEFAULT_RECIPE } from '../recipe';
+
+/** The default recipe, tolerance 1e-9: these tests check convergence. */
+const RECIPE = { ...DEFAULT_RECIPE, tolerance: 1e-9 };
+
+/** The rows of `set` whose photo satisfies `keep`, as a set of their own (a copy of their embeddings). */
+function rowsOf(set: TrainingSet, keep: (row: number) => boolean): TrainingSet {
+  const rows = Array.from(set.labels.keys()).filter(keep);
+  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
+  rows.forEach((r, i) =>
+    embeddings.set(set.embeddings.subarray(r * EMBEDDING_SIZE, (r + 1) * EMBEDDING_SIZE), i * EMBEDDING_SIZE),
+  );
+  return {
+    embeddings,
+    labels: Int32Array.from(rows, (r) => set.labels[r]),
+    photos: Int32Array.from(rows, (r) => set.photos[r]),
+    plain: Uint8Array.from(rows, (r) => set.plain[r]),
+    classCount: set.classCount,
+  };
+}
+
+const embeddingOf = (set: TrainingSet, row: number) =>
+  set.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE);
+
+describe('L-BFGS', () => {
+  it('minimises an ill-conditioned quadratic and the Rosenbrock function to their known minima', () => {
+    const n = 50;
+    const scales = Float64Array.from({ length: n }, (_, i) => 100 ** (i / (n - 1)));
+    const quadratic = minimizeLbfgs(
+      (x, g) => {
+        let value = 0;
+        for (let i = 0; i < n; i++) {
+          const d = x[i] - (i + 1);
+          value += 0.5 * scales[i] * d * d;
+          g[i] = scales[i] * d;
+        }
+        return value;
+      },
+      new Float64Array(n),
+      { ...DEFAULT_LBFGS_OPTIONS, gradientTolerance: 1e-8, relativeTolerance: 0 },
+    );
+    assert.equal(quadratic.stop, 'gradient', `${quadratic.iterations} iterations`);
+    quadratic.x.forEach((v, i) => assert.ok(Math.abs(v - (i + 1)) < 1e-6, `x[${i}] = ${v}`));
+
+    const rosenbrock = minimizeLbfgs(
+      (x, g) => {
+        const [a, b] = x;
+        g[0] = -2 * (1 - a) - 400 * a * (b - a * a);
+        g[1] = 200 * (b - a * a);
+        return (1 - a) ** 2 + 100 * (b - a * a) ** 2;
+      },
+      Float64Array.from([-1.2, 1]),
+      { ...DEFAULT_LBFGS_OPTIONS, gradientTolerance: 1e-9, relativeTolerance: 0 },
+    );
+    assert.ok(Math.abs(rosenbrock.x[0] - 1) < 1e-5 && Math.abs(rosenbrock.x[1] - 1) < 1e-5, `${rosenbrock.x}`);
+    assert.ok(rosenbrock.iterations < 100, `${rosenbrock.iterations} iterations`);
+  });
+});
+
+describe('linear head', () => {
+  it('is exported as two Dense layers that compute exactly x·W + b, for any input', () => {
+    const random = mulberry32(5);
+    const k = 3;
+    const kernel = Float32Array.from({ length: EMBEDDING_SIZE * k }, () => random() - 0.5);
+    const bias = Float32Array.from({ length: k }, () => random() * 4 - 2);
+    const dense = asDenseLayers({ classCount: k, kernel, bias });
+    assert.equal(dense.hiddenUnits, 2 * k);
+    for (let trial = 0; trial < 5; trial++) {
+      // Negative inputs too: the identity holds whatever the base model hands over.
+      const x = Float32Array.from({ length: EMBEDDING_SIZE }, () => random() * 6 - 3);
+      const expected = Array.from({ length: k }, (_, c) => {
+        let z = bias[c];
+        for (let j = 0; j < EMBEDDING_SIZE; j++) z += x[j] * kernel[j * k + c];
+        return z;
+      });
+      const logits = headLogits(dense, x);
+      for (let c = 0; c < k; c++) assert.ok(Math.abs(logits[c] - expected[c]) < 1e-3, `${logits[c]} ≠ ${expected[c]}`);
+    }
+  });
+
+  it('names photos it did not train on, converges, and gives the same head for the same photos', async () => {
+    const { tf } = await loadTensorflow('auto');
+    const world = toySet(4, 8);
+    const trained = rowsOf(world, (r) => world.photos[r] % 8 !== 0);
+    const fractions: number[] = [];
+    const fit = fitLinearHead(tf, trained, RECIPE, (f) => fractions.push(f));
+    assert.ok(['gradient', 'progress'].includes(fit.stop), `stopped by ${fit.stop} after ${fit.iterations}`);
+    assert.equal(fractions.length, fit.iterations);
+    assert.ok(fractions.every((f, i) => f > 0 && f < 1 && (i === 0 || f > fractions[i - 1])));
+    const heldOut = Array.from(world.labels.keys()).filter((r) => world.photos[r] % 8 === 0);
+    for (const r of heldOut) assert.equal(argMax(headLogits(fit.weights, embeddingOf(world, r))), world.labels[r]);
+    const again = fitLinearHead(tf, trained, RECIPE);
+    assert.deepEqual(again.weights.hiddenKernel, fit.weights.hiddenKernel);
+    assert.deepEqual(again.weights.hiddenBias, fit.weights.hiddenBias);
+  });
+
+  it('with outlier exposure, is unsure of things it was not taught and still names what it was', async (t) => {
+    const { tf } = await loadTensorflow('auto');
+    // Classes 0–3 are the shop's; 4–9 only ever appear as negatives (photos 0–3 of each) or as unseen scans (4–7).
+    const world = toySet(10, 8, 3);
+    const shop = { ...rowsOf(world, (r) => world.labels[r] < 4), classCount: 4 };
+    const negatives = rowsOf(world, (r) => world.labels[r] >= 4 && world.photos[r] % 8 < 4);
+    shop.negatives = { ...quantizeBank(negatives.embeddings), photos: negatives.photos };
+    const unseen = rowsOf(world, (r) => world.labels[r] >= 4 && world.photos[r] % 8 >= 4 && world.plain[r] === 1);
+    const surest = (negativeWeight: number) => {
+      // A light penalty, so that the head without the bank is as sure of everything as it can be.
+      const { weights } = fitLinearHead(tf, shop, { ...RECIPE, l2: 4e-3, negativeViews: 2, negativeWeight });
+      let unknown = 0;
+      for (let r = 0; r < unseen.labels.length; r++)
+        unknown += Math.max(...headProbabilities(weights, embeddingOf(unseen, r)));
+      let right = 0;
+      for (let r = 0; r < shop.labels.length; r++)
+        if (argMax(headLogits(weights, embeddingOf(shop, r))) === shop.labels[r]) right++;
+      return { unknown: unknown / unseen.labels.length, accuracy: right / shop.labels.length };
+    };
+    const plain = surest(0);
+    const exposed = surest(1);
+    t.diagnostic(`mean top probability on unseen products: ${exposed.unknown} exposed, ${plain.unknown} not`);
+    assert.equal(exposed.accuracy, 1);
+    // Four products: 0.25 is as unsure as the head can be.
+    assert.ok(exposed.unknown < 0.3, `${exposed.unknown} exposed`);
+    assert.ok(exposed.unknown < plain.unknown - 0.05, `${exposed.unknown} exposed, ${plain.unknown} not`);
+  });
+});

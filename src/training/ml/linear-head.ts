@@ -1,0 +1,222 @@
+/**
+ * The linear softmax head: multinomial logistic regression on standardised embeddings, fitted to convergence by
+ * L-BFGS, with outlier exposure on the negative bank. The standardisation is folded into the weights (logits =
+ * x·W + b on the raw embedding), and the head is exported in Teachable Machine's two Dense layers, exactly:
+ * relu(x·[W, −W] + [b, −b]) · [I; −I] = x·W + b, since relu(u) − relu(−u) = u.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { EMBEDDING_SIZE } from '../../common/model-shape';
+import type { HeadWeights } from './dense-head';
+import { DEFAULT_LBFGS_OPTIONS, minimizeLbfgs } from './lbfgs';
+import { embeddingRow, type TrainingSet } from './training-set';
+
+export interface LinearHeadRecipe {
+  kind: 'linear';
+  /**
+   * L2 penalty on the weights of the standardised features, divided by the number of classes: each class's weights
+   * are fitted to about 1/classes of the rows, so a shop with more products needs less of it per class. The bias is
+   * not penalised.
+   */
+  l2: number;
+  /** Loss weight of the negative rows together, against 1 for the shop's rows together. */
+  negativeWeight: number;
+  /** Views of each negative photo used (the bank's first views: centre first); 0 trains without the bank. */
+  negativeViews: number;
+  /** A feature's standard deviation is √(variance + varianceFloor · mean variance): a feature that barely varies
+   * among the shop's photos cannot get an outsized weight. */
+  varianceFloor: number;
+  /** The fit stops when an iteration lowers the objective by less than this share of it, or at maxIterations. */
+  tolerance: number;
+  maxIterations: number;
+}
+
+export interface LinearHeadFit {
+  /** In the exported form (see the top of this file). */
+  weights: HeadWeights;
+  iterations: number;
+  evaluations: number;
+  loss: number;
+  stop: string;
+}
+
+/** Fits the head to all rows of `data` (and its negatives); `onProgress` hears an estimate of the share done. */
+export function fitLinearHead(
+  tf: typeof TF,
+  data: TrainingSet,
+  recipe: LinearHeadRecipe,
+  onProgress?: (fraction: number) => void,
+): LinearHeadFit {
+  const d = EMBEDDING_SIZE;
+  const k = data.classCount;
+  const shopRows = data.labels.length;
+  const { mean, std } = featureStatistics(data, recipe.varianceFloor);
+  const negativeRows = recipe.negativeWeight > 0 && data.negatives ? negativeRowsOf(data, recipe.negativeViews) : [];
+  const n = shopRows + negativeRows.length;
+  const x = new Float32Array(n * d);
+  const targets = new Float32Array(n * k);
+  const rowWeights = new Float64Array(n);
+  for (let r = 0; r < shopRows; r++) {
+    const e = embeddingRow(data, r);
+    for (let j = 0; j < d; j++) x[r * d + j] = (e[j] - mean[j]) / std[j];
+    targets[r * k + data.labels[r]] = 1;
+    rowWeights[r] = 1 / shopRows;
+  }
+  if (negativeRows.length) {
+    const { bytes, scale } = data.negatives!;
+    negativeRows.forEach((row, i) => {
+      const at = (shopRows + i) * d;
+      for (let j = 0; j < d; j++) x[at + j] = (bytes[row * d + j] * scale - mean[j]) / std[j];
+      targets.fill(1 / k, (shopRows + i) * k, (shopRows + i + 1) * k);
+      rowWeights[shopRows + i] = recipe.negativeWeight / negativeRows.length;
+    });
+  }
+  const l2 = recipe.l2 / k;
+  const [xs, xt] = tf.tidy(() => {
+    const xs = tf.tensor2d(x, [n, d]);
+    return [xs, tf.transpose(xs)];
+  });
+  const rowGradient = new Float32Array(n * k);
+  try {
+    // Weighted cross-entropy plus the penalty. TensorFlow.js does the two products with the embeddings (X·W and
+    // Xᵀ·G); the softmax of the n × classes logits is done here, in float64, so that the line search sees the
+    // objective's small changes near convergence.
+    const objective = (params: Float64Array, gradient: Float64Array): number => {
+      const logits = readAndDispose(
+        tf.tidy(() =>
+          tf
+            .matMul(xs, tf.tensor2d(Float32Array.from(params.subarray(0, d * k)), [d, k]))
+            .add(tf.tensor1d(Float32Array.from(params.subarray(d * k)))),
+        ),
+      );
+      let loss = 0;
+      gradient.fill(0, d * k);
+      for (let r = 0; r < n; r++) {
+        const at = r * k;
+        let max = -Infinity;
+        for (let c = 0; c < k; c++) max = Math.max(max, logits[at + c]);
+        let sum = 0;
+        for (let c = 0; c < k; c++) sum += Math.exp(logits[at + c] - max);
+        const logSum = max + Math.log(sum);
+        for (let c = 0; c < k; c++) {
+          const target = targets[at + c];
+          const g = rowWeights[r] * (Math.exp(logits[at + c] - logSum) - target);
+          if (target) loss += rowWeights[r] * target * (logSum - logits[at + c]);
+          rowGradient[at + c] = g;
+          gradient[d * k + c] += g;
+        }
+      }
+      const gradKernel = readAndDispose(tf.tidy(() => tf.matMul(xt, tf.tensor2d(rowGradient, [n, k]))));
+      let penalty = 0;
+      for (let i = 0; i < d * k; i++) {
+        penalty += params[i] * params[i];
+        gradient[i] = gradKernel[i] + l2 * params[i];
+      }
+      return loss + (l2 / 2) * penalty;
+    };
+    const result = minimizeLbfgs(
+      objective,
+      new Float64Array(d * k + k),
+      { ...DEFAULT_LBFGS_OPTIONS, relativeTolerance: recipe.tolerance, maxIterations: recipe.maxIterations },
+      // How many iterations the fit needs is not known ahead (25-40 for shops here): halving what is left every
+      // PROGRESS_HALF_LIFE iterations moves the progress smoothly and never claims the end before it.
+      (iteration) => onProgress?.(1 - 0.5 ** (iteration / PROGRESS_HALF_LIFE)),
+    );
+    return {
+      weights: asDenseLayers(foldStandardisation(result.x, mean, std, k)),
+      iterations: result.iterations,
+      evaluations: result.evaluations,
+      loss: result.value,
+      stop: result.stop,
+    };
+  } finally {
+    tf.dispose([xs, xt]);
+  }
+}
+
+const PROGRESS_HALF_LIFE = 10;
+
+/** A tensor's values, the tensor freed. (tf.tidy must not return the values: it would walk every element.) */
+function readAndDispose(tensor: TF.Tensor): Float32Array {
+  try {
+    return tensor.dataSync() as Float32Array;
+  } finally {
+    tensor.dispose();
+  }
+}
+
+/** Per feature, the mean and (floored) standard deviation over the shop's rows. */
+function featureStatistics(data: TrainingSet, varianceFloor: number) {
+  const d = EMBEDDING_SIZE;
+  const rows = data.labels.length;
+  const sum = new Float64Array(d);
+  const squares = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    const e = embeddingRow(data, r);
+    for (let j = 0; j < d; j++) {
+      sum[j] += e[j];
+      squares[j] += e[j] * e[j];
+    }
+  }
+  const mean = sum.map((s) => s / rows);
+  const variance = squares.map((s, j) => Math.max(0, s / rows - mean[j] * mean[j]));
+  const floor = varianceFloor * (variance.reduce((a, b) => a + b, 0) / d) || 1e-12;
+  return { mean, std: variance.map((v) => Math.sqrt(v + floor)) };
+}
+
+/** The negative rows used: the first `views` rows of every negative photo. */
+function negativeRowsOf(data: TrainingSet, views: number): number[] {
+  const rows: number[] = [];
+  const seen = new Map<number, number>();
+  data.negatives!.photos.forEach((photo, row) => {
+    const n = seen.get(photo) ?? 0;
+    if (n < views) rows.push(row);
+    seen.set(photo, n + 1);
+  });
+  return rows;
+}
+
+/** x·W + b on the raw embedding: W is [1280, classes]. */
+interface LinearWeights {
+  classCount: number;
+  kernel: Float32Array;
+  bias: Float32Array;
+}
+
+/** z = ((x − μ)/σ)·W + b = x·(W/σ) + (b − Σ μ·W/σ). */
+function foldStandardisation(params: Float64Array, mean: Float64Array, std: Float64Array, k: number): LinearWeights {
+  const d = EMBEDDING_SIZE;
+  const kernel = new Float32Array(d * k);
+  const bias = Float64Array.from(params.subarray(d * k));
+  for (let j = 0; j < d; j++) {
+    for (let c = 0; c < k; c++) {
+      const w = params[j * k + c] / std[j];
+      kernel[j * k + c] = w;
+      bias[c] -= mean[j] * w;
+    }
+  }
+  return { classCount: k, kernel, bias: Float32Array.from(bias) };
+}
+
+/** The linear head as Dense(2·classes, relu) → Dense(classes, no bias), computing exactly x·W + b. */
+export function asDenseLayers({ classCount: k, kernel, bias }: LinearWeights): HeadWeights {
+  const h = 2 * k;
+  const hiddenKernel = new Float32Array(EMBEDDING_SIZE * h);
+  for (let j = 0; j < EMBEDDING_SIZE; j++) {
+    for (let c = 0; c < k; c++) {
+      hiddenKernel[j * h + c] = kernel[j * k + c];
+      hiddenKernel[j * h + k + c] = -kernel[j * k + c];
+    }
+  }
+  const hiddenBias = new Float32Array(h);
+  hiddenBias.set(bias);
+  hiddenBias.set(
+    bias.map((b) => -b),
+    k,
+  );
+  const outputKernel = new Float32Array(h * k);
+  for (let c = 0; c < k; c++) {
+    outputKernel[c * k + c] = 1;
+    outputKernel[(k + c) * k + c] = -1;
+  }
+  return { hiddenUnits: h, classCount: k, hiddenKernel, hiddenBias, outputKernel };
+}
