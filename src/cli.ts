@@ -11,6 +11,7 @@ import { MultiBar, type SingleBar } from 'cli-progress';
 import { ConfigError } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { StderrLogger } from './common/stderr-logger';
+import { MAX_UNKNOWN_SHARE } from './common/ml-choices';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
@@ -34,8 +35,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --out DIR             where model.json, weights.bin and metadata.json are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
-  --unknown-share S     share of scans at the till that show something the shop does not sell, 0 to 0.9;
-                        the recognition gate is calibrated for it (default: RECOGNITION_UNKNOWN_SHARE, 0.5)
+  --unknown-share S     share of scans at the till that show something the shop does not sell, 0 to ${MAX_UNKNOWN_SHARE};
+                        the recognition gate is calibrated for it (default: RECOGNITION_UNKNOWN_SHARE, 0.1)
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
@@ -96,8 +97,8 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
   let unknownShare: number | undefined;
   if (values['unknown-share'] !== undefined) {
     unknownShare = Number(values['unknown-share']);
-    if (values['unknown-share'] === '' || !(unknownShare >= 0 && unknownShare <= 0.9))
-      throw new UsageError('--unknown-share must be a number from 0 to 0.9 (e.g. 0.25)');
+    if (values['unknown-share'] === '' || !(unknownShare >= 0 && unknownShare <= MAX_UNKNOWN_SHARE))
+      throw new UsageError(`--unknown-share must be a number from 0 to ${MAX_UNKNOWN_SHARE} (e.g. 0.25)`);
   }
   const inputRange = values['input-range'] as InputRange | undefined;
   if (inputRange !== undefined && !INPUT_RANGES.includes(inputRange)) {

@@ -15,6 +15,12 @@ export const EMBEDDING_ENGINES = ['auto', 'onnx', 'tfjs'] as const;
 export type EmbeddingEngineChoice = (typeof EMBEDDING_ENGINES)[number];
 
 /**
+ * The largest share of scans that may be stated to show things the shop does not sell (RECOGNITION_UNKNOWN_SHARE, a
+ * job's unknownShare, --unknown-share); the migration's CHECK on training_job.unknown_share says the same.
+ */
+export const MAX_UNKNOWN_SHARE = 0.9;
+
+/**
  * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
  * project (`src/training/base-model/`, with its licence and provenance): the default, so training needs no network.
  */

@@ -22,6 +22,7 @@ import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-forma
 import {
   BUNDLED_BASE_MODEL,
   EMBEDDING_ENGINES,
+  MAX_UNKNOWN_SHARE,
   TF_BACKENDS,
   type EmbeddingEngineChoice,
   type TfBackendChoice,
@@ -226,7 +227,7 @@ export class AppConfig {
   @Transform(toNumber)
   @IsNumber()
   @Min(0)
-  @Max(0.9)
+  @Max(MAX_UNKNOWN_SHARE)
   RECOGNITION_UNKNOWN_SHARE = 0.1;
 
   get embeddingCacheDir(): string {

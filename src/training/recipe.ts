@@ -69,7 +69,7 @@ export function gateOptions(photosPerProduct: number, targetFalseAccept: number,
 }
 
 /** Piecewise-linear interpolation of ys over increasing xs at x, held constant beyond the ends. */
-export function interpolate(xs: number[], ys: number[], x: number): number {
+function interpolate(xs: number[], ys: number[], x: number): number {
   if (x <= xs[0]) return ys[0];
   for (let i = 1; i < xs.length; i++) {
     if (x <= xs[i]) return ys[i - 1] + ((ys[i] - ys[i - 1]) * (x - xs[i - 1])) / (xs[i] - xs[i - 1]);

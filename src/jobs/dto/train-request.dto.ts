@@ -2,6 +2,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Max, MaxLength, Min } from 'class-validator';
 import { INPUT_RANGES, type InputRange } from '../../export/teachable-machine-format';
+import { MAX_UNKNOWN_SHARE } from '../../common/ml-choices';
 import { HTTP_URL_OPTIONS, NoControlCharacters, NoUserInfo } from '../../common/validation';
 
 /**
@@ -59,14 +60,14 @@ export class TrainRequestDto {
 
   @ApiPropertyOptional({
     minimum: 0,
-    maximum: 0.9,
+    maximum: MAX_UNKNOWN_SHARE,
     example: 0.1,
     description:
       "Share of the scans at this shop's till that show something it does not sell; the recognition gate is " +
       'calibrated for it (default: RECOGNITION_UNKNOWN_SHARE)',
   })
   @IsOptional()
-  @Max(0.9)
+  @Max(MAX_UNKNOWN_SHARE)
   @Min(0)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   unknownShare?: number;

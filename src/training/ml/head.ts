@@ -32,15 +32,13 @@ export async function trainHead(
   onProgress?: TrainingProgress,
   scanRows?: Int32Array,
 ): Promise<HeadTrainingReport> {
-  let weights: HeadWeights;
-  let iterations: number;
-  if (recipe.kind === 'linear') {
-    const fit = fitLinearHead(tf, data, recipe, onProgress);
-    ({ weights, iterations } = fit);
-  } else {
-    const report = await trainMlpHead(tf, data, recipe, (epoch, total) => onProgress?.(epoch / total));
-    ({ weights, epochsRun: iterations } = report);
-  }
+  const { weights, iterations } =
+    recipe.kind === 'linear'
+      ? fitLinearHead(tf, data, recipe, onProgress)
+      : await trainMlpHead(tf, data, recipe, (epoch, total) => onProgress?.(epoch / total)).then((report) => ({
+          weights: report.weights,
+          iterations: report.epochsRun,
+        }));
   return {
     weights,
     iterations,

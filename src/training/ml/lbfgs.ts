@@ -2,6 +2,7 @@
  * Limited-memory BFGS (Nocedal & Wright, "Numerical Optimization", algorithms 7.4 and 7.5) for smooth convex
  * problems of a few ten thousand parameters: the linear head's fit. Plain arrays, no TensorFlow.
  */
+import { dot } from './vectors';
 
 /** The objective at `x`: its value, and its gradient written into `gradient`. */
 export type Objective = (x: Float64Array, gradient: Float64Array) => number;
@@ -116,12 +117,6 @@ export function minimizeLbfgs(
     }
   }
   return { x, value, iterations: iteration, evaluations, stop };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
-  return sum;
 }
 
 function axpy(a: number, x: Float64Array, y: Float64Array): void {
