@@ -15,7 +15,8 @@ export const DEFAULT_RECIPE: LinearHeadRecipe = {
   negativeWeight: 1,
   negativeViews: 1,
   varianceFloor: 1,
-  tolerance: 1e-5,
+  // 1e-5 took twice the iterations (25-45) and moved no benchmark figure by more than 0.3 points (closed set: 1).
+  tolerance: 1e-4,
   maxIterations: 300,
 };
 
@@ -35,9 +36,9 @@ export const GATE_SEED = 42;
  * benchmark's 20 val shops (other draws, 1-20) measured 2.5 % at 10 photos.
  */
 const GATE_CALIBRATION = [
-  { photos: 5, scaleShift: [0.808, 0.779, 0.696, 0.742], rightRatio: [0.554, 0.541, 0.536, 0.514] },
-  { photos: 10, scaleShift: [0.99, 0.889, 0.765, 0.796], rightRatio: [0.49, 0.462, 0.438, 0.406] },
-  { photos: 20, scaleShift: [1.084, 0.928, 0.769, 0.784], rightRatio: [0.485, 0.439, 0.415, 0.391] },
+  { photos: 5, scaleShift: [0.808, 0.785, 0.7, 0.746], rightRatio: [0.551, 0.547, 0.544, 0.518] },
+  { photos: 10, scaleShift: [0.987, 0.901, 0.764, 0.792], rightRatio: [0.493, 0.47, 0.442, 0.411] },
+  { photos: 20, scaleShift: [1.103, 0.933, 0.773, 0.788], rightRatio: [0.49, 0.443, 0.42, 0.39] },
 ];
 const CALIBRATED_SHARES = [0, 0.1, 0.25, 0.5];
 /** Per share, measured wrong accepts over the cross-validated ones at the unshifted scale (±0.04 over photo counts). */

@@ -2,7 +2,6 @@
  * Limited-memory BFGS (Nocedal & Wright, "Numerical Optimization", algorithms 7.4 and 7.5) for smooth convex
  * problems of a few ten thousand parameters: the linear head's fit. Plain arrays, no TensorFlow.
  */
-import { dot } from './vectors';
 
 /** The objective at `x`: its value, and its gradient written into `gradient`. */
 export type Objective = (x: Float64Array, gradient: Float64Array) => number;
@@ -131,4 +130,14 @@ function maxAbs(x: Float64Array): number {
   let max = 0;
   for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i]));
   return max;
+}
+
+/**
+ * For Float64Arrays only: with vectors.ts's dot, which also serves Float32Arrays elsewhere, the 81-product fit took
+ * 3.0-3.2 s instead of 2.5-2.6 s.
+ */
+function dot(a: Float64Array, b: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
 }

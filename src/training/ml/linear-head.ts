@@ -25,7 +25,10 @@ export interface LinearHeadRecipe {
   /** A feature's standard deviation is √(variance + varianceFloor · mean variance): a feature that barely varies
    * among the shop's photos cannot get an outsized weight. */
   varianceFloor: number;
-  /** The fit stops when an iteration lowers the objective by less than this share of it, or at maxIterations. */
+  /**
+   * The fit stops when an iteration lowers the objective by less than this (times the objective when that is above 1),
+   * or at maxIterations.
+   */
   tolerance: number;
   maxIterations: number;
 }
@@ -117,7 +120,7 @@ export function fitLinearHead(
       objective,
       new Float64Array(d * k + k),
       { ...DEFAULT_LBFGS_OPTIONS, relativeTolerance: recipe.tolerance, maxIterations: recipe.maxIterations },
-      // How many iterations the fit needs is not known ahead (25-40 for shops here): halving what is left every
+      // How many iterations the fit needs is not known ahead (15-25 for shops here): halving what is left every
       // PROGRESS_HALF_LIFE iterations moves the progress smoothly and never claims the end before it.
       (iteration) => onProgress?.(1 - 0.5 ** (iteration / PROGRESS_HALF_LIFE)),
     );
@@ -133,7 +136,7 @@ export function fitLinearHead(
   }
 }
 
-const PROGRESS_HALF_LIFE = 10;
+const PROGRESS_HALF_LIFE = 5;
 
 /** A tensor's values, the tensor freed. (tf.tidy must not return the values: it would walk every element.) */
 function readAndDispose(tensor: TF.Tensor): Float32Array {
