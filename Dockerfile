@@ -23,20 +23,20 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
-# The data the code ships, where it looks for it: the base model and the negative bank (see their README.md files).
-COPY --from=build --chown=node:node /app/src/training/base-model ./src/training/base-model
+# The data the code ships, where it looks for it: the negative bank (see its README.md).
 COPY --from=build --chown=node:node /app/src/training/negative-bank/bank.json \
     /app/src/training/negative-bank/embeddings.bin /app/src/training/negative-bank/bank-classes.txt \
     /app/src/training/negative-bank/LICENSE /app/src/training/negative-bank/README.md ./src/training/negative-bank/
 COPY --chown=node:node package.json ./
 USER node
-# The bundled base model is the default: the image trains without internet. `--build-arg BASE_MODEL_URL=…` fetches
-# another model into the image's cache at build time and makes it the image's default.
+# The base model is fetched into the image's cache at build time (`npm run fetch-models`: Teachable Machine's, its
+# weights checked against their known sha256), so the image trains without internet. `--build-arg
+# BASE_MODEL_URL=…` fetches another model (or a local mirror's copy) instead and makes it the image's default.
 # (NODE_ENV=development only because production settings insist on ML_SERVICE_TOKEN, which a build does not have.)
 ARG BASE_MODEL_URL=
 ENV BASE_MODEL_URL=${BASE_MODEL_URL}
 RUN mkdir -p "$MODEL_CACHE_DIR" "$WORK_DIR" \
-    && if [ -n "$BASE_MODEL_URL" ]; then NODE_ENV=development node dist/cli.js --fetch-base-model; fi
+    && NODE_ENV=development npm run --silent fetch-models
 EXPOSE 3005
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3005)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

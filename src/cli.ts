@@ -17,7 +17,7 @@ import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { INPUT_RANGES, type InputRange, type RecognitionMetadata } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
-import { BaseModelError } from './training/ml';
+import { BaseModelError, type DownloadProgress } from './training/ml';
 import {
   secondsSince,
   TrainerService,
@@ -119,22 +119,28 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
 class CliModule {}
 
 /**
- * Progress on a terminal as a bar per stage, with log lines printed above the bars (never into one); elsewhere as a
- * log line per stage and per 10%.
+ * Progress on a terminal as a bar per stage (and one for a base model's download), with log lines printed above the
+ * bars (never into one); elsewhere as a log line per stage and per 10% (and the base model service's own lines).
  */
-function progressReporter(logger: StderrLogger): { listener: ProgressListener; stop(): void } {
+function progressReporter(logger: StderrLogger): {
+  listener: ProgressListener;
+  download: DownloadProgress | undefined;
+  stop(): void;
+} {
   if (process.stderr.isTTY) {
     const bars = new MultiBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
-    let current: { stage: Stage; bar: SingleBar } | undefined;
+    let current: { stage: string; bar: SingleBar } | undefined;
+    const show = (stage: string, fraction: number) => {
+      if (stage !== current?.stage) {
+        // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
+        if (!current) logger.divert((text) => bars.log(text));
+        current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
+      }
+      current.bar.update(Math.round(fraction * 100));
+    };
     return {
-      listener: (stage, fraction) => {
-        if (stage !== current?.stage) {
-          // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
-          if (!current) logger.divert((text) => bars.log(text));
-          current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
-        }
-        current.bar.update(Math.round(fraction * 100));
-      },
+      listener: show,
+      download: (received, total) => show('base model', received / total),
       stop: () => {
         if (!current) return;
         bars.update(); // the last redraw prints the lines still waiting
@@ -152,6 +158,7 @@ function progressReporter(logger: StderrLogger): { listener: ProgressListener; s
       lastDecile.set(stage, decile);
       logger.log(`${stage} ${decile * 10}%`, 'Progress');
     },
+    download: undefined,
     stop: () => undefined,
   };
 }
@@ -253,14 +260,18 @@ export async function runCli(argv: string[]): Promise<number> {
   let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
   try {
     app = await NestFactory.createApplicationContext(CliModule, { logger, abortOnError: false });
+    const baseModels = app.get(BaseModelService);
     if ('fetchBaseModel' in options) {
-      const files = await app.get(BaseModelService).get(options.baseModel);
+      const files = await baseModels.get(options.baseModel, progress.download);
+      progress.stop();
       process.stdout.write(`${files.modelJsonPath}\n`);
       return 0;
     }
     const started = performance.now();
     const dataset = await loadDataset(app.get(DatasetService), options, workDir, progress.listener);
     const downloading = options.manifest ? { downloading: secondsSince(started) } : {};
+    // Resolved before the training, so that a first download shows its own bar (the training finds it resolved).
+    await baseModels.get(options.baseModel, progress.download);
     const summary = await app.get(TrainerService).train(
       {
         dataset,

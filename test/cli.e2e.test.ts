@@ -76,7 +76,12 @@ describe('CLI end to end', () => {
   it('--fetch-base-model downloads the base model into MODEL_CACHE_DIR once, for an image built without internet', async () => {
     await fs.cp(path.dirname(BASE_MODEL_JSON), path.join(work, 'base'), { recursive: true });
     const url = `${baseUrl}/base/model.json`;
-    const { stdout } = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], { env: env() });
+    const { stdout, stderr } = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], {
+      env: env(),
+    });
+    // Not a terminal: the download's progress comes as log lines.
+    assert.match(stderr, /downloading the base model from http:\S+: 0% of 1\.6 MB/);
+    assert.match(stderr, /downloading the base model from http:\S+: 100% of 1\.6 MB/);
     const cached = stdout.trim();
     assert.ok(cached.startsWith(path.join(work, 'cache') + path.sep), cached);
     assert.deepEqual(await fs.readFile(cached), await fs.readFile(BASE_MODEL_JSON));

@@ -1,8 +1,7 @@
 /**
- * What the ML settings may name (TensorFlow backends, embedding engines) and the bundled base model: plain values
+ * What the ML settings may name (TensorFlow backends, embedding engines) and the default base model: plain values
  * that the configuration validates against without loading the pipeline (src/training/ml), which uses them too.
  */
-import { projectFile } from './project-files';
 
 /** In `auto`'s order of preference. */
 export const TF_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -21,7 +20,18 @@ export type EmbeddingEngineChoice = (typeof EMBEDDING_ENGINES)[number];
 export const MAX_UNKNOWN_SHARE = 0.9;
 
 /**
- * Teachable Machine's own base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top), shipped with the
- * project (`src/training/base-model/`, with its licence and provenance): the default, so training needs no network.
+ * Teachable Machine's base model (MobileNet V2, alpha 0.35, 224×224, ImageNet weights, no top) where its library
+ * loads it from: the default BASE_MODEL_URL, downloaded at first use and cached; its weights' sha256 (the shards
+ * concatenated, as base-model.ts hashes them) is checked on download and on every use of the cached copy.
  */
-export const BUNDLED_BASE_MODEL = projectFile('src', 'training', 'base-model', 'model.json');
+export const TEACHABLE_MACHINE_BASE_MODEL = {
+  url: 'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+  sha256: 'e159deb3afa15bc63a53edb3eb31d0d6de1a25f0d8d72d9b8372b5088a902a8a',
+  /** For messages: what it is, since a hash alone says nothing to a reader. */
+  name: "Teachable Machine's MobileNet V2 0.35",
+} as const;
+
+/** The sha256 the weights at `source` must have, when the project knows it (only Teachable Machine's URL). */
+export function knownBaseModelSha256(source: string): string | undefined {
+  return source === TEACHABLE_MACHINE_BASE_MODEL.url ? TEACHABLE_MACHINE_BASE_MODEL.sha256 : undefined;
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { knownBaseModelSha256, TEACHABLE_MACHINE_BASE_MODEL } from '../common/ml-choices';
 import { AppConfig, ConfigError, loadConfig } from './app-config';
 
 /** The checkout's root, from src/config in either the sources or the compiled dist-test/. */
@@ -22,6 +23,13 @@ describe('configuration', () => {
     assert.equal(config.TF_BACKEND, 'auto');
     assert.equal(config.ML_SERVICE_TOKEN, undefined);
     assert.match(config.embeddingCacheDir, /ml-trainer[\\/]embeddings$/);
+    // The base model comes from where Teachable Machine's library loads it, and its weights' hash is checked.
+    assert.equal(
+      config.BASE_MODEL_URL,
+      'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+    );
+    assert.equal(knownBaseModelSha256(config.BASE_MODEL_URL), TEACHABLE_MACHINE_BASE_MODEL.sha256);
+    assert.equal(knownBaseModelSha256('https://mirror.example/model.json'), undefined);
   });
 
   it('reads variables, with ML_PORT as an alias of PORT', () => {

@@ -20,7 +20,7 @@ import {
 import { HTTP_URL_OPTIONS } from '../common/validation';
 import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import {
-  BUNDLED_BASE_MODEL,
+  TEACHABLE_MACHINE_BASE_MODEL,
   EMBEDDING_ENGINES,
   MAX_UNKNOWN_SHARE,
   TF_BACKENDS,
@@ -191,10 +191,13 @@ export class AppConfig {
   @IsIn(EMBEDDING_ENGINES)
   EMBEDDING_ENGINE: EmbeddingEngineChoice = 'auto';
 
-  /** The base model: http(s) URL, file:// URL or local path of a tfjs layers model.json; default: the bundled one. */
+  /**
+   * The base model: http(s) URL, file:// URL or local path of a tfjs layers model.json; default: Teachable Machine's,
+   * from where its library loads it (downloaded once into MODEL_CACHE_DIR).
+   */
   @IsString()
   @MinLength(1)
-  BASE_MODEL_URL: string = BUNDLED_BASE_MODEL;
+  BASE_MODEL_URL: string = TEACHABLE_MACHINE_BASE_MODEL.url;
 
   /** Where downloaded base models are kept. */
   @IsString()

@@ -1,8 +1,7 @@
 /** Test support: where the photos of the tests and benchmarks are. */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { PROJECT_ROOT } from '../../src/common/project-files';
-import { BUNDLED_BASE_MODEL } from '../../src/common/ml-choices';
+import { PROJECT_ROOT, projectFile } from '../../src/common/project-files';
 
 export { PROJECT_ROOT };
 
@@ -25,8 +24,11 @@ export function samplePhotos(): string[] {
     );
 }
 
-/** The base model the project ships (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top). */
-export const BASE_MODEL_JSON = BUNDLED_BASE_MODEL;
+/**
+ * The tests' copy of the base model (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top), so that no test
+ * downloads it; the service's default is Teachable Machine's URL.
+ */
+export const BASE_MODEL_JSON = projectFile('src', 'training', 'base-model', 'model.json');
 /** The repository's test fixtures: the sample shop and the grocery photos the tests use. */
 export const FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures');
 

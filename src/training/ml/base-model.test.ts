@@ -8,9 +8,11 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BASE_MODEL_JSON } from '../../../test/support/shared';
+import { TEACHABLE_MACHINE_BASE_MODEL } from '../../common/ml-choices';
 import { BaseModelError, resolveBaseModel } from './base-model';
 
-const SHARED_WEIGHTS_SHA256 = 'e159deb3afa15bc63a53edb3eb31d0d6de1a25f0d8d72d9b8372b5088a902a8a';
+/** The hash the service checks Teachable Machine's download against: the tests' copy must have it. */
+const SHARED_WEIGHTS_SHA256 = TEACHABLE_MACHINE_BASE_MODEL.sha256;
 
 describe('base model', () => {
   let tmp: string;
@@ -105,11 +107,47 @@ describe('base model', () => {
       assert.equal(hits.length, 2);
     });
 
-    it('reports an HTTP error with the URL', async () => {
+    it('reports an HTTP error with the URL and what to do offline', async () => {
       await assert.rejects(
         resolveBaseModel(`${baseUrl}/absent/model.json`, path.join(tmp, 'cache2')),
-        /download from http:\/\/127\.0\.0\.1:\d+\/absent\/model\.json failed: HTTP 404/,
+        /download from http:\/\/127\.0\.0\.1:\d+\/absent\/model\.json failed: HTTP 404 \(.*set BASE_MODEL_URL or --base-model to its local model\.json\)/,
       );
+    });
+
+    it('refuses weights whose sha256 is not the known one, naming both, and never caches them', async () => {
+      const cache = path.join(tmp, 'cache-known');
+      const url = `${baseUrl}/models/model.json`;
+      const other = 'ab'.repeat(32);
+      await assert.rejects(
+        resolveBaseModel(url, cache, { expectedSha256: other, expectedName: 'the known model' }),
+        (err: unknown) => {
+          assert.ok(err instanceof BaseModelError);
+          assert.match(err.message, new RegExp(`sha256 ${SHARED_WEIGHTS_SHA256}, but the known model has ${other}`));
+          return true;
+        },
+      );
+      assert.deepEqual(await fs.readdir(path.join(cache, 'base-models')), [], 'nothing left in the cache');
+      const good = await resolveBaseModel(url, cache, { expectedSha256: SHARED_WEIGHTS_SHA256 });
+      assert.equal(good.sha256, SHARED_WEIGHTS_SHA256);
+      // A cached copy that is complete but not the known model is fetched again.
+      hits.length = 0;
+      const weights = path.join(path.dirname(good.modelJsonPath), 'weights.bin');
+      const bytes = await fs.readFile(weights);
+      bytes[0] ^= 0xff;
+      await fs.writeFile(weights, bytes);
+      await resolveBaseModel(url, cache, { expectedSha256: SHARED_WEIGHTS_SHA256 });
+      assert.deepEqual(hits, ['/models/model.json', '/models/weights.bin']);
+    });
+
+    it('reports the progress of the weights as they arrive', async () => {
+      const reports: [number, number][] = [];
+      await resolveBaseModel(`${baseUrl}/models/model.json`, path.join(tmp, 'cache-progress'), {
+        onProgress: (received, total) => reports.push([received, total]),
+      });
+      assert.deepEqual(reports[0], [0, 1640832]);
+      assert.deepEqual(reports.at(-1), [1640832, 1640832]);
+      assert.ok(reports.length > 2, `${reports.length} reports`);
+      reports.slice(1).forEach(([received], i) => assert.ok(received >= reports[i][0], 'never goes back'));
     });
   });
 });

@@ -42,15 +42,43 @@ interface LayerJson {
 /** Thrown when the configured base model cannot be used; the message names the path or URL. */
 export class BaseModelError extends TrainerError {}
 
+/** Hears how many bytes of the weights have arrived, of how many (the manifest's), while a base model downloads. */
+export type DownloadProgress = (receivedBytes: number, totalBytes: number) => void;
+
+export interface ResolveOptions {
+  /** The weights' sha256 when it is known (Teachable Machine's default): anything else is refused, named. */
+  expectedSha256?: string;
+  /** What the expected model is, for the message when its hash differs. */
+  expectedName?: string;
+  onProgress?: DownloadProgress;
+}
+
 /**
  * Finds the base model's files on disk: a local path or file:// URL is used in place; an http(s) URL is downloaded
- * once into `cacheDir` and verified before use (complete shards, parseable JSON, expected input shape).
+ * once into `cacheDir` and verified before use (complete shards, parseable JSON, expected input shape, and the known
+ * sha256 when there is one).
  */
-export async function resolveBaseModel(source: string, cacheDir: string): Promise<BaseModelFiles> {
-  if (/^https?:\/\//i.test(source)) return { source, ...(await cachedDownload(source, cacheDir)) };
+export async function resolveBaseModel(
+  source: string,
+  cacheDir: string,
+  options: ResolveOptions = {},
+): Promise<BaseModelFiles> {
+  if (/^https?:\/\//i.test(source)) return { source, ...(await cachedDownload(source, cacheDir, options)) };
   const modelJsonPath = source.startsWith('file://') ? fileURLToPath(source) : path.resolve(source);
-  return { source, modelJsonPath, sha256: await verifyModelFiles(modelJsonPath) };
+  const sha256 = await verifyModelFiles(modelJsonPath);
+  checkSha256(sha256, modelJsonPath, options);
+  return { source, modelJsonPath, sha256 };
 }
+
+function checkSha256(actual: string, where: string, { expectedSha256, expectedName }: ResolveOptions): void {
+  if (expectedSha256 === undefined || actual === expectedSha256) return;
+  throw new BaseModelError(
+    `base model at ${where} has weights with sha256 ${actual}, but ${expectedName ?? 'the expected model'} has ` +
+      `${expectedSha256}: the download was damaged or the files were changed (${OFFLINE_HINT})`,
+  );
+}
+
+const OFFLINE_HINT = 'to use a copy of your own, set BASE_MODEL_URL or --base-model to its local model.json';
 
 /** Checks a layers model.json and its shards; returns the sha256 of the weights. */
 export async function verifyModelFiles(modelJsonPath: string): Promise<string> {
@@ -130,13 +158,19 @@ function weightByteLength(spec: WeightSpec): number {
   return count * size;
 }
 
-async function cachedDownload(url: string, cacheDir: string): Promise<Omit<BaseModelFiles, 'source'>> {
+async function cachedDownload(
+  url: string,
+  cacheDir: string,
+  options: ResolveOptions,
+): Promise<Omit<BaseModelFiles, 'source'>> {
   const dir = path.join(cacheDir, 'base-models', createHash('sha256').update(url).digest('hex').slice(0, 16));
   const modelJsonPath = path.join(dir, 'model.json');
   try {
-    return { modelJsonPath, sha256: await verifyModelFiles(modelJsonPath) };
+    const sha256 = await verifyModelFiles(modelJsonPath);
+    checkSha256(sha256, modelJsonPath, options);
+    return { modelJsonPath, sha256 };
   } catch {
-    // Not cached yet, or a damaged copy: download again.
+    // Not cached yet, or a damaged or changed copy: download again.
   }
   const staging = `${dir}.download-${randomUUID()}`;
   await fs.mkdir(staging, { recursive: true });
@@ -144,10 +178,21 @@ async function cachedDownload(url: string, cacheDir: string): Promise<Omit<BaseM
     const modelText = (await download(url)).toString('utf8');
     const model = parseModelJson(modelText, url);
     await fs.writeFile(path.join(staging, 'model.json'), modelText);
+    const total = model.weightsManifest.reduce(
+      (sum, group) => sum + group.weights.reduce((n, w) => n + weightByteLength(w), 0),
+      0,
+    );
+    let received = 0;
+    options.onProgress?.(0, total);
     for (const shard of model.weightsManifest.flatMap((g) => g.paths)) {
-      await fs.writeFile(path.join(staging, shard), await download(new URL(shard, url).toString()));
+      const bytes = await download(new URL(shard, url).toString(), (chunk) => {
+        received += chunk;
+        options.onProgress?.(Math.min(received, total), total);
+      });
+      await fs.writeFile(path.join(staging, shard), bytes);
     }
     const sha256 = await verifyModelFiles(path.join(staging, 'model.json'));
+    checkSha256(sha256, url, options);
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(staging, dir);
     return { modelJsonPath, sha256 };
@@ -156,7 +201,8 @@ async function cachedDownload(url: string, cacheDir: string): Promise<Omit<BaseM
   }
 }
 
-async function download(url: string): Promise<Buffer> {
+/** One file of the model, streamed (refused past MAX_MODEL_BYTES as it arrives); `onChunk` hears each chunk's size. */
+async function download(url: string, onChunk?: (bytes: number) => void): Promise<Buffer> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS), redirect: 'follow' });
@@ -164,16 +210,31 @@ async function download(url: string): Promise<Buffer> {
     // fetch() reports "fetch failed" and keeps the real reason (DNS, refused, timeout) in `cause`.
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+    throw new BaseModelError(`base model download from ${url} failed: ${reason} (${OFFLINE_HINT})`);
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new BaseModelError(`base model download from ${url} failed: HTTP ${response.status} (${OFFLINE_HINT})`);
+  }
+  const tooLarge = () => new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > MAX_MODEL_BYTES) {
+    await response.body.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of response.body) {
+      length += chunk.length;
+      if (length > MAX_MODEL_BYTES) throw tooLarge();
+      chunks.push(chunk);
+      onChunk?.(chunk.length);
+    }
+  } catch (err) {
+    if (err instanceof BaseModelError) throw err;
     throw new BaseModelError(
-      `base model download from ${url} failed: ${reason} (to train offline, point BASE_MODEL_URL or --base-model at a local model.json)`,
+      `base model download from ${url} broke off after ${length} bytes: ${err instanceof Error ? err.message : err} (${OFFLINE_HINT})`,
     );
   }
-  if (!response.ok) throw new BaseModelError(`base model download from ${url} failed: HTTP ${response.status}`);
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_MODEL_BYTES)
-    throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
-  const bytes = Buffer.from(await response.arrayBuffer());
-  if (bytes.length > MAX_MODEL_BYTES)
-    throw new BaseModelError(`base model file at ${url} is larger than ${MAX_MODEL_BYTES} bytes`);
-  return bytes;
+  return Buffer.concat(chunks);
 }

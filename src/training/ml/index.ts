@@ -3,7 +3,13 @@
  * TensorFlow.js and ONNX Runtime (eslint.config.mjs enforces it); everything here is plain data and functions, or
  * the worker pool that runs TensorFlow in its threads.
  */
-export { BaseModelError, EMBEDDING_LAYER, resolveBaseModel, type BaseModelFiles } from './base-model';
+export {
+  BaseModelError,
+  EMBEDDING_LAYER,
+  resolveBaseModel,
+  type BaseModelFiles,
+  type DownloadProgress,
+} from './base-model';
 export { fuseLayersModel } from './fused-graph';
 export {
   acceptScale,
