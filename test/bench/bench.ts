@@ -23,7 +23,7 @@ import { DatasetService } from '../../src/dataset/dataset.service';
 import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
 import { trainerContext } from '../support/trainer-context';
-import { BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
+import { REAL_BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
 import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
 const run = promisify(execFile);
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
  * in one process.
  */
 async function inProcessRetrain(work: string, folder: string, retrainFolder: string): Promise<string> {
-  const app = await trainerContext(path.join(work, 'cache-in-process'));
+  const app = await trainerContext(path.join(work, 'cache-in-process'), { BASE_MODEL_URL: REAL_BASE_MODEL_JSON });
   try {
     const trainer = app.get(TrainerService);
     const datasets = app.get(DatasetService);
@@ -209,7 +209,7 @@ async function train_(
   const { stdout } = await run(command[0], command.slice(1), {
     env: {
       ...process.env,
-      BASE_MODEL_URL: BASE_MODEL_JSON,
+      BASE_MODEL_URL: REAL_BASE_MODEL_JSON,
       // The base model's ONNX graph is made once per machine (see main); the embeddings start from nothing.
       MODEL_CACHE_DIR: path.join(path.dirname(cache), 'model-cache'),
       EMBEDDING_CACHE_DIR: path.join(cache, 'embeddings'),
@@ -234,7 +234,7 @@ async function linkFolder(root: string, photos: GroceryPhoto[], names: Map<numbe
 async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
   const fused = FusedFeatureExtractor.fromGraph(
     tf,
-    fuseLayersModel(await readModelArtifacts(BASE_MODEL_JSON), EMBEDDING_LAYER),
+    fuseLayersModel(await readModelArtifacts(REAL_BASE_MODEL_JSON), EMBEDDING_LAYER),
   );
   const pixels = await Promise.all(val.map(async (p) => (await preprocessImage(await fs.readFile(p.file))).pixels));
   const embeddings: Float32Array[] = [];
@@ -279,7 +279,7 @@ async function evaluateModel(
  */
 async function teachableMachine(tf: typeof TF, photos: GroceryPhoto[]) {
   const started = performance.now();
-  const truncated = await loadFeatureExtractor(tf, BASE_MODEL_JSON);
+  const truncated = await loadFeatureExtractor(tf, REAL_BASE_MODEL_JSON);
   const classIds = [...new Set(photos.map((p) => p.classId))].sort((a, b) => a - b);
   const set: TrainingSet = {
     embeddings: new Float32Array(photos.length * EMBEDDING_SIZE),

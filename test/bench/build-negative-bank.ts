@@ -14,19 +14,19 @@ import {
   quantizeBank,
   type NegativeBankManifest,
 } from '../../src/training/negative-bank/negative-bank';
-import { BASE_MODEL_JSON, GROCERY } from '../support/shared';
+import { REAL_BASE_MODEL_JSON, GROCERY } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
 import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
 async function main(): Promise<void> {
   const classes = new Set(await loadBankClasses());
   const photos = GROCERY.photos('train').filter((p) => classes.has(path.basename(path.dirname(p.file))));
-  const embeddings = await embedGroceryPhotos(BASE_MODEL_JSON, photos, BANK_VIEWS, console.log);
+  const embeddings = await embedGroceryPhotos(REAL_BASE_MODEL_JSON, photos, BANK_VIEWS, console.log);
   const flat = new Float32Array(photos.length * BANK_VIEWS.length * EMBEDDING_SIZE);
   embeddings.flat().forEach((e, row) => flat.set(e, row * EMBEDDING_SIZE));
   const { bytes, scale } = quantizeBank(flat);
   const manifest: NegativeBankManifest = {
-    baseModelSha256: await verifyModelFiles(BASE_MODEL_JSON),
+    baseModelSha256: await verifyModelFiles(REAL_BASE_MODEL_JSON),
     views: [...BANK_VIEWS],
     photos: photos.length,
     scale,

@@ -42,7 +42,7 @@ import {
   sha256Hex,
   viewsForPhoto,
 } from '../../src/training/recipe';
-import { BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
+import { REAL_BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
 import { EMBEDDING_SIZE } from '../../src/common/model-shape';
 
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       return { name, scans, eligible: eligible.sort((a, b) => a - b) };
     }),
   );
-  const bank = (await loadNegativeBank(await verifyModelFiles(BASE_MODEL_JSON)))!;
+  const bank = (await loadNegativeBank(await verifyModelFiles(REAL_BASE_MODEL_JSON)))!;
   console.log(
     `open-set benchmark on ${scanSets.map((s) => `${s.name} scans (${s.eligible.length} eligible classes)`).join(' and ')}, negative bank ${bankClasses.size} classes / ${bank.classOfPhoto.length} photos; seeds ${FIRST_SEED}-${FIRST_SEED + SEEDS - 1}; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
   );
@@ -280,7 +280,7 @@ async function closedSet(
 }
 
 async function withEmbeddings(photos: GroceryPhoto[], views: View[], log: (l: string) => void): Promise<Photo[]> {
-  const embeddings = await embedGroceryPhotos(BASE_MODEL_JSON, photos, views, log);
+  const embeddings = await embedGroceryPhotos(REAL_BASE_MODEL_JSON, photos, views, log);
   return Promise.all(
     photos.map(async (p, i) => ({
       ...p,

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { firstPerClass, TEST_PHOTOS } from './shared';
+import { firstPerClass, TEST_PHOTOS, type GroceryDataset } from './shared';
 
 export async function tempDir(prefix: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `ml-trainer-${prefix}-`));
@@ -18,11 +18,20 @@ export async function postgresFolder(): Promise<string> {
   return folder;
 }
 
-/** Copies the first `k` train photos of each class into `root/<class name>/`; returns the folder names in order. */
-export async function groceryFolder(root: string, classIds: number[], k: number, skip = 0): Promise<string[]> {
-  const names = TEST_PHOTOS.classNames();
+/**
+ * Copies the first `k` train photos of each class (of the test fixtures, or of `dataset`) into `root/<class name>/`;
+ * returns the folder names in order.
+ */
+export async function groceryFolder(
+  root: string,
+  classIds: number[],
+  k: number,
+  skip = 0,
+  dataset: GroceryDataset = TEST_PHOTOS,
+): Promise<string[]> {
+  const names = dataset.classNames();
   const photos = firstPerClass(
-    TEST_PHOTOS.photos('train').filter((p) => classIds.includes(p.classId)),
+    dataset.photos('train').filter((p) => classIds.includes(p.classId)),
     skip + k,
   );
   const seen = new Map<number, number>();

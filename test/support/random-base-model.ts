@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import * as tf from '@tensorflow/tfjs';
+import type * as TF from '@tensorflow/tfjs';
 import { mulberry32 } from '../../src/training/ml/training-set';
 
 const ALPHA = 0.35;
@@ -38,11 +38,15 @@ function makeDivisible(value: number, divisor = 8): number {
   return rounded < 0.9 * value ? rounded + divisor : rounded;
 }
 
-type Node = tf.SymbolicTensor;
-const apply = (layer: tf.layers.Layer, input: Node | Node[]) => layer.apply(input) as Node;
+// Loaded on first use: the test support that names the model's path must not load TensorFlow.js for it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const tfjs = () => require('@tensorflow/tfjs') as typeof TF;
+
+type Node = TF.SymbolicTensor;
+const apply = (layer: TF.layers.Layer, input: Node | Node[]) => layer.apply(input) as Node;
 const pad = (x: Node, name: string) =>
   apply(
-    tf.layers.zeroPadding2d({
+    tfjs().layers.zeroPadding2d({
       name,
       padding: [
         [0, 1],
@@ -52,10 +56,10 @@ const pad = (x: Node, name: string) =>
     x,
   );
 const conv = (x: Node, name: string, filters: number, kernelSize: number, strides: number, padding: 'same' | 'valid') =>
-  apply(tf.layers.conv2d({ name, filters, kernelSize, strides, padding, useBias: false }), x);
+  apply(tfjs().layers.conv2d({ name, filters, kernelSize, strides, padding, useBias: false }), x);
 const depthwise = (x: Node, name: string, strides: number) =>
   apply(
-    tf.layers.depthwiseConv2d({
+    tfjs().layers.depthwiseConv2d({
       name,
       kernelSize: 3,
       strides,
@@ -65,8 +69,8 @@ const depthwise = (x: Node, name: string, strides: number) =>
     x,
   );
 const batchNorm = (x: Node, name: string) =>
-  apply(tf.layers.batchNormalization({ name, axis: -1, momentum: 0.999, epsilon: 0.001 }), x);
-const relu6 = (x: Node, name: string) => apply(tf.layers.reLU({ name, maxValue: 6 }), x);
+  apply(tfjs().layers.batchNormalization({ name, axis: -1, momentum: 0.999, epsilon: 0.001 }), x);
+const relu6 = (x: Node, name: string) => apply(tfjs().layers.reLU({ name, maxValue: 6 }), x);
 
 /** Block `id` (0 has no expansion and the prefix `expanded_conv_`), as Keras' _inverted_res_block. */
 function invertedResidual(x: Node, id: number, expansion: number, filters: number, stride: number): Node {
@@ -81,11 +85,12 @@ function invertedResidual(x: Node, id: number, expansion: number, filters: numbe
   if (stride === 2) y = pad(y, `${prefix}pad`);
   y = relu6(batchNorm(depthwise(y, `${prefix}depthwise`, stride), `${prefix}depthwise_BN`), `${prefix}depthwise_relu`);
   y = batchNorm(conv(y, `${prefix}project`, outChannels, 1, 1, 'same'), `${prefix}project_BN`);
-  return inChannels === outChannels && stride === 1 ? apply(tf.layers.add({ name: `${prefix}add` }), [x, y]) : y;
+  return inChannels === outChannels && stride === 1 ? apply(tfjs().layers.add({ name: `${prefix}add` }), [x, y]) : y;
 }
 
 /** MobileNet V2, alpha 0.35, 224 × 224, no top, up to `out_relu`; weights as TensorFlow.js initialises them. */
-function mobileNetV2(): tf.LayersModel {
+function mobileNetV2(): TF.LayersModel {
+  const tf = tfjs();
   const input = tf.input({ name: 'input_1', shape: [224, 224, 3] });
   let x = conv(pad(input, 'Conv1_pad'), 'Conv1', makeDivisible(32 * ALPHA), 3, 2, 'valid');
   x = relu6(batchNorm(x, 'bn_Conv1'), 'Conv1_relu');
@@ -99,7 +104,8 @@ function mobileNetV2(): tf.LayersModel {
  * Seeded weights: kernels He-normal (scaled by their fan-in, so activations neither vanish nor saturate through 52
  * layers), normalisation at its identity (gamma 1, beta 0, mean 0, variance 1).
  */
-function seedWeights(model: tf.LayersModel, seed: number): void {
+function seedWeights(model: TF.LayersModel, seed: number): void {
+  const tf = tfjs();
   const random = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   for (const layer of model.layers) {
@@ -123,6 +129,7 @@ function seedWeights(model: tf.LayersModel, seed: number): void {
 export async function writeRandomBaseModel(dir: string, seed: number): Promise<string> {
   const staging = `${dir}.staging-${randomUUID()}`;
   await fs.mkdir(staging, { recursive: true });
+  const tf = tfjs();
   const model = mobileNetV2();
   try {
     seedWeights(model, seed);
@@ -154,19 +161,24 @@ export async function writeRandomBaseModel(dir: string, seed: number): Promise<s
 /** Bumped when the generator changes, so that a machine's earlier copy is not reused. */
 const GENERATOR_VERSION = 1;
 
-/** The tests' base model for `seed`: written once per machine into the temp folder, then reused. */
-export async function randomBaseModel(seed = 1): Promise<string> {
-  const dir = path.join(
+/** Where the model for `seed` lives: one copy per machine, in the temp folder. */
+export function randomBaseModelPath(seed: number): string {
+  return path.join(
     os.tmpdir(),
     'ml-trainer-test-models',
     `mobilenet-v2-0.35-random-v${GENERATOR_VERSION}-${seed}`,
+    'model.json',
   );
-  const modelJson = path.join(dir, 'model.json');
+}
+
+/** The model for `seed` (see randomBaseModelPath), written unless it is there already. */
+export async function randomBaseModel(seed: number): Promise<string> {
+  const modelJson = randomBaseModelPath(seed);
   try {
-    await fs.access(path.join(dir, 'weights.bin'));
+    await fs.access(path.join(path.dirname(modelJson), 'weights.bin'));
     return modelJson;
   } catch {
-    await fs.mkdir(path.dirname(dir), { recursive: true });
-    return writeRandomBaseModel(dir, seed);
+    await fs.mkdir(path.dirname(path.dirname(modelJson)), { recursive: true });
+    return writeRandomBaseModel(path.dirname(modelJson), seed);
   }
 }

@@ -1,7 +1,8 @@
 /** Test support: where the photos of the tests and benchmarks are. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { PROJECT_ROOT, projectFile } from '../../src/common/project-files';
+import { PROJECT_ROOT } from '../../src/common/project-files';
+import { randomBaseModel, randomBaseModelPath } from './random-base-model';
 
 export { PROJECT_ROOT };
 
@@ -25,10 +26,15 @@ export function samplePhotos(): string[] {
 }
 
 /**
- * The tests' copy of the base model (the same files as ../shared/models/mobilenet_v2_0.35_224_no_top), so that no test
- * downloads it; the service's default is Teachable Machine's URL.
+ * The tests' base model: MobileNet V2 0.35's topology with seeded random weights (random-base-model.ts), so that no
+ * test needs a third-party model. ensureTestBaseModel() writes it (npm test's wrapper does, before the run).
  */
-export const BASE_MODEL_JSON = projectFile('src', 'training', 'base-model', 'model.json');
+export const BASE_MODEL_JSON = randomBaseModelPath(1);
+export const ensureTestBaseModel = () => randomBaseModel(1);
+
+/** Teachable Machine's base model as ../shared holds it: for `npm run test:data` and the benchmarks. */
+export const REAL_BASE_MODEL_JSON = sharedPath('models', 'mobilenet_v2_0.35_224_no_top', 'model.json');
+
 /** The repository's test fixtures: the sample shop and the grocery photos the tests use. */
 export const FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures');
 
@@ -78,12 +84,25 @@ export const TEST_PHOTOS = new GroceryDataset(
   `the test photos are missing from ${path.join(FIXTURES_DIR, 'grocery')} (they are part of the repository)`,
 );
 
-/** The whole Grocery Store Dataset in ../shared, for the benchmarks. */
+/** The whole Grocery Store Dataset in ../shared, for the benchmarks and `npm run test:data`. */
 const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
 export const GROCERY = new GroceryDataset(
   GROCERY_DIR,
-  `the benchmarks need the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Benchmarks")`,
+  `the benchmarks and test:data need the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Benchmarks")`,
 );
+
+/**
+ * For `npm run test:data`: stops at once, saying where it looked, when ../shared lacks the real base model or the
+ * dataset.
+ */
+export function requireSharedData(): void {
+  const missing = [REAL_BASE_MODEL_JSON, path.join(GROCERY_DIR, 'train.txt')].filter((file) => !existsSync(file));
+  if (missing.length)
+    throw new Error(
+      `npm run test:data reads the real base model and the Grocery Store Dataset from ../shared beside the checkout; ` +
+        `missing: ${missing.join(', ')}`,
+    );
+}
 
 export interface GroceryPhoto {
   /** Absolute path of the photo. */

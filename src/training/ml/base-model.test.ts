@@ -7,17 +7,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON } from '../../../test/support/shared';
-import { TEACHABLE_MACHINE_BASE_MODEL } from '../../common/ml-choices';
+import { createHash } from 'node:crypto';
+import { BASE_MODEL_JSON, ensureTestBaseModel } from '../../../test/support/shared';
 import { BaseModelError, resolveBaseModel } from './base-model';
-
-/** The hash the service checks Teachable Machine's download against: the tests' copy must have it. */
-const SHARED_WEIGHTS_SHA256 = TEACHABLE_MACHINE_BASE_MODEL.sha256;
 
 describe('base model', () => {
   let tmp: string;
+  /** sha256 of the tests' model's one weight shard: the model's identity. */
+  let weightsSha256: string;
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'base-model-test-'));
+    await ensureTestBaseModel();
+    const weights = await fs.readFile(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'));
+    weightsSha256 = createHash('sha256').update(weights).digest('hex');
   });
   after(async () => {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -26,7 +28,7 @@ describe('base model', () => {
   it('uses a local path in place and identifies it by the sha256 of its weights', async () => {
     const files = await resolveBaseModel(BASE_MODEL_JSON, tmp);
     assert.equal(files.modelJsonPath, BASE_MODEL_JSON);
-    assert.equal(files.sha256, SHARED_WEIGHTS_SHA256);
+    assert.equal(files.sha256, weightsSha256);
   });
 
   it('accepts a file:// URL', async () => {
@@ -94,7 +96,7 @@ describe('base model', () => {
       const cache = path.join(tmp, 'cache');
       const url = `${baseUrl}/models/model.json`;
       const first = await resolveBaseModel(url, cache);
-      assert.equal(first.sha256, SHARED_WEIGHTS_SHA256);
+      assert.equal(first.sha256, weightsSha256);
       assert.ok(first.modelJsonPath.startsWith(cache));
       assert.deepEqual(hits.splice(0), ['/models/model.json', '/models/weights.bin']);
       const second = await resolveBaseModel(url, cache);
@@ -103,7 +105,7 @@ describe('base model', () => {
       // A damaged cached copy is downloaded again.
       await fs.truncate(path.join(path.dirname(first.modelJsonPath), 'weights.bin'), 10);
       const third = await resolveBaseModel(url, cache);
-      assert.equal(third.sha256, SHARED_WEIGHTS_SHA256);
+      assert.equal(third.sha256, weightsSha256);
       assert.equal(hits.length, 2);
     });
 
@@ -122,20 +124,20 @@ describe('base model', () => {
         resolveBaseModel(url, cache, { expectedSha256: other, expectedName: 'the known model' }),
         (err: unknown) => {
           assert.ok(err instanceof BaseModelError);
-          assert.match(err.message, new RegExp(`sha256 ${SHARED_WEIGHTS_SHA256}, but the known model has ${other}`));
+          assert.match(err.message, new RegExp(`sha256 ${weightsSha256}, but the known model has ${other}`));
           return true;
         },
       );
       assert.deepEqual(await fs.readdir(path.join(cache, 'base-models')), [], 'nothing left in the cache');
-      const good = await resolveBaseModel(url, cache, { expectedSha256: SHARED_WEIGHTS_SHA256 });
-      assert.equal(good.sha256, SHARED_WEIGHTS_SHA256);
+      const good = await resolveBaseModel(url, cache, { expectedSha256: weightsSha256 });
+      assert.equal(good.sha256, weightsSha256);
       // A cached copy that is complete but not the known model is fetched again.
       hits.length = 0;
       const weights = path.join(path.dirname(good.modelJsonPath), 'weights.bin');
       const bytes = await fs.readFile(weights);
       bytes[0] ^= 0xff;
       await fs.writeFile(weights, bytes);
-      await resolveBaseModel(url, cache, { expectedSha256: SHARED_WEIGHTS_SHA256 });
+      await resolveBaseModel(url, cache, { expectedSha256: weightsSha256 });
       assert.deepEqual(hits, ['/models/model.json', '/models/weights.bin']);
     });
 

@@ -1,8 +1,8 @@
 /** Model tests: the fused extractor embeds as the layers model does. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
-import { BASE_MODEL_JSON, samplePhotos } from '../../../test/support/shared';
+import { before, describe, it } from 'node:test';
+import { BASE_MODEL_JSON, ensureTestBaseModel, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -13,6 +13,8 @@ import { readModelArtifacts } from './model-files';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('FusedFeatureExtractor', () => {
+  before(ensureTestBaseModel);
+
   it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {
     const { tf } = await loadTensorflow('auto');
     const layers = await loadFeatureExtractor(tf, BASE_MODEL_JSON);

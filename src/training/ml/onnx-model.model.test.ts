@@ -4,7 +4,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON, samplePhotos } from '../../../test/support/shared';
+import { BASE_MODEL_JSON, ensureTestBaseModel, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage, VIEW_SPECS, type View } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -19,10 +19,13 @@ import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('the base model as an ONNX graph', () => {
   let dir: string;
-  before(async () => (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-onnx-'))));
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-onnx-'));
+    await ensureTestBaseModel();
+  });
   after(() => fs.rm(dir, { recursive: true, force: true }));
 
-  it('embeds real photos within 1e-4 of TensorFlow.js, in the plain view and every crop view', async () => {
+  it('embeds photos within 1e-4 of TensorFlow.js, in the plain view and every crop view', async () => {
     const artifacts = await readModelArtifacts(BASE_MODEL_JSON);
     const graph = fuseLayersModel(artifacts, EMBEDDING_LAYER);
     const onnxPath = path.join(dir, 'base.onnx');
