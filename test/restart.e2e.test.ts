@@ -271,7 +271,11 @@ describe('durable jobs across processes', () => {
     const echoed = await apiOf(c).finished((await apiOf(c).train('15')).body.jobId);
     assert.equal(echoed.state, 'failed');
     assert.match(echoed.error, /token \[redacted\] may not read channel 15 \(\[redacted\]\)/);
-    assert.equal(backend.statusesOf('15').at(-1)?.error, echoed.error, 'the failed status carries the scrubbed error');
+    assert.equal(
+      (await backend.lastFailedStatus('15')).error,
+      echoed.error,
+      'the failed status carries the scrubbed error',
+    );
     backend.uploadDefault = 'ok';
     await apiOf(c).call('GET', '/v1/jobs', undefined, BACKEND_TOKEN);
     await c.stop();

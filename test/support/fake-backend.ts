@@ -139,6 +139,21 @@ export class FakeBackend {
     return this.statusCalls.filter((s) => s.channelId === channelId);
   }
 
+  /**
+   * The channel's last status once it is `failed`: a job's record says failed just before the webhook goes out, so a
+   * test that saw the record waits a moment for the backend to hear it.
+   */
+  async lastFailedStatus(channelId: string, timeoutMs = 10_000): Promise<StatusCall> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const last = this.statusesOf(channelId).at(-1);
+      if (last?.status === 'failed') return last;
+      if (Date.now() > deadline)
+        throw new Error(`channel ${channelId}'s last status is ${last?.status ?? 'none'}, not failed`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url!, this.url);
     this.requests.push({ method: req.method!, path: url.pathname, authorization: req.headers.authorization });
