@@ -23,18 +23,21 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
-# The data the code ships, where it looks for it: the negative bank (see its README.md).
-COPY --from=build --chown=node:node /app/src/training/negative-bank/bank.json \
-    /app/src/training/negative-bank/embeddings.bin /app/src/training/negative-bank/bank-classes.txt \
+# The negative bank's definition (its photos' paths in the Grocery Store Dataset, with the dataset's licence), where
+# the code looks for it.
+COPY --from=build --chown=node:node /app/src/training/negative-bank/bank-photos.txt \
     /app/src/training/negative-bank/LICENSE /app/src/training/negative-bank/README.md ./src/training/negative-bank/
 COPY --chown=node:node package.json ./
 USER node
-# The base model is fetched into the image's cache at build time (`npm run fetch-models`: Teachable Machine's, its
-# weights checked against their known sha256), so the image trains without internet. `--build-arg
-# BASE_MODEL_URL=…` fetches another model (or a local mirror's copy) instead and makes it the image's default.
+# The base model and its negative bank are fetched into the image's cache at build time (`npm run fetch-models`:
+# Teachable Machine's model, its weights checked against their known sha256, and the bank's 644 photos from the
+# Grocery Store Dataset, embedded), so the image trains without internet. `--build-arg BASE_MODEL_URL=…` and
+# `--build-arg GROCERY_DATASET_URL=…` fetch from elsewhere (a local mirror) instead and become the image's defaults.
 # (NODE_ENV=development only because production settings insist on ML_SERVICE_TOKEN, which a build does not have.)
 ARG BASE_MODEL_URL=
-ENV BASE_MODEL_URL=${BASE_MODEL_URL}
+ARG GROCERY_DATASET_URL=
+ENV BASE_MODEL_URL=${BASE_MODEL_URL} \
+    GROCERY_DATASET_URL=${GROCERY_DATASET_URL}
 RUN mkdir -p "$MODEL_CACHE_DIR" "$WORK_DIR" \
     && NODE_ENV=development npm run --silent fetch-models
 EXPOSE 3005

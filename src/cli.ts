@@ -26,9 +26,10 @@ import {
   type TrainingSummary,
 } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
+import { NegativeBankError, NegativeBankService } from './training/negative-bank/negative-bank.service';
 
 const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --out DIR [options]
-       npm run train -- --fetch-base-model [--base-model PATH|URL]
+       npm run train -- --fetch-models [--base-model PATH|URL]
 
   --images DIR          one sub-folder per label; the folder name is the label
   --manifest FILE|URL   the backend's manifest JSON; labels are productIds, photos are downloaded
@@ -40,8 +41,9 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
-  --fetch-base-model    only download and verify the base model into MODEL_CACHE_DIR, print where it is,
-                        and exit (the Docker image build runs this)
+  --fetch-models        only fetch what training needs into MODEL_CACHE_DIR: the base model (downloaded and
+                        verified) and its negative bank (photos from GROCERY_DATASET_URL, embedded); print
+                        where they are and exit (npm run fetch-models; the Docker image build runs this)
   -h, --help            this text`;
 
 export interface CliOptions {
@@ -54,16 +56,16 @@ export interface CliOptions {
   json: boolean;
 }
 
-/** `--fetch-base-model`: fill the cache, train nothing. */
-export interface FetchBaseModelOptions {
-  fetchBaseModel: true;
+/** `--fetch-models`: fill the cache, train nothing. */
+export interface FetchModelsOptions {
+  fetchModels: true;
   baseModel?: string;
 }
 
 export class UsageError extends Error {}
 
 /** Parses and checks the command line; a mistake throws UsageError with a message meant for the user. */
-export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions | 'help' {
+export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 'help' {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -76,7 +78,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
         'unknown-share': { type: 'string' },
         'input-range': { type: 'string' },
         json: { type: 'boolean', default: false },
-        'fetch-base-model': { type: 'boolean', default: false },
+        'fetch-models': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -86,10 +88,10 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchBaseModelOptions
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
-  if (values['fetch-base-model']) {
-    const others = Object.keys(values).filter((k) => !['fetch-base-model', 'base-model', 'help', 'json'].includes(k));
-    if (others.length || values.json) throw new UsageError('--fetch-base-model takes only --base-model');
-    return { fetchBaseModel: true, baseModel: values['base-model'] as string | undefined };
+  if (values['fetch-models']) {
+    const others = Object.keys(values).filter((k) => !['fetch-models', 'base-model', 'help', 'json'].includes(k));
+    if (others.length || values.json) throw new UsageError('--fetch-models takes only --base-model');
+    return { fetchModels: true, baseModel: values['base-model'] as string | undefined };
   }
   if (!values.images === !values.manifest)
     throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
@@ -243,7 +245,7 @@ function percent(share: number): string {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  let options: CliOptions | FetchBaseModelOptions | 'help';
+  let options: CliOptions | FetchModelsOptions | 'help';
   try {
     options = parseCliArgs(argv);
   } catch (err) {
@@ -261,10 +263,12 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     app = await NestFactory.createApplicationContext(CliModule, { logger, abortOnError: false });
     const baseModels = app.get(BaseModelService);
-    if ('fetchBaseModel' in options) {
+    if ('fetchModels' in options) {
       const files = await baseModels.get(options.baseModel, progress.download);
       progress.stop();
-      process.stdout.write(`${files.modelJsonPath}\n`);
+      process.stdout.write(`base model: ${files.modelJsonPath}\n`);
+      const { bank, dir } = await app.get(NegativeBankService).require(files);
+      process.stdout.write(`negative bank: ${bank.photos.length} photos, in ${dir}\n`);
       return 0;
     }
     const started = performance.now();
@@ -290,7 +294,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     progress.stop();
-    const known = err instanceof DatasetError || err instanceof BaseModelError || err instanceof ConfigError;
+    const known =
+      err instanceof DatasetError ||
+      err instanceof BaseModelError ||
+      err instanceof ConfigError ||
+      err instanceof NegativeBankError;
     logger.error(known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err));
     return 1;
   } finally {

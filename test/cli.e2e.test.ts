@@ -8,8 +8,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseCliArgs, UsageError } from '../src/cli';
 import { groceryFolder, tempDir } from './support/fixtures';
-import { closeServer, listenOnLoopback } from './support/loopback';
-import { BASE_MODEL_JSON, QUICK_CLASSES } from './support/shared';
+import { closeServer, listenOnLoopback } from '../src/common/loopback';
+import { BASE_MODEL_JSON, NO_GROCERY_DATASET, QUICK_CLASSES } from './support/shared';
+import { renderedGroceryDataset } from './support/rendered-photos';
 
 const run = promisify(execFile);
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
@@ -52,15 +53,23 @@ describe('CLI end to end', () => {
     ...process.env,
     BASE_MODEL_URL: BASE_MODEL_JSON,
     MODEL_CACHE_DIR: path.join(work, 'cache'),
+    GROCERY_DATASET_URL: NO_GROCERY_DATASET,
     TRAINING_WORKERS: '2',
   });
+  /** Requests for the stand-in of the grocery dataset's host (`/grocery/…`, the rendered bank photos). */
+  let groceryRequests = 0;
 
   before(async () => {
     work = await tempDir('cli');
     await groceryFolder(path.join(work, 'photos'), QUICK_CLASSES.slice(0, 2), 4);
+    const bankPhotos = await renderedGroceryDataset();
     server = createServer(async (req, res) => {
+      const route = decodeURIComponent(req.url!);
       try {
-        res.end(await fs.readFile(path.join(work, decodeURIComponent(req.url!))));
+        if (route.startsWith('/grocery/')) {
+          groceryRequests++;
+          res.end(await fs.readFile(path.join(bankPhotos, route.slice('/grocery/'.length))));
+        } else res.end(await fs.readFile(path.join(work, route)));
       } catch {
         res.statusCode = 404;
         res.end();
@@ -73,25 +82,43 @@ describe('CLI end to end', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('--fetch-base-model downloads the base model into MODEL_CACHE_DIR once, for an image built without internet', async () => {
+  it('--fetch-models downloads the base model and builds its negative bank into MODEL_CACHE_DIR once, for an image built without internet', async () => {
     await fs.cp(path.dirname(BASE_MODEL_JSON), path.join(work, 'base'), { recursive: true });
     const url = `${baseUrl}/base/model.json`;
-    const { stdout, stderr } = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], {
-      env: env(),
+    const fetchEnv = { ...env(), GROCERY_DATASET_URL: `${baseUrl}/grocery/` };
+    const { stdout, stderr } = await run(process.execPath, [CLI, '--fetch-models', '--base-model', url], {
+      env: fetchEnv,
     });
     // Not a terminal: the download's progress comes as log lines.
     assert.match(stderr, /downloading the base model from http:\S+: 0% of 1\.6 MB/);
     assert.match(stderr, /downloading the base model from http:\S+: 100% of 1\.6 MB/);
-    const cached = stdout.trim();
+    assert.match(stderr, /building the negative bank for base model \w+…: 644 photos from http:\S+\/grocery\//);
+    assert.match(stderr, /negative bank photos: 644 of 644 fetched/);
+    assert.equal(groceryRequests, 644);
+    const [modelLine, bankLine] = stdout.trim().split('\n');
+    const cached = modelLine.replace(/^base model: /, '');
     assert.ok(cached.startsWith(path.join(work, 'cache') + path.sep), cached);
     assert.deepEqual(await fs.readFile(cached), await fs.readFile(BASE_MODEL_JSON));
+    assert.match(bankLine, /^negative bank: 644 photos, in \S+negative-banks\S+$/);
     await fs.rm(path.join(work, 'base'), { recursive: true });
-    const again = await run(process.execPath, [CLI, '--fetch-base-model', '--base-model', url], { env: env() });
-    assert.equal(again.stdout.trim(), cached, 'served from the cache once the URL is gone');
-    assert.throws(
-      () => parseCliArgs(['--fetch-base-model', '--out', 'x']),
-      /--fetch-base-model takes only --base-model/,
+    const again = await run(process.execPath, [CLI, '--fetch-models', '--base-model', url], { env: fetchEnv });
+    assert.equal(again.stdout, stdout, 'served from the cache once the URLs are gone');
+    assert.equal(groceryRequests, 644, 'no photo fetched again');
+    assert.throws(() => parseCliArgs(['--fetch-models', '--out', 'x']), /--fetch-models takes only --base-model/);
+
+    // Photos that cannot be had: an error saying what to do, exit 1, and nothing cached.
+    const failed = await run(process.execPath, [CLI, '--fetch-models'], {
+      env: { ...env(), MODEL_CACHE_DIR: path.join(work, 'cache-2'), GROCERY_DATASET_URL: `${baseUrl}/absent/` },
+    }).then(
+      () => assert.fail('exit 0'),
+      (err: { code: number; stderr: string }) => err,
     );
+    assert.equal(failed.code, 1);
+    assert.match(
+      failed.stderr,
+      /no negative bank for base model \w+…: 644 of its 644 photos could not be had from http:\S+\/absent\/ \(first: train\/\S+\.jpg: download failed: HTTP 404\) \(to use a copy of your own, set GROCERY_DATASET_URL/,
+    );
+    assert.doesNotMatch(failed.stderr, /\n\s+at /, 'a message, not a stack');
   });
 
   it('trains from a folder and prints one JSON summary line last', async () => {

@@ -9,9 +9,9 @@ import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { resetDatabase } from './support/test-database';
-import { freeLoopbackPort } from '../src/common/loopback-port';
+import { freeLoopbackPort } from '../src/common/loopback';
 import { ServiceProcess } from './support/service-process';
-import { FIXTURES_DIR, QUICK_CLASSES } from './support/shared';
+import { QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
 
 const run = promisify(execFile);
 const BACKEND_TOKEN = 'backend-token-disk';
@@ -64,7 +64,7 @@ describe('start-up checks and a disk that cannot be written', () => {
     let photoBytes = 0;
     for (const image of items.flatMap((p) => p.images)) {
       const relative = decodeURIComponent(new URL(image.url).pathname.slice('/assets/'.length));
-      photoBytes += Math.ceil((await fs.stat(path.join(FIXTURES_DIR, relative))).size / PAGE) * PAGE;
+      photoBytes += Math.ceil((await fs.stat(path.join(TEST_PHOTOS.root, relative))).size / PAGE) * PAGE;
     }
     const small = path.join(work, 'small');
     await fs.mkdir(small);

@@ -7,7 +7,7 @@ import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { ServiceApi } from './support/service-api';
-import { freeLoopbackPort } from '../src/common/loopback-port';
+import { freeLoopbackPort } from '../src/common/loopback';
 import { startService, type RunningService } from './support/service-app';
 import { resetDatabase } from './support/test-database';
 import { QUICK_CLASSES } from './support/shared';

@@ -35,3 +35,11 @@ export const TEACHABLE_MACHINE_BASE_MODEL = {
 export function knownBaseModelSha256(source: string): string | undefined {
   return source === TEACHABLE_MACHINE_BASE_MODEL.url ? TEACHABLE_MACHINE_BASE_MODEL.sha256 : undefined;
 }
+
+/**
+ * Where the negative bank's photos come from by default (GROCERY_DATASET_URL): the Grocery Store Dataset's `dataset/`
+ * folder in its public repository (Klasson, Zhang, Kjellström, WACV 2019; MIT licence). The bank's definition names
+ * photos by their path inside that folder.
+ */
+export const GROCERY_DATASET_URL =
+  'https://raw.githubusercontent.com/marcusklasson/GroceryStoreDataset/master/dataset/';

@@ -21,6 +21,7 @@ import { HTTP_URL_OPTIONS } from '../common/validation';
 import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import {
   TEACHABLE_MACHINE_BASE_MODEL,
+  GROCERY_DATASET_URL,
   EMBEDDING_ENGINES,
   MAX_UNKNOWN_SHARE,
   TF_BACKENDS,
@@ -199,7 +200,15 @@ export class AppConfig {
   @MinLength(1)
   BASE_MODEL_URL: string = TEACHABLE_MACHINE_BASE_MODEL.url;
 
-  /** Where downloaded base models are kept. */
+  /**
+   * Where the negative bank's photos come from: the Grocery Store Dataset's `dataset/` folder, as an http(s) URL or a
+   * local folder (default: its public repository). Fetched once per base model and cached in MODEL_CACHE_DIR.
+   */
+  @IsString()
+  @MinLength(1)
+  GROCERY_DATASET_URL: string = GROCERY_DATASET_URL;
+
+  /** Where downloaded base models and negative banks are kept. */
   @IsString()
   @MinLength(1)
   MODEL_CACHE_DIR: string = path.join(os.homedir(), '.cache', 'ml-trainer');

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { fileExists } from '../common/local-disk';
-import { freeLoopbackPort } from '../common/loopback-port';
+import { freeLoopbackPort } from '../common/loopback';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,7 @@
 /** The photos a training uses: read from a folder, or downloaded from a manifest's URLs. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HttpService } from '@nestjs/axios';
 import { AppConfig } from '../config/app-config';
 import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
@@ -10,6 +11,7 @@ import type { EgressPolicy } from '../common/egress';
 import { DatasetError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
+import { photoClass } from './public-dataset';
 import { parseManifest, type Manifest } from './manifest';
 import { manifestFailure, manifestLimits } from './manifest-limits';
 
@@ -87,28 +89,11 @@ export class DatasetService {
       product.images.map((image) => ({ label, product, image })),
     );
     manifest.products.forEach((p) => dataset.labels.push({ id: p.productId, name: p.productName }));
-    const downloadOptions = {
-      ...DEFAULT_DOWNLOAD_OPTIONS,
-      timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000,
-      cancel,
-    };
-    let done = 0;
-    const outcomes = await mapWithConcurrency(jobs, DOWNLOAD_CONCURRENCY, async (job, index) => {
-      const file = path.join(photosDir, String(index));
-      cancel?.throwIfAborted();
-      try {
-        await downloadToFile(this.http.axiosRef, job.image.url, file, downloadOptions, policy);
-        return { file, reason: '' };
-      } catch (err) {
-        if (err instanceof DownloadError) {
-          this.metrics?.downloadFailures.inc({ reason: downloadFailureKind(err.reason) });
-          return { file: undefined, reason: `download failed: ${err.reason}` };
-        }
-        throw err;
-      } finally {
-        onProgress?.(++done, jobs.length);
-      }
-    });
+    const outcomes = await this.downloadAll(
+      jobs.map((job) => job.image.url),
+      photosDir,
+      { policy, cancel, onProgress },
+    );
     outcomes.forEach((outcome, index) => {
       const { label, product, image } = jobs[index];
       const name = `asset ${image.assetId}`;
@@ -116,5 +101,89 @@ export class DatasetService {
       else dataset.skipped.push({ label: product.productId, name, reason: outcome.reason });
     });
     return dataset;
+  }
+
+  /**
+   * Photos of a public dataset (the negative bank's) by their paths inside its folder, labelled by the folder each
+   * sits in. `root` is the operator's setting (GROCERY_DATASET_URL), so no egress policy applies: an http(s) URL is
+   * downloaded into `workDir/photos`, a local folder (or file:// URL) read in place. Photos that cannot be had are
+   * skipped with the reason; a local folder that does not exist is an error.
+   */
+  async fromPublicDataset(
+    root: string,
+    photos: string[],
+    workDir: string,
+    options: { onProgress?: DownloadProgress; cancel?: AbortSignal; maxFailures?: number } = {},
+  ): Promise<Dataset> {
+    const dataset: Dataset = { labels: [], images: [], skipped: [], warnings: [] };
+    const labelOf = (photo: string) => {
+      const id = photoClass(photo);
+      let label = dataset.labels.findIndex((l) => l.id === id);
+      if (label < 0) label = dataset.labels.push({ id, name: id }) - 1;
+      return label;
+    };
+    if (/^https?:\/\//i.test(root)) {
+      const base = root.endsWith('/') ? root : `${root}/`;
+      const photosDir = path.join(workDir, 'photos');
+      await fs.mkdir(photosDir, { recursive: true });
+      const outcomes = await this.downloadAll(
+        photos.map((p) => new URL(p, base).toString()),
+        photosDir,
+        options,
+      );
+      outcomes.forEach((outcome, i) => {
+        const label = labelOf(photos[i]);
+        if (outcome.file) dataset.images.push({ label, name: photos[i], path: outcome.file });
+        else dataset.skipped.push({ label: dataset.labels[label].id, name: photos[i], reason: outcome.reason });
+      });
+      return dataset;
+    }
+    const dir = root.startsWith('file://') ? fileURLToPath(root) : path.resolve(root);
+    if (!(await fs.stat(dir).catch(() => undefined))?.isDirectory())
+      throw new DatasetError(`no folder at ${dir}: GROCERY_DATASET_URL must name the dataset's dataset/ folder or URL`);
+    for (const photo of photos)
+      dataset.images.push({ label: labelOf(photo), name: photo, path: path.join(dir, photo) });
+    return dataset;
+  }
+
+  /**
+   * Downloads `urls` into `dir` (file names are indexes), DOWNLOAD_CONCURRENCY at a time, each with the download
+   * limits and retries; a photo that cannot be fetched gets its reason instead of a file. After `maxFailures`
+   * failures the rest are not tried (a host that is down would otherwise cost every photo its timeouts).
+   */
+  private async downloadAll(
+    urls: string[],
+    dir: string,
+    options: { policy?: EgressPolicy; onProgress?: DownloadProgress; cancel?: AbortSignal; maxFailures?: number },
+  ): Promise<{ file?: string; reason: string }[]> {
+    const { policy, onProgress, cancel, maxFailures = Infinity } = options;
+    let failures = 0;
+    const downloadOptions = {
+      ...DEFAULT_DOWNLOAD_OPTIONS,
+      timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000,
+      cancel,
+    };
+    let done = 0;
+    return mapWithConcurrency(urls, DOWNLOAD_CONCURRENCY, async (url, index) => {
+      const file = path.join(dir, String(index));
+      cancel?.throwIfAborted();
+      if (failures >= maxFailures) {
+        onProgress?.(++done, urls.length);
+        return { file: undefined, reason: `not fetched: ${failures} photos before it failed` };
+      }
+      try {
+        await downloadToFile(this.http.axiosRef, url, file, downloadOptions, policy);
+        return { file, reason: '' };
+      } catch (err) {
+        if (err instanceof DownloadError) {
+          this.metrics?.downloadFailures.inc({ reason: downloadFailureKind(err.reason) });
+          failures++;
+          return { file: undefined, reason: `download failed: ${err.reason}` };
+        }
+        throw err;
+      } finally {
+        onProgress?.(++done, urls.length);
+      }
+    });
   }
 }

@@ -1,10 +1,9 @@
 /** Unit tests of photo preprocessing against the browser's. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { modelValue, pixelAt, pngDeclaring, rawToSharp, twoColourRaw } from '../../test/support/images';
-import { samplePhotos } from '../../test/support/shared';
+import { productLook, renderPhoto, scene } from '../../test/support/rendered-photos';
 import { ImageRejectedError, preprocessImage } from './preprocess';
 import { IMAGE_SIZE } from '../common/model-shape';
 
@@ -128,7 +127,7 @@ describe('preprocessImage', () => {
   });
 
   it('matches the same photo decoded twice (deterministic)', async () => {
-    const bytes = readFileSync(samplePhotos()[0]);
+    const bytes = await renderPhoto(productLook('Bright-Tea'), scene(0), 348);
     const [a, b] = await Promise.all([preprocessImage(bytes), preprocessImage(bytes)]);
     assert.deepEqual(a.pixels, b.pixels);
   });

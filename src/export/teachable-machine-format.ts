@@ -92,10 +92,10 @@ export interface RecognitionMetadata {
     falseAccept: number | null;
   };
   /**
-   * Photos of things that are not the shop's that the head learnt to be unsure of (null: none for this base), and
+   * Photos of things that are not the shop's that the head learnt to be unsure of (null: the bank could not be had), and
    * the bank's classes left out because the shop sells them.
    */
-  negativeBank: { photos: number; views: number; classesLeftOut: string[] } | null;
+  negativeBank: { photos: number; classesLeftOut: string[] } | null;
   lookAlikes: { products: [string, string]; names: [string, string]; confusions: number; advice: string }[];
   advice: string[];
 }

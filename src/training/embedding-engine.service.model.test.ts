@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON, ensureTestBaseModel, samplePhotos } from '../../test/support/shared';
+import { BASE_MODEL_JSON, ensureTestData, samplePhotos } from '../../test/support/shared';
 import { loadConfig } from '../config/app-config';
 import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
 import { TfWorkerPool } from './ml/tf-pool';
@@ -26,7 +26,7 @@ describe('EmbeddingEngineService', () => {
 
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-engine-'));
-    await ensureTestBaseModel();
+    await ensureTestData();
     pool = new TfWorkerPool({ workers: 1, backend: 'auto' });
     base = { source: BASE_MODEL_JSON, modelJsonPath: BASE_MODEL_JSON, sha256: await verifyModelFiles(BASE_MODEL_JSON) };
     const modelJson = JSON.parse(await fs.readFile(BASE_MODEL_JSON, 'utf8'));

@@ -13,7 +13,6 @@ export const DEFAULT_RECIPE: LinearHeadRecipe = {
   kind: 'linear',
   l2: 2,
   negativeWeight: 1,
-  negativeViews: 1,
   varianceFloor: 1,
   // 1e-5 took twice the iterations (25-45) and moved no benchmark figure by more than 0.3 points (closed set: 1).
   tolerance: 1e-4,

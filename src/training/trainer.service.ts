@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
-import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
@@ -11,12 +10,8 @@ import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import { CLIENT_THRESHOLD, type GateChoice, type HeadRecipe, type NegativeSet, type TrainingSet } from './ml';
-import {
-  BANK_VIEWS,
-  bankWithoutShopProducts,
-  loadNegativeBank,
-  type NegativeBank,
-} from './negative-bank/negative-bank';
+import { bankWithoutShopProducts } from './negative-bank/negative-bank';
+import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { medianPhotosPerProduct, trainGatedHead, type CrossValidation } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
@@ -78,10 +73,8 @@ export class TrainerService {
     private readonly embeddings: EmbeddingService,
     private readonly pool: TfPoolService,
     private readonly exporter: ExportService,
+    private readonly banks: NegativeBankService,
   ) {}
-
-  /** The negative bank per base model (null: none made with it), read once. */
-  private readonly banks = new Map<string, Promise<NegativeBank | null>>();
 
   async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingSummary> {
     const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
@@ -99,13 +92,21 @@ export class TrainerService {
     };
 
     const baseModel = await this.baseModels.get(request.baseModel);
-    const embedded = await timed('embedding', () =>
-      this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total), cancel),
-    );
+    // The bank is read (or, at first use with this base model, built) while the shop's photos are embedded.
+    const bankAvailability = this.banks.forBaseModel(baseModel, cancel);
+    bankAvailability.catch(() => undefined); // rejects only when cancelled, which the embedding reports too
+    const embedded = await timed('embedding', async () => {
+      const shop = await this.embeddings.embed(
+        request.dataset,
+        baseModel,
+        (done, total) => onProgress('embedding', done / total),
+        cancel,
+      );
+      return { ...shop, bank: await bankAvailability };
+    });
     const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
-    const fullBank = await cachedPromise(this.banks, baseModel.sha256, () => loadNegativeBank(baseModel.sha256));
-    const { negatives, leftOut } = fullBank
-      ? bankWithoutShopProducts(fullBank, shopSet)
+    const { negatives, leftOut } = embedded.bank.bank
+      ? bankWithoutShopProducts(embedded.bank.bank, shopSet)
       : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = DEFAULT_RECIPE;
@@ -166,11 +167,7 @@ export class TrainerService {
           recognition,
           inputRange,
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
-          recipe: {
-            ...recipe,
-            views: 'centre + one crop per photo',
-            bankViews: BANK_VIEWS.slice(0, recipe.negativeViews),
-          },
+          recipe: { ...recipe, views: 'centre + one crop per photo', bankViews: 'centre' },
           userMetadata: request.userMetadata,
         });
       } catch (err) {
@@ -186,7 +183,12 @@ export class TrainerService {
       images: embedded.images.length,
       skipped: [...request.dataset.skipped, ...embedded.skipped],
       droppedLabels: dropped,
-      warnings: [...request.dataset.warnings, ...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
+      warnings: [
+        ...request.dataset.warnings,
+        ...(embedded.bank.unavailable ? [`trained without the negative bank: ${embedded.bank.unavailable}`] : []),
+        ...recognition.lookAlikes.map((l) => l.advice),
+        ...recognition.advice,
+      ],
       validationAccuracy: closedSetAccuracy(trained.crossValidation),
       recognition,
       headIterations: trained.report.iterations,
@@ -271,9 +273,11 @@ function recognitionMetadata(
       `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
       `photo of every other product as a scan per fold) for at least a quarter of unknown scans, then shifted for ` +
       `the stated unknown share by factors measured on development grocery shops; linear head` +
-      (extra.negatives
-        ? '; head trained against a negative bank (outlier exposure)'
-        : '; no negative bank for this base model'),
+      (!extra.negatives
+        ? '; no negative bank: it could not be had for this base model yet (the service log says why)'
+        : extra.negatives.photos.length
+          ? '; head trained against a negative bank (outlier exposure)'
+          : "; the negative bank was left out whole (each of its products looks like one of the shop's)"),
     crossValidation: {
       folds: GATE_FOLDS,
       knownScans: gate.knownScans,
@@ -283,8 +287,7 @@ function recognitionMetadata(
     },
     negativeBank: extra.negatives
       ? {
-          photos: new Set(extra.negatives.photos).size,
-          views: DEFAULT_RECIPE.negativeViews,
+          photos: extra.negatives.photos.length,
           classesLeftOut: extra.bankClassesLeftOut,
         }
       : null,

@@ -1,15 +1,24 @@
 /** Nest module of the ML pipeline. */
 import { Module } from '@nestjs/common';
+import { DatasetModule } from '../dataset/dataset.module';
 import { ExportModule } from '../export/export.module';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { EmbeddingService } from './embedding.service';
+import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { TfPoolService } from './tf-pool.service';
 import { TrainerService } from './trainer.service';
 
 @Module({
-  imports: [ExportModule],
-  providers: [TfPoolService, BaseModelService, EmbeddingEngineService, EmbeddingService, TrainerService],
-  exports: [TrainerService, TfPoolService],
+  imports: [ExportModule, DatasetModule],
+  providers: [
+    TfPoolService,
+    BaseModelService,
+    EmbeddingEngineService,
+    EmbeddingService,
+    NegativeBankService,
+    TrainerService,
+  ],
+  exports: [TrainerService, TfPoolService, BaseModelService, NegativeBankService],
 })
 export class TrainingModule {}

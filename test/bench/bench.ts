@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       path.join(work, 'cache-first'),
     );
     console.log(
-      `first run on this machine (makes and checks the base model's ONNX graph once; 8 photos): ${firstRun.wallSeconds.toFixed(1)} s`,
+      `first run on this machine (makes and checks the base model's ONNX graph and builds its negative bank once; 8 photos): ${firstRun.wallSeconds.toFixed(1)} s`,
     );
     for (const k of [5, 10, Infinity]) {
       const label = Number.isFinite(k) ? `k=${k}` : 'k=all';
@@ -163,7 +163,10 @@ async function main(): Promise<void> {
  * in one process.
  */
 async function inProcessRetrain(work: string, folder: string, retrainFolder: string): Promise<string> {
-  const app = await trainerContext(path.join(work, 'cache-in-process'), { BASE_MODEL_URL: REAL_BASE_MODEL_JSON });
+  const app = await trainerContext(path.join(work, 'cache-in-process'), {
+    BASE_MODEL_URL: REAL_BASE_MODEL_JSON,
+    GROCERY_DATASET_URL: GROCERY.root,
+  });
   try {
     const trainer = app.get(TrainerService);
     const datasets = app.get(DatasetService);
@@ -180,7 +183,8 @@ async function inProcessRetrain(work: string, folder: string, retrainFolder: str
       );
       return seconds;
     };
-    // A first small training on other photos (val) starts the workers, as earlier jobs have in a running service.
+    // A first small training on other photos (val) starts the workers and builds the negative bank, as earlier jobs
+    // have in a running service.
     const names = GROCERY.classNames();
     const warmUpPhotos = GROCERY.photos('val').filter((p) => p.classId < 4);
     const warmUp = await timed(await linkFolder(path.join(work, 'photos-warm-up'), warmUpPhotos, names));
@@ -210,8 +214,10 @@ async function train_(
     env: {
       ...process.env,
       BASE_MODEL_URL: REAL_BASE_MODEL_JSON,
-      // The base model's ONNX graph is made once per machine (see main); the embeddings start from nothing.
+      // The base model's ONNX graph and negative bank are made once per machine (see main); the embeddings start from
+      // nothing.
       MODEL_CACHE_DIR: path.join(path.dirname(cache), 'model-cache'),
+      GROCERY_DATASET_URL: GROCERY.root,
       EMBEDDING_CACHE_DIR: path.join(cache, 'embeddings'),
       ...env,
     },

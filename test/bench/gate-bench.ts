@@ -6,7 +6,7 @@
  * accepts among the unknown ones. Printed per k and s, side by side: closed-set top-1, right and wrong accepts at
  * each model's own gate (the gate calibrated for s) and the model's own estimates, and the best right-accept rate any
  * single scale reaches with mean wrong accepts ≤ 2 % (chosen afterwards on these very scans: no shop can have it), for
- * our recipe, today's former MLP head (at its own gate) and Teachable Machine's recipe at 0.9. Then the closed set:
+ * our recipe and Teachable Machine's recipe at 0.9. Then the closed set:
  * all 81 products, top-1 on the dev photos.
  *
  * GATE_SEEDS (20), GATE_FIRST_SEED (1), GATE_KS (5,10) and GATE_SCANS (dev, val, or dev,val: each set with its own
@@ -21,15 +21,14 @@ import { promises as fs } from 'node:fs';
 import type { View } from '../../src/dataset/preprocess';
 import {
   bankWithoutShopProducts,
-  loadBankClasses,
-  loadNegativeBank,
+  loadBankDefinition,
+  negativeBankOf,
   type NegativeBank,
 } from '../../src/training/negative-bank/negative-bank';
-import { verifyModelFiles } from '../../src/training/ml/base-model';
 import { acceptScale, chooseGateScale, type GateOptions } from '../../src/training/ml/gate';
 import { headLogits, type HeadWeights } from '../../src/training/ml/dense-head';
 import type { HeadRecipe, HeadTrainingReport } from '../../src/training/ml/head';
-import { TEACHABLE_MACHINE_RECIPE, type MlpRecipe } from '../../src/training/ml/mlp-head';
+import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/mlp-head';
 import { mulberry32, shuffled, type TrainingSet } from '../../src/training/ml/training-set';
 import { TfWorkerPool } from '../../src/training/ml/tf-pool';
 import { crossValidate, medianPhotosPerProduct, type CrossValidation } from '../../src/training/recognition';
@@ -62,34 +61,6 @@ const FIT_TARGET = process.env.GATE_FIT ? Number(process.env.GATE_FIT_TARGET ?? 
 /** Every view the recipes may ask for. */
 const ALL_VIEWS: View[] = ['centre', ...AUGMENTATION_VIEWS];
 
-/** The head before the linear one (2026-12-02): an MLP trained by Adam with LogitNorm and the whole bank. */
-const FORMER_MLP_RECIPE: MlpRecipe = {
-  ...TEACHABLE_MACHINE_RECIPE,
-  epochs: 20,
-  batchSize: 32,
-  learningRate: 0.002,
-  validationFraction: 0,
-  oneViewPerEpoch: true,
-  negativesPerEpoch: 300,
-  negativeWeight: 1,
-  logitNormTemperature: 0.04,
-};
-
-/** The former MLP head's gate options (fitted on val shops for that head, at share 0.5). */
-function formerGateOptions(photosPerProduct: number, unknownShare: number): GateOptions {
-  return {
-    targetFalseAccept: MAX_FALSE_ACCEPT,
-    unknownShare,
-    minCalibrationShare: 0,
-    scaleShift: Math.min(0.88, 0.565 + 0.1225 * Math.log(Math.max(photosPerProduct, 2))),
-    falseAcceptCorrection: 0.8,
-    correctAcceptCorrection: Math.max(0.27, 0.42 - 0.045 * Math.max(photosPerProduct - 5, 0)),
-    fallbackScale: 1,
-    minScale: 0.05,
-    maxScale: 100,
-  };
-}
-
 interface Photo extends GroceryPhoto {
   sha: string;
   views: Map<View, Float32Array>;
@@ -117,12 +88,18 @@ interface ShopResult {
 }
 
 async function main(): Promise<void> {
-  const bankNames = new Set(await loadBankClasses());
   const log = (line: string) => console.log(line);
   const train = await withEmbeddings(GROCERY.photos('train'), ALL_VIEWS, log);
-  const bankClasses = new Set(
-    train.filter((p) => bankNames.has(path.basename(path.dirname(p.file)))).map((p) => p.classId),
+  // The bank as the service builds it (its photos' centre views), from the embeddings at hand.
+  const bankPaths = new Set((await loadBankDefinition()).photos);
+  const bankPhotos = train.filter((p) => bankPaths.has(path.relative(GROCERY.root, p.file)));
+  const centre = new Float32Array(bankPhotos.length * EMBEDDING_SIZE);
+  bankPhotos.forEach((p, i) => centre.set(p.views.get('centre')!, i * EMBEDDING_SIZE));
+  const bank = negativeBankOf(
+    bankPhotos.map((p) => path.relative(GROCERY.root, p.file)),
+    centre,
   );
+  const bankClasses = new Set(bankPhotos.map((p) => p.classId));
   const scanSets = await Promise.all(
     SCAN_SETS.map(async (name) => {
       const scans = await withEmbeddings(GROCERY.photos(name), ['centre'], log);
@@ -130,7 +107,6 @@ async function main(): Promise<void> {
       return { name, scans, eligible: eligible.sort((a, b) => a - b) };
     }),
   );
-  const bank = (await loadNegativeBank(await verifyModelFiles(REAL_BASE_MODEL_JSON)))!;
   console.log(
     `open-set benchmark on ${scanSets.map((s) => `${s.name} scans (${s.eligible.length} eligible classes)`).join(' and ')}, negative bank ${bankClasses.size} classes / ${bank.classOfPhoto.length} photos; seeds ${FIRST_SEED}-${FIRST_SEED + SEEDS - 1}; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
   );
@@ -215,7 +191,6 @@ async function main(): Promise<void> {
             FIT_TARGET !== undefined,
           );
           if (FIT_TARGET !== undefined) continue;
-          await gated('former MLP', { ...FORMER_MLP_RECIPE, seed }, (share) => formerGateOptions(photos, share), false);
           const started = performance.now();
           const tm = await train_(
             shopSet(enrol, shop, () => ['centre']),
@@ -253,7 +228,7 @@ async function closedSet(
   train_: (data: TrainingSet, recipe: HeadRecipe) => Promise<HeadTrainingReport>,
 ): Promise<void> {
   const classes = [...new Set(train.map((p) => p.classId))].sort((a, b) => a - b);
-  const rows: string[][] = [['k', 'ours', 'former MLP', 'Teachable Machine']];
+  const rows: string[][] = [['k', 'ours', 'Teachable Machine']];
   for (const k of [5, 10, Infinity]) {
     const enrol = classes.flatMap((c) => train.filter((p) => p.classId === c).slice(0, k));
     const top1 = async (set: TrainingSet, recipe: HeadRecipe) => {
@@ -268,7 +243,6 @@ async function closedSet(
     rows.push([
       Number.isFinite(k) ? String(k) : 'all',
       await top1(withBank, { ...DEFAULT_RECIPE, ...RECIPE_OVERRIDE } as HeadRecipe),
-      await top1(withBank, FORMER_MLP_RECIPE),
       await top1(
         shopSet(enrol, classes, () => ['centre']),
         TEACHABLE_MACHINE_RECIPE,

@@ -19,7 +19,7 @@ import { loadLayersModelFromFile } from '../../src/training/ml/model-files';
 import { TrainerService } from '../../src/training/trainer.service';
 import { launchChromium, NO_CHROMIUM } from './browser';
 import { groceryFolder, tempDir } from './fixtures';
-import { PROJECT_ROOT, QUICK_CLASSES, type GroceryDataset } from './shared';
+import { PROJECT_ROOT, type GroceryDataset } from './shared';
 import { StaticServer } from './static-server';
 import { trainerContext } from './trainer-context';
 
@@ -42,9 +42,19 @@ export interface BrowserClientsOptions {
    * and take the same accept/reject decision: true for the real base model only.
    */
   resizedAgreement: boolean;
+  /** The four products (class ids of `photos`) the model is trained on; the other classes' val photos are unknowns. */
+  classes: number[];
+  /** GROCERY_DATASET_URL for the trainings (the real photos' folder); without it they go without a negative bank. */
+  groceryDataset?: string;
 }
 
-export function describeBrowserClients({ baseModel, photos: source, resizedAgreement }: BrowserClientsOptions): void {
+export function describeBrowserClients({
+  baseModel,
+  photos: source,
+  resizedAgreement,
+  classes,
+  groceryDataset,
+}: BrowserClientsOptions): void {
   describe('the exported model in the browser clients that use it (Chromium)', { skip: NO_CHROMIUM }, () => {
     let work: string;
     let app: TestingModule;
@@ -56,9 +66,12 @@ export function describeBrowserClients({ baseModel, photos: source, resizedAgree
 
     before(async () => {
       work = await tempDir('browser');
-      app = await trainerContext(path.join(work, 'cache'), { BASE_MODEL_URL: baseModel });
+      app = await trainerContext(path.join(work, 'cache'), {
+        BASE_MODEL_URL: baseModel,
+        ...(groceryDataset ? { GROCERY_DATASET_URL: groceryDataset } : {}),
+      });
       const folder = path.join(work, 'photos');
-      await groceryFolder(folder, QUICK_CLASSES, 10, 0, source);
+      await groceryFolder(folder, classes, 10, 0, source);
       const dataset = await app.get(DatasetService).fromFolder(folder);
       const trainer = app.get(TrainerService);
       await trainer.train({ dataset, outDir: path.join(work, 'model-tm'), modelName: 'tm', inputRange: 'tm' });
@@ -66,10 +79,10 @@ export function describeBrowserClients({ baseModel, photos: source, resizedAgree
 
       const val = source.photos('val');
       const chosen = [
-        ...val.filter((p) => QUICK_CLASSES.includes(p.classId)),
-        ...val.filter((p) => !QUICK_CLASSES.includes(p.classId)).slice(0, OTHER_VAL_PHOTOS),
+        ...val.filter((p) => classes.includes(p.classId)),
+        ...val.filter((p) => !classes.includes(p.classId)).slice(0, OTHER_VAL_PHOTOS),
       ];
-      const known = (p: { classId: number }) => QUICK_CLASSES.includes(p.classId);
+      const known = (p: { classId: number }) => classes.includes(p.classId);
       chosen.forEach((p, i) =>
         photos.push({ route: `/photos/${i}.jpg`, file: p.file, square: false, known: known(p) }),
       );

@@ -1,4 +1,4 @@
-/** Test support: temporary folders and fixtures. */
+/** Test support: temporary folders, and photo folders made from the tests' photos. */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,8 +19,8 @@ export async function postgresFolder(): Promise<string> {
 }
 
 /**
- * Copies the first `k` train photos of each class (of the test fixtures, or of `dataset`) into `root/<class name>/`;
- * returns the folder names in order.
+ * Copies the first `k` train photos of each class (of the tests' rendered photos, or of `dataset`) into
+ * `root/<class name>/`; returns the folder names in order.
  */
 export async function groceryFolder(
   root: string,

@@ -2,7 +2,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import sharp from 'sharp';
 import { pngDeclaring } from './images';
-import { closeServer, listenOnLoopback } from './loopback';
+import { closeServer, listenOnLoopback } from '../../src/common/loopback';
 
 /**
  * A server on 127.0.0.1 that answers photo requests with everything a hostile or broken peer can send:

@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { configureHttp } from '../../src/http-setup';
-import { BASE_MODEL_JSON } from './shared';
+import { BASE_MODEL_JSON, NO_GROCERY_DATASET } from './shared';
 import { TEST_DATABASE_URL } from './test-database';
 
 export const SERVICE_TOKEN = 'test-service-token-0123456789';
@@ -16,6 +16,7 @@ export function testEnv(dir: string, env: Record<string, string> = {}): Record<s
     ML_SERVICE_TOKEN: SERVICE_TOKEN,
     BASE_MODEL_URL: BASE_MODEL_JSON,
     MODEL_CACHE_DIR: `${dir}/cache`,
+    GROCERY_DATASET_URL: NO_GROCERY_DATASET,
     WORK_DIR: `${dir}/work`,
     TRAINING_WORKERS: '2',
     QUEUE_POLL_SECONDS: '1',

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';
-import { freeLoopbackPort } from '../../src/common/loopback-port';
+import { freeLoopbackPort } from '../../src/common/loopback';
 import { testEnv, waitFor } from './service-app';
 
 /** The service as its own process (`node src/main.js`), for tests that kill it. */

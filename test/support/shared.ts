@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../src/common/project-files';
 import { randomBaseModel, randomBaseModelPath } from './random-base-model';
+import { RENDERED_TEST_PHOTOS_DIR, renderedTestPhotos } from './rendered-photos';
 
 export { PROJECT_ROOT };
 
@@ -11,8 +12,11 @@ export function sharedPath(...parts: string[]): string {
   return path.resolve(PROJECT_ROOT, '..', 'shared', ...parts);
 }
 
-/** The sample shop the project ships (five products, eight photos each): photos every checkout has. */
-export const SAMPLE_SHOP_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'sample-shop', 'photos');
+/**
+ * The tests' shop (five made-up products, twelve rendered photos each, one sub-folder per product): photos every
+ * checkout can make (rendered-photos.ts; ensureTestData() writes them).
+ */
+export const SAMPLE_SHOP_DIR = path.join(RENDERED_TEST_PHOTOS_DIR, 'sample-shop');
 
 /** Every photo of the sample shop, product by product, in name order. */
 export function samplePhotos(): string[] {
@@ -27,16 +31,26 @@ export function samplePhotos(): string[] {
 
 /**
  * The tests' base model: MobileNet V2 0.35's topology with seeded random weights (random-base-model.ts), so that no
- * test needs a third-party model. ensureTestBaseModel() writes it (npm test's wrapper does, before the run).
+ * test needs a third-party model.
  */
 export const BASE_MODEL_JSON = randomBaseModelPath(1);
-export const ensureTestBaseModel = () => randomBaseModel(1);
+
+/**
+ * Writes what the tests read and no checkout holds (once per machine): the base model above and the rendered
+ * photos. npm test's wrapper calls it before the run; a test file that runs alone (the unit tier) calls it itself.
+ */
+export async function ensureTestData(): Promise<void> {
+  await Promise.all([randomBaseModel(1), renderedTestPhotos()]);
+}
+
+/**
+ * GROCERY_DATASET_URL for tests that do not build a negative bank: a folder that does not exist, so trainings go
+ * without the bank at once (and nothing is fetched from the dataset's public host). Bank tests render their own.
+ */
+export const NO_GROCERY_DATASET = path.join(PROJECT_ROOT, 'test', 'no-grocery-dataset');
 
 /** Teachable Machine's base model as ../shared holds it: for `npm run test:data` and the benchmarks. */
 export const REAL_BASE_MODEL_JSON = sharedPath('models', 'mobilenet_v2_0.35_224_no_top', 'model.json');
-
-/** The repository's test fixtures: the sample shop and the grocery photos the tests use. */
-export const FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures');
 
 /**
  * Photos laid out as the Grocery Store Dataset ships them: `train.txt` and `val.txt` (path, fine class, coarse class;
@@ -76,12 +90,13 @@ export class GroceryDataset {
 }
 
 /**
- * What the tests train on and scan, inside the repository (test/fixtures/grocery): its train photos are the sample
- * shop's (12 of each of its 5 products), its val photos are other-day photos of those and of 16 other products.
+ * What the tests train on and scan: the rendered photos (rendered-photos.ts), whose train photos are the sample
+ * shop's (12 of each of its 5 products, class ids 0-4) and whose val photos are other-day photos of those and of 16
+ * products it does not sell.
  */
 export const TEST_PHOTOS = new GroceryDataset(
-  path.join(FIXTURES_DIR, 'grocery'),
-  `the test photos are missing from ${path.join(FIXTURES_DIR, 'grocery')} (they are part of the repository)`,
+  RENDERED_TEST_PHOTOS_DIR,
+  `the tests' rendered photos are missing from ${RENDERED_TEST_PHOTOS_DIR} (ensureTestData() in test/support/shared.ts writes them; npm test does)`,
 );
 
 /** The whole Grocery Store Dataset in ../shared, for the benchmarks and `npm run test:data`. */
@@ -120,5 +135,11 @@ export function firstPerClass(photos: GroceryPhoto[], k: number): GroceryPhoto[]
   });
 }
 
-/** Four visually distinct products of the sample shop (grocery classes) with val photos, for quick end-to-end training. */
-export const QUICK_CLASSES = [6, 11, 32, 42];
+/** Four products of the sample shop (TEST_PHOTOS class ids), for quick end-to-end training. */
+export const QUICK_CLASSES = [0, 1, 2, 3];
+
+/**
+ * Four visually distinct products of the Grocery Store Dataset (GROCERY class ids: Banana, Cantaloupe,
+ * Garant-Ecological-Medium-Fat-Milk, Orange-Bell-Pepper), none in the negative bank, for test:data's trainings.
+ */
+export const GROCERY_QUICK_CLASSES = [6, 11, 32, 42];

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as path from 'node:path';
-import { closeServer, listenOnLoopback } from './loopback';
+import { closeServer, listenOnLoopback } from '../../src/common/loopback';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',

@@ -4,13 +4,14 @@ import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ConfigModule } from '../../src/config/config.module';
 import { DatasetModule } from '../../src/dataset/dataset.module';
 import { TrainingModule } from '../../src/training/training.module';
-import { BASE_MODEL_JSON } from './shared';
+import { BASE_MODEL_JSON, NO_GROCERY_DATASET } from './shared';
 
 /** The CLI's modules with test settings: the shared base model (nothing downloads) and private cache folders. */
 export async function trainerContext(cacheDir: string, env: Record<string, string> = {}): Promise<TestingModule> {
   const config = loadConfig({
     BASE_MODEL_URL: BASE_MODEL_JSON,
     MODEL_CACHE_DIR: cacheDir,
+    GROCERY_DATASET_URL: NO_GROCERY_DATASET,
     TRAINING_WORKERS: '2',
     ...env,
   });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Client } from 'pg';
 import { createDatabaseIfMissing, EmbeddedPostgres, withDatabaseName } from '../../src/database/embedded-postgres';
 import { postgresFolder } from './fixtures';
-import { ensureTestBaseModel } from './shared';
+import { ensureTestData } from './shared';
 import { TEST_DATABASE_URL } from './test-database';
 
 /** Errors that mean "no server there", as opposed to a server that refuses us. */
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
   const [command, ...args] = process.argv.slice(2);
   if (!command) throw new Error('usage: with-test-database.js <command> [args…]');
   // Written once, before any test process looks for it.
-  await ensureTestBaseModel();
+  await ensureTestData();
   const database = decodeURIComponent(new URL(TEST_DATABASE_URL).pathname.slice(1));
   let url = TEST_DATABASE_URL;
   let embedded: EmbeddedPostgres | undefined;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
-import { BASE_MODEL_JSON, ensureTestBaseModel } from '../../../test/support/shared';
+import { BASE_MODEL_JSON, ensureTestData } from '../../../test/support/shared';
 import { BaseModelError, resolveBaseModel } from './base-model';
 
 describe('base model', () => {
@@ -17,7 +17,7 @@ describe('base model', () => {
   let weightsSha256: string;
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'base-model-test-'));
-    await ensureTestBaseModel();
+    await ensureTestData();
     const weights = await fs.readFile(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'));
     weightsSha256 = createHash('sha256').update(weights).digest('hex');
   });

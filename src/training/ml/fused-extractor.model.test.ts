@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON, ensureTestBaseModel, samplePhotos } from '../../../test/support/shared';
+import { BASE_MODEL_JSON, ensureTestData, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -13,7 +13,7 @@ import { readModelArtifacts } from './model-files';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('FusedFeatureExtractor', () => {
-  before(ensureTestBaseModel);
+  before(ensureTestData);
 
   it('gives the embeddings of the exported layers model (Teachable Machine’s truncated MobileNet)', async () => {
     const { tf } = await loadTensorflow('auto');

@@ -116,7 +116,7 @@ describe('linear head', () => {
     const unseen = rowsOf(world, (r) => world.labels[r] >= 4 && world.photos[r] % 8 >= 4 && world.plain[r] === 1);
     const surest = (negativeWeight: number) => {
       // A light penalty, so that the head without the bank is as sure of everything as it can be.
-      const { weights } = fitLinearHead(tf, shop, { ...RECIPE, l2: 4e-3, negativeViews: 2, negativeWeight });
+      const { weights } = fitLinearHead(tf, shop, { ...RECIPE, l2: 4e-3, negativeWeight });
       let unknown = 0;
       for (let r = 0; r < unseen.labels.length; r++)
         unknown += Math.max(...headProbabilities(weights, embeddingOf(unseen, r)));

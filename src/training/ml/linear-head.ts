@@ -20,8 +20,6 @@ export interface LinearHeadRecipe {
   l2: number;
   /** Loss weight of the negative rows together, against 1 for the shop's rows together. */
   negativeWeight: number;
-  /** Views of each negative photo used (the bank's first views: centre first); 0 trains without the bank. */
-  negativeViews: number;
   /** A feature's standard deviation is √(variance + varianceFloor · mean variance): a feature that barely varies
    * among the shop's photos cannot get an outsized weight. */
   varianceFloor: number;
@@ -53,8 +51,8 @@ export function fitLinearHead(
   const k = data.classCount;
   const shopRows = data.labels.length;
   const { mean, std } = featureStatistics(data, recipe.varianceFloor);
-  const negativeRows = recipe.negativeWeight > 0 && data.negatives ? negativeRowsOf(data, recipe.negativeViews) : [];
-  const n = shopRows + negativeRows.length;
+  const negativeRows = recipe.negativeWeight > 0 && data.negatives ? data.negatives.photos.length : 0;
+  const n = shopRows + negativeRows;
   const x = new Float32Array(n * d);
   const targets = new Float32Array(n * k);
   const rowWeights = new Float64Array(n);
@@ -64,14 +62,14 @@ export function fitLinearHead(
     targets[r * k + data.labels[r]] = 1;
     rowWeights[r] = 1 / shopRows;
   }
-  if (negativeRows.length) {
+  if (negativeRows) {
     const { bytes, scale } = data.negatives!;
-    negativeRows.forEach((row, i) => {
+    for (let i = 0; i < negativeRows; i++) {
       const at = (shopRows + i) * d;
-      for (let j = 0; j < d; j++) x[at + j] = (bytes[row * d + j] * scale - mean[j]) / std[j];
+      for (let j = 0; j < d; j++) x[at + j] = (bytes[i * d + j] * scale - mean[j]) / std[j];
       targets.fill(1 / k, (shopRows + i) * k, (shopRows + i + 1) * k);
-      rowWeights[shopRows + i] = recipe.negativeWeight / negativeRows.length;
-    });
+      rowWeights[shopRows + i] = recipe.negativeWeight / negativeRows;
+    }
   }
   const l2 = recipe.l2 / k;
   const [xs, xt] = tf.tidy(() => {
@@ -164,18 +162,6 @@ function featureStatistics(data: TrainingSet, varianceFloor: number) {
   const variance = squares.map((s, j) => Math.max(0, s / rows - mean[j] * mean[j]));
   const floor = varianceFloor * (variance.reduce((a, b) => a + b, 0) / d) || 1e-12;
   return { mean, std: variance.map((v) => Math.sqrt(v + floor)) };
-}
-
-/** The negative rows used: the first `views` rows of every negative photo. */
-function negativeRowsOf(data: TrainingSet, views: number): number[] {
-  const rows: number[] = [];
-  const seen = new Map<number, number>();
-  data.negatives!.photos.forEach((photo, row) => {
-    const n = seen.get(photo) ?? 0;
-    if (n < views) rows.push(row);
-    seen.set(photo, n + 1);
-  });
-  return rows;
 }
 
 /** x·W + b on the raw embedding: W is [1280, classes]. */

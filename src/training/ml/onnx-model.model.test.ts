@@ -4,7 +4,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BASE_MODEL_JSON, ensureTestBaseModel, samplePhotos } from '../../../test/support/shared';
+import { BASE_MODEL_JSON, ensureTestData, samplePhotos } from '../../../test/support/shared';
 import { preprocessImage, VIEW_SPECS, type View } from '../../dataset/preprocess';
 import { loadTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
@@ -21,7 +21,7 @@ describe('the base model as an ONNX graph', () => {
   let dir: string;
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-onnx-'));
-    await ensureTestBaseModel();
+    await ensureTestData();
   });
   after(() => fs.rm(dir, { recursive: true, force: true }));
 

@@ -1,96 +1,133 @@
 /**
- * The negative bank shipped with the project: embeddings of grocery products that no shop is measured on, for
- * outlier exposure (see ml/head.ts). Its classes are listed in bank-classes.txt beside this file.
+ * The negative bank: embeddings of grocery products that no shop is measured on, for outlier exposure (see
+ * ml/linear-head.ts). The repository keeps only its definition (bank-photos.txt: paths inside the Grocery Store
+ * Dataset); NegativeBankService fetches the photos, embeds them with the job's base model and caches the result.
+ * This file holds the plain parts: the definition, the bank's file format, and the shop's classes left out of it.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { View } from '../../dataset/preprocess';
 import { projectFile } from '../../common/project-files';
+import { photoClass, readPhotoList, type PhotoList } from '../../dataset/public-dataset';
 import { dot, embeddingRow, sharedUint8Array, unitVector, type NegativeSet, type TrainingSet } from '../ml';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
-/** The folder that holds the bank's files (in the source tree, which the package and the Docker image ship). */
-export const NEGATIVE_BANK_DIR = projectFile('src', 'training', 'negative-bank');
+/** The bank's definition: one photo path inside the dataset's `dataset/` folder a line; the class is its folder. */
+export const BANK_DEFINITION_FILE = projectFile('src', 'training', 'negative-bank', 'bank-photos.txt');
 
-/** Views of every bank photo: the head sees one of them per epoch. */
-export const BANK_VIEWS: readonly View[] = [
-  'centre',
-  'mirror',
-  'zoom75',
-  'zoom75mirror',
-  'zoom50tl',
-  'zoom50tr',
-  'zoom50bl',
-  'zoom50br',
-];
-
-/** The grocery class folder names the bank is drawn from. */
-export async function loadBankClasses(): Promise<string[]> {
-  const text = await fs.readFile(path.join(NEGATIVE_BANK_DIR, 'bank-classes.txt'), 'utf8');
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
+export function loadBankDefinition(): Promise<PhotoList> {
+  return readPhotoList(BANK_DEFINITION_FILE);
 }
 
-/** bank.json: what embeddings.bin holds. */
-export interface NegativeBankManifest {
-  /** sha256 of the base model's weights the embeddings were made with; another base model cannot use them. */
+/** What a cached bank is: made from which definition with which base model, and what its embeddings file holds. */
+interface NegativeBankManifest {
   baseModelSha256: string;
-  views: View[];
-  photos: number;
-  /** embeddings.bin is photos × views × 1280 bytes; value = byte × scale. */
-  scale: number;
-  /** Where each photo came from (paths inside the Grocery Store Dataset), in file order. */
+  definitionSha256: string;
+  /** The photos embedded (the definition's, less any that could not be had), in row order. */
   sources: string[];
+  /** embeddings.bin is one centre-view row of 1280 bytes per source; value = byte × scale. */
+  scale: number;
+  /** sha256 of embeddings.bin: a damaged file is not used. */
+  embeddingsSha256: string;
 }
 
-export const BANK_MANIFEST_FILE = 'bank.json';
-export const BANK_EMBEDDINGS_FILE = 'embeddings.bin';
+const MANIFEST_FILE = 'bank.json';
+const EMBEDDINGS_FILE = 'embeddings.bin';
 
-/** The bank's embeddings as one byte each: ReLU6 outputs averaged over 7×7, so within [0, 6]. */
-export function quantizeBank(embeddings: Float32Array): { bytes: Uint8Array; scale: number } {
-  let max = 0;
-  for (const v of embeddings) max = Math.max(max, v);
-  const scale = max / 255 || 1;
-  return { bytes: Uint8Array.from(embeddings, (v) => Math.round(v / scale)), scale };
-}
-
-/** The bank as loaded: its rows, and which class (bank-classes.txt name) each photo shows. */
+/** The bank as loaded: one row per photo (its centre view), and which class each photo shows. */
 export interface NegativeBank extends NegativeSet {
   classOfPhoto: string[];
-  views: number;
 }
 
 /**
- * The bank for a base model, or null when it was made with another one (a job on a custom base model then trains
- * without it, and its metadata says so).
+ * Embeddings stored as one byte a value (in shared memory, as the head trainings read them in worker threads): ReLU6
+ * outputs averaged over 7×7 lie within [0, 6], so a step of at most 6/255 loses nothing the head needs.
  */
-export async function loadNegativeBank(baseModelSha256: string, dir = NEGATIVE_BANK_DIR): Promise<NegativeBank | null> {
-  const manifest = JSON.parse(
-    await fs.readFile(path.join(dir, BANK_MANIFEST_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new Error(
-        `the negative bank is missing from ${dir} (${err.code}): it ships with the project; reinstall, or copy that folder`,
-      );
-    }),
-  ) as NegativeBankManifest;
-  if (manifest.baseModelSha256 !== baseModelSha256) return null;
-  const bytes = await fs.readFile(path.join(dir, BANK_EMBEDDINGS_FILE));
-  const rows = manifest.photos * manifest.views.length;
-  if (bytes.length !== rows * EMBEDDING_SIZE) {
-    throw new Error(
-      `${BANK_EMBEDDINGS_FILE} has ${bytes.length} bytes, ${BANK_MANIFEST_FILE} promises ${rows * EMBEDDING_SIZE}`,
-    );
+export function quantizeBank(embeddings: Float32Array): { bytes: Uint8Array; scale: number } {
+  let max = 0;
+  for (const v of embeddings) {
+    if (!Number.isFinite(v)) throw new Error('a bank embedding is not finite');
+    max = Math.max(max, v);
   }
-  // In shared memory, as the head trainings read it in worker threads (see sharedFloat32Array).
+  const scale = max / 255 || 1;
+  const bytes = sharedUint8Array(embeddings.length);
+  embeddings.forEach((v, i) => (bytes[i] = Math.round(Math.max(0, v) / scale)));
+  return { bytes, scale };
+}
+
+/** The bank of `sources` from their centre-view embeddings (one 1280-float row each, in order). */
+export function negativeBankOf(sources: string[], embeddings: Float32Array): NegativeBank {
+  if (embeddings.length !== sources.length * EMBEDDING_SIZE)
+    throw new Error(
+      `${sources.length} bank photos need ${sources.length * EMBEDDING_SIZE} values, got ${embeddings.length}`,
+    );
+  return {
+    ...quantizeBank(embeddings),
+    photos: Int32Array.from(sources, (_, i) => i),
+    classOfPhoto: sources.map(photoClass),
+  };
+}
+
+/** Which bank a folder holds: the base model's and the definition's hashes. */
+export interface BankIdentity {
+  baseModelSha256: string;
+  definitionSha256: string;
+}
+
+/** Writes a bank into `dir` (replacing what was there at once: readers see the old bank or the new one). */
+export async function writeNegativeBank(
+  dir: string,
+  identity: BankIdentity,
+  sources: string[],
+  bank: NegativeBank,
+): Promise<void> {
+  const staging = `${dir}.${randomUUID()}.tmp`;
+  await fs.mkdir(staging, { recursive: true });
+  try {
+    const manifest: NegativeBankManifest = {
+      ...identity,
+      sources,
+      scale: bank.scale,
+      embeddingsSha256: createHash('sha256').update(bank.bytes).digest('hex'),
+    };
+    await fs.writeFile(path.join(staging, EMBEDDINGS_FILE), bank.bytes);
+    await fs.writeFile(path.join(staging, MANIFEST_FILE), JSON.stringify(manifest));
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The bank in `dir` when it is the one asked for and intact; null when there is none, or another, or a damaged one
+ * (the caller builds it again).
+ */
+export async function readNegativeBank(dir: string, identity: BankIdentity): Promise<NegativeBank | null> {
+  let manifest: NegativeBankManifest;
+  let bytes: Buffer;
+  try {
+    manifest = JSON.parse(await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as NegativeBankManifest;
+    bytes = await fs.readFile(path.join(dir, EMBEDDINGS_FILE));
+  } catch {
+    return null;
+  }
+  if (
+    manifest?.baseModelSha256 !== identity.baseModelSha256 ||
+    manifest.definitionSha256 !== identity.definitionSha256 ||
+    !Array.isArray(manifest.sources) ||
+    !(manifest.scale > 0) ||
+    bytes.length !== manifest.sources.length * EMBEDDING_SIZE ||
+    createHash('sha256').update(bytes).digest('hex') !== manifest.embeddingsSha256
+  )
+    return null;
   const shared = sharedUint8Array(bytes.length);
   shared.set(bytes);
   return {
     bytes: shared,
     scale: manifest.scale,
-    photos: Int32Array.from({ length: rows }, (_, r) => Math.floor(r / manifest.views.length)),
-    classOfPhoto: manifest.sources.map((source) => path.basename(path.dirname(source))),
-    views: manifest.views.length,
+    photos: Int32Array.from(manifest.sources, (_, i) => i),
+    classOfPhoto: manifest.sources.map(photoClass),
   };
 }
 
@@ -115,11 +152,10 @@ export function bankWithoutShopProducts(
   const names = [...new Set(bank.classOfPhoto)];
   const bankMeans = meanDirections(names.length, (add) => {
     const value = new Float32Array(EMBEDDING_SIZE);
-    // The first view of every photo is its centre view.
-    for (let photo = 0; photo < bank.classOfPhoto.length; photo++) {
-      const from = photo * bank.views * EMBEDDING_SIZE;
+    for (let row = 0; row < bank.photos.length; row++) {
+      const from = row * EMBEDDING_SIZE;
       for (let j = 0; j < EMBEDDING_SIZE; j++) value[j] = bank.bytes[from + j] * bank.scale;
-      add(names.indexOf(bank.classOfPhoto[photo]), value);
+      add(names.indexOf(bank.classOfPhoto[bank.photos[row]]), value);
     }
   });
   const leftOut = names.filter((_, c) => shopMeans.some((m) => dot(m, bankMeans[c]) >= SAME_PRODUCT_COSINE));

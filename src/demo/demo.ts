@@ -1,0 +1,274 @@
+/**
+ * `npm run demo`: the service's main job end to end on this machine. It fetches a few products' photos of the public
+ * Grocery Store Dataset (GROCERY_DATASET_URL; the list is demo-photos.txt), starts a stand-in for the point-of-sale
+ * backend that serves them, starts the service (`dist/main.js`, on its embedded database), posts one training job,
+ * shows its progress, writes the model the backend received into --out, says what the model will do at the till,
+ * and stops everything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { freeLoopbackPort } from '../common/loopback';
+import { projectFile } from '../common/project-files';
+import { loadConfig, type AppConfig } from '../config/app-config';
+import { ConfigModule } from '../config/config.module';
+import { DatasetModule } from '../dataset/dataset.module';
+import { DatasetService } from '../dataset/dataset.service';
+import { readPhotoList } from '../dataset/public-dataset';
+import {
+  METADATA_FILE,
+  MODEL_FILES,
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  type RecognitionMetadata,
+} from '../export/teachable-machine-format';
+import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
+
+const USAGE = `Usage: npm run demo [-- --out DIR]
+
+Trains a model of five products of the Grocery Store Dataset through the whole service, as the point-of-sale
+backend would, and writes it into DIR (default ./demo-model). Downloads at first run, into MODEL_CACHE_DIR:
+the base model (BASE_MODEL_URL) and the negative bank's photos (GROCERY_DATASET_URL); every run fetches the
+demo's 60 photos from GROCERY_DATASET_URL. Point both settings at local copies to run it offline.`;
+
+/** Longest the demo waits for the service to answer /health (the embedded database's first start included). */
+const START_TIMEOUT_MS = 180_000;
+/** Longest the demo waits for the job (the first run downloads and embeds the negative bank too). */
+const JOB_TIMEOUT_MS = 900_000;
+const CHANNEL = 'demo';
+/** The demo shop's photos: paths inside the Grocery Store Dataset's `dataset/` folder. */
+export const DEMO_PHOTO_LIST = projectFile('src', 'demo', 'demo-photos.txt');
+
+@Module({ imports: [ConfigModule, DatasetModule] })
+class DemoModule {}
+
+/** Prints a line on stdout: what a user reads. */
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export async function runDemo(argv: string[]): Promise<number> {
+  let out: string;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: { out: { type: 'string', default: 'demo-model' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      say(USAGE);
+      return 0;
+    }
+    out = path.resolve(values.out!);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const started = performance.now();
+  const config = loadConfig();
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-demo-'));
+  // As root, the embedded PostgreSQL runs as the postgres account, which must pass through to its DATA_DIR.
+  await fs.chmod(work, 0o711);
+  const stops: (() => Promise<unknown>)[] = [];
+  const interrupted = new Promise<never>((_, reject) =>
+    process.once('SIGINT', () => reject(new Error('interrupted (Ctrl-C): stopping what the demo started'))),
+  );
+  try {
+    return await Promise.race([demo(config, work, out, started, stops), interrupted]);
+  } catch (err) {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function demo(
+  config: AppConfig,
+  work: string,
+  out: string,
+  started: number,
+  stops: (() => Promise<unknown>)[],
+): Promise<number> {
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  const list = await readPhotoList(DEMO_PHOTO_LIST);
+  say(`1. Fetching the demo shop's ${list.photos.length} photos from ${config.GROCERY_DATASET_URL}`);
+  const app = await NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] });
+  stops.push(() => app.close());
+  const shop = await app
+    .get(DatasetService)
+    .fromPublicDataset(config.GROCERY_DATASET_URL, list.photos, path.join(work, 'download'));
+  if (shop.skipped.length)
+    throw new Error(
+      `${shop.skipped.length} of the demo's photos could not be had (first: ${shop.skipped[0].name}: ` +
+        `${shop.skipped[0].reason}); set GROCERY_DATASET_URL to a copy of the dataset's dataset/ folder`,
+    );
+
+  // The backend's own asset store: the photos, one folder per product, served at /assets/.
+  const assets = path.join(work, 'assets');
+  for (const image of shop.images) {
+    const file = path.join(assets, shop.labels[image.label].id, path.posix.basename(image.name));
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.copyFile(image.path, file);
+  }
+  const backendToken = randomBytes(16).toString('hex');
+  const backend = await new StandInBackend(backendToken, assets).start();
+  stops.push(() => backend.stop());
+  const products: ManifestProduct[] = shop.labels.map((label, i) => ({
+    productId: `product-${i + 1}`,
+    productName: label.name,
+    images: shop.images
+      .filter((image) => image.label === i)
+      .map((image, j) => ({
+        assetId: `${i + 1}-${j + 1}`,
+        url: backend.photoUrl(`${label.id}/${path.posix.basename(image.name)}`),
+        filename: path.posix.basename(image.name),
+      })),
+  }));
+  backend.manifests.set(CHANNEL, products);
+  say(`   ${products.length} products: ${products.map((p) => p.productName).join(', ')}`);
+  say(`2. A stand-in for the point-of-sale backend at ${backend.url} serves them`);
+
+  const service = await startService(config, work, backend.url, stops);
+  say(`3. The service runs at ${service.url} (embedded database; its log: ${service.log}) [${seconds()} s]`);
+
+  const job = (await service.call('POST', '/v1/train', {
+    channelId: CHANNEL,
+    manifestUrl: backend.manifestUrl(CHANNEL),
+    webhookUrl: backend.webhookUrl,
+    authToken: backendToken,
+  })) as { jobId: string };
+  say(`4. Job ${job.jobId} posted; its progress:`);
+  const deadline = Date.now() + JOB_TIMEOUT_MS;
+  let view: { state: string; stage: string | null; progress: number; error: string | null };
+  let shown = '';
+  for (;;) {
+    view = (await service.call('GET', `/v1/jobs/${job.jobId}`)) as typeof view;
+    // A line per stage and quarter of the whole job, as the job record says.
+    const line = `${view.state}${view.stage ? `, ${view.stage}` : ''}, ${Math.floor(view.progress / 25) * 25} %`;
+    if (line !== shown) say(`   ${line} [${seconds()} s]`);
+    shown = line;
+    if (view.state === 'completed' || view.state === 'failed') break;
+    if (Date.now() > deadline) throw new Error(`the job did not finish within ${JOB_TIMEOUT_MS / 60_000} min`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (view.state === 'failed') throw new Error(`the job failed: ${view.error}`);
+  const upload = backend.uploads.at(-1)!;
+  await writeModel(upload, out);
+  say(`5. Done in ${seconds()} s: the backend received the model; written to ${out}/`);
+  say();
+  describeModel(JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, out);
+  return 0;
+}
+
+/** The service as a child process on a free port, its own embedded database and folders under `work`. */
+async function startService(config: AppConfig, work: string, backendUrl: string, stops: (() => Promise<unknown>)[]) {
+  const port = await freeLoopbackPort();
+  const token = randomBytes(24).toString('hex');
+  const log = path.join(work, 'service.log');
+  const logFile = createWriteStream(log);
+  const child = spawn(process.execPath, ['--enable-source-maps', path.join(__dirname, '..', 'main.js')], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      ML_SERVICE_TOKEN: token,
+      DATABASE_URL: '',
+      DATA_DIR: path.join(work, 'data'),
+      WORK_DIR: path.join(work, 'jobs'),
+      MODEL_CACHE_DIR: config.MODEL_CACHE_DIR,
+      BACKEND_INTERNAL_URL: backendUrl,
+      SCHEDULER_ENABLED: 'false',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(logFile);
+  child.stderr!.pipe(logFile);
+  stops.push(() => stopProcess(child));
+  const url = `http://127.0.0.1:${port}`;
+  const call = async (method: string, route: string, body?: unknown): Promise<unknown> => {
+    const response = await fetch(`${url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = (await response.json()) as unknown;
+    if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`the service exited with code ${child.exitCode}: ${await lastLines(log)}`);
+    const healthy = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (healthy) break;
+    if (Date.now() > deadline) throw new Error(`the service did not start within ${START_TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  return { url, log, call };
+}
+
+/** SIGTERM, then SIGKILL if it has not exited after 30 s (the service stops its embedded database on SIGTERM). */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function lastLines(file: string): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-5).join('\n');
+}
+
+async function writeModel(upload: Upload, out: string): Promise<void> {
+  await fs.mkdir(out, { recursive: true });
+  await fs.writeFile(path.join(out, MODEL_FILE), upload.modelJson.bytes);
+  await fs.writeFile(path.join(out, WEIGHTS_FILE), upload.weightsFile.bytes);
+  await fs.writeFile(path.join(out, METADATA_FILE), upload.metadata.bytes);
+}
+
+interface ModelMetadata {
+  labels: string[];
+  labelNames?: string[];
+  imageCount?: number;
+  metrics?: { validationAccuracy: number | null };
+  recognition: RecognitionMetadata;
+}
+
+/** What the shop gets, in plain words: the files, what the till will do, and the advice. */
+function describeModel(metadata: ModelMetadata, out: string): void {
+  const r = metadata.recognition;
+  const percent = (share: number | null) => (share === null ? 'unknown' : `${Math.round(share * 100)} %`);
+  say(`The model: ${metadata.labels.length} products, ${metadata.imageCount ?? '?'} photos`);
+  say(`  files: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
+  say(
+    `  at the till (the web app names a product at probability 0.9 or more): about ${percent(r.estimatedCorrectAccept)} ` +
+      `of scans of these products named, ${percent(r.estimatedFalseAccept)} of all scans named wrongly, ` +
+      `when ${percent(r.unknownShare)} of scans show something the shop does not sell`,
+  );
+  say(`  photos named right by cross-validation: ${percent(metadata.metrics?.validationAccuracy ?? null)}`);
+  say(`  negative bank: ${r.negativeBank ? `${r.negativeBank.photos} photos of other products` : 'none'}`);
+  for (const advice of [...r.lookAlikes.map((l) => l.advice), ...r.advice]) say(`  advice: ${advice}`);
+  say();
+  say(
+    `Load it with Teachable Machine's library, or train your own shop: npm run train -- --images ./photos --out ./model`,
+  );
+}
+
+if (require.main === module) {
+  runDemo(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
