@@ -1,11 +1,11 @@
 /**
- * The MLP head trained by Adam over epochs: Teachable Machine's own recipe (Dense(100, relu) → softmax, 50 epochs),
- * reproduced for the benchmarks' side-by-side figures, and the project's former head.
+ * Teachable Machine's own head recipe (Dense(100, relu) → softmax, Adam, 50 epochs), reproduced for the benchmarks'
+ * side-by-side figures; head.ts dispatches between it and the project's linear head.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 import { headForward, type HeadWeights } from './dense-head';
-import { embeddingRow, groupRows, mulberry32, shuffled, storeRow, storeRows, type TrainingSet } from './training-set';
+import { embeddingRow, mulberry32, shuffled, storeRow, storeRows, type TrainingSet } from './training-set';
 
 /** How the MLP head is trained. */
 export interface MlpRecipe {
@@ -15,32 +15,8 @@ export interface MlpRecipe {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  /** Targets become (1 − ε)·onehot + ε/classes. */
-  labelSmoothing: number;
-  /**
-   * LogitNorm (Wei et al., 2022): the loss sees the logits divided by τ·‖logits‖, so training cannot make the model
-   * surer by growing its logits; 0 trains on the plain logits.
-   */
-  logitNormTemperature: number;
-  /** Dropout on the 1280-float embedding, during training only. */
-  inputDropout: number;
-  /** Weight every class's loss by (mean class size / class size), so a product with many photos does not dominate. */
-  balanceClasses: boolean;
-  /** Per-class share of photos held out to choose the best epoch; 0 trains on everything for `epochs` epochs. */
+  /** Per-class share of photos held out of training (all their views) and scored after the last epoch; 0 holds none. */
   validationFraction: number;
-  /** An epoch shows every photo once, through one of its views picked at random (else every view every epoch). */
-  oneViewPerEpoch: boolean;
-  /** Export the weights of the epoch with the best held-out accuracy rather than the last epoch's. */
-  keepBestEpoch: boolean;
-  /** After choosing the epoch count on the held-out photos, train again on all photos for that many epochs. */
-  refitOnAll: boolean;
-  /**
-   * Outlier exposure: photos of things that are not the shop's (`TrainingSet.negatives`) join every epoch with a
-   * uniform target over the shop's products, so the head learns to be unsure of what it was not taught. This many
-   * negative photos per epoch (one view each), their loss weighted by `negativeWeight`; 0 turns it off.
-   */
-  negativesPerEpoch: number;
-  negativeWeight: number;
   seed: number;
 }
 
@@ -50,153 +26,57 @@ export const TEACHABLE_MACHINE_RECIPE: MlpRecipe = {
   epochs: 50,
   batchSize: 16,
   learningRate: 0.001,
-  labelSmoothing: 0,
-  logitNormTemperature: 0,
-  inputDropout: 0,
-  balanceClasses: false,
   validationFraction: 0.15,
-  oneViewPerEpoch: false,
-  keepBestEpoch: false,
-  refitOnAll: false,
-  negativesPerEpoch: 0,
-  negativeWeight: 0,
   seed: 42,
 };
 
 export interface MlpTrainingReport {
   weights: HeadWeights;
-  /** Accuracy on the held-out photos at the chosen epoch (null when nothing was held out). */
+  /** Accuracy on the held-out photos after the last epoch (null when nothing was held out). */
   validationAccuracy: number | null;
   /** Per class: accuracy on its held-out photos, null for a class with none. */
   perClassAccuracy: (number | null)[];
   /** confusion[true][predicted] counts over the held-out photos. */
   confusion: number[][];
   validationPhotos: number;
-  /** The photos (TrainingSet.photos values) held out for validation. */
-  heldOutPhotos: number[];
   epochsRun: number;
-  /** Epoch count finally used for the exported weights. */
-  epochsUsed: number;
 }
 
 export type EpochListener = (epoch: number, totalEpochs: number) => void;
 
-/** Trains the MLP head on embeddings. Pure apart from TensorFlow: no I/O. */
+/**
+ * Trains the MLP head on embeddings: every epoch shows every training row (each view of each photo) once, in a seeded
+ * order. Pure apart from TensorFlow: no I/O.
+ */
 export async function trainMlpHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: MlpRecipe,
   onEpoch?: EpochListener,
 ): Promise<MlpTrainingReport> {
-  const rows = data.labels.length;
   const { train, validation } = splitByPhoto(data, recipe.validationFraction, recipe.seed);
-  const refit = recipe.refitOnAll && validation.length > 0;
-  const totalEpochs = recipe.epochs * (refit ? 2 : 1);
-
-  const first = await fitOnce(tf, data, train, validation, recipe, recipe.epochs, (e) => onEpoch?.(e, totalEpochs));
-  let result = first;
-  if (refit) {
-    const all = Array.from({ length: rows }, (_, i) => i);
-    result = await fitOnce(tf, data, all, [], recipe, first.bestEpoch, (e) =>
-      onEpoch?.(recipe.epochs + e, totalEpochs),
-    );
-    onEpoch?.(totalEpochs, totalEpochs);
-  }
-  return {
-    weights: result.weights,
-    validationAccuracy: validation.length ? first.bestAccuracy : null,
-    perClassAccuracy: first.perClassAccuracy,
-    confusion: first.confusion,
-    validationPhotos: validation.filter((i) => data.plain[i]).length,
-    heldOutPhotos: [...new Set(validation.map((row) => data.photos[row]))],
-    epochsRun: first.epochsRun + (refit ? first.bestEpoch : 0),
-    epochsUsed: first.bestEpoch,
-  };
-}
-
-interface FitResult {
-  weights: HeadWeights;
-  bestEpoch: number;
-  bestAccuracy: number;
-  perClassAccuracy: (number | null)[];
-  confusion: number[][];
-  epochsRun: number;
-}
-
-async function fitOnce(
-  tf: typeof TF,
-  data: TrainingSet,
-  trainRows: number[],
-  validationRows: number[],
-  recipe: MlpRecipe,
-  epochs: number,
-  onEpoch: (epoch: number) => void,
-): Promise<FitResult> {
-  const k = data.classCount;
   const random = mulberry32(recipe.seed);
-  const head = new TrainableHead(tf, recipe, k);
-  const classWeights = recipe.balanceClasses ? balancedClassWeights(data.labels, trainRows, k) : undefined;
-  const rowWeights = Float32Array.from(data.labels, (label) => (classWeights ? classWeights[label] : 1));
-  const validationPlain = validationRows.filter((i) => data.plain[i]);
-  // Only the validation photos are ever one tensor: the backend's memory never holds the whole set.
-  const x = validationPlain.length
-    ? tf.tensor2d(
-        storeRows(
-          data.embeddings,
-          validationPlain.map((r) => storeRow(data, r)),
-        ),
-        [validationPlain.length, EMBEDDING_SIZE],
-      )
-    : undefined;
-  let best: FitResult | undefined;
+  const head = new TrainableHead(tf, recipe, data.classCount);
   try {
-    const rowsOfPhoto = groupRows(trainRows, data.photos);
-    // Negative rows are numbered after the shop's: row n + i is negative row i.
-    const negatives =
-      data.negatives && recipe.negativeWeight > 0 && recipe.negativesPerEpoch > 0 ? data.negatives : undefined;
-    const negativeRowsOfPhoto = negatives
-      ? [...groupRows(Array.from(negatives.photos.keys()), negatives.photos).values()].map((rows) =>
-          rows.map((r) => r + data.labels.length),
-        )
-      : [];
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const epochRows = recipe.oneViewPerEpoch
-        ? [...rowsOfPhoto.values()].map((rows) => rows[Math.floor(random() * rows.length)])
-        : trainRows;
-      const negativeRows = shuffled(negativeRowsOfPhoto, random)
-        .slice(0, recipe.negativesPerEpoch)
-        .map((rows) => rows[Math.floor(random() * rows.length)]);
-      const order = shuffled([...epochRows, ...negativeRows], random);
+    for (let epoch = 1; epoch <= recipe.epochs; epoch++) {
+      const order = shuffled(train, random);
       for (let start = 0; start < order.length; start += recipe.batchSize) {
-        head.step(data, rowWeights, order.slice(start, start + recipe.batchSize), random);
+        head.step(data, order.slice(start, start + recipe.batchSize));
       }
-      onEpoch(epoch);
-      if (validationPlain.length) {
-        const evaluation = evaluate(tf, head, x!, data, validationPlain);
-        // Ties go to the later epoch: more training at equal held-out accuracy generalises at least as well here.
-        if (!best || evaluation.accuracy >= best.bestAccuracy || (!recipe.keepBestEpoch && epoch === epochs)) {
-          best = {
-            weights: head.weights(),
-            bestEpoch: epoch,
-            bestAccuracy: evaluation.accuracy,
-            ...evaluation,
-            epochsRun: epoch,
-          };
-        }
-      }
+      onEpoch?.(epoch, recipe.epochs);
     }
-    best ??= {
+    // Only a photo's plain view is scored (TrainingSet.plain).
+    const validationPlain = validation.filter((r) => data.plain[r]);
+    const evaluation = validationPlain.length ? evaluate(tf, head, data, validationPlain) : undefined;
+    return {
       weights: head.weights(),
-      bestEpoch: epochs,
-      bestAccuracy: NaN,
-      perClassAccuracy: Array(k).fill(null),
-      confusion: [],
-      epochsRun: epochs,
+      validationAccuracy: evaluation?.accuracy ?? null,
+      perClassAccuracy: evaluation?.perClassAccuracy ?? Array<null>(data.classCount).fill(null),
+      confusion: evaluation?.confusion ?? [],
+      validationPhotos: validationPlain.length,
+      epochsRun: recipe.epochs,
     };
-    best.epochsRun = epochs;
-    return best;
   } finally {
-    x?.dispose();
     head.dispose();
   }
 }
@@ -221,62 +101,39 @@ class TrainableHead {
   ) {
     const init = tf.initializers.varianceScaling({ seed: recipe.seed });
     const prefix = `head${++headCounter}`;
-    this.hiddenKernel = tf.variable(init.apply([EMBEDDING_SIZE, recipe.hiddenUnits]), true, `${prefix}/hiddenKernel`);
-    this.hiddenBias = tf.variable(tf.zeros([recipe.hiddenUnits]), true, `${prefix}/hiddenBias`);
-    this.outputKernel = tf.variable(init.apply([recipe.hiddenUnits, classCount]), true, `${prefix}/outputKernel`);
+    // tidy frees each initial value once its variable holds a copy (it never frees variables).
+    this.hiddenKernel = tf.tidy(() =>
+      tf.variable(init.apply([EMBEDDING_SIZE, recipe.hiddenUnits]), true, `${prefix}/hiddenKernel`),
+    );
+    this.hiddenBias = tf.tidy(() => tf.variable(tf.zeros([recipe.hiddenUnits]), true, `${prefix}/hiddenBias`));
+    this.outputKernel = tf.tidy(() =>
+      tf.variable(init.apply([recipe.hiddenUnits, classCount]), true, `${prefix}/outputKernel`),
+    );
     this.optimizer = new Adam(tf, recipe.learningRate, [this.hiddenKernel, this.hiddenBias, this.outputKernel]);
   }
 
   /**
-   * One Adam step on the given rows: weighted softmax cross-entropy against the (smoothed) targets; a negative row
-   * (numbered from data.labels.length on) has the uniform target. The batch is copied from plain arrays: the wasm
-   * backend's gather is slower than building the small tensors directly.
+   * One Adam step on the given rows: mean softmax cross-entropy against one-hot targets. The batch is copied from
+   * plain arrays: the wasm backend's gather is slower than building the small tensors directly.
    */
-  step(data: TrainingSet, rowWeights: Float32Array, rows: number[], random: () => number): void {
+  step(data: TrainingSet, rows: number[]): void {
     const tf = this.tf;
     const k = this.classCount;
-    const rate = this.recipe.inputDropout;
-    const smoothing = this.recipe.labelSmoothing;
-    const n = data.labels.length;
     const inputs = new Float32Array(rows.length * EMBEDDING_SIZE);
-    const targets = new Float32Array(rows.length * k).fill(smoothing / k);
-    const weights = new Float32Array(rows.length);
+    const targets = new Float32Array(rows.length * k);
     rows.forEach((row, i) => {
-      if (row >= n) {
-        const { bytes, scale } = data.negatives!;
-        const from = (row - n) * EMBEDDING_SIZE;
-        for (let j = 0; j < EMBEDDING_SIZE; j++) inputs[i * EMBEDDING_SIZE + j] = bytes[from + j] * scale;
-        targets.fill(1 / k, i * k, (i + 1) * k);
-        weights[i] = this.recipe.negativeWeight / rows.length;
-        return;
-      }
       inputs.set(embeddingRow(data, row), i * EMBEDDING_SIZE);
-      targets[i * k + data.labels[row]] += 1 - smoothing;
-      weights[i] = rowWeights[row] / rows.length;
+      targets[i * k + data.labels[row]] = 1;
     });
-    if (rate > 0) for (let j = 0; j < inputs.length; j++) inputs[j] = random() >= rate ? inputs[j] / (1 - rate) : 0;
     tf.tidy(() => {
       const xb = tf.tensor2d(inputs, [rows.length, EMBEDDING_SIZE]);
       const preActivation = tf.matMul(xb, this.hiddenKernel).add(this.hiddenBias);
       const hidden = tf.relu(preActivation);
       const logits = tf.matMul(hidden, this.outputKernel);
-      const tau = this.recipe.logitNormTemperature;
-      let outputGradient: TF.Tensor2D;
-      if (tau > 0) {
-        // z' = u / τ with u = z / ‖z‖: dL/dz = (g − u·(u·g)) / (τ‖z‖), g = softmax(z') − target.
-        const norm = tf.norm(logits, 'euclidean', 1, true).add(1e-7);
-        const unit = logits.div(norm);
-        const g = tf.softmax(unit.div(tau)).sub(tf.tensor2d(targets, [rows.length, k]));
-        outputGradient = g
-          .sub(unit.mul(tf.sum(unit.mul(g), 1, true)))
-          .div(norm.mul(tau))
-          .mul(tf.tensor2d(weights, [rows.length, 1]));
-      } else {
-        outputGradient = tf
-          .softmax(logits)
-          .sub(tf.tensor2d(targets, [rows.length, k]))
-          .mul(tf.tensor2d(weights, [rows.length, 1]));
-      }
+      const outputGradient = tf
+        .softmax(logits)
+        .sub(tf.tensor2d(targets, [rows.length, k]))
+        .mul(1 / rows.length);
       const hiddenGradient = tf.matMul(outputGradient, tf.transpose(this.outputKernel)).mul(tf.step(preActivation));
       this.optimizer.apply([
         tf.matMul(tf.transpose(xb), hiddenGradient),
@@ -286,7 +143,6 @@ class TrainableHead {
     });
   }
 
-  /** Logits (no dropout). */
   logits(x: TF.Tensor2D): TF.Tensor2D {
     const tf = this.tf;
     return tf.tidy(() => headForward(tf, x, this.hiddenKernel, this.hiddenBias, this.outputKernel));
@@ -330,8 +186,8 @@ export class Adam {
     private readonly learningRate: number,
     private readonly parameters: TF.Variable[],
   ) {
-    this.first = parameters.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.second = parameters.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.first = parameters.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+    this.second = parameters.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
   }
 
   /** One update of every parameter, `gradients[i]` for parameter i. */
@@ -376,9 +232,18 @@ const ADAM_FLUSH_EVERY = 16;
 /** The smallest normal float32. */
 const FLOAT32_MIN_NORMAL = 2 ** -126;
 
-/** Accuracy on `rows`, whose embeddings `x` holds in that order. */
-function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: TrainingSet, rows: number[]) {
-  const predicted = tf.tidy(() => head.logits(x).argMax(1).dataSync());
+/** Accuracy on the held-out `rows`: only they are ever one tensor, so the backend never holds the whole set. */
+function evaluate(tf: typeof TF, head: TrainableHead, data: TrainingSet, rows: number[]) {
+  const predicted = tf.tidy(() => {
+    const x = tf.tensor2d(
+      storeRows(
+        data.embeddings,
+        rows.map((r) => storeRow(data, r)),
+      ),
+      [rows.length, EMBEDDING_SIZE],
+    );
+    return head.logits(x).argMax(1).dataSync();
+  });
   const k = data.classCount;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   rows.forEach((r, i) => confusion[data.labels[r]][predicted[i]]++);
@@ -388,14 +253,6 @@ function evaluate(tf: typeof TF, head: TrainableHead, x: TF.Tensor2D, data: Trai
     return total ? row[c] / total : null;
   });
   return { accuracy: correct / rows.length, perClassAccuracy, confusion };
-}
-
-function balancedClassWeights(labels: Int32Array, rows: number[], classCount: number): number[] {
-  const counts = new Array<number>(classCount).fill(0);
-  for (const r of rows) counts[labels[r]]++;
-  const present = counts.filter((c) => c > 0);
-  const mean = present.reduce((a, b) => a + b, 0) / present.length;
-  return counts.map((c) => (c ? mean / c : 0));
 }
 
 /**

@@ -50,17 +50,6 @@ export function storeRows(embeddings: Float32Array, rows: ArrayLike<number>): Fl
   return out;
 }
 
-/** Rows grouped by the photo they were cut from, in first-seen order. */
-export function groupRows(rows: number[], photos: Int32Array): Map<number, number[]> {
-  const groups = new Map<number, number[]>();
-  for (const row of rows) {
-    const group = groups.get(photos[row]);
-    if (group) group.push(row);
-    else groups.set(photos[row], [row]);
-  }
-  return groups;
-}
-
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = items.slice();
   for (let i = out.length - 1; i > 0; i--) {
