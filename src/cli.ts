@@ -15,7 +15,15 @@ import { MAX_UNKNOWN_SHARE } from './common/ml-choices';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
-import { INPUT_RANGES, type InputRange, type RecognitionMetadata } from './export/teachable-machine-format';
+import { REPORT_FILE } from './export/report';
+import {
+  INPUT_RANGES,
+  METADATA_FILE,
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  type InputRange,
+  type RecognitionMetadata,
+} from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError, type DownloadProgress } from './training/ml';
 import {
@@ -33,7 +41,7 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
 
   --images DIR          one sub-folder per label; the folder name is the label
   --manifest FILE|URL   the backend's manifest JSON; labels are productIds, photos are downloaded
-  --out DIR             where model.json, weights.bin and metadata.json are written
+  --out DIR             where model.json, weights.bin, metadata.json and report.html are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
   --unknown-share S     share of scans at the till that show something the shop does not sell, 0 to ${MAX_UNKNOWN_SHARE};
@@ -217,7 +225,8 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
           ...summary.skipped.map((s) => `  ${s.name} [${s.label}]: ${s.reason}`),
         ]
       : []),
-    `Wrote ${Object.values(summary.files).join(', ')}`,
+    `Wrote ${([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const).map((f) => summary.files[f]).join(', ')}`,
+    `What the model will recognise, what it confuses and what to photograph next: open ${summary.files[REPORT_FILE]}`,
     `Load them with Teachable Machine's @teachablemachine/image or the shop's web app (README, "Two clients, two input ranges").`,
     `Your own photos: npm run train -- --images <folder with one sub-folder of photos per product> --out <folder>`,
   ];

@@ -133,6 +133,7 @@ describe('CLI end to end', () => {
     assert.equal(summary.images, 8);
     assert.deepEqual(summary.skippedImages, []);
     assert.equal(summary.outputs['model.json'], path.join(work, 'model', 'model.json'));
+    assert.equal(summary.outputs['report.html'], path.join(work, 'model', 'report.html'));
     for (const stage of ['embedding', 'training', 'exporting', 'total'])
       assert.ok(summary.secondsPerStage[stage] >= 0, stage);
     assert.match(stderr, /TensorFlow\.js backend: (wasm|tensorflow)/);
@@ -187,6 +188,11 @@ describe('CLI end to end', () => {
     );
     const mixed = lines.filter((l) => /\[[=-]{10,}\]/.test(l) && /\[Nest\]/.test(l));
     assert.deepEqual(mixed, [], 'no log line inside a bar');
+    const report = path.join(work, 'tty', 'report.html');
+    assert.ok(
+      lines.includes(`What the model will recognise, what it confuses and what to photograph next: open ${report}`),
+      'the summary points at the report',
+    );
   });
 
   it('trains from a manifest, downloading its photos and reporting the ones that fail', async () => {

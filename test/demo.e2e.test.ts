@@ -70,7 +70,7 @@ describe('npm run demo', () => {
     assert.match(stdout, /1\. Fetching the demo shop's 60 photos from http:\/\/127\.0\.0\.1:\d+\/dataset\//);
     assert.match(stdout, /5 products: Banana, Cantaloupe, Garant-Ecological-Medium-Fat-Milk, /);
     assert.match(stdout, /3\. The service runs at (http:\/\/127\.0\.0\.1:\d+) \(embedded database; its log: (\S+)\)/);
-    assert.match(stdout, /running, training, 50 %/);
+    assert.match(stdout, /running, (downloading|embedding|training|exporting), \d+ %/);
     assert.match(stdout, /completed, 100 %/);
     assert.match(stdout, /The model: 5 products, 60 photos/);
     assert.match(
@@ -81,6 +81,9 @@ describe('npm run demo', () => {
     const metadata = JSON.parse(await fs.readFile(path.join(work, 'model', 'metadata.json'), 'utf8'));
     assert.equal(metadata.labels.length, 5);
     for (const file of ['model.json', 'weights.bin']) assert.ok(existsSync(path.join(work, 'model', file)), file);
+    const report = await fs.readFile(path.join(work, 'model', 'report.html'), 'utf8');
+    assert.match(report, /<td class="name">Banana/);
+    assert.match(stdout, /what it recognises, what it confuses and what to photograph next: open \S+report\.html/);
     // What it downloaded at first use: the base model, the bank's 644 photos and the shop's 60.
     assert.ok(requests.includes('/model/model.json'));
     assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60);

@@ -65,7 +65,13 @@ describe('training pipeline on real photos', () => {
   });
 
   it('writes a Teachable-Machine-shaped model and leaves other files alone', async () => {
-    assert.deepEqual((await fs.readdir(out)).sort(), ['keep-me.txt', 'metadata.json', 'model.json', 'weights.bin']);
+    assert.deepEqual((await fs.readdir(out)).sort(), [
+      'keep-me.txt',
+      'metadata.json',
+      'model.json',
+      'report.html',
+      'weights.bin',
+    ]);
     assert.equal(await fs.readFile(path.join(out, 'keep-me.txt'), 'utf8'), 'the owner’s file');
     const model = JSON.parse(await fs.readFile(path.join(out, 'model.json'), 'utf8'));
     assert.equal(model.modelTopology.class_name, 'Sequential');
@@ -114,6 +120,18 @@ describe('training pipeline on real photos', () => {
       12,
     );
     assert.equal(summary.validationAccuracy, metadata.metrics.validationAccuracy);
+  });
+
+  it('writes report.html beside the model: every product with a thumbnail, what the till will do', async () => {
+    assert.equal(summary.files['report.html'], path.join(out, 'report.html'));
+    const html = await fs.readFile(summary.files['report.html'], 'utf8');
+    for (const label of labels) assert.ok(html.includes(`<td class="name">${label}`), label);
+    const products = html.slice(html.indexOf('<table class="products">'), html.indexOf('</table>'));
+    assert.equal(products.match(/<img class="thumb"/g)?.length, labels.length, 'a thumbnail per product');
+    assert.match(html, /At the till, expect about <strong>\d+ in 10<\/strong>|too few photos to measure/);
+    assert.match(html, /Photos left out \(3\)/);
+    assert.match(html, /<td>[^<]+\/truncated\.jpg<\/td><td>[^<]*(decoded|readable)/);
+    assert.match(html, new RegExp(`training id</th><td>${summary.trainingId}`));
   });
 
   it('writes the recognition gate it baked into the model, and the same into the summary', async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { COMPLETE_TRAINING_MUTATION } from '../src/backend/backend-contract';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
-import { startService, waitFor, type RunningService } from './support/service-app';
+import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
 import { resetDatabase } from './support/test-database';
 import { ServiceApi } from './support/service-api';
 import { QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
@@ -186,6 +186,20 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       assert.equal(p.length, metadata.labels.length);
       assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-5, 'probabilities sum to 1');
     }
+
+    // The job's report: linked from its status, HTML for the same token, not for another.
+    assert.equal(job.reportUrl, `/v1/jobs/${accepted.body.jobId}/report`);
+    const report = await fetch(`${service.url}${job.reportUrl}`, {
+      headers: { authorization: `Bearer ${SERVICE_TOKEN}` },
+    });
+    assert.equal(report.status, 200);
+    assert.equal(report.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.match(report.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    const html = await report.text();
+    for (const product of items) assert.ok(html.includes(product.productName), product.productName);
+    assert.match(html, new RegExp(`training id</th><td>${job.metrics.trainingId}`));
+    assert.match(html, /Photos left out \(2\)/);
+    assert.equal((await fetch(`${service.url}${job.reportUrl}`)).status, 401);
   });
 
   it('lists jobs by channel and state, newest first', async () => {
@@ -198,6 +212,21 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await api.call('GET', '/v1/jobs?status=failed')).body.length, 0);
     assert.equal((await api.call('GET', '/v1/jobs?limit=0')).status, 400);
     assert.equal((await api.call('GET', '/v1/jobs?status=lost')).status, 400);
+  });
+
+  it('answers 404 for the report of a job that is unknown, or did not complete', async () => {
+    const unknown = await api.call('GET', `/v1/jobs/${crypto.randomUUID()}/report`);
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.message, /^no job /);
+    assert.equal((await api.call('GET', '/v1/jobs/not-a-uuid/report')).status, 400);
+    backend.manifests.set('33', backend.groceryProducts(QUICK_CLASSES.slice(0, 1), 2));
+    const accepted = await api.train('33');
+    const failed = await api.finished(accepted.body.jobId);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.reportUrl, null);
+    const answer = await api.call('GET', `/v1/jobs/${accepted.body.jobId}/report`);
+    assert.equal(answer.status, 404);
+    assert.match(answer.body.message, /is failed: a report comes with a completed job/);
   });
 
   it('fails a job with the message of GraphQL errors on the manifest, and tells the backend', async () => {

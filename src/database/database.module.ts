@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { ChannelTrainingState } from '../scheduler/channel-training-state.entity';
+import { JobReport } from '../jobs/job-report.entity';
 import { TrainedModel } from '../jobs/trained-model.entity';
 import { TrainingJob } from '../jobs/training-job.entity';
 import { DatabaseServer } from './database-server';
@@ -12,15 +13,17 @@ import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000
 import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-job-input-range';
 import { CreateTrainedModel1764460800000 } from './migrations/1764460800000-create-trained-model';
 import { AddJobUnknownShare1764547200000 } from './migrations/1764547200000-add-job-unknown-share';
+import { CreateJobReport1764633600000 } from './migrations/1764633600000-create-job-report';
 
 /** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
-export const ENTITIES = [TrainingJob, TrainedModel, ChannelTrainingState];
+export const ENTITIES = [TrainingJob, TrainedModel, JobReport, ChannelTrainingState];
 export const MIGRATIONS = [
   CreateTrainingJob1764201600000,
   CreateChannelTrainingState1764288000000,
   AddJobInputRange1764374400000,
   CreateTrainedModel1764460800000,
   AddJobUnknownShare1764547200000,
+  CreateJobReport1764633600000,
 ];
 
 /** The service's TypeORM connection to `url`: its entities, its migrations run at start-up, never synchronised. */

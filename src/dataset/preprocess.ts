@@ -199,6 +199,18 @@ export async function encodePng(rgb: Uint8Array, width: number, height: number):
   );
 }
 
+/** A square JPEG of the photo's centre, `size` pixels wide (the report's thumbnails: 2-4 kB each at 96). */
+export async function thumbnailJpeg(bytes: Uint8Array, size = 96): Promise<Uint8Array> {
+  return new Uint8Array(
+    await sharp(bytes, SHARP_OPTIONS)
+      .autoOrient()
+      .resize(size, size, { fit: 'cover' })
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 70 })
+      .toBuffer(),
+  );
+}
+
 /** How many threads libvips may use for one image. */
 export function limitDecoderThreads(threads: number): void {
   sharp.concurrency(threads);

@@ -27,6 +27,7 @@ import {
   WEIGHTS_FILE,
   type RecognitionMetadata,
 } from '../export/teachable-machine-format';
+import { REPORT_FILE } from '../export/report';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
 
 const USAGE = `Usage: npm run demo [-- --out DIR]
@@ -161,7 +162,11 @@ async function demo(
   if (view.state === 'failed') throw new Error(`the job failed: ${view.error}`);
   const upload = backend.uploads.at(-1)!;
   await writeModel(upload, out);
-  say(`5. Done in ${seconds()} s: the backend received the model; written to ${out}/`);
+  await fs.writeFile(
+    path.join(out, REPORT_FILE),
+    (await service.call('GET', `/v1/jobs/${job.jobId}/report`)) as string,
+  );
+  say(`5. Done in ${seconds()} s: the backend received the model; written to ${out}/ with the service's report`);
   say();
   describeModel(JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, out);
   return 0;
@@ -198,9 +203,9 @@ async function startService(config: AppConfig, work: string, backendUrl: string,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const answer = (await response.json()) as unknown;
-    if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(answer)}`);
-    return answer;
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text}`);
+    return response.headers.get('content-type')?.startsWith('text/html') ? text : (JSON.parse(text) as unknown);
   };
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
@@ -253,13 +258,22 @@ function describeModel(metadata: ModelMetadata, out: string): void {
   const percent = (share: number | null) => (share === null ? 'unknown' : `${Math.round(share * 100)} %`);
   say(`The model: ${metadata.labels.length} products, ${metadata.imageCount ?? '?'} photos`);
   say(`  files: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
+  say(`  what it recognises, what it confuses and what to photograph next: open ${path.join(out, REPORT_FILE)}`);
   say(
     `  at the till (the web app names a product at probability 0.9 or more): about ${percent(r.estimatedCorrectAccept)} ` +
       `of scans of these products named, ${percent(r.estimatedFalseAccept)} of all scans named wrongly, ` +
       `when ${percent(r.unknownShare)} of scans show something the shop does not sell`,
   );
   say(`  photos named right by cross-validation: ${percent(metadata.metrics?.validationAccuracy ?? null)}`);
-  say(`  negative bank: ${r.negativeBank ? `${r.negativeBank.photos} photos of other products` : 'none'}`);
+  const bank = r.negativeBank;
+  say(
+    `  negative bank: ${
+      !bank
+        ? 'none (see the service log)'
+        : `${bank.photos} photos of other products` +
+          (bank.classesLeftOut.length ? ` (${bank.classesLeftOut.length} products left out as like the shop's)` : '')
+    }`,
+  );
   for (const advice of [...r.lookAlikes.map((l) => l.advice), ...r.advice]) say(`  advice: ${advice}`);
   say();
   say(

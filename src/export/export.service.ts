@@ -3,7 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable } from '@nestjs/common';
+import { REPORT_FILE } from './report';
 import { METADATA_FILE, MODEL_FILES, metadataFor, type MetadataInput } from './teachable-machine-format';
+
+/** Where each published file went: the model's three files and its report. */
+export type PublishedFiles = Record<(typeof MODEL_FILES)[number] | typeof REPORT_FILE, string>;
 
 /** A model being written: its files go to a private folder inside the output folder until they are complete. */
 export interface StagedModel {
@@ -24,11 +28,15 @@ export class ExportService {
     return { dir, outDir };
   }
 
-  /** Adds metadata.json to a staged model.json + weights.bin and moves the three files into the output folder. */
-  async publish(staged: StagedModel, metadata: MetadataInput): Promise<Record<(typeof MODEL_FILES)[number], string>> {
+  /**
+   * Adds metadata.json and report.html to a staged model.json + weights.bin and moves the four files into the output
+   * folder.
+   */
+  async publish(staged: StagedModel, metadata: MetadataInput, report: string): Promise<PublishedFiles> {
     await fs.writeFile(path.join(staged.dir, METADATA_FILE), JSON.stringify(metadataFor(metadata), null, 2));
-    const written = {} as Record<(typeof MODEL_FILES)[number], string>;
-    for (const file of MODEL_FILES) {
+    await fs.writeFile(path.join(staged.dir, REPORT_FILE), report);
+    const written = {} as PublishedFiles;
+    for (const file of [...MODEL_FILES, REPORT_FILE] as const) {
       const target = path.join(staged.outDir, file);
       await fs.rename(path.join(staged.dir, file), target);
       written[file] = target;

@@ -18,6 +18,7 @@ const OUTCOME: JobOutcome = {
   },
   timings: { embedding: 1.5 },
   skips: [],
+  report: '<!doctype html><title>t1</title>',
 };
 const MODEL: TrainedJobModel = {
   files: {
@@ -139,6 +140,27 @@ describe('JobRecordsRepository on Postgres', () => {
     assert.deepEqual([record?.status, record?.progress, record?.workerId], ['completed', 100, null]);
     assert.deepEqual(record?.result, OUTCOME.result);
     assert.ok(record?.finishedAt);
+  });
+
+  it("keeps a completed job's report, and a channel's last five only; a failed job has none", async () => {
+    const channelId = 'channel-reports';
+    const jobs: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const job = newJob({ channelId });
+      await t.records.create(job, async () => undefined);
+      assert.ok(await t.records.claim(job.id, 1, 'w1'));
+      assert.ok(await t.records.complete(job.id, 'w1', { ...OUTCOME, report: `<p>report ${i}</p>` }));
+      jobs.push(job.id);
+    }
+    const kept = await Promise.all(jobs.map((id) => t.records.report(id)));
+    assert.deepEqual(kept, [null, null, ...[2, 3, 4, 5, 6].map((i) => `<p>report ${i}</p>`)]);
+    const other = await running('w1');
+    assert.ok(await t.records.complete(other.id, 'w1', OUTCOME));
+    assert.equal(await t.records.report(other.id), OUTCOME.report, "another channel's reports are its own");
+    assert.equal(await t.records.report(jobs[6]), '<p>report 6</p>');
+    const failed = await running('w1');
+    assert.ok(await t.records.fail(failed.id, 'w1', 'x'));
+    assert.equal(await t.records.report(failed.id), null);
   });
 
   it('hands back running jobs with an old heartbeat, except this worker’s live ones, and renews heartbeats', async () => {

@@ -8,6 +8,7 @@ import { stripControlCharacters } from '../common/validation';
 import type { Stage } from '../training/trainer.service';
 import { TrainedModel, type TrainedJobModel } from './trained-model.entity';
 import { TrainingJob, type JobOutcome, type JobSkip, type JobState } from './training-job.entity';
+import { JobReport, KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
 
 /** What a new job's record is made of; the rest starts empty. */
 export interface NewJob {
@@ -64,6 +65,7 @@ export class JobRecordsRepository {
   constructor(
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
     @InjectRepository(TrainedModel) private readonly models: Repository<TrainedModel>,
+    @InjectRepository(JobReport) private readonly reports: Repository<JobReport>,
     private readonly dataSource: DataSource,
   ) {}
 
@@ -169,9 +171,25 @@ export class JobRecordsRepository {
     return updated.affected === 1;
   }
 
-  /** This worker's running attempt completed: the record holds its outcome, and the kept model goes. */
+  /**
+   * This worker's running attempt completed: the record holds its outcome, the kept model goes, and the report is
+   * kept (the channel's reports beyond its last KEPT_REPORTS_PER_CHANNEL go).
+   */
   complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
-    return this.end({ id: jobId, workerId, status: 'running' }, completedRecord(outcome));
+    return this.end({ id: jobId, workerId, status: 'running' }, completedRecord(outcome), async (manager) => {
+      const { channelId } = await manager.findOneByOrFail(TrainingJob, { id: jobId });
+      await manager.insert(JobReport, { jobId, channelId, html: outcome.report });
+      await manager.query(
+        `DELETE FROM job_report WHERE channel_id = $1 AND job_id NOT IN
+           (SELECT job_id FROM job_report WHERE channel_id = $1 ORDER BY created_at DESC, job_id LIMIT $2)`,
+        [channelId, KEPT_REPORTS_PER_CHANNEL],
+      );
+    });
+  }
+
+  /** A completed job's report.html, while it is kept. */
+  async report(jobId: string): Promise<string | null> {
+    return (await this.reports.findOneBy({ jobId }))?.html ?? null;
   }
 
   /** The job failed for good: this worker's running attempt, or (`heldBy` null) a queued job out of attempts. */
@@ -181,12 +199,18 @@ export class JobRecordsRepository {
     return this.end(where, { status: 'failed', error, finishedAt: new Date(), workerId: null });
   }
 
-  /** An ended job never leaves a kept model behind: both happen in one transaction. */
-  private async end(where: FindOptionsWhere<TrainingJob>, end: QueryDeepPartialEntity<TrainingJob>): Promise<boolean> {
+  /** An ended job never leaves a kept model behind: both (and `alongside`) happen in one transaction. */
+  private async end(
+    where: FindOptionsWhere<TrainingJob>,
+    end: QueryDeepPartialEntity<TrainingJob>,
+    alongside?: (manager: EntityManager) => Promise<void>,
+  ): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
       const ended = await manager.update(TrainingJob, where, end);
-      if (ended.affected === 1) await manager.delete(TrainedModel, { jobId: where.id as string });
-      return ended.affected === 1;
+      if (ended.affected !== 1) return false;
+      await manager.delete(TrainedModel, { jobId: where.id as string });
+      await alongside?.(manager);
+      return true;
     });
   }
 
@@ -212,6 +236,7 @@ export class JobRecordsRepository {
           result: model.outcome.result,
           timings: model.outcome.timings,
           skipped: model.outcome.skips,
+          report: model.outcome.report,
         },
         ['jobId'],
       );
@@ -225,7 +250,7 @@ export class JobRecordsRepository {
     if (!kept) return undefined;
     return {
       files: { modelJson: kept.modelJson, weightsFile: kept.weights, metadata: kept.metadata },
-      outcome: { result: kept.result, timings: kept.timings, skips: kept.skipped },
+      outcome: { result: kept.result, timings: kept.timings, skips: kept.skipped, report: kept.report },
     };
   }
 

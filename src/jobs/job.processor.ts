@@ -14,6 +14,7 @@ import { stripControlCharacters } from '../common/validation';
 import { untilDatabaseAnswers } from '../database/database-errors';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
+import { REPORT_FILE } from '../export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
 import { BackendClient, type BackendTarget } from '../backend/backend-client.service';
 import { StatusQueue } from '../backend/status-queue';
@@ -310,7 +311,12 @@ export class JobProcessor {
         weightsFile: await fs.readFile(summary.files[WEIGHTS_FILE]),
         metadata: await fs.readFile(summary.files[METADATA_FILE]),
       },
-      outcome: { result: resultOf(summary), timings: summary.secondsPerStage, skips },
+      outcome: {
+        result: resultOf(summary),
+        timings: summary.secondsPerStage,
+        skips,
+        report: await fs.readFile(summary.files[REPORT_FILE], 'utf8'),
+      },
     };
   }
 

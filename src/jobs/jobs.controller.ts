@@ -1,10 +1,11 @@
-/** The jobs' HTTP API: POST /v1/train, GET /v1/jobs/:jobId, GET /v1/jobs. */
+/** The jobs' HTTP API: POST /v1/train, GET /v1/jobs/:jobId (and its report), GET /v1/jobs. */
 import {
   BadRequestException,
   Body,
   ConflictException,
   Controller,
   Get,
+  Header,
   HttpCode,
   NotFoundException,
   Param,
@@ -13,13 +14,14 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { refusedJobUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
 import { JobView } from './dto/job.view';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { TrainRequestDto } from './dto/train-request.dto';
+import { KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
 import { ChannelBusyError, JobsService } from './jobs.service';
 
 @ApiTags('training')
@@ -59,6 +61,29 @@ export class JobsController {
     const job = await this.jobs.find(jobId);
     if (!job) throw new NotFoundException(`no job ${jobId}`);
     return JobView.of(job);
+  }
+
+  /**
+   * report.html of a completed job: a self-contained page (no script, nothing fetched; the headers forbid both).
+   * A channel's last KEPT_REPORTS_PER_CHANNEL reports are kept.
+   */
+  @Get('jobs/:jobId/report')
+  @ApiProduces('text/html')
+  @ApiOkResponse({ description: 'What the model will recognise, what it confuses and what to photograph next' })
+  @Header('content-type', 'text/html; charset=utf-8')
+  @Header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+  @Header('x-content-type-options', 'nosniff')
+  async report(@Param('jobId', new ParseUUIDPipe()) jobId: string): Promise<string> {
+    const job = await this.jobs.find(jobId);
+    if (!job) throw new NotFoundException(`no job ${jobId}`);
+    if (job.status !== 'completed')
+      throw new NotFoundException(`job ${jobId} is ${job.status}: a report comes with a completed job`);
+    const html = await this.jobs.report(jobId);
+    if (html === null)
+      throw new NotFoundException(
+        `the report of job ${jobId} is no longer kept (a channel's last ${KEPT_REPORTS_PER_CHANNEL} are)`,
+      );
+    return html;
   }
 
   @Get('jobs')

@@ -13,11 +13,17 @@ import { JobRecordsRepository } from './job-records.repository';
 import { JobRecoveryService } from './job-recovery.service';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
+import { JobReport } from './job-report.entity';
 import { TrainedModel } from './trained-model.entity';
 import { TrainingJob } from './training-job.entity';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([TrainingJob, TrainedModel]), TrainingModule, DatasetModule, BackendModule],
+  imports: [
+    TypeOrmModule.forFeature([TrainingJob, TrainedModel, JobReport]),
+    TrainingModule,
+    DatasetModule,
+    BackendModule,
+  ],
   controllers: [JobsController],
   providers: [
     // One key for the tokens jobs carry: sealed at intake, opened by each attempt.

@@ -73,6 +73,11 @@ export class JobsService {
     return this.records.find(jobId);
   }
 
+  /** A completed job's report.html, while it is kept. */
+  report(jobId: string): Promise<string | null> {
+    return this.records.report(jobId);
+  }
+
   list(query: ListJobsQuery): Promise<TrainingJob[]> {
     return this.records.list(query);
   }

@@ -32,6 +32,9 @@ export class TrainedModel {
   @Column('jsonb')
   skipped!: JobSkip[];
 
+  @Column('text')
+  report!: string;
+
   @CreateDateColumn({ type: 'timestamptz', name: 'created_at' })
   createdAt!: Date;
 }

@@ -31,6 +31,8 @@ export interface JobOutcome {
   result: JobResult;
   timings: Record<string, number>;
   skips: JobSkip[];
+  /** report.html (see export/report.ts). */
+  report: string;
 }
 
 /**

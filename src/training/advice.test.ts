@@ -15,9 +15,9 @@ describe('advice for the shop owner', () => {
   it('names the products cross-validation confused, most confused first', () => {
     const pairs = lookAlikes(
       [
-        { actual: 0, predicted: 1 },
-        { actual: 1, predicted: 0 },
-        { actual: 2, predicted: 0 },
+        { actual: 0, predicted: 1, photo: 3 },
+        { actual: 1, predicted: 0, photo: 7 },
+        { actual: 2, predicted: 0, photo: 9 },
       ],
       LABELS,
     );

@@ -94,14 +94,19 @@ function subset(data: TrainingSet, rows: number[], classOf: Map<number, number>)
 export interface Confusion {
   actual: number;
   predicted: number;
+  /** The scan's photo (TrainingSet.photos). */
+  photo: number;
 }
 
 export interface CrossValidation {
   known: KnownScan[];
   unknown: number[];
   confusions: Confusion[];
-  /** Per shop class: known scans and how many were named right (closed-set, among the fold's products). */
-  perClass: { scans: number; correct: number }[];
+  /**
+   * Per shop class: known scans, how many were named right (closed-set, among the fold's products), and the
+   * acceptScale of each of those (the gate lets the till name the ones at or below its scale).
+   */
+  perClass: { scans: number; correct: number; rightScales: number[] }[];
 }
 
 /**
@@ -130,7 +135,7 @@ export async function crossValidate(
     known: [],
     unknown: [],
     confusions: [],
-    perClass: Array.from({ length: data.classCount }, () => ({ scans: 0, correct: 0 })),
+    perClass: Array.from({ length: data.classCount }, () => ({ scans: 0, correct: 0, rightScales: [] as number[] })),
   };
   plan.forEach((fold, f) => {
     const k = fold.classes.length;
@@ -139,10 +144,13 @@ export async function crossValidate(
     fold.knownRows.forEach((row, scan) => {
       const predicted = fold.classes[argMax(logitsOf(scan))];
       const actual = data.labels[row];
-      result.known.push({ scale: acceptScale(logitsOf(scan)), correct: predicted === actual });
+      const scale = acceptScale(logitsOf(scan));
+      result.known.push({ scale, correct: predicted === actual });
       result.perClass[actual].scans++;
-      if (predicted === actual) result.perClass[actual].correct++;
-      else result.confusions.push({ actual, predicted });
+      if (predicted === actual) {
+        result.perClass[actual].correct++;
+        result.perClass[actual].rightScales.push(scale);
+      } else result.confusions.push({ actual, predicted, photo: data.photos[row] });
     });
     fold.impostorRows.forEach((_, i) => result.unknown.push(acceptScale(logitsOf(fold.knownRows.length + i))));
   });

@@ -3,16 +3,19 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { DatasetError, type Dataset, type SkippedImage } from '../dataset/dataset.types';
+import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
-import type { InputRange, MODEL_FILES, ModelMetrics, RecognitionMetadata } from '../export/teachable-machine-format';
+import { renderReport, type ReportInput } from '../export/report';
+import type { InputRange, MetadataInput, ModelMetrics, RecognitionMetadata } from '../export/teachable-machine-format';
+import type { PublishedFiles } from '../export/export.service';
+import { thumbnailJpeg } from '../dataset/preprocess';
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import { CLIENT_THRESHOLD, type GateChoice, type HeadRecipe, type NegativeSet, type TrainingSet } from './ml';
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
-import { medianPhotosPerProduct, trainGatedHead, type CrossValidation } from './recognition';
+import { medianPhotosPerProduct, trainGatedHead, type CrossValidation, type GatedHead } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
 
@@ -58,7 +61,8 @@ export interface TrainingSummary {
   workers: number;
   /** Seconds per stage; callers may add their own entries (e.g. `total`). */
   secondsPerStage: Record<string, number>;
-  files: Record<(typeof MODEL_FILES)[number], string>;
+  /** The three model files and report.html, where they were written. */
+  files: PublishedFiles;
 }
 
 /** Number of photos whose predictions are compared between the trained model and its reloaded files. */
@@ -155,7 +159,7 @@ export class TrainerService {
           { modelJsonPath: baseModel.modelJsonPath, head: trained.head, dir: staged.dir, probes, inputRange },
           cancel,
         );
-        return await this.exporter.publish(staged, {
+        const metadata: MetadataInput = {
           trainingId,
           trainedAt,
           modelName: request.modelName,
@@ -169,7 +173,14 @@ export class TrainerService {
           baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
           recipe: { ...recipe, views: 'centre + one crop per photo', bankViews: 'centre' },
           userMetadata: request.userMetadata,
-        });
+        };
+        const report = renderReport(
+          await reportInput(metadata, trained, shopSet, embedded.images, [
+            ...request.dataset.skipped,
+            ...embedded.skipped,
+          ]),
+        );
+        return await this.exporter.publish(staged, metadata, report);
       } catch (err) {
         await this.exporter.discard(staged);
         throw err;
@@ -222,6 +233,89 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
   }
   const set = { ...embedded.set, labels: embedded.set.labels.map((l) => newIndex.get(l)!), classCount: labels.length };
   return { set, labels, dropped };
+}
+
+/**
+ * What report.html shows beyond the metadata: per product its photos, a thumbnail and how often cross-validation
+ * saw it named (at all, and at the gate); per look-alike pair a photo that was taken for the other product.
+ */
+async function reportInput(
+  metadata: MetadataInput,
+  trained: GatedHead,
+  set: TrainingSet,
+  images: DatasetImage[],
+  skipped: SkippedImage[],
+): Promise<ReportInput> {
+  const { crossValidation: cv, gate } = trained;
+  // Cross-validation scans are photos of the enrolment day: the gate's estimate of real scans is a share of what they
+  // get, and each product's figure is scaled by the same share.
+  const tillShare =
+    gate.estimatedCorrectAccept !== null && gate.crossValidatedCorrectAccept
+      ? gate.estimatedCorrectAccept / gate.crossValidatedCorrectAccept
+      : null;
+  const firstPhoto = new Map<number, number>();
+  const used = new Array<number>(set.classCount).fill(0);
+  set.plain.forEach((plain, row) => {
+    if (!plain) return;
+    used[set.labels[row]]++;
+    if (!firstPhoto.has(set.labels[row])) firstPhoto.set(set.labels[row], set.photos[row]);
+  });
+  // A thumbnail that cannot be made leaves a blank square: the report never fails a training.
+  const thumbnail = (photo: number | undefined) =>
+    photo === undefined
+      ? Promise.resolve(null)
+      : fs
+          .readFile(images[photo].path)
+          .then(
+            (bytes) => thumbnailJpeg(bytes),
+            () => null,
+          )
+          .catch(() => null);
+  const thumbnails = await Promise.all(metadata.labels.map((_, i) => thumbnail(firstPhoto.get(i))));
+  const products = metadata.labels.map((id, i) => {
+    const { scans, correct, rightScales } = cv.perClass[i];
+    return {
+      id,
+      name: metadata.labelNames[i],
+      thumbnail: thumbnails[i],
+      photosUsed: used[i],
+      photosSkipped: skipped.filter((s) => s.label === id).length,
+      crossValidated: scans ? correct / scans : null,
+      namedAtTill:
+        scans && tillShare !== null
+          ? Math.min(1, (rightScales.filter((scale) => scale <= gate.scale).length / scans) * tillShare)
+          : null,
+    };
+  });
+  const lookAlikes = await Promise.all(
+    metadata.recognition.lookAlikes.map(async (pair) => {
+      const [a, b] = pair.products.map((id) => metadata.labels.indexOf(id));
+      const confusion = cv.confusions.find(
+        (c) => (c.actual === a && c.predicted === b) || (c.actual === b && c.predicted === a),
+      );
+      const confused = confusion && (await thumbnail(confusion.photo));
+      return {
+        names: pair.names,
+        thumbnails: [thumbnails[a], thumbnails[b]] as [Uint8Array | null, Uint8Array | null],
+        confusedPhoto:
+          confusion && confused
+            ? {
+                thumbnail: confused,
+                shows: metadata.labelNames[confusion.actual],
+                namedAs: metadata.labelNames[confusion.predicted],
+              }
+            : null,
+        advice: pair.advice,
+      };
+    }),
+  );
+  const names = new Map(metadata.labels.map((id, i) => [id, metadata.labelNames[i]]));
+  return {
+    metadata,
+    products,
+    lookAlikes,
+    skipped: skipped.map((s) => ({ product: names.get(s.label) ?? s.label, photo: s.name, reason: s.reason })),
+  };
 }
 
 /** Closed-set accuracy of the folds on their held-out photos (among the products each fold knew). */

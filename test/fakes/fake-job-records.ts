@@ -20,6 +20,8 @@ export function connectionRefused(): Error {
 export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
   readonly jobs = new Map<string, TrainingJob>();
   readonly kept = new Map<string, TrainedJobModel>();
+  /** report.html of completed jobs (the real store keeps a channel's last few; this one keeps all). */
+  readonly reports = new Map<string, string>();
   /** While set, every call fails as if the database were unreachable. */
   unreachable = false;
   /** Called at the start of every call, by name (to change a record "meanwhile"). */
@@ -175,7 +177,13 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
     const job = this.runningIn(jobId, workerId);
     if (!job) return false;
     this.kept.delete(jobId);
+    this.reports.set(jobId, outcome.report);
     return this.change(job, completedRecord(outcome));
+  }
+
+  async report(jobId: string): Promise<string | null> {
+    await this.call('report');
+    return this.reports.get(jobId) ?? null;
   }
 
   async fail(jobId: string, heldBy: string | null, error: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { DatasetService } from '../../src/dataset/dataset.service';
 import type { Dataset } from '../../src/dataset/dataset.types';
 import type { Manifest } from '../../src/dataset/manifest';
+import { REPORT_FILE } from '../../src/export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../../src/export/teachable-machine-format';
 import type { RecognitionMetadata } from '../../src/export/teachable-machine-format';
 import type {
@@ -66,10 +67,12 @@ export class FakeTrainer implements Pick<TrainerService, 'train'> {
       [MODEL_FILE]: path.join(request.outDir, MODEL_FILE),
       [WEIGHTS_FILE]: path.join(request.outDir, WEIGHTS_FILE),
       [METADATA_FILE]: path.join(request.outDir, METADATA_FILE),
+      [REPORT_FILE]: path.join(request.outDir, REPORT_FILE),
     };
     await fs.writeFile(files[MODEL_FILE], JSON.stringify({ trainingId }));
     await fs.writeFile(files[WEIGHTS_FILE], Buffer.from([1, 2, 3, this.trainings]));
     await fs.writeFile(files[METADATA_FILE], JSON.stringify({ trainingId, labels: ['p1', 'p2'] }));
+    await fs.writeFile(files[REPORT_FILE], `<!doctype html><title>${trainingId}</title>`);
     return {
       trainingId,
       labels: ['p1', 'p2'],

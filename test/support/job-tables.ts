@@ -8,6 +8,7 @@ import { dataSourceOptions } from '../../src/database/database.module';
 import type { DatabaseServer } from '../../src/database/database-server';
 import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
 import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
+import { JobReport } from '../../src/jobs/job-report.entity';
 import { TrainedModel } from '../../src/jobs/trained-model.entity';
 import { TrainingJob } from '../../src/jobs/training-job.entity';
 import { resetDatabase, TEST_DATABASE_URL } from './test-database';
@@ -23,7 +24,12 @@ export interface JobTables {
 export async function openJobTables(): Promise<JobTables> {
   await resetDatabase();
   const db = await new DataSource(dataSourceOptions(TEST_DATABASE_URL)).initialize();
-  const records = new JobRecordsRepository(db.getRepository(TrainingJob), db.getRepository(TrainedModel), db);
+  const records = new JobRecordsRepository(
+    db.getRepository(TrainingJob),
+    db.getRepository(TrainedModel),
+    db.getRepository(JobReport),
+    db,
+  );
   const queue = new JobQueueRepository(
     loadConfig({ LOG_LEVEL: 'silent', QUEUE_POLL_SECONDS: '1', JOB_RETRY_DELAY_SECONDS: '0' }),
     {

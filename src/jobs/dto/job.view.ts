@@ -16,6 +16,11 @@ export class JobView {
   @ApiProperty({ description: 'Seconds per stage of the last attempt' }) timings!: Record<string, number>;
   @ApiPropertyOptional({ nullable: true, description: 'Summary of the trained model' }) metrics!: JobResult | null;
   @ApiProperty({ description: 'Photos and products left out, with the reason' }) skipped!: JobSkip[];
+  @ApiPropertyOptional({
+    nullable: true,
+    description: "A completed job's report.html (what the model will recognise), GET with the same token",
+  })
+  reportUrl!: string | null;
   @ApiProperty() createdAt!: string;
   @ApiPropertyOptional({ nullable: true }) startedAt!: string | null;
   @ApiPropertyOptional({ nullable: true }) finishedAt!: string | null;
@@ -34,6 +39,7 @@ export class JobView {
       timings: job.timings,
       metrics: job.result,
       skipped: job.skipped,
+      reportUrl: job.status === 'completed' ? `/v1/jobs/${job.id}/report` : null,
       createdAt: job.createdAt.toISOString(),
       startedAt: job.startedAt?.toISOString() ?? null,
       finishedAt: job.finishedAt?.toISOString() ?? null,

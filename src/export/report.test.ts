@@ -1,0 +1,47 @@
+/** Unit tests of report.html's renderer: plain words first, every text escaped, nothing fetched. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { madeUpReport } from '../../test/support/made-up-report';
+import { escapeHtml, MAX_HEAT_MAP_PRODUCTS, renderReport } from './report';
+
+describe('report.html', () => {
+  it('says in plain words what the till will do, per product and in all', async () => {
+    const html = renderReport(await madeUpReport(4, 3));
+    assert.match(html, /At the till, expect about <strong>4 in 10<\/strong> scans of your products to be named/);
+    assert.match(html, /a wrong product about <strong>2 times in 100<\/strong> scans \(when 10 in 100 scans/);
+    assert.match(html, /usually named/);
+    assert.match(html, /often asks for the barcode/);
+    assert.match(html, /Products that look alike/);
+    assert.match(html, /taken for/);
+    assert.match(html, /training id<\/th><td>training-1/);
+  });
+
+  it('escapes every text from the job, so a product named like markup shows as text', async () => {
+    const input = await madeUpReport(3, 2);
+    input.products[0].name = '</td><script>alert("x")</script>';
+    input.metadata.labelNames[0] = input.products[0].name;
+    input.skipped.push({ product: '<b>Soap</b>', photo: 'a\'b".jpg', reason: '<i>bad</i>' });
+    const html = renderReport(input);
+    assert.doesNotMatch(html, /<script/i);
+    assert.doesNotMatch(html, /<b>Soap|<i>bad/);
+    assert.match(html, /&#60;\/td&#62;&#60;script&#62;alert\(&#34;x&#34;\)&#60;\/script&#62;/);
+    assert.equal(escapeHtml(`<>&"'`), '&#60;&#62;&#38;&#34;&#39;');
+  });
+
+  it('fetches nothing: its only URLs are inline images', async () => {
+    const html = renderReport(await madeUpReport(5, 4));
+    const urls = [...html.matchAll(/(?:src|href)="([^"]*)"/g)].map((m) => m[1]);
+    assert.ok(urls.length > 0);
+    for (const url of urls) assert.match(url, /^data:image\/jpeg;base64,/);
+    assert.doesNotMatch(html, /@import|url\(|<link|<script/);
+  });
+
+  it('leaves the heat map out past a size, and hides a local base model path', async () => {
+    const input = await madeUpReport(MAX_HEAT_MAP_PRODUCTS + 1, 1);
+    input.metadata.baseModel.url = '/srv/secret/models/model.json';
+    const html = renderReport(input);
+    assert.match(html, /Left out for more than 60 products/);
+    assert.doesNotMatch(html, /srv\/secret/);
+    assert.match(html, /a local copy \(weights sha256/);
+  });
+});

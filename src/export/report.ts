@@ -1,0 +1,218 @@
+/**
+ * report.html: what a trained model will do, for the shop owner first and the operator second, in one
+ * self-contained page (inline CSS, thumbnails as data: URIs; no script, no font, nothing fetched). Pure: the caller
+ * hands it the model's metadata and the thumbnails. Every text from a job (product names and ids, photo names,
+ * reasons) is escaped.
+ */
+import type { MetadataInput } from './teachable-machine-format';
+
+export const REPORT_FILE = 'report.html';
+
+/** Past this many products the confusion heat map is left out (its cells grow with the square of the count). */
+export const MAX_HEAT_MAP_PRODUCTS = 60;
+
+export interface ReportProduct {
+  id: string;
+  name: string;
+  /** A JPEG of one of its photos (a thumbnail), or null. */
+  thumbnail: Uint8Array | null;
+  photosUsed: number;
+  photosSkipped: number;
+  /** Share of its cross-validation scans named right among the shop's products; null without scans. */
+  crossValidated: number | null;
+  /**
+   * Share of its scans the till is expected to name (right): its cross-validation scans named at the gate, scaled
+   * as the gate's own estimate scales them for scans taken on other days; null when not measured.
+   */
+  namedAtTill: number | null;
+}
+
+export interface ReportLookAlike {
+  names: [string, string];
+  thumbnails: [Uint8Array | null, Uint8Array | null];
+  /** One photo of the first product that cross-validation named as the second (or the other way round). */
+  confusedPhoto: { thumbnail: Uint8Array; shows: string; namedAs: string } | null;
+  advice: string;
+}
+
+export interface ReportInput {
+  metadata: MetadataInput;
+  products: ReportProduct[];
+  lookAlikes: ReportLookAlike[];
+  skipped: { product: string; photo: string; reason: string }[];
+}
+
+/** A product is "usually named" at the till when it is expected to be named at least this often… */
+const USUALLY_NAMED = 0.6;
+/** …and "often asks for the barcode" below this. */
+const SELDOM_NAMED = 0.3;
+
+export function renderReport({ metadata, products, lookAlikes, skipped }: ReportInput): string {
+  const r = metadata.recognition;
+  const title = `What ${metadata.modelName} will recognise`;
+  const named = products.filter((p) => (p.namedAtTill ?? 0) >= USUALLY_NAMED);
+  const advice = [...r.lookAlikes.map((l) => l.advice), ...r.advice];
+  const sections = [
+    `<h1>${escapeHtml(title)}</h1>`,
+    `<p class="lead">${headline(metadata, named.length, products.length)}</p>`,
+    section('What to do next', adviceList(advice)),
+    section('Products', productTable(products)),
+    lookAlikes.length ? section('Products that look alike', lookAlikes.map(lookAlikeCard).join('')) : '',
+    section('Which product was taken for which', heatMap(metadata, products)),
+    section(`Photos left out (${skipped.length})`, skippedList(skipped)),
+    section('About this model', identity(metadata)),
+  ];
+  return (
+    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">` +
+    `<meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>\n<body>\n` +
+    sections.filter(Boolean).join('\n') +
+    '\n</body></html>\n'
+  );
+}
+
+/** The page's one sentence in plain words: how much the till will name, and how often wrongly. */
+function headline(metadata: MetadataInput, usuallyNamed: number, products: number): string {
+  const r = metadata.recognition;
+  const photos = `${products} products from ${metadata.imageCount} photos`;
+  if (r.estimatedCorrectAccept === null || r.estimatedFalseAccept === null)
+    return `${photos}. There were too few photos to measure what the till will do: add photos (see below).`;
+  const inTen = Math.round(r.estimatedCorrectAccept * 10);
+  const inHundred = Math.round(r.estimatedFalseAccept * 100);
+  const unknown = Math.round(r.unknownShare * 100);
+  return (
+    `${photos}. At the till, expect about <strong>${inTen} in 10</strong> scans of your products to be named, ` +
+    `and a wrong product about <strong>${inHundred === 0 ? 'less than once' : inHundred === 1 ? 'once' : `${inHundred} times`} in 100</strong> ` +
+    `scans (when ${unknown} in 100 scans show something you do not sell); for the rest the till asks for the ` +
+    `barcode. ${usuallyNamed} of ${products} products are usually named.`
+  );
+}
+
+function section(heading: string, body: string): string {
+  return `<section><h2>${escapeHtml(heading)}</h2>${body}</section>`;
+}
+
+function adviceList(advice: string[]): string {
+  if (!advice.length) return '<p>Nothing: every product has enough photos and none looks like another.</p>';
+  return `<ul class="advice">${advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`;
+}
+
+function productTable(products: ReportProduct[]): string {
+  const rows = products.map((p) => {
+    const verdict =
+      p.namedAtTill === null
+        ? '<span class="unknown">not measured (too few photos)</span>'
+        : p.namedAtTill >= USUALLY_NAMED
+          ? '<span class="good">usually named</span>'
+          : p.namedAtTill >= SELDOM_NAMED
+            ? '<span class="fair">named about half the time</span>'
+            : '<span class="poor">often asks for the barcode</span>';
+    return (
+      `<tr><td>${image(p.thumbnail, p.name)}</td><td class="name">${escapeHtml(p.name)}` +
+      (p.name !== p.id ? `<div class="id">${escapeHtml(p.id)}</div>` : '') +
+      `</td><td class="num">${p.photosUsed}</td><td class="num">${p.photosSkipped}</td>` +
+      `<td class="num">${percent(p.crossValidated)}</td><td class="num">${percent(p.namedAtTill)}</td>` +
+      `<td>${verdict}</td></tr>`
+    );
+  });
+  return (
+    '<table class="products"><thead><tr><th></th><th>product</th><th>photos used</th><th>left out</th>' +
+    '<th>named right in cross-validation</th><th>named at the till (expected)</th><th>at the till</th></tr></thead>' +
+    `<tbody>${rows.join('')}</tbody></table>`
+  );
+}
+
+function lookAlikeCard(pair: ReportLookAlike): string {
+  const confused = pair.confusedPhoto
+    ? `<figure>${image(pair.confusedPhoto.thumbnail, pair.confusedPhoto.shows)}<figcaption>a photo of ` +
+      `${escapeHtml(pair.confusedPhoto.shows)}, taken for ${escapeHtml(pair.confusedPhoto.namedAs)}</figcaption></figure>`
+    : '';
+  return (
+    `<div class="pair"><figure>${image(pair.thumbnails[0], pair.names[0])}<figcaption>${escapeHtml(pair.names[0])}` +
+    `</figcaption></figure><figure>${image(pair.thumbnails[1], pair.names[1])}<figcaption>` +
+    `${escapeHtml(pair.names[1])}</figcaption></figure>${confused}<p>${escapeHtml(pair.advice)}</p></div>`
+  );
+}
+
+/** The cross-validation's confusion matrix as a heat map: rows are the products shown, columns what they were named. */
+function heatMap(metadata: MetadataInput, products: ReportProduct[]): string {
+  const matrix = metadata.metrics.confusionMatrix;
+  if (products.length > MAX_HEAT_MAP_PRODUCTS)
+    return `<p>Left out for more than ${MAX_HEAT_MAP_PRODUCTS} products: the look-alikes above list the pairs.</p>`;
+  const rows = matrix.map((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    const cells = row.map((count, j) => {
+      const share = total ? count / total : 0;
+      const colour = i === j ? `rgba(46,125,50,${share.toFixed(2)})` : `rgba(198,40,40,${share.toFixed(2)})`;
+      const label = `${escapeHtml(products[i].name)} named ${escapeHtml(products[j].name)}: ${count}`;
+      return `<td style="background:${colour}" title="${label}">${count || ''}</td>`;
+    });
+    return `<tr><th>${escapeHtml(products[i].name)}</th>${cells.join('')}</tr>`;
+  });
+  const columns = products.map((p, j) => `<th title="${escapeHtml(p.name)}">${j + 1}</th>`).join('');
+  return (
+    "<p>Each row is a product; each cell counts its cross-validation photos named as the column's product " +
+    '(columns numbered as the rows). Green on the diagonal is right; red elsewhere is a mix-up.</p>' +
+    `<table class="heat"><thead><tr><th></th>${columns}</tr></thead><tbody>${rows.join('')}</tbody></table>`
+  );
+}
+
+function skippedList(skipped: ReportInput['skipped']): string {
+  if (!skipped.length) return '<p>None: every photo was used.</p>';
+  return (
+    '<table><thead><tr><th>product</th><th>photo</th><th>why</th></tr></thead><tbody>' +
+    skipped
+      .map(
+        (s) =>
+          `<tr><td>${escapeHtml(s.product)}</td><td>${escapeHtml(s.photo)}</td><td>${escapeHtml(s.reason)}</td></tr>`,
+      )
+      .join('') +
+    '</tbody></table>'
+  );
+}
+
+function identity(metadata: MetadataInput): string {
+  const stages = Object.entries(metadata.metrics.secondsPerStage)
+    .map(([stage, seconds]) => `${escapeHtml(stage)} ${seconds.toFixed(1)} s`)
+    .join(', ');
+  // A local path names the server's folders: only a URL is shown.
+  const base = /^https?:\/\//i.test(metadata.baseModel.url) ? metadata.baseModel.url : 'a local copy';
+  const rows: [string, string][] = [
+    ['training id', metadata.trainingId],
+    ['trained at', metadata.trainedAt.toISOString()],
+    ['base model', `${base} (weights sha256 ${metadata.baseModel.sha256})`],
+    ['recipe', JSON.stringify(metadata.recipe)],
+    ['recognition gate', metadata.recognition.method],
+    ['time per stage', stages],
+  ];
+  return `<table class="about">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
+}
+
+function image(jpeg: Uint8Array | null, alt: string): string {
+  if (!jpeg) return '<div class="thumb none"></div>';
+  return `<img class="thumb" alt="${escapeHtml(alt)}" src="data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}">`;
+}
+
+function percent(share: number | null): string {
+  return share === null ? '–' : `${Math.round(share * 100)} %`;
+}
+
+/** Text as HTML: every character that could open markup or end an attribute is an entity. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const STYLE = `
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:1100px;margin:24px auto;padding:0 16px}
+h1{font-size:26px;margin:0 0 8px}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.lead{font-size:17px}table{border-collapse:collapse}td,th{padding:4px 8px;text-align:left;vertical-align:middle}
+.products td,.products th{border-bottom:1px solid #eee}.num{text-align:right}.id{color:#777;font-size:12px}
+.thumb{width:64px;height:64px;object-fit:cover;border-radius:4px;display:block}.none{background:#eee}
+.good{color:#2e7d32;font-weight:600}.fair{color:#8d6e00;font-weight:600}.poor{color:#c62828;font-weight:600}.unknown{color:#777}
+.pair{display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap;margin:8px 0 16px}.pair p{flex-basis:100%;margin:0}
+figure{margin:0;width:96px;font-size:12px}figure .thumb{width:96px;height:96px}
+.heat td{width:22px;height:22px;text-align:center;font-size:11px;border:1px solid #f0f0f0;padding:0}
+.heat th{font-size:12px;font-weight:normal;white-space:nowrap;max-width:220px;overflow:hidden;text-overflow:ellipsis}
+.about th{color:#555;font-weight:600;white-space:nowrap}.about td{word-break:break-all}
+@media print{body{margin:0;max-width:none}section{break-inside:avoid}}
+`;
