@@ -207,6 +207,21 @@ describe('training pipeline on real photos', () => {
     assert.notEqual(again.trainingId, summary.trainingId, 'every training gets its own id');
   });
 
+  it('embeds again the photos whose cached embeddings were damaged, and trains the same model', async () => {
+    const weights = await fs.readFile(path.join(out, 'weights.bin'));
+    // Every entry zero-filled (its size kept), as the outside probe did: the entries' checksums no longer match.
+    const cacheDir = path.join(work, 'cache', 'embeddings');
+    const files = (await fs.readdir(cacheDir, { recursive: true })).filter((f) => f.endsWith('.f32'));
+    assert.equal(files.length, 96, '48 photos × 2 views');
+    for (const file of files) {
+      const full = path.join(cacheDir, file);
+      await fs.writeFile(full, Buffer.alloc((await fs.stat(full)).size));
+    }
+    const again = await trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'quick' });
+    assert.equal(again.cachedImages, 0, 'no damaged entry is used');
+    assert.deepEqual(await fs.readFile(path.join(out, 'weights.bin')), weights, 'the same model as before');
+  });
+
   it('stops a training at once when it is cancelled, and the next one trains', async () => {
     const sample = await datasets.fromFolder(SAMPLE_SHOP_DIR);
     const cache = { EMBEDDING_CACHE_DIR: path.join(work, 'cancel-embeddings') };

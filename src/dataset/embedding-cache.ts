@@ -6,10 +6,14 @@ import { PREPROCESS_VERSION, type View } from './preprocess';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;
+/** Each file ends with the sha256 of its floats: an entry proves its own integrity. */
+const CHECKSUM_BYTES = 32;
 
 /**
  * Embeddings on disk, one small file each, keyed by (base model identity, image sha256, preprocessing version, view),
- * so retraining after a few new photos only embeds the new ones. Writes are atomic (temp file + rename).
+ * so retraining after a few new photos only embeds the new ones. Writes are atomic (temp file + rename). An entry
+ * that is damaged (wrong size, checksum, or a value that is not finite) is removed and reported as missing, so the
+ * photo is embedded again.
  */
 export class EmbeddingCache {
   constructor(
@@ -24,25 +28,39 @@ export class EmbeddingCache {
   }
 
   async get(key: string): Promise<Float32Array | undefined> {
+    const file = this.file(key);
     let bytes: Buffer;
     try {
-      bytes = await fs.readFile(this.file(key));
+      bytes = await fs.readFile(file);
     } catch {
       return undefined;
     }
-    if (bytes.length !== EMBEDDING_BYTES) return undefined;
-    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    const embedding = intactEmbedding(bytes);
+    if (!embedding) await fs.rm(file, { force: true });
+    return embedding;
   }
 
+  /** Stores an embedding; one with a value that is not finite is refused (the caller's error says where it came from). */
   async put(key: string, embedding: Float32Array): Promise<void> {
+    if (!embedding.every(Number.isFinite)) throw new Error('an embedding with a value that is not finite');
     const file = this.file(key);
     const temp = `${file}.${randomUUID()}.tmp`;
+    const floats = new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(temp, new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength));
+    await fs.writeFile(temp, Buffer.concat([floats, createHash('sha256').update(floats).digest()]));
     await fs.rename(temp, file);
   }
 
   private file(key: string): string {
     return path.join(this.dir, key.slice(0, 2), `${key}.f32`);
   }
+}
+
+/** The embedding a cache file holds, or undefined when the file is not one intact embedding. */
+function intactEmbedding(bytes: Buffer): Float32Array | undefined {
+  if (bytes.length !== EMBEDDING_BYTES + CHECKSUM_BYTES) return undefined;
+  const floats = bytes.subarray(0, EMBEDDING_BYTES);
+  if (!createHash('sha256').update(floats).digest().equals(bytes.subarray(EMBEDDING_BYTES))) return undefined;
+  const embedding = new Float32Array(floats.buffer.slice(floats.byteOffset, floats.byteOffset + EMBEDDING_BYTES));
+  return embedding.every(Number.isFinite) ? embedding : undefined;
 }

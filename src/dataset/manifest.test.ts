@@ -65,6 +65,35 @@ describe('manifest', () => {
     ]);
   });
 
+  it('takes ids that look the same as the same product (Unicode NFC), and says so', () => {
+    const { manifest, warnings } = parseManifest({
+      products: [
+        { productId: 'caf\u00e9', productName: 'Café', images: [image(1)] },
+        { productId: 'cafe\u0301', productName: 'Café', images: [image(2)] },
+      ],
+    });
+    assert.deepEqual(
+      manifest.products.map((p) => [p.productId, p.images.length]),
+      [['caf\u00e9', 2]],
+    );
+    assert.deepEqual(warnings, [
+      'product caf\u00e9 is listed more than once (in two Unicode forms of the same text): its photos were merged',
+    ]);
+  });
+
+  it('refuses more products than a model holds, saying what to do', () => {
+    const products = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ productId: `p${i}`, productName: `P${i}`, images: [image(i)] }));
+    assert.equal(parseManifest({ products: products(500) }).manifest.products.length, 500);
+    assert.throws(
+      () => parseManifest({ products: products(501) }),
+      new DatasetError(
+        'the manifest lists 501 products; a model holds at most 500: train the catalogue as several channels, ' +
+          'or leave out the products sold by barcode',
+      ),
+    );
+  });
+
   it('refuses a manifest without a products array', () => {
     assert.throws(() => parseManifest({ products: 'none' }), new DatasetError('manifest has no "products" array'));
     assert.throws(() => parseManifest([]), /not a JSON object/);

@@ -33,7 +33,7 @@ export class ExportService {
    * folder.
    */
   async publish(staged: StagedModel, metadata: MetadataInput, report: string): Promise<PublishedFiles> {
-    await fs.writeFile(path.join(staged.dir, METADATA_FILE), JSON.stringify(metadataFor(metadata), null, 2));
+    await fs.writeFile(path.join(staged.dir, METADATA_FILE), JSON.stringify(metadataFor(metadata)));
     await fs.writeFile(path.join(staged.dir, REPORT_FILE), report);
     const written = {} as PublishedFiles;
     for (const file of [...MODEL_FILES, REPORT_FILE] as const) {

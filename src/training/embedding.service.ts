@@ -1,6 +1,7 @@
 /** Embeds a dataset's photos (every view), reading and filling the embedding cache. */
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
+import { FinalError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingCache } from '../dataset/embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
@@ -117,7 +118,14 @@ export class EmbeddingService {
             embeddedViews += outcome.embeddings.length;
             await Promise.all(
               outcome.embeddings.map((embedding, v) => {
-                const { key, slot } = photo.missing[v];
+                const { key, slot, view } = photo.missing[v];
+                // A damaged base model or engine graph: no other attempt (nor photo) would fare better.
+                if (!embedding.every(Number.isFinite))
+                  throw new FinalError(
+                    `the base model gave a value that is not a number for photo ${images[photo.index].name} ` +
+                      `(view ${view}): its weights or the embedding engine's graph are damaged; check BASE_MODEL_URL ` +
+                      `and clear MODEL_CACHE_DIR/onnx`,
+                  );
                 embeddings.set(embedding, (photo.index * ROWS_PER_PHOTO + slot) * EMBEDDING_SIZE);
                 return cache.put(key, embedding);
               }),
