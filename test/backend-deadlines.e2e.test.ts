@@ -80,4 +80,27 @@ describe('requests to the backend against trickling and endless peers', () => {
       return true;
     });
   });
+
+  it('cuts off an endless answer to a status or an upload as it arrives, never holding it', async () => {
+    const target = {
+      webhookUrl: `${peer.url}/endless`,
+      authToken: 'token',
+      channelId: '8',
+      policy: egressPolicy([], [peer.url]),
+    };
+    const rss = process.memoryUsage().rss;
+    assert.equal(await backend.sendStatus(target, 'training', 10), false);
+    const files = { modelJson: Buffer.from('{}'), weightsFile: Buffer.alloc(16), metadata: Buffer.from('{}') };
+    await assert.rejects(backend.uploadModel(target, files), (err) => {
+      assert.ok(err instanceof UploadError);
+      assert.equal(err.message, 'upload failed after 2 attempts: the answer was longer than 65536 bytes (cut off)');
+      return true;
+    });
+    // Three status attempts and two uploads: each answer of 100 MB was cut off after a few buffers.
+    const sent = peer.endlessSent.slice(-5);
+    assert.equal(sent.length, 5);
+    for (const bytes of sent) assert.ok(bytes < 16 * 1024 * 1024, `${bytes} bytes sent before the cut`);
+    const grown = (process.memoryUsage().rss - rss) / 1e6;
+    assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MB`);
+  });
 });

@@ -271,6 +271,18 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await api.finished(again.body.jobId)).state, 'completed');
   });
 
+  it('keeps the model when an upload is answered HTTP 200 with a body that is not JSON, and uploads it again', async () => {
+    backend.manifests.set('24', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
+    backend.uploadScript.push('not-json', 'not-json', 'not-json');
+    const { body } = await api.train('24');
+    const job = await api.finished(body.jobId);
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.attempt, 2, 'the next attempt uploads the kept model');
+    const uploads = backend.uploads.filter((u) => u.channelId === '24');
+    assert.equal(uploads.length, 4);
+    assert.equal(new Set(uploads.map((u) => u.metadata.bytes.toString())).size, 1, 'the same model each time');
+  });
+
   it('does not follow an upload redirect to a host outside ALLOWED_HOSTS', async () => {
     backend.manifests.set('9', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
     backend.uploadScript.push('redirect-elsewhere');

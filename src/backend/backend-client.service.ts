@@ -16,7 +16,7 @@ import {
   type BackendStatus,
   type ModelFiles,
 } from './backend-contract';
-import { FinalError } from '../common/errors';
+import { FinalError, TrainerError } from '../common/errors';
 import { retry } from '../common/retry';
 
 /** Where to call the backend for one job, and with which token. */
@@ -32,6 +32,18 @@ export interface BackendTarget {
 
 /** The upload failed for good (after retries, or at once for an answer that retrying cannot change). */
 export class UploadError extends FinalError {}
+
+/**
+ * The backend answered the upload with success but an answer that cannot be read: it may have stored the model. Not
+ * final: the job's next attempt uploads the same kept model again (same trainingId), which the backend accepts.
+ */
+export class UploadOutcomeUnknownError extends TrainerError {}
+
+/**
+ * The largest answer read from the backend to a status or an upload (a few hundred bytes of GraphQL): a longer one
+ * is cut off as it arrives, never held (a 3,000 MB answer once took the process down).
+ */
+export const MAX_BACKEND_ANSWER_BYTES = 64 * 1024;
 
 const STATUS_ATTEMPTS = 3;
 const STATUS_RETRY_DELAY_MS = 500;
@@ -112,6 +124,7 @@ export class BackendClient {
           const response = await this.http.axiosRef.post(target.webhookUrl, body, {
             headers: { Authorization: `Bearer ${target.authToken}`, 'Content-Type': 'application/json' },
             ...deadline(this.config.BACKEND_REQUEST_TIMEOUT_SECONDS * 1000, target.signal),
+            maxContentLength: MAX_BACKEND_ANSWER_BYTES,
             validateStatus: () => true,
             ...guardedRequest(target.webhookUrl, target.policy),
           });
@@ -156,7 +169,7 @@ export class BackendClient {
         },
       });
     } catch (err) {
-      if (err instanceof UploadError || target.signal?.aborted) throw err;
+      if (err instanceof UploadError || err instanceof UploadOutcomeUnknownError || target.signal?.aborted) throw err;
       throw new UploadError(`upload failed after ${attempts} attempts: ${(err as Error).message}`);
     }
   }
@@ -168,10 +181,16 @@ export class BackendClient {
         headers: { Authorization: `Bearer ${target.authToken}` },
         ...deadline(this.config.UPLOAD_TIMEOUT_SECONDS * 1000, target.signal),
         maxBodyLength: Infinity,
+        maxContentLength: MAX_BACKEND_ANSWER_BYTES,
         validateStatus: () => true,
         ...guardedRequest(target.webhookUrl, target.policy),
       });
       if (response.status >= 200 && response.status < 300) {
+        if (typeof response.data !== 'object' || response.data === null)
+          throw new UploadOutcomeUnknownError(
+            `the backend answered the upload with HTTP ${response.status} and a body that is not JSON: it may have ` +
+              `stored the model, which is kept and uploaded again`,
+          );
         const accepted = graphqlResult(response.data, 'completeTraining');
         if (accepted === true) return;
         throw new UploadError(`the backend answered completeTraining: ${JSON.stringify(accepted)}`);
@@ -179,7 +198,7 @@ export class BackendClient {
       if (response.status >= 500 || response.status === 429) throw new Error(`HTTP ${response.status}`);
       throw new UploadError(`the backend refused the upload: HTTP ${response.status}`);
     } catch (err) {
-      if (err instanceof UploadError) throw err;
+      if (err instanceof UploadError || err instanceof UploadOutcomeUnknownError) throw err;
       const refused = egressRefusal(err);
       if (refused) throw new UploadError(`upload refused: ${refused.message}`);
       if (err instanceof GraphqlError) throw new UploadError(`the backend refused the upload: ${err.message}`);
@@ -191,6 +210,8 @@ export class BackendClient {
 /** A short reason without request details (which would carry the token). */
 function describe(err: unknown, deadlineSeconds: number): string {
   if (pastDeadline(err)) return `timed out after ${deadlineSeconds} s`;
+  if (/maxContentLength/.test((err as Error)?.message ?? ''))
+    return `the answer was longer than ${MAX_BACKEND_ANSWER_BYTES} bytes (cut off)`;
   if (isAxiosError(err)) return err.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : err.message;
   return err instanceof Error ? err.message : String(err);
 }

@@ -19,10 +19,11 @@ export type { ManifestProduct, StatusCall, Upload, UploadedFile } from '../../sr
  * How the fake answers an upload: accepts it, an HTTP status, GraphQL errors, `completeTraining: false`,
  * `unreachable` (the connection dropped unanswered, as a backend that is down), `redirect-elsewhere` (307 to this
  * same server under the name `localhost`, a host jobs are not allowed) or `accept-silently` (recorded as accepted,
- * never answered: the backend took the model but its answer is not yet out).
+ * never answered: the backend took the model but its answer is not yet out) or `not-json` (recorded as accepted, then
+ * answered HTTP 200 with a body that is not JSON).
  */
 export type UploadOutcome =
-  'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere' | 'accept-silently';
+  'ok' | number | 'graphql-errors' | 'false' | 'unreachable' | 'redirect-elsewhere' | 'accept-silently' | 'not-json';
 
 export class FakeBackend extends StandInBackend {
   /** Outcomes of the next upload attempts, consumed in order; `uploadDefault` after that. */
@@ -97,6 +98,7 @@ export class FakeBackend extends StandInBackend {
     const result = await this.completeUpload(upload);
     if (!result.errors && outcome === 'false') return sendJson(res, 200, { data: { completeTraining: false } });
     if (!result.errors && outcome === 'accept-silently') return;
+    if (!result.errors && outcome === 'not-json') return void res.end('OK');
     sendJson(res, 200, result);
   }
 

@@ -12,6 +12,8 @@ import { closeServer, listenOnLoopback } from '../../src/common/loopback';
 export class HostilePeer {
   url = '';
   readonly hits = new Map<string, number>();
+  /** Bytes each endless answer had sent when its client hung up (or all 100 MB). */
+  readonly endlessSent: number[] = [];
   private server?: Server;
   private timers = new Set<NodeJS.Timeout>();
 
@@ -69,7 +71,10 @@ export class HostilePeer {
       }
       res.end();
     };
-    res.on('close', () => (sent = Infinity));
+    res.on('close', () => {
+      this.endlessSent.push(Math.min(sent, 100 * 1024 * 1024));
+      sent = Infinity;
+    });
     write();
   }
 
