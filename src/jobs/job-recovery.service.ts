@@ -11,6 +11,7 @@ import { withLogContext } from '../logging/log-context';
 import { JobProcessor, type RunningAttempt } from './job.processor';
 import { JobQueueRepository } from './job-queue.repository';
 import { JobRecordsRepository, recordableError } from './job-records.repository';
+import { jobEnded } from '../common/secrets';
 
 const SHUTDOWN_HAND_BACK = 'the attempt was interrupted by a shutdown; handed back to the queue';
 
@@ -158,6 +159,7 @@ export class JobRecoveryService implements OnApplicationBootstrap, BeforeApplica
         this.logger.warn(`job ${id} handed back to the queue (${state})`);
         const job = state === 'failed' ? await this.records.find(id) : null;
         if (job) await this.processor.fail(job, `all ${job.maxAttempts} attempts were interrupted`, null);
+        jobEnded(id);
       });
     }
   }

@@ -1,9 +1,10 @@
 /** One attempt of a job against fake records, a fake backend and a fake trainer: outcomes, statuses, retries. */
 import assert from 'node:assert/strict';
+import { redactSecrets } from '../common/secrets';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TokenSeal } from '../common/token-seal';
 import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';
-import { jobHarness, type JobHarness } from '../../test/fakes/job-harness';
+import { jobHarness, SERVICE_TOKEN, type JobHarness } from '../../test/fakes/job-harness';
 import { JobLostError } from './job.processor';
 
 describe('JobProcessor (one attempt, on fakes)', () => {
@@ -89,6 +90,22 @@ describe('JobProcessor (one attempt, on fakes)', () => {
       ],
     );
     assert.equal(h.listener.calls.at(-1), 'failed c1 the manifest has fewer than 2 products with photos');
+  });
+
+  it("scrubs a job's token and the service token from what it records and sends, after 2,000 other jobs' tokens", async () => {
+    for (let i = 0; i < 2000; i++) {
+      const other = h.queued({ channelId: `other-${i}` }, `backend-token-of-job-${i}-0123456789`);
+      h.backend.manifestError = new DatasetError('no products');
+      await h.processor.start(other.id, 1).done;
+    }
+    const token = 'backend-token-quoted-back-0123456789';
+    const job = h.queued({ channelId: 'c9' }, token);
+    h.backend.manifestError = new DatasetError(`token ${token} may not read channel c9 (${SERVICE_TOKEN})`);
+    await h.processor.start(job.id, 1).done;
+    const expected = 'token [redacted] may not read channel c9 ([redacted])';
+    assert.equal(h.records.get(job.id).error, expected);
+    assert.equal(h.backend.statuses.filter((s) => s.channelId === 'c9').at(-1)?.error, expected);
+    assert.equal(redactSecrets(`late answer quoting ${token}`), 'late answer quoting [redacted]');
   });
 
   it('fails the job when a retryable failure happens on its last attempt', async () => {

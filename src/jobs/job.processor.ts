@@ -8,7 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { egressPolicy } from '../common/egress';
 import { FinalError, isFinal, TrainerError } from '../common/errors';
 import { isLocalDiskError } from '../common/local-disk';
-import { registerSecret } from '../common/secrets';
+import { jobEnded, registerJobSecret, registerSecret } from '../common/secrets';
 import { TokenSeal } from '../common/token-seal';
 import { stripControlCharacters } from '../common/validation';
 import { untilDatabaseAnswers } from '../database/database-errors';
@@ -96,9 +96,11 @@ export class JobProcessor {
    */
   start(jobId: string, attempt: number): RunningAttempt {
     const claim = this.claim(jobId, attempt);
-    const done = claim.then((job) =>
-      job ? withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt)) : undefined,
-    );
+    const done = claim
+      .then((job) =>
+        job ? withLogContext({ jobId, channelId: job.channelId }, () => this.attempt(job, attempt)) : undefined,
+      )
+      .finally(() => jobEnded(jobId));
     return { claim, done };
   }
 
@@ -361,7 +363,7 @@ export class JobProcessor {
         "the job's backend token cannot be decrypted (was ML_SERVICE_TOKEN changed since it was queued?)",
       );
     }
-    registerSecret(authToken);
+    registerJobSecret(job.id, authToken);
     return {
       webhookUrl: job.webhookUrl,
       authToken,

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { TrainerError } from '../common/errors';
-import { registerSecret } from '../common/secrets';
 import { TokenSeal } from '../common/token-seal';
 import { withLogContext } from '../logging/log-context';
 import type { TrainRequestDto } from './dto/train-request.dto';
@@ -34,7 +33,6 @@ export class JobsService {
 
   /** A job record and its queue entry, together or not at all; ChannelBusyError if the channel has an active job. */
   async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
-    registerSecret(request.authToken);
     const jobId = randomUUID();
     const created = await this.records.create(
       {

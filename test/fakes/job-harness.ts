@@ -51,8 +51,8 @@ export interface JobHarness {
   listener: RecordingListener;
   processor: JobProcessor;
   recovery: JobRecoveryService;
-  /** A queued record with a sealed backend token, as the intake writes it. */
-  queued(fields?: Partial<TrainingJob>): TrainingJob;
+  /** A queued record with a sealed backend token (BACKEND_TOKEN, or `token`), as the intake writes it. */
+  queued(fields?: Partial<TrainingJob>, token?: string): TrainingJob;
   /** Removes the working folder. */
   close(): Promise<void>;
 }
@@ -102,10 +102,10 @@ export async function jobHarness(env: Record<string, string> = {}): Promise<JobH
     listener,
     processor,
     recovery,
-    queued: (fields = {}) =>
+    queued: (fields = {}, token = BACKEND_TOKEN) =>
       records.add({
         id: randomUUID(),
-        sealedAuthToken: seal.seal(BACKEND_TOKEN),
+        sealedAuthToken: seal.seal(token),
         maxAttempts: config.JOB_MAX_ATTEMPTS,
         ...fields,
       }),
