@@ -107,6 +107,7 @@ describe('training pipeline on real photos', () => {
     assert.equal(metadata.productCount, 4);
     assert.equal(metadata.imageCount, 40);
     assert.equal(metadata.baseModel.sha256, await verifyModelFiles(BASE_MODEL_JSON));
+    assert.equal(metadata.baseModel.url, null, 'a local path is not shown');
     assert.deepEqual(metadata.preprocessing.inputRange, [-1, 1]);
     assert.ok(metadata.metrics.secondsPerStage.embedding > 0);
     assert.ok(metadata.metrics.headIterations > 0 && metadata.metrics.headIterations <= 300);

@@ -36,12 +36,11 @@ describe('report.html', () => {
     assert.doesNotMatch(html, /@import|url\(|<link|<script/);
   });
 
-  it('leaves the heat map out past a size, and hides a local base model path', async () => {
+  it('leaves the heat map out past a size, and names a base model read from a local path so', async () => {
     const input = await madeUpReport(MAX_HEAT_MAP_PRODUCTS + 1, 1);
-    input.metadata.baseModel.url = '/srv/secret/models/model.json';
+    input.metadata.baseModel.url = null;
     const html = renderReport(input);
     assert.match(html, /Left out for more than 60 products/);
-    assert.doesNotMatch(html, /srv\/secret/);
     assert.match(html, /a local copy \(weights sha256/);
   });
 });

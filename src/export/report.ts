@@ -175,8 +175,7 @@ function identity(metadata: MetadataInput): string {
   const stages = Object.entries(metadata.metrics.secondsPerStage)
     .map(([stage, seconds]) => `${escapeHtml(stage)} ${seconds.toFixed(1)} s`)
     .join(', ');
-  // A local path names the server's folders: only a URL is shown.
-  const base = /^https?:\/\//i.test(metadata.baseModel.url) ? metadata.baseModel.url : 'a local copy';
+  const base = metadata.baseModel.url ?? 'a local copy';
   const rows: [string, string][] = [
     ['training id', metadata.trainingId],
     ['trained at', metadata.trainedAt.toISOString()],

@@ -110,7 +110,8 @@ export interface MetadataInput {
   tfjsVersion: string;
   metrics: ModelMetrics;
   recognition: RecognitionMetadata;
-  baseModel: { url: string; sha256: string };
+  /** `url` is null for a base model read from a local path. */
+  baseModel: { url: string | null; sha256: string };
   recipe: Record<string, unknown>;
   inputRange: InputRange;
   userMetadata?: Record<string, unknown>;

@@ -108,6 +108,17 @@ describe('JobProcessor (one attempt, on fakes)', () => {
     assert.equal(redactSecrets(`late answer quoting ${token}`), 'late answer quoting [redacted]');
   });
 
+  it("shows no folder of the service in a job's error, in its record or in the webhook", async () => {
+    const job = h.queued({ maxAttempts: 1 });
+    h.trainer.error = new Error(`protobuf parse error in ${h.config.MODEL_CACHE_DIR}/onnx/e159.v1.onnx`);
+    await h.processor.start(job.id, 1).done;
+    assert.equal(h.records.get(job.id).error, 'protobuf parse error in MODEL_CACHE_DIR/onnx/e159.v1.onnx');
+    assert.equal(
+      h.backend.statuses.filter((s) => s.status === 'failed').at(-1)?.error,
+      'protobuf parse error in MODEL_CACHE_DIR/onnx/e159.v1.onnx',
+    );
+  });
+
   it('fails the job when a retryable failure happens on its last attempt', async () => {
     const job = h.queued({ maxAttempts: 2 });
     h.backend.manifestError = new ManifestUnavailableError('manifest request failed: HTTP 502');

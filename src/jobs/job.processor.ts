@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { egressPolicy } from '../common/egress';
 import { FinalError, isFinal, TrainerError } from '../common/errors';
 import { isLocalDiskError } from '../common/local-disk';
+import { hideLocalPaths } from '../common/local-paths';
 import { jobEnded, registerJobSecret, registerSecret } from '../common/secrets';
 import { TokenSeal } from '../common/token-seal';
 import { stripControlCharacters } from '../common/validation';
@@ -89,6 +90,12 @@ export class JobProcessor {
     registerSecret(config.ML_SERVICE_TOKEN);
   }
 
+  /** The folders a job's error must not show (see hideLocalPaths). */
+  private get localFolders(): Record<string, string> {
+    const { MODEL_CACHE_DIR, WORK_DIR, DATA_DIR, embeddingCacheDir } = this.config;
+    return { MODEL_CACHE_DIR, WORK_DIR, DATA_DIR, EMBEDDING_CACHE_DIR: embeddingCacheDir };
+  }
+
   /**
    * Attempt `attempt` of a job, as the queue hands it over. `done` rejects when the attempt failed and the queue
    * should retry it (or, with JobLostError, when the job is no longer this attempt's); it resolves when the job
@@ -131,7 +138,7 @@ export class JobProcessor {
       target = jobTarget;
       outcome = await this.withCeiling((stop) => this.run(job, jobTarget, stop));
     } catch (err) {
-      const message = recordableError(err);
+      const message = hideLocalPaths(recordableError(err), this.localFolders);
       if (err instanceof JobLostError) {
         this.logger.warn(`job ${job.id} attempt ${attempt} abandoned: ${message}`);
         throw err;

@@ -170,7 +170,11 @@ export class TrainerService {
           metrics: metricsFor(trained.crossValidation, trained.report.iterations, labels, seconds),
           recognition,
           inputRange,
-          baseModel: { url: baseModel.source, sha256: baseModel.sha256 },
+          // A local path would show where the service keeps its files: only a URL goes into the model's metadata.
+          baseModel: {
+            url: /^https?:\/\//i.test(baseModel.source) ? baseModel.source : null,
+            sha256: baseModel.sha256,
+          },
           recipe: { ...recipe, views: 'centre + one crop per photo', bankViews: 'centre' },
           userMetadata: request.userMetadata,
         };
