@@ -8,7 +8,7 @@ import { tempDir } from './support/fixtures';
 import { HostilePeer } from './support/hostile-peer';
 import { ServiceApi } from './support/service-api';
 import { freeLoopbackPort } from '../src/common/loopback';
-import { startService, type RunningService } from './support/service-app';
+import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
 import { resetDatabase } from './support/test-database';
 import { QUICK_CLASSES } from './support/shared';
 
@@ -38,6 +38,7 @@ describe('hostile photos and manifests', () => {
     // The photos are on the peer's port, which is not one of the job's own URLs'.
     service = await startService(work, {
       DOWNLOAD_TIMEOUT_SECONDS: '3',
+      MAX_QUEUED_JOBS: '3',
       ALLOWED_PORTS: [new URL(peer.url).port, closedPort, resettingPort].join(','),
     });
     api = new ServiceApi(service.url, backend);
@@ -170,5 +171,53 @@ describe('hostile photos and manifests', () => {
     );
     const upload = backend.uploads.find((u) => u.channelId === '44')!;
     assert.equal(JSON.parse(upload.metadata.bytes.toString()).labelNames[0], 'Äpfel');
+  });
+
+  it('refuses a flood at the door: past MAX_QUEUED_JOBS queued jobs, 429 with Retry-After', async () => {
+    const post = async (channelId: string) => {
+      backend.manifests.set(channelId, { graphqlError: 'flood' });
+      const response = await fetch(`${service.url}/v1/train`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_TOKEN}` },
+        body: JSON.stringify({
+          channelId,
+          manifestUrl: backend.manifestUrl(channelId),
+          webhookUrl: backend.webhookUrl,
+          authToken: BACKEND_TOKEN,
+        }),
+      });
+      return {
+        status: response.status,
+        retryAfter: response.headers.get('retry-after'),
+        body: (await response.json()) as any,
+      };
+    };
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await post(`flood-${i}`));
+    // Posted within a queue poll: three are queued (the first may already run, which frees a place), the rest refused.
+    const accepted = answers.filter((a) => a.status === 202);
+    assert.ok(accepted.length >= 3 && accepted.length <= 4, `${accepted.length} accepted`);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(refused.length, 6 - accepted.length);
+    for (const answer of refused) {
+      assert.equal(answer.retryAfter, '60');
+      assert.match(answer.body.message, /^\d+ training jobs are queued \(MAX_QUEUED_JOBS\); try again later$/);
+    }
+    for (const answer of accepted) await api.finished(answer.body.jobId);
+  });
+
+  it('does not retry what the backend refuses as such: a wrong token is asked once per request', async () => {
+    backend.manifests.set('45', backend.groceryProducts(QUICK_CLASSES.slice(0, 2), 3));
+    const wrong = 'a-wrong-backend-token-0123456789';
+    const { body } = await api.train('45', { authToken: wrong });
+    const job = await api.finished(body.jobId);
+    assert.equal(job.state, 'failed');
+    assert.match(job.error, /not currently authorized/);
+    await waitFor('the failed status', async () =>
+      backend.requests.filter((r) => r.authorization === `Bearer ${wrong}`).length >= 3 ? true : undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The manifest, the "training" status and the "failed" status, each once (before: each status three times).
+    assert.equal(backend.requests.filter((r) => r.authorization === `Bearer ${wrong}`).length, 3);
   });
 });

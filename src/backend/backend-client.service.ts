@@ -30,6 +30,9 @@ export interface BackendTarget {
   signal?: AbortSignal;
 }
 
+/** The backend refused a request as such (401 or 403): the same request gets the same answer. */
+class BackendRefusalError extends TrainerError {}
+
 /** The upload failed for good (after retries, or at once for an answer that retrying cannot change). */
 export class UploadError extends FinalError {}
 
@@ -118,6 +121,7 @@ export class BackendClient {
       this.logger.warn(
         `status "${status}" ${progress ?? ''} for channel ${target.channelId} not accepted (attempt ${attempt}/${STATUS_ATTEMPTS}): ${describe(err, this.config.BACKEND_REQUEST_TIMEOUT_SECONDS)}`,
       );
+    let attempt = 1;
     try {
       await retry(
         async () => {
@@ -128,6 +132,8 @@ export class BackendClient {
             validateStatus: () => true,
             ...guardedRequest(target.webhookUrl, target.policy),
           });
+          if (response.status === 401 || response.status === 403)
+            throw new BackendRefusalError(`HTTP ${response.status}`);
           if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`);
           graphqlResult(response.data, 'updateTrainingStatus');
         },
@@ -135,15 +141,17 @@ export class BackendClient {
           attempts: STATUS_ATTEMPTS,
           delayMs: STATUS_RETRY_DELAY_MS,
           signal: target.signal,
-          onRetry: (err, attempt) => {
-            warn(err, attempt);
+          // The backend's own answer (a GraphQL error such as an invalid token, or 401/403) comes again: not retried.
+          retryable: (err) => !(err instanceof GraphqlError || err instanceof BackendRefusalError),
+          onRetry: (err) => {
+            warn(err, attempt++);
             this.metrics?.webhookRetries.inc();
           },
         },
       );
       return true;
     } catch (err) {
-      if (!target.signal?.aborted) warn(err, STATUS_ATTEMPTS);
+      if (!target.signal?.aborted) warn(err, attempt);
       return false;
     }
   }

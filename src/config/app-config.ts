@@ -95,6 +95,13 @@ export class AppConfig {
   @MinLength(1)
   WORK_DIR: string = path.join(os.tmpdir(), `ml-trainer-jobs-${os.userInfo().username}`);
 
+  /**
+   * Queued jobs (of every process on the database) past which POST /v1/train answers 429 with Retry-After: a flood
+   * of requests is refused at the door instead of queueing hours of work ahead of real channels.
+   */
+  @IntSetting(1, 100_000)
+  MAX_QUEUED_JOBS = 200;
+
   /** Attempts of a job (a crashed or interrupted attempt is retried from the start). */
   @IntSetting(1, 10)
   JOB_MAX_ATTEMPTS = 3;

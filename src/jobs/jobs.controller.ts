@@ -6,15 +6,25 @@ import {
   Controller,
   Get,
   Header,
+  HttpException,
   HttpCode,
   NotFoundException,
   Param,
   ParseUUIDPipe,
   Post,
   Query,
+  Res,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiOkResponse,
+  ApiProduces,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+} from '@nestjs/swagger';
 import { BearerAuthGuard } from '../common/bearer-auth.guard';
 import { refusedJobUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
@@ -22,7 +32,10 @@ import { JobView } from './dto/job.view';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { TrainRequestDto } from './dto/train-request.dto';
 import { KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
-import { ChannelBusyError, JobsService } from './jobs.service';
+import { ChannelBusyError, JobsService, QueueFullError } from './jobs.service';
+
+/** When a client refused for a full queue should ask again: about what a few trainings take. */
+const QUEUE_FULL_RETRY_AFTER_SECONDS = 60;
 
 @ApiTags('training')
 @ApiBearerAuth()
@@ -38,7 +51,11 @@ export class JobsController {
   @Post('train')
   @HttpCode(202)
   @ApiConflictResponse({ description: 'The channel already has a queued or running job; its jobId is returned' })
-  async train(@Body() request: TrainRequestDto): Promise<{ message: string; jobId: string }> {
+  @ApiTooManyRequestsResponse({ description: 'MAX_QUEUED_JOBS jobs are queued; Retry-After says when to ask again' })
+  async train(
+    @Body() request: TrainRequestDto,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<{ message: string; jobId: string }> {
     const refused = (['manifestUrl', 'webhookUrl'] as const).flatMap((field) => {
       const reason = refusedJobUrl(request[field], this.config.allowedHosts);
       return reason ? [`${field}: ${reason}`] : [];
@@ -50,6 +67,10 @@ export class JobsController {
     } catch (err) {
       if (err instanceof ChannelBusyError) {
         throw new ConflictException({ statusCode: 409, message: err.message, error: 'Conflict', jobId: err.jobId });
+      }
+      if (err instanceof QueueFullError) {
+        response.setHeader('retry-after', String(QUEUE_FULL_RETRY_AFTER_SECONDS));
+        throw new HttpException({ statusCode: 429, message: err.message, error: 'Too Many Requests' }, 429);
       }
       throw err;
     }

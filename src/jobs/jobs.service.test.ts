@@ -9,7 +9,7 @@ import { FakeJobRecords } from '../../test/fakes/fake-job-records';
 import { SERVICE_TOKEN } from '../../test/fakes/job-harness';
 import type { JobQueueRepository } from './job-queue.repository';
 import type { JobRecordsRepository } from './job-records.repository';
-import { ChannelBusyError, JobsService } from './jobs.service';
+import { ChannelBusyError, JobsService, QueueFullError } from './jobs.service';
 
 Logger.overrideLogger(false);
 
@@ -20,10 +20,10 @@ describe('JobsService (intake, on fakes)', () => {
     webhookUrl: 'http://127.0.0.1:3000/admin-api',
     authToken: 'the-backend-token',
   };
-  const setup = () => {
+  const setup = (env: Record<string, string> = {}) => {
     const records = new FakeJobRecords();
     const queue = new FakeJobQueue();
-    const config = loadConfig({ ML_SERVICE_TOKEN: SERVICE_TOKEN, JOB_MAX_ATTEMPTS: '4', LOG_LEVEL: 'silent' });
+    const config = loadConfig({ ML_SERVICE_TOKEN: SERVICE_TOKEN, JOB_MAX_ATTEMPTS: '4', LOG_LEVEL: 'silent', ...env });
     const jobs = new JobsService(
       records as unknown as JobRecordsRepository,
       queue as unknown as JobQueueRepository,
@@ -58,5 +58,19 @@ describe('JobsService (intake, on fakes)', () => {
     });
     assert.equal(queue.calls.length, 1, 'no second queue entry');
     await jobs.startTraining({ ...request, channelId: 'c2' });
+  });
+
+  it('refuses a job past MAX_QUEUED_JOBS queued ones, writing nothing', async () => {
+    const { records, queue, jobs } = setup({ MAX_QUEUED_JOBS: '2' });
+    await jobs.startTraining({ ...request, channelId: 'a' });
+    await jobs.startTraining({ ...request, channelId: 'b' });
+    await assert.rejects(
+      jobs.startTraining({ ...request, channelId: 'c' }),
+      (err) =>
+        err instanceof QueueFullError &&
+        err.message === '2 training jobs are queued (MAX_QUEUED_JOBS); try again later',
+    );
+    assert.equal(records.jobs.size, 2);
+    assert.equal(queue.entries.size, 2);
   });
 });

@@ -21,6 +21,13 @@ export class ChannelBusyError extends TrainerError {
   }
 }
 
+/** MAX_QUEUED_JOBS jobs are queued already: the request is refused, to be made again later. */
+export class QueueFullError extends TrainerError {
+  constructor(readonly queued: number) {
+    super(`${queued} training jobs are queued (MAX_QUEUED_JOBS); try again later`);
+  }
+}
+
 @Injectable()
 export class JobsService {
   private readonly logger = new Logger(JobsService.name);
@@ -31,8 +38,14 @@ export class JobsService {
     private readonly config: AppConfig,
   ) {}
 
-  /** A job record and its queue entry, together or not at all; ChannelBusyError if the channel has an active job. */
+  /**
+   * A job record and its queue entry, together or not at all; ChannelBusyError if the channel has an active job,
+   * QueueFullError past MAX_QUEUED_JOBS.
+   */
   async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
+    // Counted before the insert: processes racing past the bound together overshoot it by a few jobs at most.
+    const queued = (await this.records.countByStatus()).queued ?? 0;
+    if (queued >= this.config.MAX_QUEUED_JOBS) throw new QueueFullError(queued);
     const jobId = randomUUID();
     const created = await this.records.create(
       {
