@@ -135,7 +135,7 @@ describe('hostile photos and manifests', () => {
     const duplicate = { ...products[1], images: products[1].images.slice(0, 1) };
     const empty = Array.from({ length: 497 }, (_, i) => ({
       productId: `empty-${i}`,
-      productName: 'x'.repeat(i === 0 ? 1000 : 3),
+      productName: i === 1 ? 'y'.repeat(1025) : 'x'.repeat(i === 0 ? 1000 : 3),
       images: [],
     }));
     backend.manifests.set('43', [...products, duplicate, ...empty]);
@@ -143,7 +143,20 @@ describe('hostile photos and manifests', () => {
     assert.equal(job.state, 'completed', job.error);
     assert.equal(job.metrics.products, 2);
     assert.equal(job.metrics.images, 7, 'the duplicate product’s photo is merged in');
-    assert.equal(job.metrics.droppedProducts.length, 497);
+    assert.equal(job.metrics.droppedProducts.length, 496);
+    // What was merged or ignored is stored with the job (before: only the CLI printed it).
+    assert.ok(
+      job.metrics.warnings.includes(
+        `product ${products[1].productId} is listed more than once: its photos were merged`,
+      ),
+      JSON.stringify(job.metrics.warnings),
+    );
+    assert.ok(
+      job.metrics.warnings.some((w: string) =>
+        /^product #5 ignored: productName must be shorter than or equal to/.test(w),
+      ),
+      JSON.stringify(job.metrics.warnings),
+    );
     assert.ok(job.skipped.length <= 500, 'the record keeps at most 500 skipped entries');
     await assert.rejects(fs.access('/tmp/pwned.jpg'));
     const upload = backend.uploads.find((u) => u.channelId === '43')!;

@@ -15,6 +15,7 @@ const OUTCOME: JobOutcome = {
     validationAccuracy: 1,
     recognition: { threshold: 0.9 } as JobOutcome['result']['recognition'],
     backend: 'wasm',
+    warnings: [],
   },
   timings: { embedding: 1.5 },
   skips: [],

@@ -312,6 +312,7 @@ export class JobProcessor {
     this.logger.log(
       `model trained: ${summary.labels.length} products, ${summary.images} photos, validation accuracy ${summary.validationAccuracy ?? 'n/a'}`,
     );
+    for (const warning of recordedWarnings(summary.warnings)) this.logger.warn(`job ${job.id}: ${warning}`);
     const skips = toSkips(summary.skipped, summary.droppedLabels);
     this.writeSkips(job.id, skips);
     return {
@@ -423,5 +424,14 @@ function resultOf(summary: TrainingSummary): JobResult {
     validationAccuracy: summary.validationAccuracy,
     recognition: summary.recognition,
     backend: summary.backend,
+    warnings: recordedWarnings(summary.warnings),
   };
+}
+
+/** Warnings a job record keeps; a manifest of many bad products would otherwise make a record of megabytes. */
+const MAX_RECORDED_WARNINGS = 100;
+
+function recordedWarnings(warnings: string[]): string[] {
+  if (warnings.length <= MAX_RECORDED_WARNINGS) return warnings;
+  return [...warnings.slice(0, MAX_RECORDED_WARNINGS), `and ${warnings.length - MAX_RECORDED_WARNINGS} more warnings`];
 }

@@ -17,6 +17,11 @@ export interface JobResult {
   /** The model's recognition gate, its expected figures, look-alikes and photo advice (as in metadata.json). */
   recognition: RecognitionMetadata;
   backend: string | null;
+  /**
+   * Everything the training warned about: the manifest's (products merged or ignored, and why), the negative bank's,
+   * look-alikes and photo advice (at most MAX_RECORDED_WARNINGS, then how many more).
+   */
+  warnings: string[];
 }
 
 /** A photo or product left out of a job, and why. */
