@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { modelValue, pixelAt, pngDeclaring, rawToSharp, twoColourRaw } from '../../test/support/images';
+import { modelValue, pixelAt, pngDeclaring, pngWithText, rawToSharp, twoColourRaw } from '../../test/support/images';
 import { productLook, renderPhoto, scene } from '../../test/support/rendered-photos';
-import { ImageRejectedError, preprocessImage } from './preprocess';
+import { ImageRejectedError, pngTextBytes, preprocessImage } from './preprocess';
 import { IMAGE_SIZE } from '../common/model-shape';
 
 const RED = [255, 0, 0];
@@ -130,6 +130,20 @@ describe('preprocessImage', () => {
     const bytes = await renderPhoto(productLook('Bright-Tea'), scene(0), 348);
     const [a, b] = await Promise.all([preprocessImage(bytes), preprocessImage(bytes)]);
     assert.deepEqual(a.pixels, b.pixels);
+  });
+
+  it('refuses a PNG carrying more text metadata than a photo does, without decoding it, and reads a normal one', async () => {
+    const huge = await pngWithText(19 * 1024 * 1024);
+    assert.equal(pngTextBytes(huge), 19 * 1024 * 1024 + 'Comment\0'.length);
+    await assert.rejects(
+      preprocessImage(huge),
+      new ImageRejectedError(
+        `PNG with ${19 * 1024 * 1024 + 8} bytes of text metadata, over the 1048576-byte limit (the decoder would hold it)`,
+      ),
+    );
+    const small = await pngWithText(4000);
+    assert.equal((await preprocessImage(small)).pixels.length, 224 * 224 * 3);
+    assert.equal(pngTextBytes(Buffer.from('not a png at all')), 0);
   });
 
   const rejected: [string, () => Promise<Buffer> | Buffer, RegExp][] = [

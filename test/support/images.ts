@@ -43,6 +43,18 @@ export function pngDeclaring(width: number, height: number): Buffer {
   ]);
 }
 
+/** A small PNG (64×64) carrying a tEXt chunk of `textBytes` bytes: metadata that costs memory, not pixels. */
+export async function pngWithText(textBytes: number): Promise<Buffer> {
+  const png = await sharp(twoColourRaw(64, 64, 32, [200, 30, 30], [30, 30, 200]), {
+    raw: { width: 64, height: 64, channels: 3 },
+  })
+    .png()
+    .toBuffer();
+  const text = Buffer.concat([Buffer.from('Comment\0', 'latin1'), Buffer.alloc(textBytes, 'a')]);
+  // After the signature and IHDR (8 + 25 bytes), before the image data.
+  return Buffer.concat([png.subarray(0, 33), chunk('tEXt', text), png.subarray(33)]);
+}
+
 function chunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
