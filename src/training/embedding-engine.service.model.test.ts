@@ -59,6 +59,23 @@ describe('EmbeddingEngineService', () => {
     pool.compareEngines = compare;
   });
 
+  it('makes the graph again when the cached one was cut short or altered', async () => {
+    const first = (await service('auto').engineFor(base)) as { onnxPath: string };
+    const good = await fs.readFile(first.onnxPath);
+    const cutShort = (b: Buffer) => b.subarray(0, b.length >> 1);
+    const altered = (b: Buffer) => {
+      const copy = Buffer.from(b);
+      copy[copy.length - 100] ^= 0x40; // a weight near the end: the graph still loads, and embeds wrongly
+      return copy;
+    };
+    for (const damage of [cutShort, altered]) {
+      await fs.writeFile(first.onnxPath, damage(good));
+      const again = (await service('auto').engineFor(base)) as { name: string; onnxPath: string };
+      assert.equal(again.name, 'onnx');
+      assert.deepEqual(await fs.readFile(again.onnxPath), good, 'made again, byte for byte');
+    }
+  });
+
   it('falls back to tfjs for a base model with a layer the graph cannot express, and names the layer', async () => {
     assert.deepEqual(await service('auto').engineFor(unusual), { name: 'tfjs' });
     await assert.rejects(

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
-import { fileExists } from '../common/local-disk';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { encodePng, type View } from '../dataset/preprocess';
@@ -67,15 +66,22 @@ export class EmbeddingEngineService {
   }
 
   /**
-   * The base model's ONNX graph. Generated once and cached under its sha256, and only after it has matched tfjs on
-   * probe images: a cached graph is a checked one.
+   * The base model's ONNX graph. Generated and cached under its sha256, and only after it has matched tfjs on probe
+   * images. The graph is the same bytes every time it is generated, so a cached file is used only when it still is
+   * them: a truncated or altered graph (which failed every job, or embedded wrongly) is made again.
    */
   private async verifiedGraph(baseModel: BaseModelFiles): Promise<string> {
     loadOnnxRuntime();
     const dir = path.join(this.config.MODEL_CACHE_DIR, 'onnx');
     const onnxPath = path.join(dir, `${baseModel.sha256}.v${ONNX_GRAPH_VERSION}.onnx`);
-    if (await fileExists(onnxPath)) return onnxPath;
     const graph = onnxModelOf(fuseLayersModel(await readModelArtifacts(baseModel.modelJsonPath), EMBEDDING_LAYER));
+    const cached = await fs.readFile(onnxPath).catch(() => undefined);
+    if (cached && Buffer.from(graph).equals(cached)) return onnxPath;
+    if (cached)
+      this.logger.warn(
+        `the cached ONNX graph of base model ${baseModel.sha256.slice(0, 12)}… is damaged or changed (${cached.length} ` +
+          `bytes, ${graph.length} expected): made again`,
+      );
     await fs.mkdir(dir, { recursive: true });
     // Unique per writer: replicas sharing MODEL_CACHE_DIR may all be pid 1.
     const unchecked = `${onnxPath}.${randomUUID()}.unchecked`;
