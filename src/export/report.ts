@@ -137,7 +137,7 @@ function lookAlikeCard(pair: ReportLookAlike): string {
 /** The cross-validation's confusion matrix as a heat map: rows are the products shown, columns what they were named. */
 function heatMap(metadata: MetadataInput, products: ReportProduct[]): string {
   const matrix = metadata.metrics.confusionMatrix;
-  if (products.length > MAX_HEAT_MAP_PRODUCTS)
+  if (products.length > MAX_HEAT_MAP_PRODUCTS || !matrix)
     return `<p>Left out for more than ${MAX_HEAT_MAP_PRODUCTS} products: the look-alikes above list the pairs.</p>`;
   const rows = matrix.map((row, i) => {
     const total = row.reduce((a, b) => a + b, 0);

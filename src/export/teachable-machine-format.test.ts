@@ -1,7 +1,7 @@
 /** Unit tests of the exported model's format. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { metadataFor, modelJsonFor } from './teachable-machine-format';
+import { confusionOf, DENSE_CONFUSION_MAX_PRODUCTS, metadataFor, modelJsonFor } from './teachable-machine-format';
 
 describe('Teachable Machine format', () => {
   it('writes one weights manifest group pointing at weights.bin', () => {
@@ -78,5 +78,27 @@ describe('Teachable Machine format', () => {
     assert.equal(metadata.timeStamp, '2026-01-02T03:04:05.000Z');
     assert.deepEqual((metadata.preprocessing as { inputRange: number[] }).inputRange, [-1, 1]);
     assert.deepEqual(metadata.baseModel, { url: 'file:///m/model.json', sha256: 'f00' });
+  });
+
+  it('keeps the confusion dense up to 100 products and sparse past them, so metadata.json grows linearly', () => {
+    const confusions = [
+      { actual: 0, predicted: 1 },
+      { actual: 0, predicted: 1 },
+      { actual: 2, predicted: 0 },
+    ];
+    assert.deepEqual(confusionOf(['a', 'b', 'c'], [3, 4, 5], confusions).confusionMatrix, [
+      [3, 2, 0],
+      [0, 4, 0],
+      [1, 0, 5],
+    ]);
+    const many = Array.from({ length: 500 }, (_, i) => `p${i}`);
+    const sparse = confusionOf(many, new Array<number>(500).fill(3), confusions);
+    assert.equal(sparse.confusionMatrix, null);
+    assert.deepEqual(sparse.confusionPairs, [
+      { actual: 'p0', predicted: 'p1', count: 2 },
+      { actual: 'p2', predicted: 'p0', count: 1 },
+    ]);
+    assert.equal(DENSE_CONFUSION_MAX_PRODUCTS, 100);
+    assert.ok(JSON.stringify(sparse).length < 200);
   });
 });

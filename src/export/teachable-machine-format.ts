@@ -60,8 +60,12 @@ export interface ModelMetrics {
   validationImages: number;
   /** label → accuracy on its held-out photos (null when it had none). */
   perClassAccuracy: Record<string, number | null>;
-  /** confusionMatrix[i][j]: held-out photos of labels[i] predicted as labels[j]. */
-  confusionMatrix: number[][];
+  /**
+   * confusionMatrix[i][j]: held-out photos of labels[i] predicted as labels[j]; null past
+   * DENSE_CONFUSION_MAX_PRODUCTS products, where confusionPairs holds its non-zero cells off the diagonal instead.
+   */
+  confusionMatrix: number[][] | null;
+  confusionPairs?: { actual: string; predicted: string; count: number }[];
   /** L-BFGS iterations of the exported head's fit. */
   headIterations: number;
   secondsPerStage: StageSeconds;
@@ -161,4 +165,31 @@ export function preprocessingFor(inputRange: InputRange): Record<string, unknown
     normalization: 'x / 127 - 1',
     inputRange: [-1, 1],
   };
+}
+
+/** Past this many products the confusion is kept sparse: a dense matrix grows with the square of the count. */
+export const DENSE_CONFUSION_MAX_PRODUCTS = 100;
+
+/**
+ * The cross-validation's confusion for metadata.json: dense up to DENSE_CONFUSION_MAX_PRODUCTS products (right
+ * counts on the diagonal), else only the pairs that were confused, most confused first.
+ */
+export function confusionOf(
+  labels: string[],
+  correct: number[],
+  confusions: { actual: number; predicted: number }[],
+): Pick<ModelMetrics, 'confusionMatrix' | 'confusionPairs'> {
+  if (labels.length <= DENSE_CONFUSION_MAX_PRODUCTS) {
+    const matrix = labels.map((_, i) => labels.map((__, j) => (i === j ? correct[i] : 0)));
+    for (const { actual, predicted } of confusions) matrix[actual][predicted]++;
+    return { confusionMatrix: matrix };
+  }
+  const counts = new Map<string, { actual: string; predicted: string; count: number }>();
+  for (const { actual, predicted } of confusions) {
+    const key = `${actual} ${predicted}`;
+    const pair = counts.get(key) ?? { actual: labels[actual], predicted: labels[predicted], count: 0 };
+    pair.count++;
+    counts.set(key, pair);
+  }
+  return { confusionMatrix: null, confusionPairs: [...counts.values()].sort((a, b) => b.count - a.count) };
 }

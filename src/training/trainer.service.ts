@@ -6,7 +6,13 @@ import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
 import { renderReport, type ReportInput } from '../export/report';
-import type { InputRange, MetadataInput, ModelMetrics, RecognitionMetadata } from '../export/teachable-machine-format';
+import {
+  confusionOf,
+  type InputRange,
+  type MetadataInput,
+  type ModelMetrics,
+  type RecognitionMetadata,
+} from '../export/teachable-machine-format';
 import type { PublishedFiles } from '../export/export.service';
 import { thumbnailJpeg } from '../dataset/preprocess';
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
@@ -333,16 +339,17 @@ function metricsFor(
   labels: ProductLabel[],
   seconds: Partial<Record<Stage, number>>,
 ): ModelMetrics {
-  const confusion = labels.map(() => new Array<number>(labels.length).fill(0));
-  cv.perClass.forEach((c, i) => (confusion[i][i] = c.correct));
-  for (const { actual, predicted } of cv.confusions) confusion[actual][predicted]++;
   return {
     validationAccuracy: closedSetAccuracy(cv),
     validationImages: cv.known.length,
     perClassAccuracy: Object.fromEntries(
       labels.map((l, i) => [l.id, cv.perClass[i].scans ? share(cv.perClass[i].correct, cv.perClass[i].scans) : null]),
     ),
-    confusionMatrix: confusion,
+    ...confusionOf(
+      labels.map((l) => l.id),
+      cv.perClass.map((c) => c.correct),
+      cv.confusions,
+    ),
     headIterations,
     secondsPerStage: seconds as Record<string, number>,
   };
