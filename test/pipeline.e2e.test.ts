@@ -223,6 +223,20 @@ describe('training pipeline on real photos', () => {
     assert.deepEqual(await fs.readFile(path.join(out, 'weights.bin')), weights, 'the same model as before');
   });
 
+  it('does not read embeddings another engine made: they are keyed by what made them', async () => {
+    const tfjs = await trainerContext(path.join(work, 'cache'), { EMBEDDING_ENGINE: 'tfjs' });
+    try {
+      const summary = await tfjs.get(TrainerService).train({
+        dataset: await datasets.fromFolder(photos),
+        outDir: path.join(work, 'out-tfjs'),
+        modelName: 'quick',
+      });
+      assert.equal(summary.cachedImages, 0, 'the ONNX graph’s embeddings are not the tfjs engine’s');
+    } finally {
+      await tfjs.close();
+    }
+  });
+
   it('stops a training at once when it is cancelled, and the next one trains', async () => {
     const sample = await datasets.fromFolder(SAMPLE_SHOP_DIR);
     const cache = { EMBEDDING_CACHE_DIR: path.join(work, 'cancel-embeddings') };

@@ -10,7 +10,8 @@ const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;
 const CHECKSUM_BYTES = 32;
 
 /**
- * Embeddings on disk, one small file each, keyed by (base model identity, image sha256, preprocessing version, view),
+ * Embeddings on disk, one small file each, keyed by (what produced them: base model and engine, image sha256,
+ * preprocessing version, view),
  * so retraining after a few new photos only embeds the new ones. Writes are atomic (temp file + rename). An entry
  * that is damaged (wrong size, checksum, or a value that is not finite) is removed and reported as missing, so the
  * photo is embedded again.
@@ -18,12 +19,13 @@ const CHECKSUM_BYTES = 32;
 export class EmbeddingCache {
   constructor(
     private readonly dir: string,
-    private readonly baseModelSha256: string,
+    /** What makes the embeddings: the base model's sha256 and the engine (with its graph's sha256). */
+    private readonly producer: string,
   ) {}
 
   key(imageSha256: string, view: View): string {
     return createHash('sha256')
-      .update(`${this.baseModelSha256}\n${imageSha256}\n${PREPROCESS_VERSION}\n${view}`)
+      .update(`${this.producer}\n${imageSha256}\n${PREPROCESS_VERSION}\n${view}`)
       .digest('hex');
   }
 

@@ -55,7 +55,7 @@ describe('EmbeddingEngineService', () => {
     const later = await service('auto').engineFor(base);
     assert.deepEqual(later, first);
     assert.equal(comparisons, 1, 'a cached graph was checked when it was written');
-    assert.deepEqual(await service('tfjs').engineFor(base), { name: 'tfjs' });
+    assert.deepEqual(await service('tfjs').engineFor(base), { name: 'tfjs', producer: 'tfjs' });
     pool.compareEngines = compare;
   });
 
@@ -77,7 +77,7 @@ describe('EmbeddingEngineService', () => {
   });
 
   it('falls back to tfjs for a base model with a layer the graph cannot express, and names the layer', async () => {
-    assert.deepEqual(await service('auto').engineFor(unusual), { name: 'tfjs' });
+    assert.deepEqual(await service('auto').engineFor(unusual), { name: 'tfjs', producer: 'tfjs' });
     await assert.rejects(
       service('onnx').engineFor(unusual),
       new Error("EMBEDDING_ENGINE=onnx cannot be used: the base model's layer Conv1_relu (ReLU) cannot be fused"),

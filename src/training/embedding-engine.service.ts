@@ -1,5 +1,5 @@
 /** Picks the embedding engine (ONNX Runtime or TensorFlow.js) for a base model, once. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
@@ -18,8 +18,13 @@ import {
 import { AUGMENTATION_VIEWS } from './recipe';
 import { TfPoolService } from './tf-pool.service';
 
-/** How a base model's photos are embedded: by ONNX Runtime from its ONNX graph, or by TensorFlow.js. */
-export type EmbeddingEngine = { name: 'onnx'; onnxPath: string } | { name: 'tfjs' };
+/**
+ * How a base model's photos are embedded: by ONNX Runtime from its ONNX graph, or by TensorFlow.js. `producer` names
+ * what makes the embeddings (the engine, and the graph's sha256), for the embedding cache's keys.
+ */
+export type EmbeddingEngine = { name: 'onnx'; onnxPath: string; producer: string } | { name: 'tfjs'; producer: string };
+
+const TFJS: EmbeddingEngine = { name: 'tfjs', producer: 'tfjs' };
 
 /** Largest difference from the tfjs embeddings that a generated ONNX graph may show. */
 export const ONNX_TOLERANCE = 1e-4;
@@ -49,19 +54,19 @@ export class EmbeddingEngineService {
   private async choose(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
     if (this.config.EMBEDDING_ENGINE === 'tfjs') {
       this.logger.log('embedding engine: TensorFlow.js (EMBEDDING_ENGINE=tfjs)');
-      return { name: 'tfjs' };
+      return TFJS;
     }
     try {
-      const onnxPath = await this.verifiedGraph(baseModel);
+      const { onnxPath, sha256 } = await this.verifiedGraph(baseModel);
       this.logger.log(
         `embedding engine: ONNX Runtime ${loadOnnxRuntime().env.versions.node} (one thread in each of ${this.pool.size} workers)`,
       );
-      return { name: 'onnx', onnxPath };
+      return { name: 'onnx', onnxPath, producer: `onnx ${sha256}` };
     } catch (err) {
       const reason = (err as Error).message;
       if (this.config.EMBEDDING_ENGINE === 'onnx') throw new Error(`EMBEDDING_ENGINE=onnx cannot be used: ${reason}`);
       this.logger.warn(`embedding engine: TensorFlow.js (ONNX Runtime not used: ${reason})`);
-      return { name: 'tfjs' };
+      return TFJS;
     }
   }
 
@@ -70,13 +75,14 @@ export class EmbeddingEngineService {
    * images. The graph is the same bytes every time it is generated, so a cached file is used only when it still is
    * them: a truncated or altered graph (which failed every job, or embedded wrongly) is made again.
    */
-  private async verifiedGraph(baseModel: BaseModelFiles): Promise<string> {
+  private async verifiedGraph(baseModel: BaseModelFiles): Promise<{ onnxPath: string; sha256: string }> {
     loadOnnxRuntime();
     const dir = path.join(this.config.MODEL_CACHE_DIR, 'onnx');
     const onnxPath = path.join(dir, `${baseModel.sha256}.v${ONNX_GRAPH_VERSION}.onnx`);
     const graph = onnxModelOf(fuseLayersModel(await readModelArtifacts(baseModel.modelJsonPath), EMBEDDING_LAYER));
+    const sha256 = createHash('sha256').update(graph).digest('hex');
     const cached = await fs.readFile(onnxPath).catch(() => undefined);
-    if (cached && Buffer.from(graph).equals(cached)) return onnxPath;
+    if (cached && Buffer.from(graph).equals(cached)) return { onnxPath, sha256 };
     if (cached)
       this.logger.warn(
         `the cached ONNX graph of base model ${baseModel.sha256.slice(0, 12)}… is damaged or changed (${cached.length} ` +
@@ -98,7 +104,7 @@ export class EmbeddingEngineService {
       this.logger.log(
         `ONNX graph of base model ${baseModel.sha256.slice(0, 12)}… written (${graph.length} bytes, checked against TensorFlow.js: max difference ${difference.toExponential(1)})`,
       );
-      return onnxPath;
+      return { onnxPath, sha256 };
     } finally {
       await fs.rm(unchecked, { force: true });
     }

@@ -72,11 +72,11 @@ export class EmbeddingService {
     onProgress?: EmbeddingProgress,
     cancel?: AbortSignal,
   ) {
-    const cache = new EmbeddingCache(this.config.embeddingCacheDir, baseModel.sha256);
-    // Chosen at the first photo that needs the base model: a retrain found entirely in the cache needs no engine.
-    let onnxPath: Promise<string | undefined> | undefined;
-    const engine = () =>
-      (onnxPath ??= this.engines.engineFor(baseModel).then((e) => (e.name === 'onnx' ? e.onnxPath : undefined)));
+    // Cached embeddings are keyed by what made them (the engine and its graph): a graph that changes, or another
+    // engine, never reads embeddings another one made.
+    const engine = await this.engines.engineFor(baseModel);
+    const onnxPath = engine.name === 'onnx' ? engine.onnxPath : undefined;
+    const cache = new EmbeddingCache(this.config.embeddingCacheDir, `${baseModel.sha256} ${engine.producer}`);
     const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
     // In shared memory: the training set keeps this store, and the head trainings read it without a copy.
@@ -103,7 +103,7 @@ export class EmbeddingService {
         const outcomes = await this.pool.embed(
           {
             modelJsonPath: baseModel.modelJsonPath,
-            onnxPath: await engine(),
+            onnxPath,
             items: batch.map(({ bytes, missing }) => ({ bytes, views: missing.map((m) => m.view) })),
           },
           cancel,
