@@ -4,7 +4,14 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
-import { deadline, egressRefusal, guardedRequest, pastDeadline, type EgressPolicy } from '../common/egress';
+import {
+  answerTooLarge,
+  deadline,
+  egressRefusal,
+  guardedRequest,
+  pastDeadline,
+  type EgressPolicy,
+} from '../common/egress';
 import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';
 import { manifestFailure, manifestLimits } from '../dataset/manifest-limits';
 import {
@@ -218,8 +225,7 @@ export class BackendClient {
 /** A short reason without request details (which would carry the token). */
 function describe(err: unknown, deadlineSeconds: number): string {
   if (pastDeadline(err)) return `timed out after ${deadlineSeconds} s`;
-  if (/maxContentLength/.test((err as Error)?.message ?? ''))
-    return `the answer was longer than ${MAX_BACKEND_ANSWER_BYTES} bytes (cut off)`;
+  if (answerTooLarge(err)) return `the answer was longer than ${MAX_BACKEND_ANSWER_BYTES} bytes (cut off)`;
   if (isAxiosError(err)) return err.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : err.message;
   return err instanceof Error ? err.message : String(err);
 }

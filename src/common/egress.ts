@@ -171,6 +171,16 @@ export function pastDeadline(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERR_CANCELED';
 }
 
+/** True for an axios request whose answer was cut off past its `maxContentLength`. */
+export function answerTooLarge(err: unknown): boolean {
+  return /maxContentLength/.test((err as Error | null)?.message ?? '');
+}
+
+/** True for an http(s) URL; the settings that take one (BASE_MODEL_URL, GROCERY_DATASET_URL) read anything else as a path. */
+export function isHttpUrl(text: string): boolean {
+  return /^https?:\/\//i.test(text);
+}
+
 /** Options for an axios request that enforce the policy on the first URL, every redirect, and every address. */
 export function guardedRequest(url: string, policy: EgressPolicy) {
   const target = checkUrl(url, policy);

@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { downloadFailureKind, MetricsService } from '../metrics/metrics.service';
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
-import type { EgressPolicy } from '../common/egress';
+import { isHttpUrl, type EgressPolicy } from '../common/egress';
 import { DatasetError, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
@@ -36,7 +36,7 @@ export class DatasetService {
   /** Reads a manifest JSON from a file path or an http(s) URL (the CLI's --manifest). */
   async readManifest(source: string): Promise<unknown> {
     let text: string;
-    if (/^https?:\/\//i.test(source)) {
+    if (isHttpUrl(source)) {
       let response: { status: number; data: string };
       try {
         response = await this.http.axiosRef.get<string>(source, {
@@ -122,7 +122,7 @@ export class DatasetService {
       if (label < 0) label = dataset.labels.push({ id, name: id }) - 1;
       return label;
     };
-    if (/^https?:\/\//i.test(root)) {
+    if (isHttpUrl(root)) {
       const base = root.endsWith('/') ? root : `${root}/`;
       const photosDir = path.join(workDir, 'photos');
       await fs.mkdir(photosDir, { recursive: true });

@@ -11,10 +11,9 @@ const CHECKSUM_BYTES = 32;
 
 /**
  * Embeddings on disk, one small file each, keyed by (what produced them: base model and engine, image sha256,
- * preprocessing version, view),
- * so retraining after a few new photos only embeds the new ones. Writes are atomic (temp file + rename). An entry
- * that is damaged (wrong size, checksum, or a value that is not finite) is removed and reported as missing, so the
- * photo is embedded again.
+ * preprocessing version, view), so retraining after a few new photos only embeds the new ones. Writes are atomic
+ * (temp file + rename). An entry that is damaged (wrong size, checksum, or a value that is not finite) is removed and
+ * reported as missing, so the photo is embedded again.
  */
 export class EmbeddingCache {
   constructor(

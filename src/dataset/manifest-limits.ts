@@ -1,5 +1,5 @@
 /** The deadline and size cap of every manifest download (the backend's, the CLI's --manifest URL), and its errors. */
-import { deadline, pastDeadline } from '../common/egress';
+import { answerTooLarge, deadline, pastDeadline } from '../common/egress';
 import type { AppConfig } from '../config/app-config';
 import { DatasetError, ManifestUnavailableError } from './dataset.types';
 
@@ -15,7 +15,7 @@ export function manifestLimits(config: ManifestSettings, cancel?: AbortSignal) {
 
 /** A manifest over the size cap is final (the same manifest comes back); a deadline or network error is not. */
 export function manifestFailure(url: string, err: unknown, config: ManifestSettings): Error {
-  if (/maxContentLength/.test((err as Error).message ?? '')) {
+  if (answerTooLarge(err)) {
     return new DatasetError(
       `the manifest from ${url} is larger than MANIFEST_MAX_BYTES (${config.MANIFEST_MAX_BYTES} bytes)`,
     );

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
+import { isHttpUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
@@ -178,7 +179,7 @@ export class TrainerService {
           inputRange,
           // A local path would show where the service keeps its files: only a URL goes into the model's metadata.
           baseModel: {
-            url: /^https?:\/\//i.test(baseModel.source) ? baseModel.source : null,
+            url: isHttpUrl(baseModel.source) ? baseModel.source : null,
             sha256: baseModel.sha256,
           },
           recipe: { ...recipe, views: 'centre + one crop per photo', bankViews: 'centre' },
@@ -276,10 +277,7 @@ async function reportInput(
       ? Promise.resolve(null)
       : fs
           .readFile(images[photo].path)
-          .then(
-            (bytes) => thumbnailJpeg(bytes),
-            () => null,
-          )
+          .then((bytes) => thumbnailJpeg(bytes))
           .catch(() => null);
   const thumbnails = await Promise.all(metadata.labels.map((_, i) => thumbnail(firstPhoto.get(i))));
   const products = metadata.labels.map((id, i) => {

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isHttpUrl } from '../../common/egress';
 import { TrainerError } from '../../common/errors';
 import { INPUT_SHAPE } from '../../common/model-shape';
 
@@ -63,7 +64,7 @@ export async function resolveBaseModel(
   cacheDir: string,
   options: ResolveOptions = {},
 ): Promise<BaseModelFiles> {
-  if (/^https?:\/\//i.test(source)) return { source, ...(await cachedDownload(source, cacheDir, options)) };
+  if (isHttpUrl(source)) return { source, ...(await cachedDownload(source, cacheDir, options)) };
   const modelJsonPath = source.startsWith('file://') ? fileURLToPath(source) : path.resolve(source);
   const sha256 = await verifyModelFiles(modelJsonPath);
   checkSha256(sha256, modelJsonPath, options);
