@@ -7,7 +7,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestingModule } from '@nestjs/testing';
 import { DatasetService } from '../src/dataset/dataset.service';
+import { isFinal } from '../src/common/errors';
 import { DatasetError } from '../src/dataset/dataset.types';
+import { EmbeddingCache } from '../src/dataset/embedding-cache';
 import { preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
@@ -220,6 +222,36 @@ describe('training pipeline on real photos', () => {
     }
     const again = await trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'quick' });
     assert.equal(again.cachedImages, 0, 'no damaged entry is used');
+    assert.deepEqual(await fs.readFile(path.join(out, 'weights.bin')), weights, 'the same model as before');
+  });
+
+  it('publishes no model trained on embeddings that are not its photos’, and embeds them anew', async () => {
+    const weights = await fs.readFile(path.join(out, 'weights.bin'));
+    const cacheDir = path.join(work, 'cache', 'embeddings');
+    const entries = async () =>
+      (await fs.readdir(cacheDir, { recursive: true }))
+        .filter((f) => f.endsWith('.f32'))
+        .map((f) => path.basename(f, '.f32'));
+    const keys = await entries();
+    // Each entry given another photo's embedding with a checksum that matches it: nothing in the files shows it.
+    const cache = new EmbeddingCache(cacheDir, 'the keys are given');
+    const embeddings = await Promise.all(keys.map((key) => cache.get(key)));
+    await Promise.all(keys.map((key, i) => cache.put(key, embeddings[(i + 1) % keys.length]!)));
+    const dataset = await datasets.fromFolder(photos);
+
+    await assert.rejects(
+      trainer.train({ dataset, outDir: out, modelName: 'quick' }),
+      (err: Error) =>
+        !isFinal(err) &&
+        /^the trained model does not compute the embeddings it was trained on: for photo .* they differ by up to [\d.]+ \(allowed: 0.001\), so its figures do not describe it, and it was not published; 96 of its 96 embeddings came from the embedding cache, whose entries for this training's photos were removed: another attempt embeds them anew$/.test(
+          err.message,
+        ),
+    );
+    assert.deepEqual(await fs.readFile(path.join(out, 'weights.bin')), weights, 'the model of before is left in place');
+    assert.deepEqual(await entries(), [], "the training's cache entries are gone");
+
+    const again = await trainer.train({ dataset, outDir: out, modelName: 'quick' });
+    assert.equal(again.cachedImages, 0);
     assert.deepEqual(await fs.readFile(path.join(out, 'weights.bin')), weights, 'the same model as before');
   });
 

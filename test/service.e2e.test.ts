@@ -4,6 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMPLETE_TRAINING_MUTATION } from '../src/backend/backend-contract';
+import { EmbeddingCache } from '../src/dataset/embedding-cache';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
@@ -281,6 +282,29 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     const uploads = backend.uploads.filter((u) => u.channelId === '24');
     assert.equal(uploads.length, 4);
     assert.equal(new Set(uploads.map((u) => u.metadata.bytes.toString())).size, 1, 'the same model each time');
+  });
+
+  it('uploads no model trained on cached embeddings that are not its photos’: the next attempt embeds them anew', async () => {
+    backend.manifests.set('25', backend.groceryProducts([4, 3], 12));
+    const cacheDir = service.config.embeddingCacheDir;
+    const entries = async () =>
+      new Set((await fs.readdir(cacheDir, { recursive: true }).catch(() => [])).filter((f) => f.endsWith('.f32')));
+    const before = await entries();
+    const first = await api.finished((await api.train('25')).body.jobId);
+    assert.equal(first.state, 'completed', first.error);
+    // This job's new entries, each given another one's embedding with a checksum that matches it.
+    const keys = [...(await entries())].filter((f) => !before.has(f)).map((f) => path.basename(f, '.f32'));
+    assert.ok(keys.length >= 24, `${keys.length} new entries`);
+    const cache = new EmbeddingCache(cacheDir, 'the keys are given');
+    const embeddings = await Promise.all(keys.map((key) => cache.get(key)));
+    await Promise.all(keys.map((key, i) => cache.put(key, embeddings[(i + 1) % keys.length]!)));
+
+    const second = await api.finished((await api.train('25')).body.jobId);
+    assert.equal(second.state, 'completed', second.error);
+    assert.equal(second.attempt, 2, 'the first attempt refused its model');
+    const uploads = backend.uploads.filter((u) => u.channelId === '25');
+    assert.equal(uploads.length, 2, 'one upload per job: the refused model was never sent');
+    assert.deepEqual(uploads[1].weightsFile.bytes, uploads[0].weightsFile.bytes, 'the same model as before');
   });
 
   it('does not follow an upload redirect to a host outside ALLOWED_HOSTS', async () => {

@@ -1,7 +1,7 @@
 /** Unit tests of the embedding cache: entries prove their integrity, a damaged one is dropped. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,19 +18,14 @@ describe('embedding cache', () => {
   });
   after(() => fs.rm(dir, { recursive: true, force: true }));
 
+  const fileOf = (key: string) => path.join(dir, key.slice(0, 2), `${key}.f32`);
+
   /** Puts the embedding under a new key, changes its file with `damage`, and reads it back. */
-  const damaged = async (name: string, damage: (bytes: Buffer) => Buffer) => {
+  const damaged = async (name: string, damage: (bytes: Buffer, key: string) => Buffer) => {
     const key = cache.key(name.padEnd(64, '0'), 'centre');
     await cache.put(key, embedding);
-    const file = path.join(dir, key.slice(0, 2), `${key}.f32`);
-    await fs.writeFile(file, damage(await fs.readFile(file)));
-    return {
-      read: await cache.get(key),
-      left: await fs.stat(file).then(
-        () => true,
-        () => false,
-      ),
-    };
+    await fs.writeFile(fileOf(key), damage(await fs.readFile(fileOf(key)), key));
+    return { read: await cache.get(key), left: existsSync(fileOf(key)) };
   };
 
   it('gives back what it was given', async () => {
@@ -45,12 +40,30 @@ describe('embedding cache', () => {
     assert.deepEqual(zeroed, { read: undefined, left: false });
     assert.deepEqual(await damaged('2', (b) => b.subarray(0, EMBEDDING_SIZE * 4)), { read: undefined, left: false });
     // A NaN with a checksum that matches it: the values themselves are checked too.
-    const nan = await damaged('3', (b) => {
+    const nan = await damaged('3', (b, key) => {
       const floats = b.subarray(0, EMBEDDING_SIZE * 4);
       floats.writeFloatLE(NaN, 40);
-      return Buffer.concat([floats, createHash('sha256').update(floats).digest()]);
+      return Buffer.concat([floats, createHash('sha256').update(key).update(floats).digest()]);
     });
     assert.deepEqual(nan, { read: undefined, left: false });
+  });
+
+  it('drops an entry copied from another key, though its own checksum matches', async () => {
+    const [from, to] = [cache.key('e'.repeat(64), 'centre'), cache.key('f'.repeat(64), 'centre')];
+    await cache.put(from, embedding);
+    await fs.mkdir(path.dirname(fileOf(to)), { recursive: true });
+    await fs.copyFile(fileOf(from), fileOf(to));
+    assert.equal(await cache.get(to), undefined);
+    assert.equal(existsSync(fileOf(to)), false);
+    assert.deepEqual(await cache.get(from), embedding);
+  });
+
+  it('removes an entry on demand', async () => {
+    const key = cache.key('9'.repeat(64), 'centre');
+    await cache.put(key, embedding);
+    await cache.remove(key);
+    assert.equal(await cache.get(key), undefined);
+    await cache.remove(key);
   });
 
   it('refuses to store a value that is not a number', async () => {

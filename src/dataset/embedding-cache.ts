@@ -6,7 +6,7 @@ import { PREPROCESS_VERSION, type View } from './preprocess';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;
-/** Each file ends with the sha256 of its floats: an entry proves its own integrity. */
+/** Each file ends with the sha256 of its key and floats: an entry proves its integrity, and that it is its key's. */
 const CHECKSUM_BYTES = 32;
 
 /**
@@ -36,9 +36,13 @@ export class EmbeddingCache {
     } catch {
       return undefined;
     }
-    const embedding = intactEmbedding(bytes);
-    if (!embedding) await fs.rm(file, { force: true });
+    const embedding = intactEmbedding(key, bytes);
+    if (!embedding) await this.remove(key);
     return embedding;
+  }
+
+  async remove(key: string): Promise<void> {
+    await fs.rm(this.file(key), { force: true });
   }
 
   /** Stores an embedding; one with a value that is not finite is refused (the caller's error says where it came from). */
@@ -48,7 +52,7 @@ export class EmbeddingCache {
     const temp = `${file}.${randomUUID()}.tmp`;
     const floats = new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(temp, Buffer.concat([floats, createHash('sha256').update(floats).digest()]));
+    await fs.writeFile(temp, Buffer.concat([floats, checksum(key, floats)]));
     await fs.rename(temp, file);
   }
 
@@ -57,11 +61,15 @@ export class EmbeddingCache {
   }
 }
 
-/** The embedding a cache file holds, or undefined when the file is not one intact embedding. */
-function intactEmbedding(bytes: Buffer): Float32Array | undefined {
+function checksum(key: string, floats: Uint8Array): Buffer {
+  return createHash('sha256').update(key).update(floats).digest();
+}
+
+/** The embedding a cache file holds, or undefined when the file is not one intact embedding of `key`. */
+function intactEmbedding(key: string, bytes: Buffer): Float32Array | undefined {
   if (bytes.length !== EMBEDDING_BYTES + CHECKSUM_BYTES) return undefined;
   const floats = bytes.subarray(0, EMBEDDING_BYTES);
-  if (!createHash('sha256').update(floats).digest().equals(bytes.subarray(EMBEDDING_BYTES))) return undefined;
+  if (!checksum(key, floats).equals(bytes.subarray(EMBEDDING_BYTES))) return undefined;
   const embedding = new Float32Array(floats.buffer.slice(floats.byteOffset, floats.byteOffset + EMBEDDING_BYTES));
   return embedding.every(Number.isFinite) ? embedding : undefined;
 }

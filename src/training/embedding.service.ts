@@ -32,6 +32,8 @@ export interface EmbeddedDataset {
   skipped: SkippedImage[];
   /** Photos whose embeddings all came from the cache. */
   cachedImages: number;
+  /** Views (rows) that came from the cache. */
+  cachedViews: number;
   /** Forward passes actually run. */
   embeddedViews: number;
 }
@@ -61,7 +63,29 @@ export class EmbeddingService {
     return {
       ...trainingSetOf(dataset, run.embeddings, run.failures),
       cachedImages: run.cachedImages,
+      cachedViews: run.cachedViews,
       embeddedViews: run.embeddedViews,
+    };
+  }
+
+  /** Removes the cached embeddings of these photos (every view), so that the next training embeds them anew. */
+  async forget(images: DatasetImage[], baseModel: BaseModelFiles): Promise<void> {
+    const { cache } = await this.cacheFor(baseModel);
+    for (const image of images) {
+      const bytes = await readPhoto(image.path);
+      if (typeof bytes !== 'string') await Promise.all(photoViews(cache, bytes).map((v) => cache.remove(v.key)));
+    }
+  }
+
+  /**
+   * The engine and the cache of what it makes. Cached embeddings are keyed by what made them (the engine and its
+   * graph): a graph that changes, or another engine, never reads embeddings another one made.
+   */
+  private async cacheFor(baseModel: BaseModelFiles) {
+    const engine = await this.engines.engineFor(baseModel);
+    return {
+      engine,
+      cache: new EmbeddingCache(this.config.embeddingCacheDir, `${baseModel.sha256} ${engine.producer}`),
     };
   }
 
@@ -72,11 +96,8 @@ export class EmbeddingService {
     onProgress?: EmbeddingProgress,
     cancel?: AbortSignal,
   ) {
-    // Cached embeddings are keyed by what made them (the engine and its graph): a graph that changes, or another
-    // engine, never reads embeddings another one made.
-    const engine = await this.engines.engineFor(baseModel);
+    const { engine, cache } = await this.cacheFor(baseModel);
     const onnxPath = engine.name === 'onnx' ? engine.onnxPath : undefined;
-    const cache = new EmbeddingCache(this.config.embeddingCacheDir, `${baseModel.sha256} ${engine.producer}`);
     const total = images.length;
     const photosPerTask = Math.max(1, Math.min(MAX_PHOTOS_PER_TASK, Math.floor(total / PROGRESS_STEPS)));
     // In shared memory: the training set keeps this store, and the head trainings read it without a copy.
@@ -84,6 +105,7 @@ export class EmbeddingService {
     const failures = new Map<number, string>();
     let done = 0;
     let cachedImages = 0;
+    let cachedViews = 0;
     let embeddedViews = 0;
     const progress = (count: number) => onProgress?.((done += count), total);
 
@@ -144,8 +166,7 @@ export class EmbeddingService {
     const lookUp = async (index: number) => {
       const bytes = await readPhoto(images[index].path);
       if (typeof bytes === 'string') return { index, failure: bytes };
-      const sha = sha256Hex(bytes);
-      const views = viewsForPhoto(sha).map((view, slot) => ({ view, slot, key: cache.key(sha, view) }));
+      const views = photoViews(cache, bytes);
       const hits = await Promise.all(views.map((v) => cache.get(v.key)));
       hits.forEach((hit, v) => hit && embeddings.set(hit, (index * ROWS_PER_PHOTO + views[v].slot) * EMBEDDING_SIZE));
       return { index, bytes, missing: views.filter((_, v) => !hits[v]) };
@@ -160,8 +181,10 @@ export class EmbeddingService {
           progress(1);
         } else if (!photo.missing.length) {
           cachedImages++;
+          cachedViews += ROWS_PER_PHOTO;
           progress(1);
         } else {
+          cachedViews += ROWS_PER_PHOTO - photo.missing.length;
           pending.push({ index: photo.index, bytes: photo.bytes, missing: photo.missing });
           if (pending.length >= photosPerTask) await flush();
         }
@@ -169,7 +192,7 @@ export class EmbeddingService {
     }
     await flush();
     await Promise.all(tasks);
-    return { embeddings, failures, cachedImages, embeddedViews };
+    return { embeddings, failures, cachedImages, cachedViews, embeddedViews };
   }
 }
 
@@ -205,6 +228,12 @@ export function trainingSetOf(dataset: Dataset, embeddings: Float32Array, failur
     reason,
   }));
   return { set, images: kept.map((i) => dataset.images[i]), skipped };
+}
+
+/** A photo's views, each with its row slot and cache key. */
+function photoViews(cache: EmbeddingCache, bytes: Uint8Array): { view: View; slot: number; key: string }[] {
+  const sha = sha256Hex(bytes);
+  return viewsForPhoto(sha).map((view, slot) => ({ view, slot, key: cache.key(sha, view) }));
 }
 
 /** The photo's bytes, or why it cannot be read (checked before reading, so a huge file is never loaded). */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { isHttpUrl } from '../common/egress';
+import { FinalError, TrainerError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
@@ -19,9 +20,18 @@ import { thumbnailJpeg } from '../dataset/preprocess';
 import { lookAlikes, photoAdvice, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
-import { CLIENT_THRESHOLD, type GateChoice, type HeadRecipe, type NegativeSet, type TrainingSet } from './ml';
+import {
+  CLIENT_THRESHOLD,
+  embeddingRow,
+  type BaseModelFiles,
+  type GateChoice,
+  type HeadRecipe,
+  type NegativeSet,
+  type TrainingSet,
+} from './ml';
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
+import { EMBEDDING_AGREEMENT_TOLERANCE, embeddingDisagreement } from './self-check';
 import { medianPhotosPerProduct, trainGatedHead, type CrossValidation, type GatedHead } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
@@ -166,6 +176,7 @@ export class TrainerService {
           { modelJsonPath: baseModel.modelJsonPath, head: trained.head, dir: staged.dir, probes, inputRange },
           cancel,
         );
+        await this.checkOwnEmbeddings(shopSet, embedded, exported.probeEmbeddings, baseModel);
         const metadata: MetadataInput = {
           trainingId,
           trainedAt,
@@ -221,6 +232,43 @@ export class TrainerService {
       files,
     };
   }
+
+  /**
+   * Refuses to publish a model that computes, for its first photos, other embeddings than the ones its head and figures
+   * were made from (self-check.ts). When some came from the cache, this job's cached embeddings are removed, so that
+   * another attempt embeds them anew.
+   */
+  private async checkOwnEmbeddings(
+    set: TrainingSet,
+    embedded: EmbeddedDataset,
+    computed: (Float32Array | null)[],
+    baseModel: BaseModelFiles,
+  ): Promise<void> {
+    const fitted = computed.map((_, photo) => embeddingRow(set, plainRowOf(set, photo)));
+    const disagreement = embeddingDisagreement(fitted, computed);
+    if (!disagreement) return;
+    const problem =
+      `the trained model does not compute the embeddings it was trained on: for photo ` +
+      `${embedded.images[disagreement.photo].name} they differ by up to ${disagreement.difference.toPrecision(3)} ` +
+      `(allowed: ${EMBEDDING_AGREEMENT_TOLERANCE}), so its figures do not describe it, and it was not published`;
+    if (!embedded.cachedViews) {
+      throw new FinalError(
+        `${problem}; none of them came from the embedding cache: the embedding engine disagrees with TensorFlow.js ` +
+          `(set EMBEDDING_ENGINE=tfjs, or clear MODEL_CACHE_DIR/onnx)`,
+      );
+    }
+    await this.embeddings.forget(embedded.images, baseModel);
+    throw new TrainerError(
+      `${problem}; ${embedded.cachedViews} of its ${set.labels.length} embeddings came from the embedding cache, ` +
+        `whose entries for this training's photos were removed: another attempt embeds them anew`,
+    );
+  }
+}
+
+/** The row of a photo's plain (centre) view. */
+function plainRowOf(set: TrainingSet, photo: number): number {
+  for (let row = 0; row < set.photos.length; row++) if (set.photos[row] === photo && set.plain[row]) return row;
+  throw new Error(`photo ${photo} has no plain view in the training set`);
 }
 
 /**

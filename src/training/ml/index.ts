@@ -27,4 +27,4 @@ export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
 export { loadOnnxRuntime } from './onnx-runtime';
 export { TfWorkerPool } from './tf-pool';
-export { argMax, dot, sharedFloat32Array, sharedUint8Array, unitVector } from './vectors';
+export { argMax, dot, maxAbsDifference, sharedFloat32Array, sharedUint8Array, unitVector } from './vectors';

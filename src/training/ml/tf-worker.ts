@@ -194,6 +194,11 @@ export interface ExportResult {
   /** Largest |p_memory − p_reloaded| over the probes and classes. */
   maxAbsDifference: number;
   probeCount: number;
+  /**
+   * The embedding the model computes for each probe photo (null for one it cannot read), for the trainer to compare
+   * with the one its head was fitted to.
+   */
+  probeEmbeddings: (Float32Array | null)[];
 }
 
 /** Maximum allowed difference between in-memory and reloaded predictions. */
@@ -211,7 +216,11 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
     model.add(extractor);
     model.add(buildExportHead(tf, task.head));
     let reloaded: TF.LayersModel | undefined;
-    const probes = await probeInputs(tf, task.probes, task.inputRange);
+    const photos = await Promise.all(task.probes.map(readableProbe));
+    const readable = photos.filter((p): p is Float32Array => p !== null);
+    const embedded = embedPixels(tf, extractor, readable);
+    const probeEmbeddings = photos.map((p) => (p ? embedded[readable.indexOf(p)] : null));
+    const probes = probeBatch(tf, readable, task.inputRange);
     try {
       const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
       await model.save(
@@ -227,7 +236,12 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
       if (!(difference < RELOAD_TOLERANCE)) {
         throw new Error(`the written model predicts differently from the trained one (max difference ${difference})`);
       }
-      return { tfjsVersion: tf.version.tfjs, maxAbsDifference: difference, probeCount: probes.shape[0] };
+      return {
+        tfjsVersion: tf.version.tfjs,
+        maxAbsDifference: difference,
+        probeCount: probes.shape[0],
+        probeEmbeddings,
+      };
     } finally {
       probes.dispose();
       model.dispose();
@@ -254,18 +268,20 @@ function addUnitRangeRescaling(tf: typeof TF, model: TF.Sequential): void {
   layer.setWeights([tf.fill([1, 1, 3, 1], 255 / 127), tf.fill([3], -1)]);
 }
 
-/** The probe photos preprocessed as the model's users feed them, plus one fixed pseudo-random image. */
-async function probeInputs(tf: typeof TF, photos: Uint8Array[], inputRange: InputRange): Promise<TF.Tensor4D> {
-  const images: Float32Array[] = [];
-  for (const bytes of photos) {
-    try {
-      images.push((await preprocessImage(bytes)).pixels);
-    } catch (err) {
-      if (!(err instanceof ImageRejectedError)) throw err;
-    }
+/** A probe photo preprocessed as the model's users feed it (in the base model's range), or null if it cannot be read. */
+async function readableProbe(bytes: Uint8Array): Promise<Float32Array | null> {
+  try {
+    return (await preprocessImage(bytes)).pixels;
+  } catch (err) {
+    if (err instanceof ImageRejectedError) return null;
+    throw err;
   }
+}
+
+/** The probe photos in the model's input range, plus one fixed pseudo-random image. */
+function probeBatch(tf: typeof TF, photos: Float32Array[], inputRange: InputRange): TF.Tensor4D {
   const random = mulberry32(7);
-  images.push(Float32Array.from({ length: IMAGE_SIZE * IMAGE_SIZE * 3 }, () => random() * 2 - 1));
+  const images = [...photos, Float32Array.from({ length: IMAGE_SIZE * IMAGE_SIZE * 3 }, () => random() * 2 - 1)];
   const batch = new Float32Array(images.length * images[0].length);
   images.forEach((img, i) => batch.set(img, i * img.length));
   // x / 127 − 1 back to x / 255 for a `unit` model.
