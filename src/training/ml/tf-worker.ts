@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
-import { IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { EMBEDDING_SIZE, IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 import {
   ImageRejectedError,
   limitDecoderThreads,
@@ -206,23 +206,30 @@ export const RELOAD_TOLERANCE = 1e-4;
 
 /**
  * Builds the full Teachable-Machine-shaped model (truncated MobileNet + head), writes model.json and weights.bin,
- * then reloads the written files and checks they predict what the in-memory model predicts.
+ * then reloads the written files and checks they predict what the extractor and the head predict in memory (one forward
+ * pass of the probes through the extractor gives both the expected predictions and the probe embeddings).
  */
 export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportResult>> {
   return withTensorflow(async (tf) => {
     const extractor = await loadFeatureExtractor(tf, task.modelJsonPath);
+    const head = buildExportHead(tf, task.head);
     const model = tf.sequential();
     if (task.inputRange === 'unit') addUnitRangeRescaling(tf, model);
     model.add(extractor);
-    model.add(buildExportHead(tf, task.head));
+    model.add(head);
     let reloaded: TF.LayersModel | undefined;
     const photos = await Promise.all(task.probes.map(readableProbe));
     const readable = photos.filter((p): p is Float32Array => p !== null);
-    const embedded = embedPixels(tf, extractor, readable);
-    const probeEmbeddings = photos.map((p) => (p ? embedded[readable.indexOf(p)] : null));
-    const probes = probeBatch(tf, readable, task.inputRange);
+    const random = mulberry32(7);
+    const images = [...readable, Float32Array.from({ length: IMAGE_SIZE * IMAGE_SIZE * 3 }, () => random() * 2 - 1)];
+    const embeddings = embedPixels(tf, extractor, images);
+    const probes = modelInputs(tf, images, task.inputRange);
     try {
-      const expected = tf.tidy(() => (model.predict(probes) as TF.Tensor).dataSync());
+      const expected = tf.tidy(() => {
+        const batch = new Float32Array(embeddings.length * EMBEDDING_SIZE);
+        embeddings.forEach((e, i) => batch.set(e, i * EMBEDDING_SIZE));
+        return (head.predict(tf.tensor2d(batch, [embeddings.length, EMBEDDING_SIZE])) as TF.Tensor).dataSync();
+      });
       await model.save(
         tf.io.withSaveHandler(async (artifacts) => {
           await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
@@ -239,8 +246,8 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
       return {
         tfjsVersion: tf.version.tfjs,
         maxAbsDifference: difference,
-        probeCount: probes.shape[0],
-        probeEmbeddings,
+        probeCount: images.length,
+        probeEmbeddings: photos.map((p) => (p ? embeddings[readable.indexOf(p)] : null)),
       };
     } finally {
       probes.dispose();
@@ -278,10 +285,8 @@ async function readableProbe(bytes: Uint8Array): Promise<Float32Array | null> {
   }
 }
 
-/** The probe photos in the model's input range, plus one fixed pseudo-random image. */
-function probeBatch(tf: typeof TF, photos: Float32Array[], inputRange: InputRange): TF.Tensor4D {
-  const random = mulberry32(7);
-  const images = [...photos, Float32Array.from({ length: IMAGE_SIZE * IMAGE_SIZE * 3 }, () => random() * 2 - 1)];
+/** Images in the base model's range as a batch in the exported model's input range. */
+function modelInputs(tf: typeof TF, images: Float32Array[], inputRange: InputRange): TF.Tensor4D {
   const batch = new Float32Array(images.length * images[0].length);
   images.forEach((img, i) => batch.set(img, i * img.length));
   // x / 127 − 1 back to x / 255 for a `unit` model.
