@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EMBEDDING_SIZE } from '../common/model-shape';
-import { EMBEDDING_AGREEMENT_TOLERANCE, embeddingDisagreement } from './self-check';
+import { isFinal } from '../common/errors';
+import { EMBEDDING_AGREEMENT_TOLERANCE, embeddingDisagreement, selfCheckRefusal } from './self-check';
 
 const embedding = (seed: number) => Float32Array.from({ length: EMBEDDING_SIZE }, (_, i) => ((i * seed) % 17) / 3);
 const shifted = (e: Float32Array, at: number, by: number) => {
@@ -34,5 +35,24 @@ describe('self-check: embeddings the head was fitted to against the model’s ow
 
   it('sees a zero-filled embedding (the outside probe’s poisoned cache)', () => {
     assert.equal(embeddingDisagreement([new Float32Array(EMBEDDING_SIZE)], [fitted[0]])?.photo, 0);
+  });
+
+  it('refuses the model: another attempt when cached embeddings were used, none when the engine itself disagrees', () => {
+    const disagreement = { photo: 0, difference: 4.2985024 };
+    const cached = selfCheckRefusal(disagreement, 'Avocado/1.jpg', { cachedViews: 200, views: 200 });
+    assert.equal(isFinal(cached), false);
+    assert.equal(
+      cached.message,
+      'the trained model does not compute the embeddings it was trained on: for photo Avocado/1.jpg they differ by up ' +
+        'to 4.30 (allowed: 0.001), so its figures do not describe it, and it was not published; 200 of its 200 ' +
+        "embeddings came from the embedding cache, whose entries for this training's photos were removed: another " +
+        'attempt embeds them anew',
+    );
+    const fresh = selfCheckRefusal(disagreement, 'Avocado/1.jpg', { cachedViews: 0, views: 200 });
+    assert.equal(isFinal(fresh), true);
+    assert.match(
+      fresh.message,
+      /; none of them came from the embedding cache: .*set EMBEDDING_ENGINE=tfjs, or clear MODEL_CACHE_DIR\/onnx\)$/,
+    );
   });
 });

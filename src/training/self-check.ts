@@ -4,6 +4,7 @@
  * an engine that gave other ones makes a model the figures do not describe. The outside probe's zero-filled cache made
  * such a model: logit scale 82 instead of 2.35, no scan estimated to be named, and wrong products named at a mean 0.965.
  */
+import { FinalError, TrainerError } from '../common/errors';
 import { maxAbsDifference } from './ml';
 
 /**
@@ -38,4 +39,28 @@ export function embeddingDisagreement(
       worst = { photo, difference };
   });
   return worst;
+}
+
+/**
+ * The error that refuses the model. When some embeddings came from the cache (whose entries for the training's photos
+ * the caller removes), another attempt can succeed; when none did, the engine itself disagrees and none can.
+ */
+export function selfCheckRefusal(
+  disagreement: EmbeddingDisagreement,
+  photoName: string,
+  cache: { cachedViews: number; views: number },
+): TrainerError {
+  const problem =
+    `the trained model does not compute the embeddings it was trained on: for photo ${photoName} they differ by up ` +
+    `to ${disagreement.difference.toPrecision(3)} (allowed: ${EMBEDDING_AGREEMENT_TOLERANCE}), so its figures do not ` +
+    `describe it, and it was not published`;
+  if (!cache.cachedViews)
+    return new FinalError(
+      `${problem}; none of them came from the embedding cache: the embedding engine disagrees with TensorFlow.js ` +
+        `(set EMBEDDING_ENGINE=tfjs, or clear MODEL_CACHE_DIR/onnx)`,
+    );
+  return new TrainerError(
+    `${problem}; ${cache.cachedViews} of its ${cache.views} embeddings came from the embedding cache, whose entries ` +
+      `for this training's photos were removed: another attempt embeds them anew`,
+  );
 }

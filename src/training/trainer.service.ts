@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { isHttpUrl } from '../common/egress';
-import { FinalError, TrainerError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
@@ -31,7 +30,7 @@ import {
 } from './ml';
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
-import { EMBEDDING_AGREEMENT_TOLERANCE, embeddingDisagreement } from './self-check';
+import { embeddingDisagreement, selfCheckRefusal } from './self-check';
 import { medianPhotosPerProduct, trainGatedHead, type CrossValidation, type GatedHead } from './recognition';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
@@ -247,21 +246,11 @@ export class TrainerService {
     const fitted = computed.map((_, photo) => embeddingRow(set, plainRowOf(set, photo)));
     const disagreement = embeddingDisagreement(fitted, computed);
     if (!disagreement) return;
-    const problem =
-      `the trained model does not compute the embeddings it was trained on: for photo ` +
-      `${embedded.images[disagreement.photo].name} they differ by up to ${disagreement.difference.toPrecision(3)} ` +
-      `(allowed: ${EMBEDDING_AGREEMENT_TOLERANCE}), so its figures do not describe it, and it was not published`;
-    if (!embedded.cachedViews) {
-      throw new FinalError(
-        `${problem}; none of them came from the embedding cache: the embedding engine disagrees with TensorFlow.js ` +
-          `(set EMBEDDING_ENGINE=tfjs, or clear MODEL_CACHE_DIR/onnx)`,
-      );
-    }
-    await this.embeddings.forget(embedded.images, baseModel);
-    throw new TrainerError(
-      `${problem}; ${embedded.cachedViews} of its ${set.labels.length} embeddings came from the embedding cache, ` +
-        `whose entries for this training's photos were removed: another attempt embeds them anew`,
-    );
+    if (embedded.cachedViews) await this.embeddings.forget(embedded.images, baseModel);
+    throw selfCheckRefusal(disagreement, embedded.images[disagreement.photo].name, {
+      cachedViews: embedded.cachedViews,
+      views: set.labels.length,
+    });
   }
 }
 
