@@ -10,7 +10,7 @@ import { AppConfig } from '../../config/app-config';
 import { DatasetService } from '../../dataset/dataset.service';
 import type { PhotoList } from '../../dataset/public-dataset';
 import { EmbeddingService } from '../embedding.service';
-import type { BaseModelFiles } from '../ml';
+import { embeddingRow, type BaseModelFiles } from '../ml';
 import {
   loadBankDefinition,
   negativeBankOf,
@@ -153,13 +153,7 @@ export class NegativeBankService {
       const { set, images } = embedded;
       const centre = new Float32Array(images.length * EMBEDDING_SIZE);
       let photo = 0;
-      set.plain.forEach((plain, row) => {
-        if (plain)
-          centre.set(
-            set.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE),
-            photo++ * EMBEDDING_SIZE,
-          );
-      });
+      set.plain.forEach((plain, row) => plain && centre.set(embeddingRow(set, row), photo++ * EMBEDDING_SIZE));
       const sources = images.map((image) => image.name);
       const bank = negativeBankOf(sources, centre);
       await writeNegativeBank(dir, identity, sources, bank);
