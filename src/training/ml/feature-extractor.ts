@@ -3,6 +3,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_LAYER } from './base-model';
 import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
 import { loadLayersModelFromFile } from './model-files';
+import { splitRows, stackRows } from './vectors';
 
 /**
  * Teachable Machine's truncated MobileNet: Sequential[ base model cut at out_relu, GlobalAveragePooling2D ].
@@ -25,10 +26,10 @@ export function embedPixels(
   images: Float32Array[],
 ): Float32Array[] {
   if (images.length === 0) return [];
-  const batch = new Float32Array(images.length * images[0].length);
-  images.forEach((img, i) => batch.set(img, i * img.length));
-  const output = tf.tidy(() => extractor.predict(tf.tensor4d(batch, [images.length, ...INPUT_SHAPE])) as TF.Tensor);
+  const output = tf.tidy(
+    () => extractor.predict(tf.tensor4d(stackRows(images), [images.length, ...INPUT_SHAPE])) as TF.Tensor,
+  );
   const flat = output.dataSync() as Float32Array;
   output.dispose();
-  return images.map((_, i) => flat.slice(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE));
+  return splitRows(flat, EMBEDDING_SIZE);
 }

@@ -3,6 +3,7 @@ import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-model';
 import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { splitRows, stackRows } from './vectors';
 
 /**
  * ONNX Runtime's Linux build sends usage telemetry to Microsoft: measured with strace, 1.30 resolves
@@ -54,13 +55,11 @@ export class OnnxEmbedder {
   /** Preprocessed images (224·224·3 floats each, as the tfjs path takes them) → one 1280-float embedding each. */
   async embed(images: Float32Array[]): Promise<Float32Array[]> {
     if (!images.length) return [];
-    const batch = new Float32Array(images.length * images[0].length);
-    images.forEach((img, i) => batch.set(img, i * img.length));
-    const input = new this.ort.Tensor('float32', batch, [images.length, ...INPUT_SHAPE]);
+    const input = new this.ort.Tensor('float32', stackRows(images), [images.length, ...INPUT_SHAPE]);
     const output = (await this.session.run({ [ONNX_INPUT]: input }))[ONNX_OUTPUT];
-    const flat = output.data as Float32Array;
+    const embeddings = splitRows(output.data as Float32Array, EMBEDDING_SIZE);
     output.dispose();
-    return images.map((_, i) => flat.slice(i * EMBEDDING_SIZE, (i + 1) * EMBEDDING_SIZE));
+    return embeddings;
   }
 
   release(): Promise<void> {

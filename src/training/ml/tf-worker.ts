@@ -33,7 +33,7 @@ import { buildExportHead, type HeadWeights } from './dense-head';
 import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
 import { mulberry32, type TrainingSet } from './training-set';
 import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
-import { maxAbsDifference } from './vectors';
+import { maxAbsDifference, stackRows } from './vectors';
 
 export interface TfWorkerOptions {
   backend: TfBackendChoice;
@@ -225,11 +225,9 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
     const embeddings = embedPixels(tf, extractor, images);
     const probes = modelInputs(tf, images, task.inputRange);
     try {
-      const expected = tf.tidy(() => {
-        const batch = new Float32Array(embeddings.length * EMBEDDING_SIZE);
-        embeddings.forEach((e, i) => batch.set(e, i * EMBEDDING_SIZE));
-        return (head.predict(tf.tensor2d(batch, [embeddings.length, EMBEDDING_SIZE])) as TF.Tensor).dataSync();
-      });
+      const expected = tf.tidy(() =>
+        (head.predict(tf.tensor2d(stackRows(embeddings), [embeddings.length, EMBEDDING_SIZE])) as TF.Tensor).dataSync(),
+      );
       await model.save(
         tf.io.withSaveHandler(async (artifacts) => {
           await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
@@ -287,8 +285,7 @@ async function readableProbe(bytes: Uint8Array): Promise<Float32Array | null> {
 
 /** Images in the base model's range as a batch in the exported model's input range. */
 function modelInputs(tf: typeof TF, images: Float32Array[], inputRange: InputRange): TF.Tensor4D {
-  const batch = new Float32Array(images.length * images[0].length);
-  images.forEach((img, i) => batch.set(img, i * img.length));
+  const batch = stackRows(images);
   // x / 127 − 1 back to x / 255 for a `unit` model.
   if (inputRange === 'unit') batch.forEach((v, i) => (batch[i] = ((v + 1) * 127) / 255));
   return tf.tensor4d(batch, [images.length, ...INPUT_SHAPE]);

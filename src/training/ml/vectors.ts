@@ -28,6 +28,18 @@ export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): nu
   return max;
 }
 
+/** Equal-length rows one after another in one array: a batch for a model. */
+export function stackRows(rows: Float32Array[]): Float32Array {
+  const stacked = new Float32Array(rows.length * (rows[0]?.length ?? 0));
+  rows.forEach((row, i) => stacked.set(row, i * row.length));
+  return stacked;
+}
+
+/** A model's batch output cut into its rows of `size` values (copies, so the output can be freed). */
+export function splitRows(flat: Float32Array, size: number): Float32Array[] {
+  return Array.from({ length: flat.length / size }, (_, i) => flat.slice(i * size, (i + 1) * size));
+}
+
 /** A zeroed Float32Array in shared memory: posted to a worker thread, it is shared, not copied. */
 export function sharedFloat32Array(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
