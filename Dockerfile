@@ -2,9 +2,12 @@
 # Build: dev dependencies, TypeScript build, and @tensorflow/tfjs-node's native library (the build has internet).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# onnxruntime-node's install script would download the CUDA provider from NuGet (the CPU binaries ship in its npm
+# package): its documented switch turns it off for any npm (npm 11's allowScripts in package.json does too).
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 # onnxruntime-node ships the CPU binaries of every platform it supports: only this one's are kept. The embedded
 # PostgreSQL (for trying the service without DATABASE_URL) is removed: the image runs in production, which needs one.
