@@ -235,7 +235,7 @@ export class AppConfig {
   @IsIn(INPUT_RANGES)
   MODEL_INPUT_RANGE: InputRange = 'tm';
 
-  /** Largest share of all scans the recognition gate may let through as a wrong product (see README). */
+  /** Largest share of all scans the recognition gate may let through as a wrong product (docs/accuracy.md). */
   @Transform(toNumber)
   @IsNumber()
   @Min(0.001)

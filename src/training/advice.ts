@@ -5,7 +5,7 @@
 import { dot, embeddingRow, unitVector, type TrainingSet } from './ml';
 import type { Confusion } from './recognition';
 
-/** Fewer usable photos than this and a product is hard to recognise (the README's 5–20). */
+/** Fewer usable photos than this and a product is hard to recognise (the 5–20 the README asks for). */
 export const MIN_PHOTOS_PER_PRODUCT = 5;
 /** Two photos of a product whose centre-view embeddings are this close (cosine) show the same thing. */
 const NEAR_DUPLICATE_COSINE = 0.995;

@@ -103,7 +103,7 @@ export const TEST_PHOTOS = new GroceryDataset(
 const GROCERY_DIR = sharedPath('datasets', 'grocery', 'dataset');
 export const GROCERY = new GroceryDataset(
   GROCERY_DIR,
-  `the benchmarks and test:data need the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; README, "Benchmarks")`,
+  `the benchmarks and test:data need the Grocery Store Dataset at ${GROCERY_DIR} (../shared beside the checkout; docs/accuracy.md)`,
 );
 
 /**
