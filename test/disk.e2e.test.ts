@@ -10,7 +10,7 @@ import { tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { resetDatabase } from './support/test-database';
 import { freeLoopbackPort } from '../src/common/loopback';
-import { ServiceProcess } from './support/service-process';
+import { TestServiceProcess } from './support/service-process';
 import { QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
 
 const run = promisify(execFile);
@@ -20,7 +20,7 @@ const PAGE = 4096;
 describe('start-up checks and a disk that cannot be written', () => {
   let work: string;
   let backend: FakeBackend;
-  const processes: ServiceProcess[] = [];
+  const processes: TestServiceProcess[] = [];
 
   before(async () => {
     work = await tempDir('disk');
@@ -37,7 +37,7 @@ describe('start-up checks and a disk that cannot be written', () => {
   it('stops the service at start-up with a message naming WORK_DIR', async () => {
     await fs.writeFile(path.join(work, 'a-file'), '');
     const log = path.join(work, 'unwritable.log');
-    const service = new ServiceProcess(work, { WORK_DIR: path.join(work, 'a-file', 'work') }, log);
+    const service = new TestServiceProcess(work, { WORK_DIR: path.join(work, 'a-file', 'work') }, log);
     processes.push(service);
     await assert.rejects(service.start(), /the service exited with 1/);
     assert.match(
@@ -49,7 +49,11 @@ describe('start-up checks and a disk that cannot be written', () => {
   it('stops the service at start-up with one line when the database cannot be reached', async () => {
     const log = path.join(work, 'no-database.log');
     const closedPort = await freeLoopbackPort();
-    const service = new ServiceProcess(work, { DATABASE_URL: `postgres://postgres@127.0.0.1:${closedPort}/none` }, log);
+    const service = new TestServiceProcess(
+      work,
+      { DATABASE_URL: `postgres://postgres@127.0.0.1:${closedPort}/none` },
+      log,
+    );
     processes.push(service);
     await assert.rejects(service.start(), /the service exited with 1/);
     assert.match(
@@ -76,7 +80,11 @@ describe('start-up checks and a disk that cannot be written', () => {
       return;
     }
     backend.manifests.set('51', items);
-    const service = new ServiceProcess(work, { WORK_DIR: small, JOB_MAX_ATTEMPTS: '2' }, path.join(work, 'full.log'));
+    const service = new TestServiceProcess(
+      work,
+      { WORK_DIR: small, JOB_MAX_ATTEMPTS: '2' },
+      path.join(work, 'full.log'),
+    );
     processes.push(service);
     await service.start();
     const api = new ServiceApi(service.url, backend);

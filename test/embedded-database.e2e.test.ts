@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { postgresFolder, tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
-import { ServiceProcess } from './support/service-process';
+import { TestServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-embedded';
@@ -15,13 +15,13 @@ describe('npm start with no DATABASE_URL: an embedded PostgreSQL in DATA_DIR', (
   let work: string;
   let dataDir: string;
   let backend: FakeBackend;
-  const processes: ServiceProcess[] = [];
+  const processes: TestServiceProcess[] = [];
   const pidFile = () => path.join(dataDir, 'postgres', 'pgdata', 'postmaster.pid');
   const log = (name: string) => fs.readFile(path.join(work, `${name}.log`), 'utf8');
   const service = (name: string, more: Record<string, string> = {}) => {
     // An empty DATABASE_URL means unset.
     const env = { DATABASE_URL: '', DATA_DIR: dataDir, JOB_STALE_SECONDS: '3', LOG_LEVEL: 'info', ...more };
-    const p = new ServiceProcess(work, env, path.join(work, `${name}.log`));
+    const p = new TestServiceProcess(work, env, path.join(work, `${name}.log`));
     processes.push(p);
     return p.start();
   };

@@ -8,7 +8,7 @@ import { EmbeddedPostgres } from '../src/database/embedded-postgres';
 import { postgresFolder, tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
 import { waitFor } from './support/service-app';
-import { ServiceProcess } from './support/service-process';
+import { TestServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-outage';
@@ -19,7 +19,7 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
   let work: string;
   let backend: FakeBackend;
   let postgres: EmbeddedPostgres;
-  let service: ServiceProcess;
+  let service: TestServiceProcess;
   let postgresDir: string;
 
   before(async () => {
@@ -27,7 +27,7 @@ describe('Postgres restarted while jobs are queued and one is running', () => {
     postgresDir = await postgresFolder();
     postgres = await new EmbeddedPostgres(path.join(postgresDir, 'postgres')).start();
     backend = await new FakeBackend(BACKEND_TOKEN).start();
-    service = new ServiceProcess(
+    service = new TestServiceProcess(
       work,
       { DATABASE_URL: postgres.url, JOB_STALE_SECONDS: '3' },
       path.join(work, 'service.log'),

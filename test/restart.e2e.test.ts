@@ -8,7 +8,7 @@ import { tempDir } from './support/fixtures';
 import { SERVICE_TOKEN, waitFor } from './support/service-app';
 import { resetDatabase, withDatabase } from './support/test-database';
 import { ServiceApi } from './support/service-api';
-import { ServiceProcess } from './support/service-process';
+import { TestServiceProcess } from './support/service-process';
 import { QUICK_CLASSES } from './support/shared';
 
 const BACKEND_TOKEN = 'backend-token-restart';
@@ -18,13 +18,13 @@ const ENV = { JOB_STALE_SECONDS: '3', JOB_RETRY_DELAY_SECONDS: '1', LOG_LEVEL: '
 describe('durable jobs across processes', () => {
   let work: string;
   let backend: FakeBackend;
-  const processes: ServiceProcess[] = [];
+  const processes: TestServiceProcess[] = [];
   const service = (name: string, env: Record<string, string> = {}) => {
-    const p = new ServiceProcess(work, { ...ENV, ...env }, path.join(work, `${name}.log`));
+    const p = new TestServiceProcess(work, { ...ENV, ...env }, path.join(work, `${name}.log`));
     processes.push(p);
     return p.start();
   };
-  const apiOf = (p: ServiceProcess) => new ServiceApi(p.url, backend);
+  const apiOf = (p: TestServiceProcess) => new ServiceApi(p.url, backend);
   const jobRecord = async (jobId: string) => {
     return withDatabase(
       async (db) => (await db.query('SELECT status, attempt, error FROM training_job WHERE id = $1', [jobId])).rows[0],

@@ -16,7 +16,7 @@ import { tempDir } from '../support/fixtures';
 import { ServiceApi } from '../support/service-api';
 import { waitFor } from '../support/service-app';
 import { resetDatabase, withDatabase } from '../support/test-database';
-import { ServiceProcess } from '../support/service-process';
+import { TestServiceProcess } from '../support/service-process';
 import { QUICK_CLASSES } from '../support/shared';
 
 const CHANNELS = Number(process.env.LOAD_CHANNELS ?? 40);
@@ -28,7 +28,7 @@ const ENV = { JOB_STALE_SECONDS: '10', JOB_RETRY_DELAY_SECONDS: '1', LOG_LEVEL: 
 
 interface Slot {
   name: string;
-  process: ServiceProcess;
+  process: TestServiceProcess;
   probes: number[];
   peakRssMb: number;
 }
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   let generation = 0;
   const startSlot = async (): Promise<Slot> => {
     const name = `p${++generation}`;
-    const process = await new ServiceProcess(work, ENV, path.join(work, `${name}.log`)).start();
+    const process = await new TestServiceProcess(work, ENV, path.join(work, `${name}.log`)).start();
     return { name, process, probes: [], peakRssMb: 0 };
   };
   const slots = await Promise.all([startSlot(), startSlot()]);
