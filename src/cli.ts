@@ -15,6 +15,7 @@ import { MAX_UNKNOWN_SHARE } from './common/ml-choices';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
+import { count } from './export/model-quality';
 import { REPORT_FILE } from './export/report';
 import {
   INPUT_RANGES,
@@ -22,17 +23,10 @@ import {
   MODEL_FILE,
   WEIGHTS_FILE,
   type InputRange,
-  type RecognitionMetadata,
 } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError, type DownloadProgress } from './training/ml';
-import {
-  secondsSince,
-  TrainerService,
-  type ProgressListener,
-  type Stage,
-  type TrainingSummary,
-} from './training/trainer.service';
+import { secondsSince, TrainerService, type ProgressListener, type TrainingSummary } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 import { NegativeBankError, NegativeBankService } from './training/negative-bank/negative-bank.service';
 
@@ -49,6 +43,7 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout
+  --verbose             also print what the services log (base model, embedding engine, negative bank)
   --fetch-models        only fetch what training needs into MODEL_CACHE_DIR: the base model (downloaded and
                         verified) and its negative bank (photos from GROCERY_DATASET_URL, embedded); print
                         where they are and exit (npm run fetch-models; the Docker image build runs this)
@@ -62,12 +57,14 @@ export interface CliOptions {
   unknownShare?: number;
   inputRange?: InputRange;
   json: boolean;
+  verbose: boolean;
 }
 
 /** `--fetch-models`: fill the cache, train nothing. */
 export interface FetchModelsOptions {
   fetchModels: true;
   baseModel?: string;
+  verbose: boolean;
 }
 
 export class UsageError extends Error {}
@@ -86,6 +83,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
         'unknown-share': { type: 'string' },
         'input-range': { type: 'string' },
         json: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
         'fetch-models': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -97,9 +95,15 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
   }
   if (values.help) return 'help';
   if (values['fetch-models']) {
-    const others = Object.keys(values).filter((k) => !['fetch-models', 'base-model', 'help', 'json'].includes(k));
+    const others = Object.keys(values).filter(
+      (k) => !['fetch-models', 'base-model', 'help', 'json', 'verbose'].includes(k),
+    );
     if (others.length || values.json) throw new UsageError('--fetch-models takes only --base-model');
-    return { fetchModels: true, baseModel: values['base-model'] as string | undefined };
+    return {
+      fetchModels: true,
+      baseModel: values['base-model'] as string | undefined,
+      verbose: values.verbose as boolean,
+    };
   }
   if (!values.images === !values.manifest)
     throw new UsageError('give exactly one of --images DIR or --manifest FILE|URL');
@@ -122,29 +126,38 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
     unknownShare,
     inputRange,
     json: values.json as boolean,
+    verbose: values.verbose as boolean,
   };
 }
 
 @Module({ imports: [ConfigModule, DatasetModule, TrainingModule] })
 class CliModule {}
 
+/** Elsewhere than on a terminal, a stage's progress is printed at its start and then at most this often. */
+const PROGRESS_LINE_EVERY_MS = 3000;
+/** What a stage that is not obvious does, said when it starts. */
+const STAGE_INTROS: Record<string, string> = {
+  'negative-bank':
+    'negative-bank: fetching and embedding photos of products a shop does not sell (once per base model, cached)',
+};
+
 /**
  * Progress on a terminal as a bar per stage (and one for a base model's download), with log lines printed above the
- * bars (never into one); elsewhere as a log line per stage and per 10% (and the base model service's own lines).
+ * bars (never into one); elsewhere as a line when a stage starts and then at most every PROGRESS_LINE_EVERY_MS.
  */
 function progressReporter(logger: StderrLogger): {
   listener: ProgressListener;
-  download: DownloadProgress | undefined;
+  download: DownloadProgress;
   stop(): void;
 } {
   if (process.stderr.isTTY) {
-    const bars = new MultiBar({ format: '{stage} [{bar}] {percentage}%', stream: process.stderr, hideCursor: true });
+    const bars = new MultiBar({ format: '{stage} [{bar}] {percentage} %', stream: process.stderr, hideCursor: true });
     let current: { stage: string; bar: SingleBar } | undefined;
     const show = (stage: string, fraction: number) => {
       if (stage !== current?.stage) {
         // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
         if (!current) logger.divert((text) => bars.log(text));
-        current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(11) }) };
+        current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(13) }) };
       }
       current.bar.update(Math.round(fraction * 100));
     };
@@ -160,15 +173,18 @@ function progressReporter(logger: StderrLogger): {
       },
     };
   }
-  const lastDecile = new Map<Stage, number>();
+  let current: string | undefined;
+  let lastLine = 0;
+  const show = (stage: string, fraction: number) => {
+    const now = performance.now();
+    if (stage === current && (now - lastLine < PROGRESS_LINE_EVERY_MS || fraction >= 1)) return;
+    logger.say(stage === current ? `${stage} ${Math.floor(fraction * 100)} %` : (STAGE_INTROS[stage] ?? stage));
+    current = stage;
+    lastLine = now;
+  };
   return {
-    listener: (stage, fraction) => {
-      const decile = Math.floor(fraction * 10);
-      if (lastDecile.get(stage) === decile) return;
-      lastDecile.set(stage, decile);
-      logger.log(`${stage} ${decile * 10}%`, 'Progress');
-    },
-    download: undefined,
+    listener: show,
+    download: (received, total) => show('base model', received / total),
     stop: () => undefined,
   };
 }
@@ -185,6 +201,8 @@ async function loadDataset(
 }
 
 function printSummary(summary: TrainingSummary, options: CliOptions): void {
+  // Look-alikes and photo advice are among the warnings too (the job record keeps them there): shown once, as advice.
+  const notices = summary.warnings.filter((w) => !summary.quality.advice.includes(w));
   if (options.json) {
     process.stdout.write(
       JSON.stringify({
@@ -197,6 +215,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         secondsPerStage: summary.secondsPerStage,
         validationAccuracy: summary.validationAccuracy,
         recognition: recognitionSummary(summary),
+        quality: summary.quality,
         backend: summary.backend,
         workers: summary.workers,
         trainingId: summary.trainingId,
@@ -206,29 +225,34 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
     );
     return;
   }
+  const { quality } = summary;
+  const stages = Object.entries(summary.secondsPerStage)
+    .filter(([stage]) => stage !== 'total')
+    .map(([stage, s]) => `${stage} ${s.toFixed(1)} s`);
   const lines = [
-    `Trained ${summary.labels.length} products on ${summary.images} photos (${summary.cachedImages} from the embedding cache).`,
-    ...Object.entries(summary.secondsPerStage).map(([stage, s]) => `  ${stage}: ${s} s`),
-    ...(summary.validationAccuracy === null
-      ? []
-      : [
-          `  accuracy on held-out photos (cross-validation, each photo named by a model that did not see it): ${(summary.validationAccuracy * 100).toFixed(1)}%`,
-        ]),
-    gateLine(summary.recognition),
-    ...summary.warnings.map((w) => `Warning: ${w}`),
+    `Trained ${count(summary.labels.length, 'product')} on ${count(summary.images, 'photo')} in ` +
+      `${summary.secondsPerStage.total.toFixed(1)} s (${stages.join(', ')}; ${summary.cachedImages} photos ` +
+      `from the embedding cache).`,
+    '',
+    quality.headline,
+    quality.explanation,
+    '',
+    'What to do next:',
+    ...quality.advice.map((a) => `  - ${a}`),
+    ...(notices.length ? ['', ...notices.map((w) => `Warning: ${w}`)] : []),
     ...(summary.droppedLabels.length
-      ? [`Labels without a usable photo (left out): ${summary.droppedLabels.join(', ')}`]
+      ? [`Products without a usable photo (left out): ${summary.droppedLabels.join(', ')}`]
       : []),
     ...(summary.skipped.length
       ? [
-          `Skipped ${summary.skipped.length} photo(s):`,
+          `${count(summary.skipped.length, 'photo')} left out:`,
           ...summary.skipped.map((s) => `  ${s.name} [${s.label}]: ${s.reason}`),
         ]
       : []),
-    `Wrote ${([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const).map((f) => summary.files[f]).join(', ')}`,
-    `What the model will recognise, what it confuses and what to photograph next: open ${summary.files[REPORT_FILE]}`,
-    `Load them with Teachable Machine's @teachablemachine/image or the shop's web app (README, "Two clients, two input ranges").`,
-    `Your own photos: npm run train -- --images <folder with one sub-folder of photos per product> --out <folder>`,
+    '',
+    `The model: ${([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const).map((f) => summary.files[f]).join(', ')}`,
+    `Its report (every product, what it confuses, what to photograph next): ${summary.files[REPORT_FILE]}`,
+    `Load it with Teachable Machine's @teachablemachine/image or the shop's web app (docs/accuracy.md, "Two clients, two input ranges").`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -237,20 +261,6 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
 function recognitionSummary({ recognition }: TrainingSummary) {
   const { lookAlikes: _lookAlikes, advice: _advice, ...gate } = recognition;
   return gate;
-}
-
-function gateLine({ estimatedCorrectAccept: right, estimatedFalseAccept: wrong, unknownShare }: RecognitionMetadata) {
-  if (right === null || wrong === null)
-    return '  recognition gate: too few photos to measure it; a cautious one is used (add photos: at least 3 per product)';
-  return (
-    `  recognition gate: names the product for about ${percent(right)} of scans of your products, and a wrong ` +
-    `product for about ${percent(wrong)} of all scans when ${percent(unknownShare)} show things you do not sell; ` +
-    `otherwise it says "not sure" and the barcode is scanned`
-  );
-}
-
-function percent(share: number): string {
-  return `${(share * 100).toFixed(1)}%`;
 }
 
 export async function runCli(argv: string[]): Promise<number> {
@@ -265,7 +275,7 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const logger = new StderrLogger('ml-trainer', { colors: Boolean(process.stderr.isTTY) });
+  const logger = new StderrLogger(options.verbose);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'ml-trainer-'));
   const progress = progressReporter(logger);
   let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
@@ -276,7 +286,10 @@ export async function runCli(argv: string[]): Promise<number> {
       const files = await baseModels.get(options.baseModel, progress.download);
       progress.stop();
       process.stdout.write(`base model: ${files.modelJsonPath}\n`);
-      const { bank, dir } = await app.get(NegativeBankService).require(files);
+      const { bank, dir } = await app
+        .get(NegativeBankService)
+        .require(files, (fraction) => progress.listener('negative-bank', fraction));
+      progress.stop();
       process.stdout.write(`negative bank: ${bank.photos.length} photos, in ${dir}\n`);
       return 0;
     }
@@ -308,7 +321,9 @@ export async function runCli(argv: string[]): Promise<number> {
       err instanceof BaseModelError ||
       err instanceof ConfigError ||
       err instanceof NegativeBankError;
-    logger.error(known ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err));
+    if (known) logger.error((err as Error).message);
+    // Anything else is a fault of the program: its stack is what a report of it needs.
+    else logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
     return 1;
   } finally {
     await app?.close();

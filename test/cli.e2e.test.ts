@@ -41,6 +41,7 @@ describe('CLI arguments', () => {
       unknownShare: 0.25,
       inputRange: undefined,
       json: true,
+      verbose: false,
     });
   });
 });
@@ -89,11 +90,13 @@ describe('CLI end to end', () => {
     const { stdout, stderr } = await run(process.execPath, [CLI, '--fetch-models', '--base-model', url], {
       env: fetchEnv,
     });
-    // Not a terminal: the download's progress comes as log lines.
-    assert.match(stderr, /downloading the base model from http:\S+: 0% of 1\.6 MB/);
-    assert.match(stderr, /downloading the base model from http:\S+: 100% of 1\.6 MB/);
-    assert.match(stderr, /building the negative bank for base model \w+…: 644 photos from http:\S+\/grocery\//);
-    assert.match(stderr, /negative bank photos: 644 of 644 fetched/);
+    // Not a terminal: a line as each phase starts (and its progress every few seconds), nothing the services log.
+    assert.match(stderr, /^base model\n/);
+    assert.match(
+      stderr,
+      /^negative-bank: fetching and embedding photos of products a shop does not sell \(once per base model, cached\)$/m,
+    );
+    assert.doesNotMatch(stderr, /downloading the base model from|building the negative bank/);
     assert.equal(groceryRequests, 644);
     const [modelLine, bankLine] = stdout.trim().split('\n');
     const cached = modelLine.replace(/^base model: /, '');
@@ -136,14 +139,44 @@ describe('CLI end to end', () => {
     assert.equal(summary.outputs['report.html'], path.join(work, 'model', 'report.html'));
     for (const stage of ['embedding', 'training', 'exporting', 'total'])
       assert.ok(summary.secondsPerStage[stage] >= 0, stage);
-    assert.match(stderr, /TensorFlow\.js backend: (wasm|tensorflow)/);
+    const metadata = JSON.parse(await fs.readFile(path.join(work, 'model', 'metadata.json'), 'utf8'));
+    assert.deepEqual(summary.quality, metadata.quality);
+    // Off a terminal: a line as each stage starts, the warnings, and nothing a framework says.
+    assert.deepEqual(
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('Warning: ')),
+      ['embedding', 'training', 'exporting'],
+    );
+  });
+
+  it("says what the model will do in metadata.json's own words, and what the services log only with --verbose", async () => {
+    const train = (out: string, ...extra: string[]) =>
+      run(process.execPath, [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, out), ...extra], {
+        env: env(),
+      });
+    const { stdout, stderr } = await train('model-words');
+    const { quality } = JSON.parse(await fs.readFile(path.join(work, 'model-words', 'metadata.json'), 'utf8'));
+    const lines = stdout.split('\n');
+    for (const text of [quality.headline, quality.explanation]) assert.ok(lines.includes(text), text);
+    for (const advice of quality.advice) assert.ok(lines.includes(`  - ${advice}`), advice);
+    assert.match(quality.headline, /^2 products from 8 photos\./);
+    assert.doesNotMatch(stderr, /\[Nest\]|LOG|TensorFlow/);
+    const verbose = await train('model-verbose', '--verbose');
+    assert.match(verbose.stderr, /^\[TensorFlow\] TensorFlow\.js backend: (wasm|tensorflow)/m);
+    assert.doesNotMatch(verbose.stderr, /\[Nest\]|NestFactory|InstanceLoader/);
   });
 
   it('embeds with ONNX Runtime, and with TensorFlow.js when onnxruntime-node cannot load (EMBEDDING_ENGINE=onnx then fails clearly)', async () => {
     const train = (out: string, extra: Record<string, string> = {}) =>
-      run(process.execPath, [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, out), '--json'], {
-        env: { ...env(), EMBEDDING_CACHE_DIR: path.join(work, `embeddings-${out}`), ...extra },
-      });
+      run(
+        process.execPath,
+        [CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, out), '--json', '--verbose'],
+        {
+          env: { ...env(), EMBEDDING_CACHE_DIR: path.join(work, `embeddings-${out}`), ...extra },
+        },
+      );
     const onnx = await train('model-onnx');
     assert.match(onnx.stderr, /embedding engine: ONNX Runtime 1\.\d+\.\d+/);
     const withoutOnnx = { NODE_OPTIONS: `--require ${path.join(__dirname, 'support', 'no-onnxruntime.js')}` };
@@ -167,7 +200,15 @@ describe('CLI end to end', () => {
   it('on a terminal, prints log lines above the progress bars, never into one', async (t) => {
     const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
     if (!script) return t.skip('needs util-linux `script` to give the CLI a terminal');
-    const command = [process.execPath, CLI, '--images', path.join(work, 'photos'), '--out', path.join(work, 'tty')];
+    const command = [
+      process.execPath,
+      CLI,
+      '--images',
+      path.join(work, 'photos'),
+      '--out',
+      path.join(work, 'tty'),
+      '--verbose',
+    ];
     const { stdout } = await run(script, ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], {
       env: { ...env(), EMBEDDING_CACHE_DIR: path.join(work, 'embeddings-tty') },
     });
@@ -179,18 +220,18 @@ describe('CLI end to end', () => {
       .split(/[\r\n]+/)
       .filter(Boolean);
     assert.ok(
-      lines.some((l) => /^embedding +\[[=-]+\] \d+%$/.test(l)),
+      lines.some((l) => /^embedding +\[[=-]+\] \d+ %$/.test(l)),
       'a bar is drawn',
     );
     assert.ok(
-      lines.some((l) => /LOG \[TensorFlow\] TensorFlow\.js backend/.test(l)),
+      lines.some((l) => /^\[TensorFlow\] TensorFlow\.js backend/.test(l)),
       'log lines are shown',
     );
-    const mixed = lines.filter((l) => /\[[=-]{10,}\]/.test(l) && /\[Nest\]/.test(l));
+    const mixed = lines.filter((l) => /\[[=-]{10,}\]/.test(l) && /\[[A-Z][A-Za-z]+\]/.test(l));
     assert.deepEqual(mixed, [], 'no log line inside a bar');
     const report = path.join(work, 'tty', 'report.html');
     assert.ok(
-      lines.includes(`What the model will recognise, what it confuses and what to photograph next: open ${report}`),
+      lines.includes(`Its report (every product, what it confuses, what to photograph next): ${report}`),
       'the summary points at the report',
     );
   });

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { closeServer, listenOnLoopback } from '../src/common/loopback';
+import { escapeHtml } from '../src/export/report';
 import { tempDir } from './support/fixtures';
 import { renderedGroceryDataset } from './support/rendered-photos';
 import { BASE_MODEL_JSON } from './support/shared';
@@ -48,7 +49,7 @@ describe('npm run demo', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const demo = async (home: string) => {
+  const demo = async (home: string, env: Record<string, string> = {}) => {
     await fs.mkdir(home, { recursive: true });
     const started = performance.now();
     const { stdout } = await run(process.execPath, [DEMO, '--out', path.join(work, 'model')], {
@@ -59,6 +60,7 @@ describe('npm run demo', () => {
         BASE_MODEL_URL: `${url}/model/model.json`,
         GROCERY_DATASET_URL: `${url}/dataset/`,
         LOG_LEVEL: 'warn',
+        ...env,
       },
     });
     return { stdout, seconds: (performance.now() - started) / 1000 };
@@ -69,32 +71,58 @@ describe('npm run demo', () => {
     const { stdout } = first;
     assert.match(stdout, /1\. Fetching the demo shop's 60 photos from http:\/\/127\.0\.0\.1:\d+\/dataset\//);
     assert.match(stdout, /5 products: Banana, Cantaloupe, Garant-Ecological-Medium-Fat-Milk, /);
-    assert.match(stdout, /3\. The service runs at (http:\/\/127\.0\.0\.1:\d+) \(embedded database; its log: (\S+)\)/);
-    assert.match(stdout, /running, (downloading|embedding|training|exporting), \d+ %/);
-    assert.match(stdout, /completed, 100 %/);
-    assert.match(stdout, /The model: 5 products, 60 photos/);
     assert.match(
       stdout,
-      /at the till \(the web app names a product at probability 0\.9 or more\): about \d+ % of scans/,
+      /3\. The service runs at http:\/\/127\.0\.0\.1:\d+ \(its database and log in \S+, removed at the end/,
     );
-    assert.match(stdout, /negative bank: \d+ photos of other products|negative bank: none/);
+    assert.match(stdout, /running, (downloading|embedding|training|exporting), \d+ %/);
+    assert.match(stdout, /completed, 100 %/);
     const metadata = JSON.parse(await fs.readFile(path.join(work, 'model', 'metadata.json'), 'utf8'));
     assert.equal(metadata.labels.length, 5);
+    assert.ok(metadata.recognition.negativeBank, 'trained with the negative bank');
     for (const file of ['model.json', 'weights.bin']) assert.ok(existsSync(path.join(work, 'model', file)), file);
     const report = await fs.readFile(path.join(work, 'model', 'report.html'), 'utf8');
     assert.match(report, /<td class="name">Banana/);
-    assert.match(stdout, /what it recognises, what it confuses and what to photograph next: open \S+report\.html/);
+    // What the model will do, in the words of its metadata.json, which its report says too.
+    const { quality } = metadata;
+    assert.match(quality.headline, /^5 products from 60 photos\. At the till, expect /);
+    const lines = stdout.split('\n');
+    for (const text of [quality.headline, quality.explanation, ...quality.advice.map((a: string) => `  - ${a}`)])
+      assert.ok(lines.includes(text), text);
+    for (const text of [quality.headline, quality.explanation, ...quality.advice])
+      assert.ok(report.includes(escapeHtml(text)), text);
+    assert.match(stdout, /Its report \(every product, what it confuses, what to photograph next\): \S+report\.html/);
     // What it downloaded at first use: the base model, the bank's 644 photos and the shop's 60.
     assert.ok(requests.includes('/model/model.json'));
     assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60);
     // Everything it started is gone: the service answers no more, its folder (log, database) is removed.
-    const [, serviceUrl, log] = stdout.match(/The service runs at (\S+) \(embedded database; its log: (\S+)\)/)!;
+    const [, serviceUrl, folder] = stdout.match(/The service runs at (\S+) \(its database and log in (\S+),/)!;
     await assert.rejects(fetch(`${serviceUrl}/health`));
-    assert.ok(!existsSync(path.dirname(log)), `${path.dirname(log)} removed`);
+    assert.ok(!existsSync(folder), `${folder} removed`);
 
     const second = await demo(path.join(work, 'home'));
-    assert.match(second.stdout, /The model: 5 products, 60 photos/);
+    assert.match(second.stdout, /^5 products from 60 photos\. At the till/m);
     assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60 + 60, 'only the shop again');
     t.diagnostic(`first run ${first.seconds.toFixed(1)} s, second ${second.seconds.toFixed(1)} s`);
+  });
+
+  it("keeps the service's log when the demo fails, and says where it is", async () => {
+    const failed = await demo(path.join(work, 'home-failed'), {
+      BASE_MODEL_URL: `${url}/model/missing.json`,
+      JOB_MAX_ATTEMPTS: '1',
+    }).then(
+      () => assert.fail('the demo should fail'),
+      (err: { code: number; stderr: string; stdout: string }) => err,
+    );
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^demo failed: the job failed: /m);
+    const [, log] = failed.stderr.match(/^the service's log is kept: (\S+)$/m)!;
+    try {
+      assert.match(await fs.readFile(log, 'utf8'), /missing\.json/, 'the log says what went wrong');
+      const [, folder] = failed.stdout.match(/\(its database and log in (\S+),/)!;
+      assert.ok(!existsSync(folder), `${folder} removed`);
+    } finally {
+      await fs.rm(log, { force: true });
+    }
   });
 });

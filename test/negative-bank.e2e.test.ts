@@ -137,7 +137,7 @@ describe('negative bank from the dataset', () => {
     const app = await context('cache-slow');
     const banks = app.get(NegativeBankService);
     const baseModel = await app.get(BaseModelService).get();
-    const waited = await banks.forBaseModel(baseModel, undefined, 200);
+    const waited = await banks.forBaseModel(baseModel, undefined, undefined, 200);
     assert.equal(waited.bank, null);
     assert.match(waited.unavailable ?? '', /still being built after 0.2 s; later trainings use it/);
     const built = await banks.forBaseModel(baseModel);

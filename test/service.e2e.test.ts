@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMPLETE_TRAINING_MUTATION } from '../src/backend/backend-contract';
 import { EmbeddingCache } from '../src/dataset/embedding-cache';
+import { escapeHtml } from '../src/export/report';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
@@ -171,6 +172,9 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     );
     assert.equal(metadata.trainingId, job.metrics.trainingId);
     assert.equal(metadata.userMetadata.channelId, '2');
+    // One statement of the model's quality: the job's status says what metadata.json says.
+    assert.deepEqual(job.metrics.quality, metadata.quality);
+    assert.ok(metadata.quality.headline.startsWith('3 products from 18 photos.'), metadata.quality.headline);
 
     // The uploaded files load and name a product for photos they never saw (how often rightly is test:data's to check).
     const modelDir = path.join(work, 'uploaded');
@@ -200,6 +204,8 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     for (const product of items) assert.ok(html.includes(product.productName), product.productName);
     assert.match(html, new RegExp(`training id</th><td>${job.metrics.trainingId}`));
     assert.match(html, /Photos left out \(2\)/);
+    for (const text of [metadata.quality.headline, metadata.quality.explanation, ...metadata.quality.advice])
+      assert.ok(html.includes(escapeHtml(text)), `the report says: ${text}`);
     assert.equal((await fetch(`${service.url}${job.reportUrl}`)).status, 401);
   });
 

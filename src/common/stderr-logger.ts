@@ -1,39 +1,57 @@
-/** The CLI's logger: Nest's log lines on stderr, its start-up chatter left out. */
-import { ConsoleLogger, type LogLevel } from '@nestjs/common';
+/** The CLI's logger: plain lines on stderr for a person, without the framework's prefixes and chatter. */
+import type { LoggerService } from '@nestjs/common';
 
-/** Nest's start-up chatter, of no interest to someone running the CLI. */
-const QUIET_CONTEXTS = new Set(['NestFactory', 'InstanceLoader']);
-
-/** Nest's console logger, but every line goes to stderr (the CLI keeps stdout for its result), without start-up chatter. */
-export class StderrLogger extends ConsoleLogger {
+/**
+ * Writes warnings and errors on stderr as `Warning: …` and `Error: …` (stdout keeps the CLI's result); the services'
+ * informational lines (which base model, which engine, the bank's build) only when `showInfo` (`--verbose`), prefixed with their
+ * source. Nest's own start-up lines are never shown.
+ */
+export class StderrLogger implements LoggerService {
   private diverted?: (text: string) => void;
 
-  /** While set, each formatted line goes to `write` (e.g. above a progress bar) instead of straight to stderr. */
+  constructor(private readonly showInfo = false) {}
+
+  /** While set, each line goes to `write` (e.g. above a progress bar) instead of straight to stderr. */
   divert(write: ((text: string) => void) | undefined): void {
     this.diverted = write;
   }
 
-  protected override printMessages(
-    messages: unknown[],
-    context?: string,
-    logLevel?: LogLevel,
-    _writeStreamType?: 'stdout' | 'stderr',
-    errorStack?: unknown,
-    params?: Record<string, unknown>,
-  ): void {
-    if (logLevel === 'log' && context && QUIET_CONTEXTS.has(context)) return;
-    const write = this.diverted;
-    if (!write) return super.printMessages(messages, context, logLevel, 'stderr', errorStack, params);
-    // Nest's logger writes the formatted line to stderr itself: it is caught here and handed on whole.
-    const stderr = process.stderr;
-    const original = stderr.write;
-    let text = '';
-    stderr.write = ((chunk: string | Uint8Array) => ((text += String(chunk)), true)) as typeof stderr.write;
-    try {
-      super.printMessages(messages, context, logLevel, 'stderr', errorStack, params);
-    } finally {
-      stderr.write = original;
-    }
-    write(text);
+  /** A line the CLI itself says (progress), whatever the verbosity. */
+  say(text: string): void {
+    this.write(text);
+  }
+
+  log(message: unknown, context?: string): void {
+    if (this.showInfo && !NEST_CONTEXTS.has(context ?? '')) this.write(`${context ? `[${context}] ` : ''}${message}`);
+  }
+
+  warn(message: unknown): void {
+    this.write(`Warning: ${message}`);
+  }
+
+  error(message: unknown, stackOrContext?: string): void {
+    // Nest passes an error's stack as the second argument; it is of use only to a developer.
+    this.write(`Error: ${message}${this.showInfo && stackOrContext?.includes('\n') ? `\n${stackOrContext}` : ''}`);
+  }
+
+  fatal(message: unknown): void {
+    this.write(`Error: ${message}`);
+  }
+
+  debug(message: unknown, context?: string): void {
+    this.log(message, context);
+  }
+
+  verbose(message: unknown, context?: string): void {
+    this.log(message, context);
+  }
+
+  private write(text: string): void {
+    const line = `${text}\n`;
+    if (this.diverted) this.diverted(line);
+    else process.stderr.write(line);
   }
 }
+
+/** Nest's start-up chatter (modules and providers resolved), of no interest to someone running the CLI. */
+const NEST_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'NestApplication', 'RoutesResolver', 'RouterExplorer']);

@@ -5,29 +5,23 @@
  * shows its progress, writes the model the backend received into --out, says what the model will do at the till,
  * and stops everything it started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { freeLoopbackPort } from '../common/loopback';
 import { projectFile } from '../common/project-files';
 import { loadConfig, type AppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { DatasetModule } from '../dataset/dataset.module';
 import { DatasetService } from '../dataset/dataset.service';
 import { readPhotoList } from '../dataset/public-dataset';
-import {
-  METADATA_FILE,
-  MODEL_FILES,
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  type RecognitionMetadata,
-} from '../export/teachable-machine-format';
+import { METADATA_FILE, MODEL_FILES, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
+import type { ModelQuality } from '../export/model-quality';
 import { REPORT_FILE } from '../export/report';
+import { ServiceProcess } from './service-process';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
 
 const USAGE = `Usage: npm run demo [-- --out DIR]
@@ -42,6 +36,7 @@ const START_TIMEOUT_MS = 180_000;
 /** Longest the demo waits for the job (the first run downloads and embeds the negative bank too). */
 const JOB_TIMEOUT_MS = 900_000;
 const CHANNEL = 'demo';
+const SERVICE_LOG = 'service.log';
 /** The demo shop's photos: paths inside the Grocery Store Dataset's `dataset/` folder. */
 export const DEMO_PHOTO_LIST = projectFile('src', 'demo', 'demo-photos.txt');
 
@@ -79,13 +74,24 @@ export async function runDemo(argv: string[]): Promise<number> {
   const interrupted = new Promise<never>((_, reject) =>
     process.once('SIGINT', () => reject(new Error('interrupted (Ctrl-C): stopping what the demo started'))),
   );
+  let failed = false;
   try {
     return await Promise.race([demo(config, work, out, started, stops), interrupted]);
   } catch (err) {
+    failed = true;
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    // The service's log says why a demo failed: it outlives the demo's folder then.
+    const log = path.join(work, SERVICE_LOG);
+    if (failed && existsSync(log)) {
+      const kept = path.join(os.tmpdir(), `ml-trainer-demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+      await fs.copyFile(log, kept).then(
+        () => process.stderr.write(`the service's log is kept: ${kept}\n`),
+        () => undefined,
+      );
+    }
     await fs.rm(work, { recursive: true, force: true });
   }
 }
@@ -137,7 +143,10 @@ async function demo(
   say(`2. A stand-in for the point-of-sale backend at ${backend.url} serves them`);
 
   const service = await startService(config, work, backend.url, stops);
-  say(`3. The service runs at ${service.url} (embedded database; its log: ${service.log}) [${seconds()} s]`);
+  say(
+    `3. The service runs at ${service.url} (its database and log in ${work}, removed at the end; the log is kept ` +
+      `if the demo fails) [${seconds()} s]`,
+  );
 
   const job = (await service.call('POST', '/v1/train', {
     channelId: CHANNEL,
@@ -147,7 +156,13 @@ async function demo(
   })) as { jobId: string };
   say(`4. Job ${job.jobId} posted; its progress:`);
   const deadline = Date.now() + JOB_TIMEOUT_MS;
-  let view: { state: string; stage: string | null; progress: number; error: string | null };
+  let view: {
+    state: string;
+    stage: string | null;
+    progress: number;
+    error: string | null;
+    metrics: { warnings: string[] } | null;
+  };
   let shown = '';
   for (;;) {
     view = (await service.call('GET', `/v1/jobs/${job.jobId}`)) as typeof view;
@@ -168,21 +183,17 @@ async function demo(
   );
   say(`5. Done in ${seconds()} s: the backend received the model; written to ${out}/ with the service's report`);
   say();
-  describeModel(JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, out);
+  describeModel(JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, view.metrics?.warnings ?? [], out);
   return 0;
 }
 
 /** The service as a child process on a free port, its own embedded database and folders under `work`. */
 async function startService(config: AppConfig, work: string, backendUrl: string, stops: (() => Promise<unknown>)[]) {
-  const port = await freeLoopbackPort();
   const token = randomBytes(24).toString('hex');
-  const log = path.join(work, 'service.log');
-  const logFile = createWriteStream(log);
-  const child = spawn(process.execPath, ['--enable-source-maps', path.join(__dirname, '..', 'main.js')], {
-    env: {
+  const service = new ServiceProcess(
+    {
       ...process.env,
       NODE_ENV: 'development',
-      PORT: String(port),
       ML_SERVICE_TOKEN: token,
       DATABASE_URL: '',
       DATA_DIR: path.join(work, 'data'),
@@ -191,14 +202,13 @@ async function startService(config: AppConfig, work: string, backendUrl: string,
       BACKEND_INTERNAL_URL: backendUrl,
       SCHEDULER_ENABLED: 'false',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.pipe(logFile);
-  child.stderr!.pipe(logFile);
-  stops.push(() => stopProcess(child));
-  const url = `http://127.0.0.1:${port}`;
+    path.join(work, SERVICE_LOG),
+  );
+  // SIGTERM stops the service's embedded database too; SIGKILL after 30 s.
+  stops.push(() => service.stop(30_000));
+  await service.start(START_TIMEOUT_MS);
   const call = async (method: string, route: string, body?: unknown): Promise<unknown> => {
-    const response = await fetch(`${url}${route}`, {
+    const response = await fetch(`${service.url}${route}`, {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -207,34 +217,7 @@ async function startService(config: AppConfig, work: string, backendUrl: string,
     if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text}`);
     return response.headers.get('content-type')?.startsWith('text/html') ? text : (JSON.parse(text) as unknown);
   };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`the service exited with code ${child.exitCode}: ${await lastLines(log)}`);
-    const healthy = await fetch(`${url}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (healthy) break;
-    if (Date.now() > deadline) throw new Error(`the service did not start within ${START_TIMEOUT_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  return { url, log, call };
-}
-
-/** SIGTERM, then SIGKILL if it has not exited after 30 s (the service stops its embedded database on SIGTERM). */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function lastLines(file: string): Promise<string> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-5).join('\n');
+  return { url: service.url, call };
 }
 
 async function writeModel(upload: Upload, out: string): Promise<void> {
@@ -245,40 +228,22 @@ async function writeModel(upload: Upload, out: string): Promise<void> {
 }
 
 interface ModelMetadata {
-  labels: string[];
-  labelNames?: string[];
-  imageCount?: number;
-  metrics?: { validationAccuracy: number | null };
-  recognition: RecognitionMetadata;
+  quality: ModelQuality;
 }
 
-/** What the shop gets, in plain words: the files, what the till will do, and the advice. */
-function describeModel(metadata: ModelMetadata, out: string): void {
-  const r = metadata.recognition;
-  const percent = (share: number | null) => (share === null ? 'unknown' : `${Math.round(share * 100)} %`);
-  say(`The model: ${metadata.labels.length} products, ${metadata.imageCount ?? '?'} photos`);
-  say(`  files: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
-  say(`  what it recognises, what it confuses and what to photograph next: open ${path.join(out, REPORT_FILE)}`);
-  say(
-    `  at the till (the web app names a product at probability 0.9 or more): about ${percent(r.estimatedCorrectAccept)} ` +
-      `of scans of these products named, ${percent(r.estimatedFalseAccept)} of all scans named wrongly, ` +
-      `when ${percent(r.unknownShare)} of scans show something the shop does not sell`,
-  );
-  say(`  photos named right by cross-validation: ${percent(metadata.metrics?.validationAccuracy ?? null)}`);
-  const bank = r.negativeBank;
-  say(
-    `  negative bank: ${
-      !bank
-        ? 'none (see the service log)'
-        : `${bank.photos} photos of other products` +
-          (bank.classesLeftOut.length ? ` (${bank.classesLeftOut.length} products left out as like the shop's)` : '')
-    }`,
-  );
-  for (const advice of [...r.lookAlikes.map((l) => l.advice), ...r.advice]) say(`  advice: ${advice}`);
+/** What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it). */
+function describeModel(metadata: ModelMetadata, warnings: string[], out: string): void {
+  const { quality } = metadata;
+  say(quality.headline);
+  say(quality.explanation);
+  say('What to do next:');
+  for (const advice of quality.advice) say(`  - ${advice}`);
+  // The job's other warnings (the negative bank's absence, products merged or ignored); advice is among them too.
+  for (const warning of warnings.filter((w) => !quality.advice.includes(w))) say(`Warning: ${warning}`);
   say();
-  say(
-    `Load it with Teachable Machine's library, or train your own shop: npm run train -- --images ./photos --out ./model`,
-  );
+  say(`The model: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
+  say(`Its report (every product, what it confuses, what to photograph next): ${path.join(out, REPORT_FILE)}`);
+  say('Your own shop: npm run train -- --images ./photos --out ./model (one sub-folder of photos per product)');
 }
 
 if (require.main === module) {

@@ -5,12 +5,27 @@ import { madeUpReport } from '../../test/support/made-up-report';
 import { escapeHtml, MAX_HEAT_MAP_PRODUCTS, renderReport } from './report';
 
 describe('report.html', () => {
-  it('says in plain words what the till will do, per product and in all', async () => {
-    const html = renderReport(await madeUpReport(4, 3));
-    assert.match(html, /At the till, expect about <strong>4 in 10<\/strong> scans of your products to be named/);
-    assert.match(html, /a wrong product about <strong>2 times in 100<\/strong> scans \(when 10 in 100 scans/);
-    assert.match(html, /usually named/);
-    assert.match(html, /often asks for the barcode/);
+  it("says in the model's own words what the till will do, per product and in all", async () => {
+    const input = await madeUpReport(4, 3);
+    const html = renderReport(input);
+    const { quality } = input.metadata;
+    for (const text of [quality.headline, quality.explanation, ...quality.advice])
+      assert.ok(html.includes(escapeHtml(text)), text);
+    assert.match(html, /At the till, expect about 4 in 10 scans of these products to be named/);
+    assert.match(
+      html,
+      /<td class="num">1 of 2<\/td><td class="num">about 9 in 10<\/td><td><span class="good">usually named/,
+    );
+    assert.match(
+      html,
+      /<td class="num">2 of 2<\/td><td class="num">about 3 in 10<\/td><td><span class="poor">seldom named/,
+    );
+    assert.match(
+      html,
+      /<h1>What this model will recognise<\/h1>\n<p class="subtitle">4 products, trained 2026-12-03 10:00 UTC \(shop\)/,
+    );
+    assert.match(html, /recipe<\/th><td>a linear softmax head, L2 penalty 2 divided by the products/);
+    assert.match(html, /time per stage<\/th><td>embedding 1\.2 s, training 0\.5 s, exporting 0\.3 s/);
     assert.match(html, /Products that look alike/);
     assert.match(html, /taken for/);
     assert.match(html, /training id<\/th><td>training-1/);

@@ -4,6 +4,15 @@
  * hands it the model's metadata and the thumbnails. Every text from a job (product names and ids, photo names,
  * reasons) is escaped.
  */
+import {
+  atTillWords,
+  count,
+  crossValidationCount,
+  VERDICT_WORDS,
+  verdictOf,
+  type ProductFigures,
+  type Verdict,
+} from './model-quality';
 import type { MetadataInput } from './teachable-machine-format';
 
 export const REPORT_FILE = 'report.html';
@@ -11,20 +20,12 @@ export const REPORT_FILE = 'report.html';
 /** Past this many products the confusion heat map is left out (its cells grow with the square of the count). */
 export const MAX_HEAT_MAP_PRODUCTS = 60;
 
-export interface ReportProduct {
+/** A product's row: its figures (model-quality.ts), its id, a thumbnail and its photos left out. */
+export interface ReportProduct extends ProductFigures {
   id: string;
-  name: string;
   /** A JPEG of one of its photos (a thumbnail), or null. */
   thumbnail: Uint8Array | null;
-  photosUsed: number;
   photosSkipped: number;
-  /** Share of its cross-validation scans named right among the shop's products; null without scans. */
-  crossValidated: number | null;
-  /**
-   * Share of its scans the till is expected to name (right): its cross-validation scans named at the gate, scaled
-   * as the gate's own estimate scales them for scans taken on other days; null when not measured.
-   */
-  namedAtTill: number | null;
 }
 
 export interface ReportLookAlike {
@@ -42,20 +43,15 @@ export interface ReportInput {
   skipped: { product: string; photo: string; reason: string }[];
 }
 
-/** A product is "usually named" at the till when it is expected to be named at least this often… */
-const USUALLY_NAMED = 0.6;
-/** …and "often asks for the barcode" below this. */
-const SELDOM_NAMED = 0.3;
-
 export function renderReport({ metadata, products, lookAlikes, skipped }: ReportInput): string {
-  const r = metadata.recognition;
-  const title = `What ${metadata.modelName} will recognise`;
-  const named = products.filter((p) => (p.namedAtTill ?? 0) >= USUALLY_NAMED);
-  const advice = [...r.lookAlikes.map((l) => l.advice), ...r.advice];
+  const { quality } = metadata;
+  const title = 'What this model will recognise';
   const sections = [
-    `<h1>${escapeHtml(title)}</h1>`,
-    `<p class="lead">${headline(metadata, named.length, products.length)}</p>`,
-    section('What to do next', adviceList(advice)),
+    `<h1>${title}</h1>`,
+    `<p class="subtitle">${escapeHtml(subtitle(metadata))}</p>`,
+    `<p class="lead">${escapeHtml(quality.headline)}</p>`,
+    `<p>${escapeHtml(quality.explanation)}</p>`,
+    section('What to do next', adviceList(quality.advice)),
     section('Products', productTable(products)),
     lookAlikes.length ? section('Products that look alike', lookAlikes.map(lookAlikeCard).join('')) : '',
     section('Which product was taken for which', heatMap(metadata, products)),
@@ -65,26 +61,17 @@ export function renderReport({ metadata, products, lookAlikes, skipped }: Report
   return (
     `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>\n<body>\n` +
+    `<title>${title}</title><style>${STYLE}</style></head>\n<body>\n` +
     sections.filter(Boolean).join('\n') +
     '\n</body></html>\n'
   );
 }
 
-/** The page's one sentence in plain words: how much the till will name, and how often wrongly. */
-function headline(metadata: MetadataInput, usuallyNamed: number, products: number): string {
-  const r = metadata.recognition;
-  const photos = `${products} products from ${metadata.imageCount} photos`;
-  if (r.estimatedCorrectAccept === null || r.estimatedFalseAccept === null)
-    return `${photos}. There were too few photos to measure what the till will do: add photos (see below).`;
-  const inTen = Math.round(r.estimatedCorrectAccept * 10);
-  const inHundred = Math.round(r.estimatedFalseAccept * 100);
-  const unknown = Math.round(r.unknownShare * 100);
+/** Which model this is: its products, when it was trained, and its name (the output folder or the channel). */
+function subtitle(metadata: MetadataInput): string {
   return (
-    `${photos}. At the till, expect about <strong>${inTen} in 10</strong> scans of your products to be named, ` +
-    `and a wrong product about <strong>${inHundred === 0 ? 'less than once' : inHundred === 1 ? 'once' : `${inHundred} times`} in 100</strong> ` +
-    `scans (when ${unknown} in 100 scans show something you do not sell); for the rest the till asks for the ` +
-    `barcode. ${usuallyNamed} of ${products} products are usually named.`
+    `${count(metadata.labels.length, 'product')}, trained ${metadata.trainedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` +
+    ` (${metadata.modelName})`
   );
 }
 
@@ -93,31 +80,31 @@ function section(heading: string, body: string): string {
 }
 
 function adviceList(advice: string[]): string {
-  if (!advice.length) return '<p>Nothing: every product has enough photos and none looks like another.</p>';
   return `<ul class="advice">${advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`;
 }
 
+const VERDICT_CLASSES: Record<Verdict, string> = {
+  usually: 'good',
+  sometimes: 'fair',
+  seldom: 'poor',
+  unmeasured: 'unknown',
+};
+
 function productTable(products: ReportProduct[]): string {
   const rows = products.map((p) => {
-    const verdict =
-      p.namedAtTill === null
-        ? '<span class="unknown">not measured (too few photos)</span>'
-        : p.namedAtTill >= USUALLY_NAMED
-          ? '<span class="good">usually named</span>'
-          : p.namedAtTill >= SELDOM_NAMED
-            ? '<span class="fair">named about half the time</span>'
-            : '<span class="poor">often asks for the barcode</span>';
+    const verdict = verdictOf(p);
     return (
       `<tr><td>${image(p.thumbnail, p.name)}</td><td class="name">${escapeHtml(p.name)}` +
       (p.name !== p.id ? `<div class="id">${escapeHtml(p.id)}</div>` : '') +
-      `</td><td class="num">${p.photosUsed}</td><td class="num">${p.photosSkipped}</td>` +
-      `<td class="num">${percent(p.crossValidated)}</td><td class="num">${percent(p.namedAtTill)}</td>` +
-      `<td>${verdict}</td></tr>`
+      `</td><td class="num">${p.photos}</td><td class="num">${p.photosSkipped}</td>` +
+      `<td class="num">${crossValidationCount(p)}</td><td class="num">${atTillWords(p)}</td>` +
+      `<td><span class="${VERDICT_CLASSES[verdict]}">${VERDICT_WORDS[verdict]}</span></td></tr>`
     );
   });
   return (
     '<table class="products"><thead><tr><th></th><th>product</th><th>photos used</th><th>left out</th>' +
-    '<th>named right in cross-validation</th><th>named at the till (expected)</th><th>at the till</th></tr></thead>' +
+    '<th>held-out photos named right (cross-validation)</th><th>scans named at the till (expected)</th>' +
+    '<th>at the till</th></tr></thead>' +
     `<tbody>${rows.join('')}</tbody></table>`
   );
 }
@@ -180,7 +167,7 @@ function identity(metadata: MetadataInput): string {
     ['training id', metadata.trainingId],
     ['trained at', metadata.trainedAt.toISOString()],
     ['base model', `${base} (weights sha256 ${metadata.baseModel.sha256})`],
-    ['recipe', JSON.stringify(metadata.recipe)],
+    ['recipe', String(metadata.recipe.description ?? JSON.stringify(metadata.recipe))],
     ['recognition gate', metadata.recognition.method],
     ['time per stage', stages],
   ];
@@ -192,10 +179,6 @@ function image(jpeg: Uint8Array | null, alt: string): string {
   return `<img class="thumb" alt="${escapeHtml(alt)}" src="data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}">`;
 }
 
-function percent(share: number | null): string {
-  return share === null ? '–' : `${Math.round(share * 100)} %`;
-}
-
 /** Text as HTML: every character that could open markup or end an attribute is an entity. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -204,7 +187,7 @@ export function escapeHtml(text: string): string {
 const STYLE = `
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:1100px;margin:24px auto;padding:0 16px}
 h1{font-size:26px;margin:0 0 8px}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.lead{font-size:17px}table{border-collapse:collapse}td,th{padding:4px 8px;text-align:left;vertical-align:middle}
+.lead{font-size:17px}.subtitle{color:#555;margin:0 0 12px}table{border-collapse:collapse}td,th{padding:4px 8px;text-align:left;vertical-align:middle}
 .products td,.products th{border-bottom:1px solid #eee}.num{text-align:right}.id{color:#777;font-size:12px}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px;display:block}.none{background:#eee}
 .good{color:#2e7d32;font-weight:600}.fair{color:#8d6e00;font-weight:600}.poor{color:#c62828;font-weight:600}.unknown{color:#777}

@@ -55,6 +55,7 @@ describe('Teachable Machine format', () => {
         lookAlikes: [],
         advice: [],
       },
+      quality: { headline: 'Two products.', explanation: 'Measured.', advice: ['Nothing.'] },
       baseModel: { url: 'file:///m/model.json', sha256: 'f00' },
       recipe: { l2: 0.1 },
       inputRange: 'tm',

@@ -3,6 +3,7 @@
  * and metadata.json. Pure functions: no TensorFlow, no file system.
  */
 import { IMAGE_SIZE } from '../common/model-shape';
+import type { ModelQuality } from './model-quality';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -72,7 +73,7 @@ export interface ModelMetrics {
 }
 
 /**
- * When the model names a product, and how sure that is (README, "How sure is the model?"). The gate is baked into
+ * When the model names a product, and how sure that is (docs/accuracy.md, "How sure is the model?"). The gate is baked into
  * the model: its logits are multiplied by `logitScale`, so a client that accepts the top product at probability
  * `threshold` applies it.
  */
@@ -114,6 +115,8 @@ export interface MetadataInput {
   tfjsVersion: string;
   metrics: ModelMetrics;
   recognition: RecognitionMetadata;
+  /** What the model will do, in words (model-quality.ts): the one text every output shows. */
+  quality: ModelQuality;
   /** `url` is null for a base model read from a local path. */
   baseModel: { url: string | null; sha256: string };
   recipe: Record<string, unknown>;
@@ -141,6 +144,7 @@ export function metadataFor(input: MetadataInput): Record<string, unknown> {
     preprocessing: preprocessingFor(input.inputRange),
     metrics: input.metrics,
     recognition: input.recognition,
+    quality: input.quality,
     baseModel: input.baseModel,
     recipe: input.recipe,
   };

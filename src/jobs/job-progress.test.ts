@@ -6,7 +6,8 @@ import { overallProgress, ProgressThrottle } from './job-progress';
 describe('job progress', () => {
   it('maps each stage onto its share of 0–100', () => {
     assert.equal(overallProgress('downloading', 0), 0);
-    assert.equal(overallProgress('embedding', 0), 15);
+    assert.equal(overallProgress('negative-bank', 0), 15);
+    assert.equal(overallProgress('embedding', 0), 25);
     assert.equal(overallProgress('embedding', 1), 70);
     assert.equal(overallProgress('uploading', 1), 100);
     assert.equal(overallProgress('training', 2), 88, 'fractions are clamped');
@@ -21,7 +22,7 @@ describe('job progress', () => {
     };
     for (let i = 0; i <= 100; i++) feed('embedding', i / 100);
     for (let i = 0; i <= 20; i++) feed('training', i / 20);
-    assert.deepEqual(reported, [15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 70, 75, 80, 85]);
+    assert.deepEqual(reported, [25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 70, 75, 80, 85]);
     for (let i = 1; i < reported.length; i++) assert.ok(reported[i] - reported[i - 1] <= 10);
   });
 });

@@ -4,7 +4,9 @@ import type { Stage } from '../training/trainer.service';
 /** Share of the whole job each stage stands for, as [start, end] of the overall 0–100. */
 const STAGE_SPANS: Record<Stage, [number, number]> = {
   downloading: [0, 15],
-  embedding: [15, 70],
+  // Only at the first training with a base model; otherwise progress steps from 15 to 25 as embedding starts.
+  'negative-bank': [15, 25],
+  embedding: [25, 70],
   training: [70, 88],
   exporting: [88, 93],
   uploading: [93, 100],

@@ -423,6 +423,7 @@ function resultOf(summary: TrainingSummary): JobResult {
     droppedProducts: summary.droppedLabels,
     validationAccuracy: summary.validationAccuracy,
     recognition: summary.recognition,
+    quality: summary.quality,
     backend: summary.backend,
     warnings: recordedWarnings(summary.warnings),
   };

@@ -1,5 +1,6 @@
 /** The training_job table: one row per job, what the API shows and what survives a restart. */
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { ModelQuality } from '../export/model-quality';
 import type { InputRange, RecognitionMetadata } from '../export/teachable-machine-format';
 import type { Stage } from '../training/trainer.service';
 
@@ -16,6 +17,8 @@ export interface JobResult {
   validationAccuracy: number | null;
   /** The model's recognition gate, its expected figures, look-alikes and photo advice (as in metadata.json). */
   recognition: RecognitionMetadata;
+  /** What the model will do, in words (as metadata.json's `quality`; absent from jobs that completed before it). */
+  quality?: ModelQuality;
   backend: string | null;
   /**
    * Everything the training warned about: the manifest's (products merged or ignored, and why), the negative bank's,

@@ -4,7 +4,7 @@ import type { View } from '../dataset/preprocess';
 import type { GateOptions, LinearHeadRecipe } from './ml';
 
 /**
- * The default training recipe, chosen on the grocery benchmark (`npm run bench:gate`, figures in the README): every
+ * The default training recipe, chosen on the grocery benchmark (`npm run bench:gate`, figures in docs/accuracy.md and docs/recipe.md): every
  * photo is embedded as Teachable Machine sees it (`centre`) plus one augmented crop, and a linear head is fitted to
  * both views of every photo and to the centre view of every negative-bank photo, the bank weighing as much as the
  * shop's photos together.
@@ -18,6 +18,21 @@ export const DEFAULT_RECIPE: LinearHeadRecipe = {
   tolerance: 1e-4,
   maxIterations: 300,
 };
+
+/**
+ * The recipe in words, for the model's report: the L2 penalty as applied (divided by the product count, which the
+ * recipe's `l2` does not show) and the fit's iterations.
+ */
+export function describeRecipe(recipe: LinearHeadRecipe, products: number, iterations: number): string {
+  const applied = Number((recipe.l2 / products).toPrecision(3));
+  return (
+    `a linear softmax head on the base model's standardised features (each feature's variance floored at ` +
+    `${recipe.varianceFloor} times the mean variance), L2 penalty ${recipe.l2} divided by the ${products} ` +
+    `products = ${applied}, fitted by L-BFGS to a tolerance of ${recipe.tolerance} in ${iterations} iterations; ` +
+    `each photo seen centred and as one crop; the negative bank's photos, centred, weigh ${recipe.negativeWeight} ` +
+    `against the shop's photos together`
+  );
+}
 
 /** Cross-validation folds that choose the recognition gate (see recognition.ts), and the seed that deals them. */
 export const GATE_FOLDS = 4;

@@ -14,7 +14,7 @@ export class TfPoolService extends TfWorkerPool implements OnApplicationShutdown
       backend: config.TF_BACKEND,
       onBackend: (backend, skipped) =>
         TfPoolService.logger.log(
-          `TensorFlow.js backend: ${backend}` + (skipped.length ? ` (passed over: ${skipped.join('; ')})` : ''),
+          `TensorFlow.js backend: ${backend}` + (skipped.length ? ` (not used: ${skipped.join('; ')})` : ''),
         ),
     });
   }

@@ -6,6 +6,7 @@ import { isHttpUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { ExportService } from '../export/export.service';
+import { describeQuality, type ModelQuality, type ProductFigures } from '../export/model-quality';
 import { renderReport, type ReportInput } from '../export/report';
 import {
   confusionOf,
@@ -31,11 +32,18 @@ import {
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { embeddingDisagreement, selfCheckRefusal } from './self-check';
-import { medianPhotosPerProduct, trainGatedHead, type CrossValidation, type GatedHead } from './recognition';
-import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
+import {
+  medianPhotosPerProduct,
+  productFigures,
+  trainGatedHead,
+  type CrossValidation,
+  type GatedHead,
+} from './recognition';
+import { DEFAULT_RECIPE, describeRecipe, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { TfPoolService } from './tf-pool.service';
 
-export const STAGES = ['downloading', 'embedding', 'training', 'exporting', 'uploading'] as const;
+/** A job's stages in order; `negative-bank` only when the bank is built (at the first training with a base model). */
+export const STAGES = ['downloading', 'negative-bank', 'embedding', 'training', 'exporting', 'uploading'] as const;
 export type Stage = (typeof STAGES)[number];
 /** `fraction` runs from 0 to 1 within the stage. */
 export type ProgressListener = (stage: Stage, fraction: number) => void;
@@ -69,6 +77,8 @@ export interface TrainingSummary {
   warnings: string[];
   validationAccuracy: number | null;
   recognition: RecognitionMetadata;
+  /** What the model will do, in words (as metadata.json's `quality`). */
+  quality: ModelQuality;
   /** L-BFGS iterations of the exported head's fit. */
   headIterations: number;
   cachedImages: number;
@@ -112,21 +122,22 @@ export class TrainerService {
     };
 
     const baseModel = await this.baseModels.get(request.baseModel);
-    // The bank is read (or, at first use with this base model, built) while the shop's photos are embedded.
-    const bankAvailability = this.banks.forBaseModel(baseModel, cancel);
-    bankAvailability.catch(() => undefined); // rejects only when cancelled, which the embedding reports too
-    const embedded = await timed('embedding', async () => {
-      const shop = await this.embeddings.embed(
-        request.dataset,
-        baseModel,
-        (done, total) => onProgress('embedding', done / total),
-        cancel,
-      );
-      return { ...shop, bank: await bankAvailability };
+    // Read from the cache, or built at the first training with this base model: its own stage then.
+    let bankBuild: number | undefined;
+    const bank = await this.banks.forBaseModel(baseModel, cancel, (fraction) => {
+      if (bankBuild === undefined) bankBuild = performance.now();
+      onProgress('negative-bank', fraction);
     });
+    if (bankBuild !== undefined) {
+      seconds['negative-bank'] = secondsSince(bankBuild);
+      onProgress('negative-bank', 1);
+    }
+    const embedded = await timed('embedding', () =>
+      this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total), cancel),
+    );
     const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
-    const { negatives, leftOut } = embedded.bank.bank
-      ? bankWithoutShopProducts(embedded.bank.bank, shopSet)
+    const { negatives, leftOut } = bank.bank
+      ? bankWithoutShopProducts(bank.bank, shopSet)
       : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = DEFAULT_RECIPE;
@@ -163,11 +174,31 @@ export class TrainerService {
       targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
       unknownShare,
     });
+    const products = productFigures(
+      shopSet,
+      trained.crossValidation,
+      trained.gate,
+      labels.map((l) => l.name),
+    );
+    const quality = describeQuality({
+      products,
+      photos: embedded.images.length,
+      till:
+        recognition.estimatedCorrectAccept === null || recognition.estimatedFalseAccept === null
+          ? null
+          : {
+              named: recognition.estimatedCorrectAccept,
+              wrong: recognition.estimatedFalseAccept,
+              unknownShare,
+            },
+      advice: [...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
+    });
     const inputRange = request.inputRange ?? this.config.MODEL_INPUT_RANGE;
 
     const trainingId = randomUUID();
     const trainedAt = new Date();
     const files = await timed('exporting', async () => {
+      const exportStarted = performance.now();
       const staged = await this.exporter.stage(request.outDir);
       try {
         const probes = await Promise.all(embedded.images.slice(0, PROBE_PHOTOS).map((i) => fs.readFile(i.path)));
@@ -184,19 +215,29 @@ export class TrainerService {
           labelNames: labels.map((l) => l.name),
           imageCount: embedded.images.length,
           tfjsVersion: exported.tfjsVersion,
-          metrics: metricsFor(trained.crossValidation, trained.report.iterations, labels, seconds),
+          // Exporting so far: the metadata and the report are written within the stage they describe.
+          metrics: metricsFor(trained.crossValidation, trained.report.iterations, labels, {
+            ...seconds,
+            exporting: secondsSince(exportStarted),
+          }),
           recognition,
+          quality,
           inputRange,
           // A local path would show where the service keeps its files: only a URL goes into the model's metadata.
           baseModel: {
             url: isHttpUrl(baseModel.source) ? baseModel.source : null,
             sha256: baseModel.sha256,
           },
-          recipe: { ...recipe, views: 'centre + one crop per photo', bankViews: 'centre' },
+          recipe: {
+            ...recipe,
+            views: 'centre + one crop per photo',
+            bankViews: 'centre',
+            description: describeRecipe(recipe, labels.length, trained.report.iterations),
+          },
           userMetadata: request.userMetadata,
         };
         const report = renderReport(
-          await reportInput(metadata, trained, shopSet, embedded.images, [
+          await reportInput(metadata, trained, products, shopSet, embedded.images, [
             ...request.dataset.skipped,
             ...embedded.skipped,
           ]),
@@ -217,12 +258,13 @@ export class TrainerService {
       droppedLabels: dropped,
       warnings: [
         ...request.dataset.warnings,
-        ...(embedded.bank.unavailable ? [`trained without the negative bank: ${embedded.bank.unavailable}`] : []),
+        ...(bank.unavailable ? [`trained without the negative bank: ${bank.unavailable}`] : []),
         ...recognition.lookAlikes.map((l) => l.advice),
         ...recognition.advice,
       ],
       validationAccuracy: closedSetAccuracy(trained.crossValidation),
       recognition,
+      quality,
       headIterations: trained.report.iterations,
       cachedImages: embedded.cachedImages,
       backend: this.pool.backend ?? null,
@@ -284,29 +326,21 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
 }
 
 /**
- * What report.html shows beyond the metadata: per product its photos, a thumbnail and how often cross-validation
- * saw it named (at all, and at the gate); per look-alike pair a photo that was taken for the other product.
+ * What report.html shows beyond the metadata: per product its figures, photos left out and a thumbnail; per
+ * look-alike pair a photo that was taken for the other product.
  */
 async function reportInput(
   metadata: MetadataInput,
   trained: GatedHead,
+  figures: ProductFigures[],
   set: TrainingSet,
   images: DatasetImage[],
   skipped: SkippedImage[],
 ): Promise<ReportInput> {
-  const { crossValidation: cv, gate } = trained;
-  // Cross-validation scans are photos of the enrolment day: the gate's estimate of real scans is a share of what they
-  // get, and each product's figure is scaled by the same share.
-  const tillShare =
-    gate.estimatedCorrectAccept !== null && gate.crossValidatedCorrectAccept
-      ? gate.estimatedCorrectAccept / gate.crossValidatedCorrectAccept
-      : null;
+  const { crossValidation: cv } = trained;
   const firstPhoto = new Map<number, number>();
-  const used = new Array<number>(set.classCount).fill(0);
   set.plain.forEach((plain, row) => {
-    if (!plain) return;
-    used[set.labels[row]]++;
-    if (!firstPhoto.has(set.labels[row])) firstPhoto.set(set.labels[row], set.photos[row]);
+    if (plain && !firstPhoto.has(set.labels[row])) firstPhoto.set(set.labels[row], set.photos[row]);
   });
   // A thumbnail that cannot be made leaves a blank square: the report never fails a training.
   const thumbnail = (photo: number | undefined) =>
@@ -317,21 +351,12 @@ async function reportInput(
           .then((bytes) => thumbnailJpeg(bytes))
           .catch(() => null);
   const thumbnails = await Promise.all(metadata.labels.map((_, i) => thumbnail(firstPhoto.get(i))));
-  const products = metadata.labels.map((id, i) => {
-    const { scans, correct, rightScales } = cv.perClass[i];
-    return {
-      id,
-      name: metadata.labelNames[i],
-      thumbnail: thumbnails[i],
-      photosUsed: used[i],
-      photosSkipped: skipped.filter((s) => s.label === id).length,
-      crossValidated: scans ? correct / scans : null,
-      namedAtTill:
-        scans && tillShare !== null
-          ? Math.min(1, (rightScales.filter((scale) => scale <= gate.scale).length / scans) * tillShare)
-          : null,
-    };
-  });
+  const products = metadata.labels.map((id, i) => ({
+    ...figures[i],
+    id,
+    thumbnail: thumbnails[i],
+    photosSkipped: skipped.filter((s) => s.label === id).length,
+  }));
   const lookAlikes = await Promise.all(
     metadata.recognition.lookAlikes.map(async (pair) => {
       const [a, b] = pair.products.map((id) => metadata.labels.indexOf(id));

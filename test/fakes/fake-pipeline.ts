@@ -83,6 +83,7 @@ export class FakeTrainer implements Pick<TrainerService, 'train'> {
       warnings: [],
       validationAccuracy: 1,
       recognition: { threshold: 0.9, logitScale: 1 } as RecognitionMetadata,
+      quality: { headline: 'Fake: 2 products.', explanation: 'Not measured.', advice: ['Nothing.'] },
       headIterations: 1,
       cachedImages: 0,
       backend: 'fake',

@@ -1,5 +1,6 @@
 /** Test support: report.html's input for a made-up shop, with rendered thumbnails. */
 import { thumbnailJpeg } from '../../src/dataset/preprocess';
+import { describeQuality } from '../../src/export/model-quality';
 import type { ReportInput } from '../../src/export/report';
 import { productLook, renderPhoto, scene } from './rendered-photos';
 
@@ -12,6 +13,33 @@ export async function madeUpReport(products: number, photos: number): Promise<Re
   const thumbnails = await Promise.all(
     names.map(async (name) => thumbnailJpeg(await renderPhoto(productLook(name), scene(0), 224))),
   );
+  const figures = names.map((name, i) => ({
+    name,
+    photos,
+    scans: 2,
+    namedRight: i < 2 ? 1 : 2,
+    atTill: i < 2 ? 0.9 : 0.25,
+  }));
+  const recognition = {
+    threshold: 0.9,
+    logitScale: 1.5,
+    targetFalseAccept: 0.02,
+    unknownShare: 0.1,
+    estimatedCorrectAccept: 0.42,
+    estimatedFalseAccept: 0.015,
+    method: 'logit scale chosen by 4-fold cross-validation',
+    crossValidation: { folds: 4, knownScans: 10, unknownScans: 20, correctAccept: 0.5, falseAccept: 0.01 },
+    negativeBank: { photos: 644, classesLeftOut: [] },
+    lookAlikes: [
+      {
+        products: ['p1', 'p2'] as [string, string],
+        names: [names[0], names[1]] as [string, string],
+        confusions: 2,
+        advice: `${names[0]} and ${names[1]} look alike: add photos that show the difference`,
+      },
+    ],
+    advice: [`${names[products - 1]} has only ${photos} usable photos: add more`],
+  };
   const confusion = names.map((_, i) => names.map((__, j) => (i === j ? photos - 1 : i + j === 1 ? 1 : 0)));
   return {
     metadata: {
@@ -30,38 +58,22 @@ export async function madeUpReport(products: number, photos: number): Promise<Re
         headIterations: 17,
         secondsPerStage: { embedding: 1.234, training: 0.5, exporting: 0.25 },
       },
-      recognition: {
-        threshold: 0.9,
-        logitScale: 1.5,
-        targetFalseAccept: 0.02,
-        unknownShare: 0.1,
-        estimatedCorrectAccept: 0.42,
-        estimatedFalseAccept: 0.015,
-        method: 'logit scale chosen by 4-fold cross-validation',
-        crossValidation: { folds: 4, knownScans: 10, unknownScans: 20, correctAccept: 0.5, falseAccept: 0.01 },
-        negativeBank: { photos: 644, classesLeftOut: [] },
-        lookAlikes: [
-          {
-            products: ['p1', 'p2'],
-            names: [names[0], names[1]],
-            confusions: 2,
-            advice: `${names[0]} and ${names[1]} look alike: add photos that show the difference`,
-          },
-        ],
-        advice: [`${names[products - 1]} has only ${photos} usable photos: add more`],
-      },
+      recognition,
+      quality: describeQuality({
+        products: figures,
+        photos: products * photos,
+        till: { named: 0.42, wrong: 0.015, unknownShare: 0.1 },
+        advice: [...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
+      }),
+      recipe: { kind: 'linear', l2: 2, description: 'a linear softmax head, L2 penalty 2 divided by the products' },
       inputRange: 'tm',
       baseModel: { url: 'https://example.invalid/model.json', sha256: 'e159deb3' },
-      recipe: { kind: 'linear', l2: 2 },
     },
-    products: names.map((name, i) => ({
+    products: figures.map((figure, i) => ({
+      ...figure,
       id: `p${i + 1}`,
-      name,
       thumbnail: thumbnails[i],
-      photosUsed: photos,
       photosSkipped: 1,
-      crossValidated: i < 2 ? 0.5 : 1,
-      namedAtTill: i < 2 ? 0.9 : 0.25,
     })),
     lookAlikes: [
       {

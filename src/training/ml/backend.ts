@@ -24,7 +24,9 @@ export async function loadTensorflow(choice: TfBackendChoice): Promise<LoadedTen
       const tf = await activate(backend);
       return { tf, backend, skipped };
     } catch (err) {
-      const reason = `${backend}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      // @tensorflow/tfjs-node is an optional dependency: its absence is the usual case, said as such.
+      const reason = `${backend}: ${/Cannot find module '@tensorflow\/tfjs-node'/.test(message) ? '@tensorflow/tfjs-node is not installed (optional)' : message}`;
       if (choice !== 'auto') throw new Error(`TF_BACKEND=${choice} cannot be used (${reason})`);
       skipped.push(reason);
     }

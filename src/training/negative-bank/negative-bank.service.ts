@@ -20,6 +20,9 @@ import {
   type NegativeBank,
 } from './negative-bank';
 
+/** Receives the share of a bank's build done, from 0 to 1 (fetching its photos is the first half, embedding them the second). */
+export type BankBuildProgress = (fraction: number) => void;
+
 /** What a training gets: the bank, or why there is none (for the log and the CLI; it may name local paths). */
 export type BankAvailability = { bank: NegativeBank; unavailable?: undefined } | { bank: null; unavailable: string };
 
@@ -44,6 +47,8 @@ export class NegativeBankService {
   private readonly logger = new Logger(NegativeBankService.name);
   private readonly banks = new Map<string, Promise<CachedBank>>();
   private readonly failures = new Map<string, { at: number; reason: string }>();
+  /** Per base model, who is told of its bank's build: every caller waiting for it, the first or a later one. */
+  private readonly buildListeners = new Map<string, Set<BankBuildProgress>>();
   private definition?: Promise<PhotoList>;
 
   constructor(
@@ -55,16 +60,17 @@ export class NegativeBankService {
   /**
    * The bank for `baseModel`, from the cache or built now. Never throws for the bank's sake (a job never fails
    * because of it): a bank that cannot be had is reported as unavailable. `cancel` ends the wait, not the build, which
-   * later trainings share.
+   * later trainings share. `onBuild` hears of the build's progress, if the bank is being built.
    */
   async forBaseModel(
     baseModel: BaseModelFiles,
     cancel?: AbortSignal,
+    onBuild?: BankBuildProgress,
     waitMs = BANK_WAIT_MS,
   ): Promise<BankAvailability> {
     const failed = this.failures.get(baseModel.sha256);
     if (failed && Date.now() - failed.at < BANK_RETRY_AFTER_MS) return { bank: null, unavailable: failed.reason };
-    const building = this.require(baseModel).then((cached) => cached.bank);
+    const building = this.require(baseModel, onBuild).then((cached) => cached.bank);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     try {
@@ -88,12 +94,24 @@ export class NegativeBankService {
     } finally {
       clearTimeout(timer);
       if (onAbort) cancel?.removeEventListener('abort', onAbort);
+      if (onBuild) this.buildListeners.get(baseModel.sha256)?.delete(onBuild);
     }
   }
 
-  /** The bank, however long building it takes (npm run fetch-models); throws NegativeBankError when it cannot be had. */
-  require(baseModel: BaseModelFiles): Promise<CachedBank> {
-    return cachedPromise(this.banks, baseModel.sha256, () => this.load(baseModel));
+  /**
+   * The bank, however long building it takes (npm run fetch-models); throws NegativeBankError when it cannot be had.
+   * `onBuild` hears of the build's progress, if the bank is being built.
+   */
+  require(baseModel: BaseModelFiles, onBuild?: BankBuildProgress): Promise<CachedBank> {
+    const listeners = this.buildListeners.get(baseModel.sha256) ?? new Set();
+    this.buildListeners.set(baseModel.sha256, listeners);
+    if (onBuild) listeners.add(onBuild);
+    const bank = cachedPromise(this.banks, baseModel.sha256, () => this.load(baseModel));
+    if (onBuild) {
+      const forget = () => listeners.delete(onBuild);
+      bank.then(forget, forget);
+    }
+    return bank;
   }
 
   /** The cached bank, or a new one: a failure is remembered (and logged once) until BANK_RETRY_AFTER_MS. */
@@ -131,17 +149,20 @@ export class NegativeBankService {
       `building the negative bank for base model ${baseModel.sha256.slice(0, 12)}…: ${definition.photos.length} photos from ${source}`,
     );
     const workDir = `${dir}.photos-${randomUUID()}`;
+    const report = (fraction: number) => this.buildListeners.get(baseModel.sha256)?.forEach((hear) => hear(fraction));
     try {
+      report(0);
       let logged = 0;
       const dataset = await this.datasets.fromPublicDataset(source, definition.photos, workDir, {
         maxFailures: Math.floor(definition.photos.length * MAX_MISSING_SHARE) + 1,
         onProgress: (done, total) => {
+          report(done / total / 2);
           const quarter = Math.floor((4 * done) / total);
           if (quarter > logged) this.logger.log(`negative bank photos: ${done} of ${total} fetched`);
           logged = Math.max(logged, quarter);
         },
       });
-      const embedded = await this.embeddings.embed(dataset, baseModel);
+      const embedded = await this.embeddings.embed(dataset, baseModel, (done, total) => report(0.5 + done / total / 2));
       const skipped = [...dataset.skipped, ...embedded.skipped];
       const missing = definition.photos.length - embedded.images.length;
       if (missing > definition.photos.length * MAX_MISSING_SHARE)
