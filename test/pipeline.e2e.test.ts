@@ -9,7 +9,7 @@ import type { TestingModule } from '@nestjs/testing';
 import { DatasetService } from '../src/dataset/dataset.service';
 import { isFinal } from '../src/common/errors';
 import { DatasetError } from '../src/dataset/dataset.types';
-import { EmbeddingCache } from '../src/dataset/embedding-cache';
+import { EmbeddingCache } from '../src/training/embedding-cache';
 import { preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';

@@ -4,7 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMPLETE_TRAINING_MUTATION } from '../src/backend/backend-contract';
-import { EmbeddingCache } from '../src/dataset/embedding-cache';
+import { EmbeddingCache } from '../src/training/embedding-cache';
 import { escapeHtml } from '../src/export/report';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';

@@ -21,7 +21,13 @@ import { BackendClient, type BackendTarget } from '../backend/backend-client.ser
 import { StatusQueue } from '../backend/status-queue';
 import { withLogContext } from '../logging/log-context';
 import { MetricsService } from '../metrics/metrics.service';
-import { secondsSince, TrainerService, type Stage, type TrainingSummary } from '../training/trainer.service';
+import {
+  secondsSince,
+  TrainerService,
+  type ProgressListener,
+  type Stage,
+  type TrainingSummary,
+} from '../training/trainer.service';
 import { JobEvents } from './job-events';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import { JobRecordsRepository, recordableError } from './job-records.repository';
@@ -53,15 +59,14 @@ const MAX_LOGGED_SKIPS = 10;
 /** The record's progress is written at most this often within a stage. */
 const RECORD_PROGRESS_EVERY_MS = 500;
 
-type Report = (stage: Stage, fraction: number) => void;
-
 /** What the steps of one attempt share. */
 interface AttemptScope {
   job: TrainingJob;
   /** The job's backend, its requests cancelled at the attempt's ceiling. */
   target: BackendTarget;
   workDir: string;
-  report: Report;
+  /** Progress of the attempt's stages: to the record, the listeners and the backend's status webhook. */
+  onProgress: ProgressListener;
   stop: AbortSignal;
 }
 
@@ -225,21 +230,21 @@ export class JobProcessor {
     const webhooks = new StatusQueue(this.backend, target);
     const throttle = new ProgressThrottle();
     const writeProgress = this.progressWriter(job);
-    const report: Report = (stage, fraction) => {
+    const onProgress: ProgressListener = (stage, fraction) => {
       if (stop.aborted) return;
       const progress = overallProgress(stage, fraction);
       writeProgress(stage, progress);
       if (throttle.shouldReport(stage, progress)) webhooks.send(progress);
     };
     try {
-      const trained = await this.keptOrTrained({ job, target, workDir, report, stop });
+      const trained = await this.keptOrTrained({ job, target, workDir, onProgress, stop });
       stop.throwIfAborted();
       const owned = await this.patiently(`job ${job.id} ownership check`, () =>
         this.records.isRunningIn(job.id, this.workerId),
       );
       if (!owned) throw new JobLostError('another process took this job over');
       const uploadStart = performance.now();
-      report('uploading', 0);
+      onProgress('uploading', 0);
       await webhooks.drain();
       await this.backend.uploadModel(target, trained.files);
       writeProgress('uploading', 100);
@@ -282,11 +287,11 @@ export class JobProcessor {
   }
 
   /** Manifest, photos and training: the model's files and what the job record says about them. */
-  private async train({ job, target, workDir, report, stop }: AttemptScope): Promise<TrainedJobModel> {
+  private async train({ job, target, workDir, onProgress, stop }: AttemptScope): Promise<TrainedJobModel> {
     const started = performance.now();
-    report('downloading', 0);
+    onProgress('downloading', 0);
     const manifest = await this.backend.fetchManifest(job.manifestUrl, target);
-    const onDownload = (done: number, total: number) => report('downloading', done / total);
+    const onDownload = (done: number, total: number) => onProgress('downloading', done / total);
     const dataset = await this.datasets.fromManifest(manifest, workDir, onDownload, target.policy, stop);
     const downloading = secondsSince(started);
     this.logger.log(
@@ -306,7 +311,7 @@ export class JobProcessor {
         userMetadata: { channelId: job.channelId, manifestVersion: dataset.manifest.version },
         cancel: stop,
       },
-      report,
+      onProgress,
     );
     stop.throwIfAborted();
     this.logger.log(

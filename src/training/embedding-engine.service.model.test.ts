@@ -7,27 +7,27 @@ import { after, before, describe, it } from 'node:test';
 import { BASE_MODEL_JSON, ensureTestData, samplePhotos } from '../../test/support/shared';
 import { loadConfig } from '../config/app-config';
 import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
-import { TfWorkerPool } from './ml/tf-pool';
+import { MlWorkerPool } from './ml/ml-worker-pool';
 import { EmbeddingEngineService } from './embedding-engine.service';
-import type { TfPoolService } from './tf-pool.service';
+import type { MlWorkerPoolService } from './ml-worker-pool.service';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 describe('EmbeddingEngineService', () => {
   let dir: string;
-  let pool: TfWorkerPool;
+  let pool: MlWorkerPool;
   let base: BaseModelFiles;
   /** The base model with a plain ReLU (no cap at 6) after its first convolution: no fused graph expresses it. */
   let unusual: BaseModelFiles;
   const service = (engine: string) =>
     new EmbeddingEngineService(
       loadConfig({ MODEL_CACHE_DIR: path.join(dir, 'cache'), EMBEDDING_ENGINE: engine }),
-      pool as TfPoolService,
+      pool as MlWorkerPoolService,
     );
 
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ml-trainer-engine-'));
     await ensureTestData();
-    pool = new TfWorkerPool({ workers: 1, backend: 'auto' });
+    pool = new MlWorkerPool({ workers: 1, backend: 'auto' });
     base = { source: BASE_MODEL_JSON, modelJsonPath: BASE_MODEL_JSON, sha256: await verifyModelFiles(BASE_MODEL_JSON) };
     const modelJson = JSON.parse(await fs.readFile(BASE_MODEL_JSON, 'utf8'));
     modelJson.modelTopology.config.layers.find((l: any) => l.config.name === 'Conv1_relu').config.max_value = null;

@@ -16,7 +16,7 @@ import {
   type BaseModelFiles,
 } from './ml';
 import { AUGMENTATION_VIEWS } from './recipe';
-import { TfPoolService } from './tf-pool.service';
+import { MlWorkerPoolService } from './ml-worker-pool.service';
 
 /**
  * How a base model's photos are embedded: by ONNX Runtime from its ONNX graph, or by TensorFlow.js. `producer` names
@@ -44,7 +44,7 @@ export class EmbeddingEngineService {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly pool: TfPoolService,
+    private readonly pool: MlWorkerPoolService,
   ) {}
 
   engineFor(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {

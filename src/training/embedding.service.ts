@@ -3,13 +3,13 @@ import { promises as fs } from 'node:fs';
 import { Injectable } from '@nestjs/common';
 import { FinalError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
-import { EmbeddingCache } from '../dataset/embedding-cache';
+import { EmbeddingCache } from './embedding-cache';
 import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
 import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
 import { sharedFloat32Array, type BaseModelFiles, type TrainingSet } from './ml';
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { EmbeddingEngineService } from './embedding-engine.service';
-import { TfPoolService } from './tf-pool.service';
+import { MlWorkerPoolService } from './ml-worker-pool.service';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 /** Rows (views) per photo: the recipe gives every photo the same number. */
@@ -47,7 +47,7 @@ export type EmbeddingProgress = (done: number, total: number) => void;
 @Injectable()
 export class EmbeddingService {
   constructor(
-    private readonly pool: TfPoolService,
+    private readonly pool: MlWorkerPoolService,
     private readonly engines: EmbeddingEngineService,
     private readonly config: AppConfig,
   ) {}

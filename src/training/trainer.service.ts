@@ -40,7 +40,7 @@ import {
   type GatedHead,
 } from './recognition';
 import { DEFAULT_RECIPE, describeRecipe, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
-import { TfPoolService } from './tf-pool.service';
+import { MlWorkerPoolService } from './ml-worker-pool.service';
 
 /** A job's stages in order; `negative-bank` only when the bank is built (at the first training with a base model). */
 export const STAGES = ['downloading', 'negative-bank', 'embedding', 'training', 'exporting', 'uploading'] as const;
@@ -101,7 +101,7 @@ export class TrainerService {
     private readonly config: AppConfig,
     private readonly baseModels: BaseModelService,
     private readonly embeddings: EmbeddingService,
-    private readonly pool: TfPoolService,
+    private readonly pool: MlWorkerPoolService,
     private readonly exporter: ExportService,
     private readonly banks: NegativeBankService,
   ) {}

@@ -6,19 +6,19 @@ import { BaseModelService } from './base-model.service';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { EmbeddingService } from './embedding.service';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
-import { TfPoolService } from './tf-pool.service';
+import { MlWorkerPoolService } from './ml-worker-pool.service';
 import { TrainerService } from './trainer.service';
 
 @Module({
   imports: [ExportModule, DatasetModule],
   providers: [
-    TfPoolService,
+    MlWorkerPoolService,
     BaseModelService,
     EmbeddingEngineService,
     EmbeddingService,
     NegativeBankService,
     TrainerService,
   ],
-  exports: [TrainerService, TfPoolService, BaseModelService, NegativeBankService],
+  exports: [TrainerService, MlWorkerPoolService, BaseModelService, NegativeBankService],
 })
 export class TrainingModule {}

@@ -15,7 +15,7 @@ import { embedPixels, loadFeatureExtractor } from '../../src/training/ml/feature
 import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
 import { headProbabilities } from '../../src/training/ml/dense-head';
 import { trainHead } from '../../src/training/ml/head';
-import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/mlp-head';
+import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/teachable-machine-head';
 import type { TrainingSet } from '../../src/training/ml/training-set';
 import { fuseLayersModel } from '../../src/training/ml/fused-graph';
 import { loadLayersModelFromFile, readModelArtifacts } from '../../src/training/ml/model-files';

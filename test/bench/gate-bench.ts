@@ -28,9 +28,9 @@ import {
 import { acceptScale, chooseGateScale, type GateOptions } from '../../src/training/ml/gate';
 import { headLogits, type HeadWeights } from '../../src/training/ml/dense-head';
 import type { HeadRecipe, HeadTrainingReport } from '../../src/training/ml/head';
-import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/mlp-head';
+import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/teachable-machine-head';
 import { mulberry32, shuffled, type TrainingSet } from '../../src/training/ml/training-set';
-import { TfWorkerPool } from '../../src/training/ml/tf-pool';
+import { MlWorkerPool } from '../../src/training/ml/ml-worker-pool';
 import { crossValidate, medianPhotosPerProduct, type CrossValidation } from '../../src/training/recognition';
 import { argMax } from '../../src/training/ml/vectors';
 import {
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   console.log(
     `open-set benchmark on ${scanSets.map((s) => `${s.name} scans (${s.eligible.length} eligible classes)`).join(' and ')}, negative bank ${bankClasses.size} classes / ${bank.classOfPhoto.length} photos; seeds ${FIRST_SEED}-${FIRST_SEED + SEEDS - 1}; shops of ${SHOP_SIZE} + ${UNKNOWN_SIZE} unknown`,
   );
-  const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
+  const pool = new MlWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
   const train_ = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) =>
     pool.trainHead({ data, recipe, scanRows });
   try {

@@ -7,10 +7,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EmbeddingCache } from '../../src/dataset/embedding-cache';
+import { EmbeddingCache } from '../../src/training/embedding-cache';
 import type { View } from '../../src/dataset/preprocess';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
-import { TfWorkerPool } from '../../src/training/ml/tf-pool';
+import { MlWorkerPool } from '../../src/training/ml/ml-worker-pool';
 import { sha256Hex } from '../../src/training/recipe';
 import type { GroceryPhoto } from '../support/shared';
 
@@ -42,7 +42,7 @@ export async function embedGroceryPhotos(
   log(
     `embedding ${missing.length} photos (${missing.reduce((n, m) => n + m.views.length, 0)} views) into ${BENCH_CACHE_DIR}`,
   );
-  const pool = new TfWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
+  const pool = new MlWorkerPool({ workers: os.availableParallelism(), backend: 'auto' });
   try {
     const batches: (typeof missing)[] = [];
     for (let i = 0; i < missing.length; i += 8) batches.push(missing.slice(i, i + 8));

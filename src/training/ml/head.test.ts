@@ -6,7 +6,7 @@ import { EMBEDDING_SIZE } from '../../common/model-shape';
 import { loadTensorflow } from './backend';
 import { headLogits } from './dense-head';
 import { trainHead, type HeadRecipe } from './head';
-import { TEACHABLE_MACHINE_RECIPE } from './mlp-head';
+import { TEACHABLE_MACHINE_RECIPE } from './teachable-machine-head';
 import type { TrainingSet } from './training-set';
 import { argMax } from './vectors';
 import { DEFAULT_RECIPE } from '../recipe';

@@ -1,11 +1,11 @@
 /**
  * Trains a classification head on embeddings, by the recipe's kind: the linear head (the default, linear-head.ts) or
- * the MLP (Teachable Machine's recipe, mlp-head.ts), and scores rows with it.
+ * the MLP (Teachable Machine's recipe, teachable-machine-head.ts), and scores rows with it.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { batchLogits, type HeadWeights } from './dense-head';
 import { fitLinearHead, type LinearHeadRecipe } from './linear-head';
-import { trainMlpHead, type MlpRecipe } from './mlp-head';
+import { trainMlpHead, type MlpRecipe } from './teachable-machine-head';
 import { storeRows, type TrainingSet } from './training-set';
 
 export type HeadRecipe = LinearHeadRecipe | MlpRecipe;

@@ -26,5 +26,5 @@ export { embeddingRow, mulberry32, shuffled, storeRow, type NegativeSet, type Tr
 export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
 export { loadOnnxRuntime } from './onnx-runtime';
-export { TfWorkerPool } from './tf-pool';
+export { MlWorkerPool } from './ml-worker-pool';
 export { argMax, dot, maxAbsDifference, sharedFloat32Array, sharedUint8Array, unitVector } from './vectors';

@@ -14,7 +14,7 @@ import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
 import { readModelArtifacts } from './model-files';
 import { onnxModelOf } from './onnx-model';
 import { loadOnnxRuntime, OnnxEmbedder } from './onnx-runtime';
-import { TfWorkerPool } from './tf-pool';
+import { MlWorkerPool } from './ml-worker-pool';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 
 describe('the base model as an ONNX graph', () => {
@@ -62,7 +62,7 @@ describe('the base model as an ONNX graph', () => {
     loadOnnxRuntime();
     assert.equal(process.env.ORT_DISABLE_TELEMETRY, '1');
     delete process.env.ORT_DISABLE_TELEMETRY;
-    await new TfWorkerPool({ workers: 1, backend: 'cpu' }).destroy();
+    await new MlWorkerPool({ workers: 1, backend: 'cpu' }).destroy();
     assert.equal(process.env.ORT_DISABLE_TELEMETRY, '1');
     process.env.ORT_DISABLE_TELEMETRY = '0';
     loadOnnxRuntime();

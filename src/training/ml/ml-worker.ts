@@ -35,7 +35,7 @@ import { mulberry32, type TrainingSet } from './training-set';
 import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
 import { maxAbsDifference, stackRows } from './vectors';
 
-export interface TfWorkerOptions {
+export interface MlWorkerOptions {
   backend: TfBackendChoice;
 }
 
@@ -72,7 +72,7 @@ type Embed = (images: Float32Array[]) => Promise<Float32Array[]>;
 limitDecoderThreads(1);
 
 function getTensorflow(): Promise<LoadedTensorflow> {
-  tensorflow ??= loadTensorflow((workerData as TfWorkerOptions | null)?.backend ?? 'auto');
+  tensorflow ??= loadTensorflow((workerData as MlWorkerOptions | null)?.backend ?? 'auto');
   return tensorflow;
 }
 

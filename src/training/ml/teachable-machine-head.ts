@@ -1,6 +1,8 @@
 /**
- * Teachable Machine's own head recipe (Dense(100, relu) → softmax, Adam, 50 epochs), reproduced for the benchmarks'
- * side-by-side figures; head.ts dispatches between it and the project's linear head.
+ * Teachable Machine's own head recipe (an MLP: Dense(100, relu) → softmax, Adam, 50 epochs), reproduced for the
+ * benchmarks' side-by-side figures only: no model the service exports is trained with it. It lives here, not beside
+ * the benchmarks, because they train it in the worker threads as they train the linear head (head.ts dispatches
+ * between the two).
  */
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_SIZE } from '../../common/model-shape';

@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PREPROCESS_VERSION, type View } from './preprocess';
+import { PREPROCESS_VERSION, type View } from '../dataset/preprocess';
 import { EMBEDDING_SIZE } from '../common/model-shape';
 
 const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;

@@ -5,7 +5,7 @@ import { loadTensorflow } from './backend';
 import { toySet } from '../../../test/support/toy-embeddings';
 import { headProbabilities } from './dense-head';
 import { trainHead } from './head';
-import { Adam, splitByPhoto, TEACHABLE_MACHINE_RECIPE, trainMlpHead } from './mlp-head';
+import { Adam, splitByPhoto, TEACHABLE_MACHINE_RECIPE, trainMlpHead } from './teachable-machine-head';
 import { mulberry32, type TrainingSet } from './training-set';
 import { EMBEDDING_SIZE } from '../../common/model-shape';
 

@@ -1,11 +1,11 @@
 /** The process's TensorFlow worker pool as a Nest provider, closed with the application. */
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { TfWorkerPool } from './ml';
+import { MlWorkerPool } from './ml';
 
 /** The process's TensorFlow worker threads, sized by TRAINING_WORKERS; closed with the application. */
 @Injectable()
-export class TfPoolService extends TfWorkerPool implements OnApplicationShutdown {
+export class MlWorkerPoolService extends MlWorkerPool implements OnApplicationShutdown {
   private static readonly logger = new Logger('TensorFlow');
 
   constructor(config: AppConfig) {
@@ -13,7 +13,7 @@ export class TfPoolService extends TfWorkerPool implements OnApplicationShutdown
       workers: config.TRAINING_WORKERS,
       backend: config.TF_BACKEND,
       onBackend: (backend, skipped) =>
-        TfPoolService.logger.log(
+        MlWorkerPoolService.logger.log(
           `TensorFlow.js backend: ${backend}` + (skipped.length ? ` (not used: ${skipped.join('; ')})` : ''),
         ),
     });

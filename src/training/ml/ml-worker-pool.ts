@@ -11,12 +11,12 @@ import type {
   EmbedTask,
   ExportResult,
   ExportTask,
-  TfWorkerOptions,
+  MlWorkerOptions,
   TrainHeadTask,
   WorkerResult,
-} from './tf-worker';
+} from './ml-worker';
 
-export interface TfPoolOptions {
+export interface MlWorkerPoolOptions {
   /** Worker threads; each holds its own copy of the base model (about 10 MB). */
   workers: number;
   backend: TfBackendChoice;
@@ -25,18 +25,18 @@ export interface TfPoolOptions {
 }
 
 /** The worker threads that do all TensorFlow work. One task per worker at a time: TF work is CPU-bound. */
-export class TfWorkerPool {
+export class MlWorkerPool {
   private readonly piscina: Piscina;
   /** The backend the workers use, once one of them has reported it. */
   backend: string | undefined;
 
-  constructor(private readonly options: TfPoolOptions) {
+  constructor(private readonly options: MlWorkerPoolOptions) {
     // Before any worker loads ONNX Runtime.
     disableOnnxRuntimeTelemetry();
-    const workerData: TfWorkerOptions = { backend: options.backend };
+    const workerData: MlWorkerOptions = { backend: options.backend };
     this.piscina = new Piscina({
       // Same extension as this file: .js when compiled, .ts when run through a TypeScript loader.
-      filename: path.join(__dirname, `tf-worker${path.extname(__filename)}`),
+      filename: path.join(__dirname, `ml-worker${path.extname(__filename)}`),
       minThreads: 0,
       maxThreads: Math.max(1, options.workers),
       concurrentTasksPerWorker: 1,
