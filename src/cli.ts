@@ -11,19 +11,13 @@ import { MultiBar, type SingleBar } from 'cli-progress';
 import { ConfigError } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { StderrLogger } from './common/stderr-logger';
-import { MAX_UNKNOWN_SHARE } from './common/ml-choices';
+import { INPUT_RANGES, MAX_UNKNOWN_SHARE, type InputRange } from './config/ml-choices';
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { count } from './export/model-quality';
 import { REPORT_FILE } from './export/report';
-import {
-  INPUT_RANGES,
-  METADATA_FILE,
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  type InputRange,
-} from './export/teachable-machine-format';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError, type DownloadProgress } from './training/ml';
 import { secondsSince, TrainerService, type ProgressListener, type TrainingSummary } from './training/trainer.service';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { knownBaseModelSha256, TEACHABLE_MACHINE_BASE_MODEL } from '../common/ml-choices';
+import { knownBaseModelSha256, TEACHABLE_MACHINE_BASE_MODEL } from './ml-choices';
 import { AppConfig, ConfigError, loadConfig } from './app-config';
 
 /** The checkout's root, from src/config in either the sources or the compiled dist-test/. */

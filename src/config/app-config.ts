@@ -18,16 +18,17 @@ import {
   validateSync,
 } from 'class-validator';
 import { HTTP_URL_OPTIONS } from '../common/validation';
-import { INPUT_RANGES, type InputRange } from '../export/teachable-machine-format';
 import {
   TEACHABLE_MACHINE_BASE_MODEL,
   GROCERY_DATASET_URL,
   EMBEDDING_ENGINES,
+  INPUT_RANGES,
   MAX_UNKNOWN_SHARE,
   TF_BACKENDS,
   type EmbeddingEngineChoice,
+  type InputRange,
   type TfBackendChoice,
-} from '../common/ml-choices';
+} from './ml-choices';
 import { TrainerError } from '../common/errors';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

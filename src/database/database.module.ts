@@ -1,12 +1,8 @@
-/** Nest module for Postgres: TypeORM with the service's entities and migrations. */
+/** Nest module for Postgres: TypeORM with the service's migrations and the entities each module registers. */
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { ChannelTrainingState } from '../scheduler/channel-training-state.entity';
-import { JobReport } from '../jobs/job-report.entity';
-import { TrainedModel } from '../jobs/trained-model.entity';
-import { TrainingJob } from '../jobs/training-job.entity';
 import { DatabaseServer } from './database-server';
 import { CreateTrainingJob1764201600000 } from './migrations/1764201600000-create-training-job';
 import { CreateChannelTrainingState1764288000000 } from './migrations/1764288000000-create-channel-training-state';
@@ -15,8 +11,7 @@ import { CreateTrainedModel1764460800000 } from './migrations/1764460800000-crea
 import { AddJobUnknownShare1764547200000 } from './migrations/1764547200000-add-job-unknown-share';
 import { CreateJobReport1764633600000 } from './migrations/1764633600000-create-job-report';
 
-/** Entities and migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
-export const ENTITIES = [TrainingJob, TrainedModel, JobReport, ChannelTrainingState];
+/** Migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
 export const MIGRATIONS = [
   CreateTrainingJob1764201600000,
   CreateChannelTrainingState1764288000000,
@@ -26,12 +21,19 @@ export const MIGRATIONS = [
   CreateJobReport1764633600000,
 ];
 
-/** The service's TypeORM connection to `url`: its entities, its migrations run at start-up, never synchronised. */
-export function dataSourceOptions(url: string): Extract<DataSourceOptions, { type: 'postgres' }> {
+/**
+ * The service's TypeORM connection to `url`: its migrations run at start-up, never synchronised. In the service each
+ * module registers its own entities (TypeOrmModule.forFeature, loaded by autoLoadEntities); a connection made outside
+ * Nest names the ones it uses.
+ */
+export function dataSourceOptions(
+  url: string,
+  entities: DataSourceOptions['entities'] = [],
+): Extract<DataSourceOptions, { type: 'postgres' }> {
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
+    entities,
     migrations: MIGRATIONS,
     migrationsRun: true,
     synchronize: false,
@@ -53,6 +55,7 @@ export function dataSourceOptions(url: string): Extract<DataSourceOptions, { typ
       inject: [DatabaseServer],
       useFactory: (database: DatabaseServer) => ({
         ...dataSourceOptions(database.url),
+        autoLoadEntities: true,
         retryAttempts: 5,
         retryDelay: 2000,
       }),

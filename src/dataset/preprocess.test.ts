@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { modelValue, pixelAt, pngDeclaring, pngWithText, rawToSharp, twoColourRaw } from '../../test/support/images';
 import { productLook, renderPhoto, scene } from '../../test/support/rendered-photos';
 import { ImageRejectedError, pngTextBytes, preprocessImage } from './preprocess';
-import { IMAGE_SIZE } from '../common/model-shape';
+import { IMAGE_SIZE } from '../config/model-shape';
 
 const RED = [255, 0, 0];
 const BLUE = [0, 0, 255];

@@ -1,7 +1,7 @@
 /** Photo preprocessing as the browser does it (sharp): orientation, centre crop to 224, colour, and the crop views. */
 import sharp from 'sharp';
 import { TrainerError } from '../common/errors';
-import { IMAGE_SIZE } from '../common/model-shape';
+import { IMAGE_SIZE } from '../config/model-shape';
 
 /** Files bigger than this are refused before decoding. */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;

@@ -2,7 +2,8 @@
  * The Teachable Machine export format: model.json (topology + one weights manifest group), one weights.bin shard
  * and metadata.json. Pure functions: no TensorFlow, no file system.
  */
-import { IMAGE_SIZE } from '../common/model-shape';
+import type { InputRange } from '../config/ml-choices';
+import { IMAGE_SIZE } from '../config/model-shape';
 import type { ModelQuality } from './model-quality';
 
 export const MODEL_FILE = 'model.json';
@@ -14,13 +15,6 @@ export const MODEL_FILES = [MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const;
 export const TM_PACKAGE_VERSION = '0.8.5';
 /** Teachable Machine web app version whose image-project exports these files reproduce. */
 export const TM_VERSION = '2.4.16';
-
-/**
- * What the exported model takes as input: `tm` is Teachable Machine's x / 127 − 1 (what @teachablemachine/image
- * feeds); `unit` is x / 255 in [0, 1], rescaled by a layer inside the model (what the shop's web app feeds).
- */
-export const INPUT_RANGES = ['tm', 'unit'] as const;
-export type InputRange = (typeof INPUT_RANGES)[number];
 
 export interface WeightSpec {
   name: string;

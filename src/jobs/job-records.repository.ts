@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, type EntityManager, type FindOptionsWhere, type Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { redactSecrets } from '../common/secrets';
+import { redactSecrets } from '../auth/secrets';
 import { stripControlCharacters } from '../common/validation';
 import type { Stage } from '../training/trainer.service';
 import { TrainedModel, type TrainedJobModel } from './trained-model.entity';

@@ -11,7 +11,7 @@ import { withLogContext } from '../logging/log-context';
 import { JobProcessor, type RunningAttempt } from './job.processor';
 import { JobQueueRepository } from './job-queue.repository';
 import { JobRecordsRepository, recordableError } from './job-records.repository';
-import { jobEnded } from '../common/secrets';
+import { jobEnded } from '../auth/secrets';
 
 const SHUTDOWN_HAND_BACK = 'the attempt was interrupted by a shutdown; handed back to the queue';
 

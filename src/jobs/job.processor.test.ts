@@ -1,8 +1,8 @@
 /** One attempt of a job against fake records, a fake backend and a fake trainer: outcomes, statuses, retries. */
 import assert from 'node:assert/strict';
-import { redactSecrets } from '../common/secrets';
+import { redactSecrets } from '../auth/secrets';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { TokenSeal } from '../common/token-seal';
+import { TokenSeal } from '../auth/token-seal';
 import { DatasetError, ManifestUnavailableError } from '../dataset/dataset.types';
 import { jobHarness, SERVICE_TOKEN, type JobHarness } from '../../test/fakes/job-harness';
 import { JobLostError } from './job.processor';

@@ -25,7 +25,7 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { BearerAuthGuard } from '../auth/bearer-auth.guard';
 import { refusedJobUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
 import { JobView } from './dto/job.view';

@@ -1,7 +1,7 @@
 /** The service side of training: the HTTP API, durable jobs in Postgres, their queue and their attempts. */
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { TokenSeal } from '../common/token-seal';
+import { TokenSeal } from '../auth/token-seal';
 import { AppConfig } from '../config/app-config';
 import { BackendModule } from '../backend/backend.module';
 import { DatasetModule } from '../dataset/dataset.module';
@@ -17,13 +17,11 @@ import { JobReport } from './job-report.entity';
 import { TrainedModel } from './trained-model.entity';
 import { TrainingJob } from './training-job.entity';
 
+/** The tables of jobs/, registered here (the database module loads every module's entities). */
+export const JOB_ENTITIES = [TrainingJob, TrainedModel, JobReport];
+
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([TrainingJob, TrainedModel, JobReport]),
-    TrainingModule,
-    DatasetModule,
-    BackendModule,
-  ],
+  imports: [TypeOrmModule.forFeature(JOB_ENTITIES), TrainingModule, DatasetModule, BackendModule],
   controllers: [JobsController],
   providers: [
     // One key for the tokens jobs carry: sealed at intake, opened by each attempt.

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
-import { TokenSeal } from '../common/token-seal';
+import { TokenSeal } from '../auth/token-seal';
 import { loadConfig } from '../config/app-config';
 import { FakeJobQueue } from '../../test/fakes/fake-job-queue';
 import { FakeJobRecords } from '../../test/fakes/fake-job-records';

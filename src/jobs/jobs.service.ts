@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { TrainerError } from '../common/errors';
-import { TokenSeal } from '../common/token-seal';
+import { TokenSeal } from '../auth/token-seal';
 import { withLogContext } from '../logging/log-context';
 import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';

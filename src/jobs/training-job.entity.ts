@@ -1,7 +1,8 @@
 /** The training_job table: one row per job, what the API shows and what survives a restart. */
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { ModelQuality } from '../export/model-quality';
-import type { InputRange, RecognitionMetadata } from '../export/teachable-machine-format';
+import type { InputRange } from '../config/ml-choices';
+import type { RecognitionMetadata } from '../export/teachable-machine-format';
 import type { Stage } from '../training/trainer.service';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed'] as const;

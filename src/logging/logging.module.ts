@@ -2,7 +2,7 @@
 import { Module, RequestMethod } from '@nestjs/common';
 import { LoggerModule, type Params } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
-import { redactSecrets } from '../common/secrets';
+import { redactSecrets } from '../auth/secrets';
 import { AppConfig } from '../config/app-config';
 
 /** Polled by load balancers and Prometheus; a line per poll would bury everything else. */

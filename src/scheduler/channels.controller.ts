@@ -1,7 +1,7 @@
 /** The channel API: queue a channel for training, read channels' state, run a scheduler tick now. */
 import { Controller, Get, HttpCode, NotFoundException, Param, Post, Put, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { BearerAuthGuard } from '../common/bearer-auth.guard';
+import { BearerAuthGuard } from '../auth/bearer-auth.guard';
 import { ChannelIdParam } from './channel-id.param';
 import { ChannelStateStore } from './channel-state.store';
 import type { ChannelState } from './eligibility';

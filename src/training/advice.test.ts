@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lookAlikes, photoAdvice } from './advice';
 import { mulberry32, type TrainingSet } from './ml/training-set';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 const LABELS = [
   { id: 'p1', name: 'Fanta 330 ml' },

@@ -1,6 +1,6 @@
 /** The base model a training uses: resolved once, downloaded and cached when it is a URL. */
 import { Injectable, Logger } from '@nestjs/common';
-import { TEACHABLE_MACHINE_BASE_MODEL, knownBaseModelSha256 } from '../common/ml-choices';
+import { TEACHABLE_MACHINE_BASE_MODEL, knownBaseModelSha256 } from '../config/ml-choices';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { resolveBaseModel, type BaseModelFiles, type DownloadProgress } from './ml';

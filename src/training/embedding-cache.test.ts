@@ -5,7 +5,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 import { EmbeddingCache } from './embedding-cache';
 
 describe('embedding cache', () => {

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PREPROCESS_VERSION, type View } from '../dataset/preprocess';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 const EMBEDDING_BYTES = EMBEDDING_SIZE * 4;
 /** Each file ends with the sha256 of its key and floats: an entry proves its integrity, and that it is its key's. */

@@ -10,7 +10,7 @@ import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
 import { MlWorkerPool } from './ml/ml-worker-pool';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import type { MlWorkerPoolService } from './ml-worker-pool.service';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 describe('EmbeddingEngineService', () => {
   let dir: string;

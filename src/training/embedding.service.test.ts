@@ -6,7 +6,7 @@ import { embeddingRow } from './ml/training-set';
 import { sharedFloat32Array } from './ml/vectors';
 import { viewsForPhoto } from './recipe';
 import { trainingSetOf } from './embedding.service';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 const VIEWS = viewsForPhoto('0').length;
 

@@ -10,7 +10,7 @@ import { sharedFloat32Array, type BaseModelFiles, type TrainingSet } from './ml'
 import { sha256Hex, viewsForPhoto } from './recipe';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { MlWorkerPoolService } from './ml-worker-pool.service';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 /** Rows (views) per photo: the recipe gives every photo the same number. */
 const ROWS_PER_PHOTO = viewsForPhoto('0').length;

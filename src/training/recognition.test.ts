@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { embeddingRow, type TrainingSet } from './ml/training-set';
 import { crossValidationFolds, scaledHead } from './recognition';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 
 /** `classes` products with `photos` photos each, two views a photo; embedding row r holds r in its first float. */
 function shop(classes: number, photos: number): TrainingSet {

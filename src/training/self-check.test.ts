@@ -1,7 +1,7 @@
 /** Unit tests of the last check before a model is published: it computes the embeddings its head was fitted to. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EMBEDDING_SIZE } from '../common/model-shape';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 import { isFinal } from '../common/errors';
 import { EMBEDDING_AGREEMENT_TOLERANCE, embeddingDisagreement, selfCheckRefusal } from './self-check';
 

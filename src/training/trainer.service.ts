@@ -8,9 +8,9 @@ import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from
 import { ExportService } from '../export/export.service';
 import { describeQuality, type ModelQuality, type ProductFigures } from '../export/model-quality';
 import { renderReport, type ReportInput } from '../export/report';
+import type { InputRange } from '../config/ml-choices';
 import {
   confusionOf,
-  type InputRange,
   type MetadataInput,
   type ModelMetrics,
   type RecognitionMetadata,

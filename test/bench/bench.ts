@@ -24,7 +24,7 @@ import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
 import { trainerContext } from '../support/trainer-context';
 import { REAL_BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
-import { EMBEDDING_SIZE } from '../../src/common/model-shape';
+import { EMBEDDING_SIZE } from '../../src/config/model-shape';
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');

@@ -43,7 +43,7 @@ import {
 } from '../../src/training/recipe';
 import { REAL_BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
 import { embedGroceryPhotos } from './grocery-embeddings';
-import { EMBEDDING_SIZE } from '../../src/common/model-shape';
+import { EMBEDDING_SIZE } from '../../src/config/model-shape';
 
 const SEEDS = Number(process.env.GATE_SEEDS ?? 20);
 const FIRST_SEED = Number(process.env.GATE_FIRST_SEED ?? 1);

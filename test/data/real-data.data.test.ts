@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestingModule } from '@nestjs/testing';
-import { TEACHABLE_MACHINE_BASE_MODEL } from '../../src/common/ml-choices';
+import { TEACHABLE_MACHINE_BASE_MODEL } from '../../src/config/ml-choices';
 import { DatasetService } from '../../src/dataset/dataset.service';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
 import { TrainerService, type TrainingSummary } from '../../src/training/trainer.service';

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { BackendClient } from '../../src/backend/backend-client.service';
-import { TokenSeal } from '../../src/common/token-seal';
+import { TokenSeal } from '../../src/auth/token-seal';
 import { loadConfig, type AppConfig } from '../../src/config/app-config';
 import type { DatasetService } from '../../src/dataset/dataset.service';
 import { JobEvents, type JobEvent, type JobLifecycleListener } from '../../src/jobs/job-events';

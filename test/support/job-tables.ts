@@ -8,6 +8,7 @@ import { dataSourceOptions } from '../../src/database/database.module';
 import type { DatabaseServer } from '../../src/database/database-server';
 import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
 import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
+import { JOB_ENTITIES } from '../../src/jobs/jobs.module';
 import { JobReport } from '../../src/jobs/job-report.entity';
 import { TrainedModel } from '../../src/jobs/trained-model.entity';
 import { TrainingJob } from '../../src/jobs/training-job.entity';
@@ -23,7 +24,7 @@ export interface JobTables {
 /** Empty tables, migrated as at start-up, and a started queue. */
 export async function openJobTables(): Promise<JobTables> {
   await resetDatabase();
-  const db = await new DataSource(dataSourceOptions(TEST_DATABASE_URL)).initialize();
+  const db = await new DataSource(dataSourceOptions(TEST_DATABASE_URL, JOB_ENTITIES)).initialize();
   const records = new JobRecordsRepository(
     db.getRepository(TrainingJob),
     db.getRepository(TrainedModel),

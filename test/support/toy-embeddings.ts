@@ -1,5 +1,5 @@
 /** Test support: toy embeddings, photos of classes clustered around random prototypes, for the head trainers' tests. */
-import { EMBEDDING_SIZE } from '../../src/common/model-shape';
+import { EMBEDDING_SIZE } from '../../src/config/model-shape';
 import { mulberry32, type TrainingSet } from '../../src/training/ml/training-set';
 
 /** Photos of `classes` classes whose embeddings cluster around one random prototype per class; two views each. */

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 
-import { TF_BACKENDS, type TfBackendChoice, type TfBackendName } from '../../common/ml-choices';
+import { TF_BACKENDS, type TfBackendChoice, type TfBackendName } from '../../config/ml-choices';
 
 export interface LoadedTensorflow {
   tf: typeof TF;

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isHttpUrl } from '../../common/egress';
 import { TrainerError } from '../../common/errors';
-import { INPUT_SHAPE } from '../../common/model-shape';
+import { INPUT_SHAPE } from '../../config/model-shape';
 
 /** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
 export const EMBEDDING_LAYER = 'out_relu';

@@ -3,7 +3,7 @@
  * head trainer delivers its weights in this form; the gate scales its output kernel.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 /** The trained head as plain arrays, ready to be placed into the exported model. */
 export interface HeadWeights {

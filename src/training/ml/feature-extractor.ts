@@ -1,7 +1,7 @@
 /** Teachable Machine's truncated MobileNet as a tfjs model: the exported model's first half. */
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_LAYER } from './base-model';
-import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../config/model-shape';
 import { loadLayersModelFromFile } from './model-files';
 import { splitRows, stackRows } from './vectors';
 

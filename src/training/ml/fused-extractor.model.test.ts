@@ -10,7 +10,7 @@ import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel } from './fused-graph';
 import { readModelArtifacts } from './model-files';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 describe('FusedFeatureExtractor', () => {
   before(ensureTestData);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toySet } from '../../../test/support/toy-embeddings';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { loadTensorflow } from './backend';
 import { headLogits } from './dense-head';
 import { trainHead, type HeadRecipe } from './head';

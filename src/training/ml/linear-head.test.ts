@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toySet } from '../../../test/support/toy-embeddings';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
 import { headLogits, headProbabilities } from './dense-head';

@@ -5,7 +5,7 @@
  * relu(x·[W, −W] + [b, −b]) · [I; −I] = x·W + b, since relu(u) − relu(−u) = u.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 import type { HeadWeights } from './dense-head';
 import { DEFAULT_LBFGS_OPTIONS, minimizeLbfgs } from './lbfgs';
 import { embeddingRow, type TrainingSet } from './training-set';

@@ -1,7 +1,7 @@
 /** The worker threads that do all TensorFlow.js and ONNX Runtime work, one task each at a time. */
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import type { TfBackendChoice } from '../../common/ml-choices';
+import type { TfBackendChoice } from '../../config/ml-choices';
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import type { HeadTrainingReport } from './head';
 import { disableOnnxRuntimeTelemetry } from './onnx-runtime';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
-import { EMBEDDING_SIZE, IMAGE_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { EMBEDDING_SIZE, IMAGE_SIZE, INPUT_SHAPE } from '../../config/model-shape';
 import {
   ImageRejectedError,
   limitDecoderThreads,
@@ -15,16 +15,11 @@ import {
   preprocessViews,
   type View,
 } from '../../dataset/preprocess';
-import type { TfBackendChoice } from '../../common/ml-choices';
+import type { TfBackendChoice } from '../../config/ml-choices';
 import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
-import {
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  modelJsonFor,
-  type InputRange,
-  type SavedModel,
-} from '../../export/teachable-machine-format';
+import type { InputRange } from '../../config/ml-choices';
+import { MODEL_FILE, WEIGHTS_FILE, modelJsonFor, type SavedModel } from '../../export/teachable-machine-format';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';

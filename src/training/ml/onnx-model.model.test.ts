@@ -15,7 +15,7 @@ import { readModelArtifacts } from './model-files';
 import { onnxModelOf } from './onnx-model';
 import { loadOnnxRuntime, OnnxEmbedder } from './onnx-runtime';
 import { MlWorkerPool } from './ml-worker-pool';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 describe('the base model as an ONNX graph', () => {
   let dir: string;

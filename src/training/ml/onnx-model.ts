@@ -1,7 +1,7 @@
 /** Writes the base model as an ONNX graph (protobuf, no Python), for ONNX Runtime. */
 import * as protobuf from 'protobufjs';
 import { inputsOf, type FusedGraph, type FusedOp } from './fused-graph';
-import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../config/model-shape';
 
 /** Names of the ONNX graph's input ([batch, 224, 224, 3], as the tfjs model takes it) and output ([batch, 1280]). */
 export const ONNX_INPUT = 'pixels';

@@ -2,7 +2,7 @@
 import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-model';
-import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../common/model-shape';
+import { EMBEDDING_SIZE, INPUT_SHAPE } from '../../config/model-shape';
 import { splitRows, stackRows } from './vectors';
 
 /**

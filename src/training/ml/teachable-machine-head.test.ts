@@ -7,7 +7,7 @@ import { headProbabilities } from './dense-head';
 import { trainHead } from './head';
 import { Adam, splitByPhoto, TEACHABLE_MACHINE_RECIPE, trainMlpHead } from './teachable-machine-head';
 import { mulberry32, type TrainingSet } from './training-set';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 describe('MLP head training', () => {
   it('holds out whole photos per class (all their views), keeping at least one photo per class for training', () => {

@@ -5,7 +5,7 @@
  * between the two).
  */
 import type * as TF from '@tensorflow/tfjs';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { headForward, type HeadWeights } from './dense-head';
 import { embeddingRow, mulberry32, shuffled, storeRow, storeRows, type TrainingSet } from './training-set';
 

@@ -1,5 +1,5 @@
 /** The rows a head trains on: the shop's embeddings (a shared store), their labels and photos, and the negatives. */
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 export interface TrainingSet {
   /**

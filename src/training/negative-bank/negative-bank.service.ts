@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { TrainerError } from '../../common/errors';
 import { cachedPromise } from '../../common/promise-cache';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { AppConfig } from '../../config/app-config';
 import { DatasetService } from '../../dataset/dataset.service';
 import type { PhotoList } from '../../dataset/public-dataset';

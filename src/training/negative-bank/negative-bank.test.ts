@@ -12,7 +12,7 @@ import {
   readNegativeBank,
   writeNegativeBank,
 } from './negative-bank';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 describe('negative bank', () => {
   it('is defined by photo paths inside the Grocery Store Dataset: 644 photos of 21 classes', async () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { projectFile } from '../../common/project-files';
 import { photoClass, readPhotoList, type PhotoList } from '../../dataset/public-dataset';
 import { dot, embeddingRow, sharedUint8Array, unitVector, type NegativeSet, type TrainingSet } from '../ml';
-import { EMBEDDING_SIZE } from '../../common/model-shape';
+import { EMBEDDING_SIZE } from '../../config/model-shape';
 
 /** The bank's definition: one photo path inside the dataset's `dataset/` folder a line; the class is its folder. */
 export const BANK_DEFINITION_FILE = projectFile('src', 'training', 'negative-bank', 'bank-photos.txt');

@@ -1,7 +1,14 @@
 /**
- * What the ML settings may name (TensorFlow backends, embedding engines) and the default base model: plain values
+ * What the ML settings may name (input ranges, TensorFlow backends, embedding engines) and the default base model: plain values
  * that the configuration validates against without loading the pipeline (src/training/ml), which uses them too.
  */
+
+/**
+ * What the exported model takes as input: `tm` is Teachable Machine's x / 127 − 1 (what @teachablemachine/image
+ * feeds); `unit` is x / 255 in [0, 1], rescaled by a layer inside the model (what the shop's web app feeds).
+ */
+export const INPUT_RANGES = ['tm', 'unit'] as const;
+export type InputRange = (typeof INPUT_RANGES)[number];
 
 /** In `auto`'s order of preference. */
 export const TF_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
