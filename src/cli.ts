@@ -16,11 +16,13 @@ import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { count } from './export/model-quality';
+import { ExportModule } from './export/export.module';
+import { ExportService, type PublishedModel } from './export/export.service';
 import { REPORT_FILE } from './export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError, type DownloadProgress } from './training/ml';
-import { secondsSince, TrainerService, type ProgressListener, type TrainingSummary } from './training/trainer.service';
+import { secondsSince, TrainerService, type ProgressListener } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 import { NegativeBankError, NegativeBankService } from './training/negative-bank/negative-bank.service';
 
@@ -124,7 +126,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
   };
 }
 
-@Module({ imports: [ConfigModule, DatasetModule, TrainingModule] })
+@Module({ imports: [ConfigModule, DatasetModule, TrainingModule, ExportModule] })
 class CliModule {}
 
 /** Elsewhere than on a terminal, a stage's progress is printed at its start and then at most this often. */
@@ -194,7 +196,7 @@ async function loadDataset(
   return datasets.fromManifest(manifest, workDir, (done, total) => onProgress('downloading', done / total));
 }
 
-function printSummary(summary: TrainingSummary, options: CliOptions): void {
+function printSummary(summary: PublishedModel, options: CliOptions): void {
   // Look-alikes and photo advice are among the warnings too (the job record keeps them there): shown once, as advice.
   const notices = summary.warnings.filter((w) => !summary.quality.advice.includes(w));
   if (options.json) {
@@ -214,7 +216,7 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         workers: summary.workers,
         trainingId: summary.trainingId,
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-        outputs: summary.files,
+        outputs: Object.fromEntries(Object.entries(summary.files).map(([name, file]) => [name, file.path])),
       }) + '\n',
     );
     return;
@@ -244,15 +246,15 @@ function printSummary(summary: TrainingSummary, options: CliOptions): void {
         ]
       : []),
     '',
-    `The model: ${([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const).map((f) => summary.files[f]).join(', ')}`,
-    `Its report (every product, what it confuses, what to photograph next): ${summary.files[REPORT_FILE]}`,
+    `The model: ${([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const).map((f) => summary.files[f].path).join(', ')}`,
+    `Its report (every product, what it confuses, what to photograph next): ${summary.files[REPORT_FILE].path}`,
     `Load it with Teachable Machine's @teachablemachine/image or the shop's web app (docs/accuracy.md, "Two clients, two input ranges").`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** The gate's figures, without the advice (which is in `warnings`). */
-function recognitionSummary({ recognition }: TrainingSummary) {
+function recognitionSummary({ recognition }: PublishedModel) {
   const { lookAlikes: _lookAlikes, advice: _advice, ...gate } = recognition;
   return gate;
 }
@@ -292,18 +294,18 @@ export async function runCli(argv: string[]): Promise<number> {
     const downloading = options.manifest ? { downloading: secondsSince(started) } : {};
     // Resolved before the training, so that a first download shows its own bar (the training finds it resolved).
     await baseModels.get(options.baseModel, progress.download);
-    const summary = await app.get(TrainerService).train(
-      {
-        dataset,
-        outDir: options.out,
-        modelName: path.basename(options.out),
-        baseModel: options.baseModel,
-        unknownShare: options.unknownShare,
-        inputRange: options.inputRange,
-        secondsPerStage: downloading,
-      },
-      progress.listener,
-    );
+    const trained = await app
+      .get(TrainerService)
+      .train(
+        { dataset, baseModel: options.baseModel, unknownShare: options.unknownShare, secondsPerStage: downloading },
+        progress.listener,
+      );
+    const summary = await app
+      .get(ExportService)
+      .publish(
+        { trained, outDir: options.out, modelName: path.basename(options.out), inputRange: options.inputRange },
+        progress.listener,
+      );
     progress.stop();
     summary.secondsPerStage.total = secondsSince(started);
     printSummary(summary, options);

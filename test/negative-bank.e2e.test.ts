@@ -13,12 +13,11 @@ import { DatasetService } from '../src/dataset/dataset.service';
 import { BaseModelService } from '../src/training/base-model.service';
 import { loadBankDefinition } from '../src/training/negative-bank/negative-bank';
 import { NegativeBankService } from '../src/training/negative-bank/negative-bank.service';
-import { TrainerService } from '../src/training/trainer.service';
 import { groceryFolder, tempDir } from './support/fixtures';
 import { closeServer, listenOnLoopback } from '../src/common/loopback';
 import { renderedGroceryDataset } from './support/rendered-photos';
 import { QUICK_CLASSES } from './support/shared';
-import { trainerContext } from './support/trainer-context';
+import { modelTrainer, trainerContext } from './support/trainer-context';
 
 describe('negative bank from the dataset', () => {
   let work: string;
@@ -39,7 +38,7 @@ describe('negative bank from the dataset', () => {
     app
       .get(DatasetService)
       .fromFolder(photos)
-      .then((dataset) => app.get(TrainerService).train({ dataset, outDir: path.join(work, out), modelName: out }));
+      .then((dataset) => modelTrainer(app).train({ dataset, outDir: path.join(work, out), modelName: out }));
 
   before(async () => {
     work = await tempDir('negative-bank');
@@ -80,7 +79,7 @@ describe('negative bank from the dataset', () => {
       bank.photos ? /negative bank \(outlier exposure\)/ : /the negative bank was left out whole/,
     );
     assert.ok(!summary.warnings.some((w) => /without the negative bank/.test(w)));
-    const metadata = JSON.parse(await fs.readFile(summary.files['metadata.json'], 'utf8'));
+    const metadata = JSON.parse(await fs.readFile(summary.files['metadata.json'].path, 'utf8'));
     assert.deepEqual(metadata.recognition.negativeBank, bank);
 
     const cached = await (

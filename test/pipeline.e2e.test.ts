@@ -13,24 +13,25 @@ import { EmbeddingCache } from '../src/training/embedding-cache';
 import { preprocessImage } from '../src/dataset/preprocess';
 import { loadTensorflow } from '../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../src/training/ml/model-files';
-import { TrainerService, type TrainingSummary } from '../src/training/trainer.service';
+import type { PublishedModel } from '../src/export/export.service';
+import { escapeHtml } from '../src/export/report';
 import { groceryFolder, tempDir } from './support/fixtures';
 import { verifyModelFiles } from '../src/training/ml/base-model';
 import { BASE_MODEL_JSON, QUICK_CLASSES, SAMPLE_SHOP_DIR, samplePhotos, TEST_PHOTOS } from './support/shared';
 import { predictPhotos } from './support/predict';
-import { trainerContext } from './support/trainer-context';
+import { modelTrainer, trainerContext, type ModelTrainer } from './support/trainer-context';
 
 const run = promisify(execFile);
 
 describe('training pipeline on real photos', () => {
   let work: string;
   let app: TestingModule;
-  let trainer: TrainerService;
+  let trainer: ModelTrainer;
   let datasets: DatasetService;
   let photos: string;
   let out: string;
   let labels: string[];
-  let summary: TrainingSummary;
+  let summary: PublishedModel;
 
   before(async () => {
     work = await tempDir('pipeline');
@@ -47,7 +48,7 @@ describe('training pipeline on real photos', () => {
     await fs.writeFile(path.join(out, 'keep-me.txt'), 'the owner’s file');
 
     app = await trainerContext(path.join(work, 'cache'));
-    trainer = app.get(TrainerService);
+    trainer = modelTrainer(app);
     datasets = app.get(DatasetService);
     summary = await trainer.train({ dataset: await datasets.fromFolder(photos), outDir: out, modelName: 'quick' });
   });
@@ -126,12 +127,16 @@ describe('training pipeline on real photos', () => {
   });
 
   it('writes report.html beside the model: every product with a thumbnail, what the till will do', async () => {
-    assert.equal(summary.files['report.html'], path.join(out, 'report.html'));
-    const html = await fs.readFile(summary.files['report.html'], 'utf8');
+    assert.equal(summary.files['report.html'].path, path.join(out, 'report.html'));
+    const html = await fs.readFile(summary.files['report.html'].path, 'utf8');
     for (const label of labels) assert.ok(html.includes(`<td class="name">${label}`), label);
     const products = html.slice(html.indexOf('<table class="products">'), html.indexOf('</table>'));
     assert.equal(products.match(/<img class="thumb"/g)?.length, labels.length, 'a thumbnail per product');
-    assert.match(html, /At the till, expect about <strong>\d+ in 10<\/strong>|too few photos to measure/);
+    assert.match(
+      html,
+      /At the till, expect (about \d+ in 10|fewer than 1 in 10|nearly all) scans|too few photos to measure/,
+    );
+    assert.ok(html.includes(escapeHtml(summary.quality.headline)), 'the statement of the model card');
     assert.match(html, /Photos left out \(3\)/);
     assert.match(html, /<td>[^<]+\/truncated\.jpg<\/td><td>[^<]*(decoded|readable)/);
     assert.match(html, new RegExp(`training id</th><td>${summary.trainingId}`));
@@ -258,7 +263,7 @@ describe('training pipeline on real photos', () => {
   it('does not read embeddings another engine made: they are keyed by what made them', async () => {
     const tfjs = await trainerContext(path.join(work, 'cache'), { EMBEDDING_ENGINE: 'tfjs' });
     try {
-      const summary = await tfjs.get(TrainerService).train({
+      const summary = await modelTrainer(tfjs).train({
         dataset: await datasets.fromFolder(photos),
         outDir: path.join(work, 'out-tfjs'),
         modelName: 'quick',
@@ -274,7 +279,7 @@ describe('training pipeline on real photos', () => {
     const cache = { EMBEDDING_CACHE_DIR: path.join(work, 'cancel-embeddings') };
     const fresh = await trainerContext(path.join(work, 'cache-cancel'), cache);
     try {
-      const cancelling = fresh.get(TrainerService);
+      const cancelling = modelTrainer(fresh);
       const controller = new AbortController();
       const started = performance.now();
       const stopped = cancelling.train(

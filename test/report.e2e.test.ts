@@ -50,7 +50,7 @@ describe('report.html in Chromium', { skip: NO_CHROMIUM }, () => {
     await page.goto(pathToFileURL(file).toString());
     const text = await page.locator('body').innerText();
     for (const name of names) assert.ok(text.includes(name), `shows ${name}`);
-    assert.equal(await page.title(), 'What shop will recognise');
+    assert.equal(await page.title(), 'What this model will recognise');
     assert.equal(await page.locator('script').count(), 0);
     assert.deepEqual(
       requests.filter((url) => !url.startsWith('file:') && !url.startsWith('data:')),

@@ -1,26 +1,9 @@
 /** Unit tests of the exported model's format. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { confusionOf, DENSE_CONFUSION_MAX_PRODUCTS, metadataFor, modelJsonFor } from './teachable-machine-format';
+import { confusionOf, DENSE_CONFUSION_MAX_PRODUCTS, metadataFor } from './teachable-machine-format';
 
 describe('Teachable Machine format', () => {
-  it('writes one weights manifest group pointing at weights.bin', () => {
-    const json = JSON.parse(
-      modelJsonFor({
-        modelTopology: { class_name: 'Sequential' },
-        weightSpecs: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }],
-        weightData: new ArrayBuffer(24),
-        format: 'layers-model',
-        generatedBy: 'TensorFlow.js tfjs-layers v4.22.0',
-      }),
-    );
-    assert.deepEqual(json.weightsManifest, [
-      { paths: ['weights.bin'], weights: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }] },
-    ]);
-    assert.equal(json.format, 'layers-model');
-    assert.deepEqual(json.modelTopology, { class_name: 'Sequential' });
-  });
-
   it("puts Teachable Machine's metadata fields first, then ours", () => {
     const trainedAt = new Date('2026-01-02T03:04:05Z');
     const metadata = metadataFor({

@@ -1,6 +1,6 @@
 /**
- * The Teachable Machine export format: model.json (topology + one weights manifest group), one weights.bin shard
- * and metadata.json. Pure functions: no TensorFlow, no file system.
+ * The Teachable Machine export format: model.json (a TensorFlow.js layers model with one weights manifest group,
+ * written by training/ml/model-files.ts), one weights.bin shard and metadata.json. Pure: no TensorFlow, no file system.
  */
 import type { InputRange } from '../config/ml-choices';
 import { IMAGE_SIZE } from '../config/model-shape';
@@ -15,32 +15,6 @@ export const MODEL_FILES = [MODEL_FILE, WEIGHTS_FILE, METADATA_FILE] as const;
 export const TM_PACKAGE_VERSION = '0.8.5';
 /** Teachable Machine web app version whose image-project exports these files reproduce. */
 export const TM_VERSION = '2.4.16';
-
-export interface WeightSpec {
-  name: string;
-  shape: number[];
-  dtype: string;
-}
-
-/** What tfjs hands to a save handler (tf.io.ModelArtifacts), reduced to what the format needs. */
-export interface SavedModel {
-  modelTopology: unknown;
-  weightSpecs: WeightSpec[];
-  weightData: ArrayBuffer;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string | null;
-}
-
-export function modelJsonFor(saved: SavedModel): string {
-  return JSON.stringify({
-    modelTopology: saved.modelTopology,
-    format: saved.format ?? 'layers-model',
-    generatedBy: saved.generatedBy,
-    convertedBy: saved.convertedBy ?? null,
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: saved.weightSpecs }],
-  });
-}
 
 export interface StageSeconds {
   [stage: string]: number;

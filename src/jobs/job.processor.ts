@@ -15,19 +15,14 @@ import { stripControlCharacters } from '../common/validation';
 import { untilDatabaseAnswers } from '../database/database-errors';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
+import { ExportService, type PublishedModel } from '../export/export.service';
 import { REPORT_FILE } from '../export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
 import { BackendClient, type BackendTarget } from '../backend/backend-client.service';
 import { StatusQueue } from '../backend/status-queue';
 import { withLogContext } from '../logging/log-context';
 import { MetricsService } from '../metrics/metrics.service';
-import {
-  secondsSince,
-  TrainerService,
-  type ProgressListener,
-  type Stage,
-  type TrainingSummary,
-} from '../training/trainer.service';
+import { secondsSince, TrainerService, type ProgressListener, type Stage } from '../training/trainer.service';
 import { JobEvents } from './job-events';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import { JobRecordsRepository, recordableError } from './job-records.repository';
@@ -88,6 +83,7 @@ export class JobProcessor {
     private readonly backend: BackendClient,
     private readonly datasets: DatasetService,
     private readonly trainer: TrainerService,
+    private readonly exporter: ExportService,
     private readonly events: JobEvents,
     private readonly metrics: MetricsService,
     private readonly seal: TokenSeal,
@@ -300,14 +296,16 @@ export class JobProcessor {
     this.logSkips(dataset.skipped);
     this.writeSkips(job.id, toSkips(dataset.skipped, []));
     stop.throwIfAborted();
-    const summary = await this.trainer.train(
+    const trained = await this.trainer.train(
+      { dataset, unknownShare: job.unknownShare ?? undefined, secondsPerStage: { downloading }, cancel: stop },
+      onProgress,
+    );
+    const summary = await this.exporter.publish(
       {
-        dataset,
+        trained,
         outDir: path.join(workDir, 'model'),
         modelName: `channel-${job.channelId}`,
         inputRange: job.inputRange ?? undefined,
-        unknownShare: job.unknownShare ?? undefined,
-        secondsPerStage: { downloading },
         userMetadata: { channelId: job.channelId, manifestVersion: dataset.manifest.version },
         cancel: stop,
       },
@@ -322,15 +320,15 @@ export class JobProcessor {
     this.writeSkips(job.id, skips);
     return {
       files: {
-        modelJson: await fs.readFile(summary.files[MODEL_FILE]),
-        weightsFile: await fs.readFile(summary.files[WEIGHTS_FILE]),
-        metadata: await fs.readFile(summary.files[METADATA_FILE]),
+        modelJson: summary.files[MODEL_FILE].bytes,
+        weightsFile: summary.files[WEIGHTS_FILE].bytes,
+        metadata: summary.files[METADATA_FILE].bytes,
       },
       outcome: {
         result: resultOf(summary),
         timings: summary.secondsPerStage,
         skips,
-        report: await fs.readFile(summary.files[REPORT_FILE], 'utf8'),
+        report: summary.files[REPORT_FILE].bytes.toString('utf8'),
       },
     };
   }
@@ -419,7 +417,7 @@ function toSkips(skipped: SkippedImage[], droppedLabels: string[]): JobSkip[] {
   ].slice(0, MAX_RECORDED_SKIPS);
 }
 
-function resultOf(summary: TrainingSummary): JobResult {
+function resultOf(summary: PublishedModel): JobResult {
   return {
     trainingId: summary.trainingId,
     products: summary.labels.length,

@@ -5,6 +5,7 @@ import { TokenSeal } from '../auth/token-seal';
 import { AppConfig } from '../config/app-config';
 import { BackendModule } from '../backend/backend.module';
 import { DatasetModule } from '../dataset/dataset.module';
+import { ExportModule } from '../export/export.module';
 import { TrainingModule } from '../training/training.module';
 import { JobEvents } from './job-events';
 import { JobProcessor } from './job.processor';
@@ -21,7 +22,7 @@ import { TrainingJob } from './training-job.entity';
 export const JOB_ENTITIES = [TrainingJob, TrainedModel, JobReport];
 
 @Module({
-  imports: [TypeOrmModule.forFeature(JOB_ENTITIES), TrainingModule, DatasetModule, BackendModule],
+  imports: [TypeOrmModule.forFeature(JOB_ENTITIES), TrainingModule, ExportModule, DatasetModule, BackendModule],
   controllers: [JobsController],
   providers: [
     // One key for the tokens jobs carry: sealed at intake, opened by each attempt.

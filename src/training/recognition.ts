@@ -3,7 +3,6 @@
  * products plays the part of things the shop does not sell, and a share of every other product's photos plays the
  * part of the cashier's scans. Pure apart from the head trainings it is handed (no TensorFlow, no I/O).
  */
-import type { ProductFigures } from '../export/model-quality';
 import {
   acceptScale,
   argMax,
@@ -198,36 +197,4 @@ export function medianPhotosPerProduct(data: TrainingSet): number {
   counts.sort((a, b) => a - b);
   const mid = counts.length >> 1;
   return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
-}
-
-/**
- * Each product's figures for the words about the model (export/model-quality.ts): its photos, its cross-validation
- * scans named right, and the share of its scans the till is expected to name: its scans named at the gate, scaled as
- * the gate's own estimate scales cross-validation for scans taken on other days.
- */
-export function productFigures(
-  data: TrainingSet,
-  cv: CrossValidation,
-  gate: GateChoice,
-  names: string[],
-): ProductFigures[] {
-  const tillShare =
-    gate.estimatedCorrectAccept !== null && gate.crossValidatedCorrectAccept
-      ? gate.estimatedCorrectAccept / gate.crossValidatedCorrectAccept
-      : null;
-  const photos = new Array<number>(data.classCount).fill(0);
-  data.plain.forEach((plain, row) => plain && photos[data.labels[row]]++);
-  return names.map((name, c) => {
-    const { scans, correct, rightScales } = cv.perClass[c];
-    return {
-      name,
-      photos: photos[c],
-      scans,
-      namedRight: correct,
-      atTill:
-        scans && tillShare !== null
-          ? Math.min(1, (rightScales.filter((scale) => scale <= gate.scale).length / scans) * tillShare)
-          : null,
-    };
-  });
 }

@@ -1,7 +1,6 @@
 /** Nest module of the ML pipeline. */
 import { Module } from '@nestjs/common';
 import { DatasetModule } from '../dataset/dataset.module';
-import { ExportModule } from '../export/export.module';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingEngineService } from './embedding-engine.service';
 import { EmbeddingService } from './embedding.service';
@@ -10,7 +9,7 @@ import { MlWorkerPoolService } from './ml-worker-pool.service';
 import { TrainerService } from './trainer.service';
 
 @Module({
-  imports: [ExportModule, DatasetModule],
+  imports: [DatasetModule],
   providers: [
     MlWorkerPoolService,
     BaseModelService,
@@ -19,6 +18,6 @@ import { TrainerService } from './trainer.service';
     NegativeBankService,
     TrainerService,
   ],
-  exports: [TrainerService, MlWorkerPoolService, BaseModelService, NegativeBankService],
+  exports: [TrainerService, MlWorkerPoolService, BaseModelService, NegativeBankService, EmbeddingService],
 })
 export class TrainingModule {}

@@ -20,9 +20,8 @@ import type { TrainingSet } from '../../src/training/ml/training-set';
 import { fuseLayersModel } from '../../src/training/ml/fused-graph';
 import { loadLayersModelFromFile, readModelArtifacts } from '../../src/training/ml/model-files';
 import { DatasetService } from '../../src/dataset/dataset.service';
-import { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
-import { trainerContext } from '../support/trainer-context';
+import { modelTrainer, trainerContext } from '../support/trainer-context';
 import { REAL_BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
 import { EMBEDDING_SIZE } from '../../src/config/model-shape';
 
@@ -168,7 +167,7 @@ async function inProcessRetrain(work: string, folder: string, retrainFolder: str
     GROCERY_DATASET_URL: GROCERY.root,
   });
   try {
-    const trainer = app.get(TrainerService);
+    const trainer = modelTrainer(app);
     const datasets = app.get(DatasetService);
     const timed = async (dir: string) => {
       const started = performance.now();

@@ -11,12 +11,12 @@ import type { TestingModule } from '@nestjs/testing';
 import { TEACHABLE_MACHINE_BASE_MODEL } from '../../src/config/ml-choices';
 import { DatasetService } from '../../src/dataset/dataset.service';
 import { verifyModelFiles } from '../../src/training/ml/base-model';
-import { TrainerService, type TrainingSummary } from '../../src/training/trainer.service';
+import type { PublishedModel } from '../../src/export/export.service';
 import { groceryFolder, tempDir } from '../support/fixtures';
 import { writeRandomBaseModel } from '../support/random-base-model';
 import { GROCERY, GROCERY_QUICK_CLASSES, REAL_BASE_MODEL_JSON, requireSharedData } from '../support/shared';
 import { predictPhotos } from '../support/predict';
-import { trainerContext } from '../support/trainer-context';
+import { modelTrainer, trainerContext } from '../support/trainer-context';
 
 interface LayerJson {
   class_name: string;
@@ -57,7 +57,7 @@ describe('on the real base model and photos (../shared)', () => {
   let work: string;
   let app: TestingModule;
   let labels: string[];
-  let summary: TrainingSummary;
+  let summary: PublishedModel;
   const out = () => path.join(work, 'out');
 
   before(async () => {
@@ -70,7 +70,7 @@ describe('on the real base model and photos (../shared)', () => {
       GROCERY_DATASET_URL: GROCERY.root,
     });
     const dataset = await app.get(DatasetService).fromFolder(photos);
-    summary = await app.get(TrainerService).train({ dataset, outDir: out(), modelName: 'quick' });
+    summary = await modelTrainer(app).train({ dataset, outDir: out(), modelName: 'quick' });
   });
   after(async () => {
     await app?.close();

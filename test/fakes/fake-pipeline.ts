@@ -7,12 +7,8 @@ import type { Manifest } from '../../src/dataset/manifest';
 import { REPORT_FILE } from '../../src/export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../../src/export/teachable-machine-format';
 import type { RecognitionMetadata } from '../../src/export/teachable-machine-format';
-import type {
-  ProgressListener,
-  TrainerService,
-  TrainRequest,
-  TrainingSummary,
-} from '../../src/training/trainer.service';
+import type { ExportService, PublishedModel, PublishRequest } from '../../src/export/export.service';
+import type { ProgressListener, TrainedModel, TrainerService, TrainRequest } from '../../src/training/trainer.service';
 
 export class FakeDatasets implements Pick<DatasetService, 'fromManifest'> {
   downloads = 0;
@@ -40,14 +36,18 @@ export class FakeDatasets implements Pick<DatasetService, 'fromManifest'> {
   }
 }
 
-export class FakeTrainer implements Pick<TrainerService, 'train'> {
+/**
+ * The trainer and the exporter in one: `train` counts, fails or waits as told, and `publish` writes a "model" of
+ * small files, handing back their bytes as the exporter does.
+ */
+export class FakeTrainer implements Pick<TrainerService, 'train'>, Pick<ExportService, 'publish'> {
   trainings = 0;
   /** Thrown by the next training, then cleared. */
   error?: Error;
-  /** While set, a training waits for it (or for its cancel signal) before it writes the files. */
+  /** While set, a training waits for it (or for its cancel signal) before it is done. */
   hold?: Promise<void>;
 
-  async train(request: TrainRequest, onProgress?: ProgressListener): Promise<TrainingSummary> {
+  async train(request: TrainRequest, onProgress?: ProgressListener): Promise<TrainedModel> {
     this.trainings++;
     const error = this.error;
     this.error = undefined;
@@ -60,25 +60,37 @@ export class FakeTrainer implements Pick<TrainerService, 'train'> {
       });
     }
     onProgress?.('training', 1);
+    // What publish reads of it: the photos, the skipped ones and the earlier stages' seconds.
+    return {
+      images: request.dataset.images,
+      skipped: request.dataset.skipped,
+      secondsPerStage: { ...request.secondsPerStage, embedding: 0.1, training: 0.1 },
+    } as TrainedModel;
+  }
+
+  async publish(request: PublishRequest, onProgress?: ProgressListener): Promise<PublishedModel> {
     onProgress?.('exporting', 1);
     await fs.mkdir(request.outDir, { recursive: true });
     const trainingId = `training-${this.trainings}`;
-    const files = {
-      [MODEL_FILE]: path.join(request.outDir, MODEL_FILE),
-      [WEIGHTS_FILE]: path.join(request.outDir, WEIGHTS_FILE),
-      [METADATA_FILE]: path.join(request.outDir, METADATA_FILE),
-      [REPORT_FILE]: path.join(request.outDir, REPORT_FILE),
+    const contents = {
+      [MODEL_FILE]: Buffer.from(JSON.stringify({ trainingId })),
+      [WEIGHTS_FILE]: Buffer.from([1, 2, 3, this.trainings]),
+      [METADATA_FILE]: Buffer.from(JSON.stringify({ trainingId, labels: ['p1', 'p2'] })),
+      [REPORT_FILE]: Buffer.from(`<!doctype html><title>${trainingId}</title>`),
     };
-    await fs.writeFile(files[MODEL_FILE], JSON.stringify({ trainingId }));
-    await fs.writeFile(files[WEIGHTS_FILE], Buffer.from([1, 2, 3, this.trainings]));
-    await fs.writeFile(files[METADATA_FILE], JSON.stringify({ trainingId, labels: ['p1', 'p2'] }));
-    await fs.writeFile(files[REPORT_FILE], `<!doctype html><title>${trainingId}</title>`);
+    const files = {} as PublishedModel['files'];
+    for (const [name, bytes] of Object.entries(contents) as [keyof typeof contents, Buffer][]) {
+      const file = path.join(request.outDir, name);
+      await fs.writeFile(file, bytes);
+      files[name] = { path: file, bytes };
+    }
+    const { trained } = request;
     return {
       trainingId,
       labels: ['p1', 'p2'],
       labelNames: ['Soap', 'Oil'],
-      images: request.dataset.images.length,
-      skipped: request.dataset.skipped,
+      images: trained.images.length,
+      skipped: trained.skipped,
       droppedLabels: [],
       warnings: [],
       validationAccuracy: 1,
@@ -88,7 +100,7 @@ export class FakeTrainer implements Pick<TrainerService, 'train'> {
       cachedImages: 0,
       backend: 'fake',
       workers: 1,
-      secondsPerStage: { ...request.secondsPerStage, embedding: 0.1, training: 0.1, exporting: 0.1 },
+      secondsPerStage: { ...trained.secondsPerStage, exporting: 0.1 } as Record<string, number>,
       files,
     };
   }

@@ -14,6 +14,7 @@ import { JobRecoveryService } from '../../src/jobs/job-recovery.service';
 import { JobProcessor } from '../../src/jobs/job.processor';
 import type { TrainingJob } from '../../src/jobs/training-job.entity';
 import { MetricsService } from '../../src/metrics/metrics.service';
+import type { ExportService } from '../../src/export/export.service';
 import type { TrainerService } from '../../src/training/trainer.service';
 import { tempDir } from '../support/fixtures';
 import { FakeBackendClient } from './fake-backend-client';
@@ -82,6 +83,7 @@ export async function jobHarness(env: Record<string, string> = {}): Promise<JobH
     backend as unknown as BackendClient,
     datasets as unknown as DatasetService,
     trainer as unknown as TrainerService,
+    trainer as unknown as ExportService,
     events,
     new MetricsService(),
     seal,

@@ -16,12 +16,11 @@ import { DatasetService } from '../../src/dataset/dataset.service';
 import { decodeImage, preprocessImage } from '../../src/dataset/preprocess';
 import { loadTensorflow } from '../../src/training/ml/backend';
 import { loadLayersModelFromFile } from '../../src/training/ml/model-files';
-import { TrainerService } from '../../src/training/trainer.service';
 import { launchChromium, NO_CHROMIUM } from './browser';
 import { groceryFolder, tempDir } from './fixtures';
 import { PROJECT_ROOT, type GroceryDataset } from './shared';
 import { StaticServer } from './static-server';
-import { trainerContext } from './trainer-context';
+import { modelTrainer, trainerContext } from './trainer-context';
 
 /** Photos compared: the val photos of the trained products, then others, as JPEG; and some already 224×224, as PNG. */
 const OTHER_VAL_PHOTOS = 76;
@@ -73,7 +72,7 @@ export function describeBrowserClients({
       const folder = path.join(work, 'photos');
       await groceryFolder(folder, classes, 10, 0, source);
       const dataset = await app.get(DatasetService).fromFolder(folder);
-      const trainer = app.get(TrainerService);
+      const trainer = modelTrainer(app);
       await trainer.train({ dataset, outDir: path.join(work, 'model-tm'), modelName: 'tm', inputRange: 'tm' });
       await trainer.train({ dataset, outDir: path.join(work, 'model-unit'), modelName: 'unit', inputRange: 'unit' });
 

@@ -2,8 +2,6 @@
  * Entry point of the TensorFlow worker threads (run by piscina). Every TensorFlow call of the service happens here,
  * so the main thread keeps answering HTTP while a model trains.
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
 import { cachedPromise } from '../../common/promise-cache';
@@ -19,7 +17,6 @@ import type { TfBackendChoice } from '../../config/ml-choices';
 import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import type { InputRange } from '../../config/ml-choices';
-import { MODEL_FILE, WEIGHTS_FILE, modelJsonFor, type SavedModel } from '../../export/teachable-machine-format';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
@@ -27,7 +24,13 @@ import { OnnxEmbedder } from './onnx-runtime';
 import { buildExportHead, type HeadWeights } from './dense-head';
 import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
 import { mulberry32, type TrainingSet } from './training-set';
-import { loadLayersModelFromFile, readModelArtifacts } from './model-files';
+import {
+  loadLayersModelFromFile,
+  readModelArtifacts,
+  writeLayersModel,
+  type LayersModelFiles,
+  type SavedModel,
+} from './model-files';
 import { maxAbsDifference, stackRows } from './vectors';
 
 export interface MlWorkerOptions {
@@ -178,8 +181,8 @@ export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTra
 export interface ExportTask {
   modelJsonPath: string;
   head: HeadWeights;
-  /** Folder that receives model.json and weights.bin. */
-  dir: string;
+  /** Where the model's files are written (the export format names them). */
+  files: LayersModelFiles;
   /** Photos whose predictions must survive the round trip through the written files. */
   probes: Uint8Array[];
   inputRange: InputRange;
@@ -225,12 +228,11 @@ export function exportModelTask(task: ExportTask): Promise<WorkerResult<ExportRe
       );
       await model.save(
         tf.io.withSaveHandler(async (artifacts) => {
-          await fs.writeFile(path.join(task.dir, MODEL_FILE), modelJsonFor(artifacts as SavedModel));
-          await fs.writeFile(path.join(task.dir, WEIGHTS_FILE), new Uint8Array(artifacts.weightData as ArrayBuffer));
+          await writeLayersModel(artifacts as SavedModel, task.files);
           return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
         }),
       );
-      reloaded = await loadLayersModelFromFile(tf, path.join(task.dir, MODEL_FILE));
+      reloaded = await loadLayersModelFromFile(tf, task.files.modelJson);
       const actual = tf.tidy(() => (reloaded!.predict(probes) as TF.Tensor).dataSync());
       const difference = maxAbsDifference(expected, actual);
       if (!(difference < RELOAD_TOLERANCE)) {

@@ -5,7 +5,7 @@
  * such a model: logit scale 82 instead of 2.35, no scan estimated to be named, and wrong products named at a mean 0.965.
  */
 import { FinalError, TrainerError } from '../common/errors';
-import { maxAbsDifference } from './ml';
+import { maxAbsDifference } from '../training/ml';
 
 /**
  * Largest difference allowed in an embedding value (they reach about 6). Measured between the embeddings the head was
