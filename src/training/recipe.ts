@@ -26,8 +26,8 @@ export const DEFAULT_RECIPE: LinearHeadRecipe = {
 export function describeRecipe(recipe: LinearHeadRecipe, products: number, iterations: number): string {
   const applied = Number((recipe.l2 / products).toPrecision(3));
   return (
-    `a linear softmax head on the base model's standardised features (each feature's variance floored at ` +
-    `${recipe.varianceFloor} times the mean variance), L2 penalty ${recipe.l2} divided by the ${products} ` +
+    `a linear softmax head on the base model's standardised features (each scaled by the square root of its ` +
+    `variance plus ${recipe.varianceFloor} times the mean variance), L2 penalty ${recipe.l2} divided by the ${products} ` +
     `products = ${applied}, fitted by L-BFGS to a tolerance of ${recipe.tolerance} in ${iterations} iterations; ` +
     `each photo seen centred and as one crop; the negative bank's photos, centred, weigh ${recipe.negativeWeight} ` +
     `against the shop's photos together`
