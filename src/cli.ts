@@ -15,14 +15,15 @@ import { INPUT_RANGES, MAX_UNKNOWN_SHARE, type InputRange } from './config/ml-ch
 import { DatasetModule } from './dataset/dataset.module';
 import { DatasetService } from './dataset/dataset.service';
 import { DatasetError, type Dataset } from './dataset/dataset.types';
-import { count } from './export/model-quality';
+import { count, qualityLines } from './export/model-quality';
 import { ExportModule } from './export/export.module';
 import { ExportService, type PublishedModel } from './export/export.service';
 import { REPORT_FILE } from './export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
 import { BaseModelError, type DownloadProgress } from './training/ml';
-import { secondsSince, TrainerService, type ProgressListener } from './training/trainer.service';
+import { secondsSince } from './common/stage-timing';
+import { TrainerService, type ProgressListener } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 import { NegativeBankError, NegativeBankService } from './training/negative-bank/negative-bank.service';
 
@@ -94,7 +95,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
     const others = Object.keys(values).filter(
       (k) => !['fetch-models', 'base-model', 'help', 'json', 'verbose'].includes(k),
     );
-    if (others.length || values.json) throw new UsageError('--fetch-models takes only --base-model');
+    if (others.length || values.json) throw new UsageError('--fetch-models takes only --base-model and --verbose');
     return {
       fetchModels: true,
       baseModel: values['base-model'] as string | undefined,
@@ -147,12 +148,21 @@ function progressReporter(logger: StderrLogger): {
   stop(): void;
 } {
   if (process.stderr.isTTY) {
-    const bars = new MultiBar({ format: '{stage} [{bar}] {percentage} %', stream: process.stderr, hideCursor: true });
+    // A set of bars from the first stage to stop(); the next stage after a stop starts a new set.
+    let bars: MultiBar | undefined;
     let current: { stage: string; bar: SingleBar } | undefined;
     const show = (stage: string, fraction: number) => {
       if (stage !== current?.stage) {
-        // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
-        if (!current) logger.divert((text) => bars.log(text));
+        if (!bars) {
+          const set = new MultiBar({
+            format: '{stage} [{bar}] {percentage} %',
+            stream: process.stderr,
+            hideCursor: true,
+          });
+          // Lines go above the bars once there are bars (MultiBar prints them at its next redraw).
+          logger.divert((text) => set.log(text));
+          bars = set;
+        }
         current = { stage, bar: bars.create(100, 0, { stage: stage.padEnd(13) }) };
       }
       current.bar.update(Math.round(fraction * 100));
@@ -161,10 +171,11 @@ function progressReporter(logger: StderrLogger): {
       listener: show,
       download: (received, total) => show('base model', received / total),
       stop: () => {
-        if (!current) return;
+        if (!bars) return;
         bars.update(); // the last redraw prints the lines still waiting
         bars.stop();
         logger.divert(undefined);
+        bars = undefined;
         current = undefined;
       },
     };
@@ -197,8 +208,6 @@ async function loadDataset(
 }
 
 function printSummary(summary: PublishedModel, options: CliOptions): void {
-  // Look-alikes and photo advice are among the warnings too (the job record keeps them there): shown once, as advice.
-  const notices = summary.warnings.filter((w) => !summary.quality.advice.includes(w));
   if (options.json) {
     process.stdout.write(
       JSON.stringify({
@@ -221,21 +230,15 @@ function printSummary(summary: PublishedModel, options: CliOptions): void {
     );
     return;
   }
-  const { quality } = summary;
   const stages = Object.entries(summary.secondsPerStage)
     .filter(([stage]) => stage !== 'total')
     .map(([stage, s]) => `${stage} ${s.toFixed(1)} s`);
   const lines = [
     `Trained ${count(summary.labels.length, 'product')} on ${count(summary.images, 'photo')} in ` +
-      `${summary.secondsPerStage.total.toFixed(1)} s (${stages.join(', ')}; ${summary.cachedImages} photos ` +
+      `${summary.secondsPerStage.total.toFixed(1)} s (${stages.join(', ')}; ${count(summary.cachedImages, 'photo')} ` +
       `from the embedding cache).`,
     '',
-    quality.headline,
-    quality.explanation,
-    '',
-    'What to do next:',
-    ...quality.advice.map((a) => `  - ${a}`),
-    ...(notices.length ? ['', ...notices.map((w) => `Warning: ${w}`)] : []),
+    ...qualityLines(summary.quality, summary.warnings),
     ...(summary.droppedLabels.length
       ? [`Products without a usable photo (left out): ${summary.droppedLabels.join(', ')}`]
       : []),

@@ -73,7 +73,7 @@ describe('npm run demo', () => {
     assert.match(stdout, /5 products: Banana, Cantaloupe, Garant-Ecological-Medium-Fat-Milk, /);
     assert.match(
       stdout,
-      /3\. The service runs at http:\/\/127\.0\.0\.1:\d+ \(its database and log in \S+, removed at the end/,
+      /3\. The service runs at http:\/\/127\.0\.0\.1:\d+ \(its database in \S+ and its log in \S+, both removed at the end/,
     );
     assert.match(stdout, /running, (downloading|embedding|training|exporting), \d+ %/);
     assert.match(stdout, /completed, 100 %/);
@@ -96,9 +96,12 @@ describe('npm run demo', () => {
     assert.ok(requests.includes('/model/model.json'));
     assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60);
     // Everything it started is gone: the service answers no more, its folder (log, database) is removed.
-    const [, serviceUrl, folder] = stdout.match(/The service runs at (\S+) \(its database and log in (\S+),/)!;
+    const [, serviceUrl, folder, log] = stdout.match(
+      /The service runs at (\S+) \(its database in (\S+) and its log in (\S+),/,
+    )!;
     await assert.rejects(fetch(`${serviceUrl}/health`));
     assert.ok(!existsSync(folder), `${folder} removed`);
+    assert.ok(!existsSync(log), `${log} removed`);
 
     const second = await demo(path.join(work, 'home'));
     assert.match(second.stdout, /^5 products from 60 photos\. At the till/m);
@@ -119,8 +122,9 @@ describe('npm run demo', () => {
     const [, log] = failed.stderr.match(/^the service's log is kept: (\S+)$/m)!;
     try {
       assert.match(await fs.readFile(log, 'utf8'), /missing\.json/, 'the log says what went wrong');
-      const [, folder] = failed.stdout.match(/\(its database and log in (\S+),/)!;
+      const [, folder, named] = failed.stdout.match(/\(its database in (\S+) and its log in (\S+),/)!;
       assert.ok(!existsSync(folder), `${folder} removed`);
+      assert.equal(named, log, 'the log it named at the start is the one kept');
     } finally {
       await fs.rm(log, { force: true });
     }

@@ -225,7 +225,7 @@ export class AppConfig {
   @IsString()
   EMBEDDING_CACHE_DIR = '';
 
-  /** TensorFlow worker threads (default: number of CPUs). */
+  /** Worker threads for TensorFlow.js and ONNX Runtime (default: number of CPUs). */
   @IntSetting(1, 64)
   TRAINING_WORKERS: number = os.availableParallelism();
 

@@ -19,7 +19,7 @@ import { DatasetModule } from '../dataset/dataset.module';
 import { DatasetService } from '../dataset/dataset.service';
 import { readPhotoList } from '../dataset/public-dataset';
 import { METADATA_FILE, MODEL_FILES, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
-import type { ModelQuality } from '../export/model-quality';
+import { qualityLines, type ModelQuality } from '../export/model-quality';
 import { REPORT_FILE } from '../export/report';
 import { ServiceProcess } from './service-process';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
@@ -36,7 +36,6 @@ const START_TIMEOUT_MS = 180_000;
 /** Longest the demo waits for the job (the first run downloads and embeds the negative bank too). */
 const JOB_TIMEOUT_MS = 900_000;
 const CHANNEL = 'demo';
-const SERVICE_LOG = 'service.log';
 /** The demo shop's photos: paths inside the Grocery Store Dataset's `dataset/` folder. */
 export const DEMO_PHOTO_LIST = projectFile('src', 'demo', 'demo-photos.txt');
 
@@ -74,24 +73,19 @@ export async function runDemo(argv: string[]): Promise<number> {
   const interrupted = new Promise<never>((_, reject) =>
     process.once('SIGINT', () => reject(new Error('interrupted (Ctrl-C): stopping what the demo started'))),
   );
+  // The service's log lives beside the demo's folder: when the demo fails, it is kept and says why.
+  const log = `${work}.log`;
   let failed = false;
   try {
-    return await Promise.race([demo(config, work, out, started, stops), interrupted]);
+    return await Promise.race([demo(config, work, log, out, started, stops), interrupted]);
   } catch (err) {
     failed = true;
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    // The service's log says why a demo failed: it outlives the demo's folder then.
-    const log = path.join(work, SERVICE_LOG);
-    if (failed && existsSync(log)) {
-      const kept = path.join(os.tmpdir(), `ml-trainer-demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
-      await fs.copyFile(log, kept).then(
-        () => process.stderr.write(`the service's log is kept: ${kept}\n`),
-        () => undefined,
-      );
-    }
+    if (failed && existsSync(log)) process.stderr.write(`the service's log is kept: ${log}\n`);
+    else await fs.rm(log, { force: true });
     await fs.rm(work, { recursive: true, force: true });
   }
 }
@@ -99,6 +93,7 @@ export async function runDemo(argv: string[]): Promise<number> {
 async function demo(
   config: AppConfig,
   work: string,
+  log: string,
   out: string,
   started: number,
   stops: (() => Promise<unknown>)[],
@@ -142,10 +137,10 @@ async function demo(
   say(`   ${products.length} products: ${products.map((p) => p.productName).join(', ')}`);
   say(`2. A stand-in for the point-of-sale backend at ${backend.url} serves them`);
 
-  const service = await startService(config, work, backend.url, stops);
+  const service = await startService(config, work, log, backend.url, stops);
   say(
-    `3. The service runs at ${service.url} (its database and log in ${work}, removed at the end; the log is kept ` +
-      `if the demo fails) [${seconds()} s]`,
+    `3. The service runs at ${service.url} (its database in ${work} and its log in ${log}, both removed at the ` +
+      `end; the log is kept if the demo fails) [${seconds()} s]`,
   );
 
   const job = (await service.call('POST', '/v1/train', {
@@ -188,7 +183,13 @@ async function demo(
 }
 
 /** The service as a child process on a free port, its own embedded database and folders under `work`. */
-async function startService(config: AppConfig, work: string, backendUrl: string, stops: (() => Promise<unknown>)[]) {
+async function startService(
+  config: AppConfig,
+  work: string,
+  log: string,
+  backendUrl: string,
+  stops: (() => Promise<unknown>)[],
+) {
   const token = randomBytes(24).toString('hex');
   const service = new ServiceProcess(
     {
@@ -202,7 +203,7 @@ async function startService(config: AppConfig, work: string, backendUrl: string,
       BACKEND_INTERNAL_URL: backendUrl,
       SCHEDULER_ENABLED: 'false',
     },
-    path.join(work, SERVICE_LOG),
+    log,
   );
   // SIGTERM stops the service's embedded database too; SIGKILL after 30 s.
   stops.push(() => service.stop(30_000));
@@ -233,13 +234,7 @@ interface ModelMetadata {
 
 /** What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it). */
 function describeModel(metadata: ModelMetadata, warnings: string[], out: string): void {
-  const { quality } = metadata;
-  say(quality.headline);
-  say(quality.explanation);
-  say('What to do next:');
-  for (const advice of quality.advice) say(`  - ${advice}`);
-  // The job's other warnings (the negative bank's absence, products merged or ignored); advice is among them too.
-  for (const warning of warnings.filter((w) => !quality.advice.includes(w))) say(`Warning: ${warning}`);
+  for (const line of qualityLines(metadata.quality, warnings)) say(line);
   say();
   say(`The model: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
   say(`Its report (every product, what it confuses, what to photograph next): ${path.join(out, REPORT_FILE)}`);

@@ -19,7 +19,10 @@ export class ServiceProcess {
     readonly logFile: string,
   ) {}
 
-  /** Starts the process and resolves once /health answers 200; fails with the log's last lines if it exits first or takes longer than `timeoutMs`. */
+  /**
+   * Starts the process and resolves once /health answers 200; fails with the log's last lines if it exits first, or
+   * (after killing it) if it takes longer than `timeoutMs`.
+   */
   async start(timeoutMs: number): Promise<this> {
     const port = await freeLoopbackPort();
     this.url = `http://127.0.0.1:${port}`;
@@ -29,23 +32,26 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    // Both outputs go to one log, which ends once the process and both have ended: it then holds all they wrote.
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    const logged = new Promise((resolve) => {
+      child.once('close', () => log.end(resolve));
+    });
+    const failure = async (what: string) =>
+      new Error(`${what}: ${(await logged, await this.lastLines())} (its log: ${this.logFile})`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (exited(child))
-        throw new Error(
-          `the service exited with ${child.exitCode ?? child.signalCode}: ${await this.lastLines()} (its log: ${this.logFile})`,
-        );
-      if (
-        await fetch(`${this.url}/health`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        return this;
-      if (Date.now() > deadline)
-        throw new Error(`the service did not answer /health within ${timeoutMs / 1000} s (its log: ${this.logFile})`);
+      if (exited(child)) throw await failure(`the service exited with ${child.exitCode ?? child.signalCode}`);
+      const healthy = await fetch(`${this.url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (healthy) return this;
+      if (Date.now() > deadline) {
+        await this.kill();
+        throw await failure(`the service did not answer /health within ${timeoutMs / 1000} s`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

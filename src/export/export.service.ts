@@ -14,7 +14,8 @@ import { thumbnailJpeg } from '../dataset/preprocess';
 import { EmbeddingService } from '../training/embedding.service';
 import { embeddingRow, type TrainingSet } from '../training/ml';
 import { MlWorkerPoolService } from '../training/ml-worker-pool.service';
-import { secondsSince, type ProgressListener, type TrainedModel } from '../training/trainer.service';
+import { secondsSince } from '../common/stage-timing';
+import type { ProgressListener, TrainingResult } from '../training/trainer.service';
 import { closedSetAccuracy, modelCard, productFigures } from './model-card';
 import type { ModelQuality } from './model-quality';
 import { renderReport, REPORT_FILE, type ReportInput } from './report';
@@ -38,7 +39,7 @@ export interface PublishedFile {
 }
 
 export interface PublishRequest {
-  trained: TrainedModel;
+  trained: TrainingResult;
   /** Receives the four files; its other files are never touched. */
   outDir: string;
   /** The model's name in metadata.json (the output folder's, or the channel's). */
@@ -139,7 +140,7 @@ export class ExportService {
   }
 
   private summary(
-    trained: TrainedModel,
+    trained: TrainingResult,
     metadata: MetadataInput,
     files: Record<PublishedFileName, PublishedFile>,
     exporting: number,
@@ -170,7 +171,7 @@ export class ExportService {
    * figures were made from (self-check.ts). When some came from the cache, the training's cached embeddings are
    * removed, so that another attempt embeds them anew.
    */
-  private async checkOwnEmbeddings(trained: TrainedModel, computed: (Float32Array | null)[]): Promise<void> {
+  private async checkOwnEmbeddings(trained: TrainingResult, computed: (Float32Array | null)[]): Promise<void> {
     const { set, images } = trained;
     const fitted = computed.map((_, photo) => embeddingRow(set, plainRowOf(set, photo)));
     const disagreement = embeddingDisagreement(fitted, computed);
@@ -193,7 +194,7 @@ function plainRowOf(set: TrainingSet, photo: number): number {
  * What report.html shows beyond the metadata: per product its figures, photos left out and a thumbnail; per
  * look-alike pair a photo that was taken for the other product.
  */
-async function reportInput(metadata: MetadataInput, trained: TrainedModel): Promise<ReportInput> {
+async function reportInput(metadata: MetadataInput, trained: TrainingResult): Promise<ReportInput> {
   const { set, images, skipped } = trained;
   const cv = trained.gated.crossValidation;
   const figures = productFigures(trained);
@@ -244,5 +245,6 @@ async function reportInput(metadata: MetadataInput, trained: TrainedModel): Prom
     products,
     lookAlikes,
     skipped: skipped.map((s) => ({ product: names.get(s.label) ?? s.label, photo: s.name, reason: s.reason })),
+    warnings: trained.warnings,
   };
 }

@@ -8,8 +8,8 @@ import { lookAlikes } from '../training/advice';
 import { CLIENT_THRESHOLD, type TrainingSet } from '../training/ml';
 import { describeRecipe, GATE_FOLDS } from '../training/recipe';
 import type { CrossValidation } from '../training/recognition';
-import type { TrainedModel } from '../training/trainer.service';
-import { describeQuality, type ProductFigures } from './model-quality';
+import type { TrainingResult } from '../training/trainer.service';
+import { describeQuality, lookAlikeAdvice, photoAdvice, type ProductFigures } from './model-quality';
 import {
   confusionOf,
   type MetadataInput,
@@ -29,7 +29,7 @@ export interface ModelCardFacts {
   userMetadata?: Record<string, unknown>;
 }
 
-export function modelCard(trained: TrainedModel, facts: ModelCardFacts): MetadataInput {
+export function modelCard(trained: TrainingResult, facts: ModelCardFacts): MetadataInput {
   const { labels, gated, recipe, baseModel } = trained;
   const recognition = recognitionMetadata(trained);
   return {
@@ -53,7 +53,8 @@ export function modelCard(trained: TrainedModel, facts: ModelCardFacts): Metadat
               wrong: recognition.estimatedFalseAccept,
               unknownShare: recognition.unknownShare,
             },
-      advice: [...recognition.lookAlikes.map((l) => l.advice), ...recognition.advice],
+      lookAlikes: recognition.lookAlikes,
+      photoFindings: trained.photoFindings,
     }),
     inputRange: facts.inputRange,
     // A local path would show where the service keeps its files: only a URL goes into the model's metadata.
@@ -62,7 +63,11 @@ export function modelCard(trained: TrainedModel, facts: ModelCardFacts): Metadat
       ...recipe,
       views: 'centre + one crop per photo',
       bankViews: 'centre',
-      description: describeRecipe(recipe, labels.length, gated.report.iterations),
+      description: describeRecipe(recipe, {
+        products: labels.length,
+        iterations: gated.report.iterations,
+        withBank: Boolean(trained.negatives?.photos.length),
+      }),
     },
     userMetadata: facts.userMetadata,
   };
@@ -73,12 +78,15 @@ export function modelCard(trained: TrainedModel, facts: ModelCardFacts): Metadat
  * named right, and the share of its scans the till is expected to name: its scans named at the gate, scaled as the
  * gate's own estimate scales cross-validation for scans taken on other days.
  */
-export function productFigures({ set, labels, gated }: TrainedModel): ProductFigures[] {
+export function productFigures({ set, labels, gated }: TrainingResult): ProductFigures[] {
   const { crossValidation: cv, gate } = gated;
+  // None named in cross-validation: none expected at the till either.
   const tillShare =
-    gate.estimatedCorrectAccept !== null && gate.crossValidatedCorrectAccept
-      ? gate.estimatedCorrectAccept / gate.crossValidatedCorrectAccept
-      : null;
+    gate.estimatedCorrectAccept === null
+      ? null
+      : gate.crossValidatedCorrectAccept
+        ? gate.estimatedCorrectAccept / gate.crossValidatedCorrectAccept
+        : 0;
   const photos = photosPerProduct(set);
   return labels.map(({ name }, c) => {
     const { scans, correct, rightScales } = cv.perClass[c];
@@ -107,7 +115,7 @@ export function closedSetAccuracy(cv: CrossValidation): number | null {
   return cv.known.length ? share(cv.known.filter((s) => s.correct).length, cv.known.length) : null;
 }
 
-function metricsFor({ gated, labels }: TrainedModel, secondsPerStage: Record<string, number>): ModelMetrics {
+function metricsFor({ gated, labels }: TrainingResult, secondsPerStage: Record<string, number>): ModelMetrics {
   const cv = gated.crossValidation;
   return {
     validationAccuracy: closedSetAccuracy(cv),
@@ -125,7 +133,7 @@ function metricsFor({ gated, labels }: TrainedModel, secondsPerStage: Record<str
   };
 }
 
-function recognitionMetadata(trained: TrainedModel): RecognitionMetadata {
+function recognitionMetadata(trained: TrainingResult): RecognitionMetadata {
   const { gate, crossValidation: cv } = trained.gated;
   const { negatives } = trained;
   return {
@@ -152,8 +160,11 @@ function recognitionMetadata(trained: TrainedModel): RecognitionMetadata {
       falseAccept: rounded(gate.crossValidatedFalseAccept),
     },
     negativeBank: negatives ? { photos: negatives.photos.length, classesLeftOut: trained.bankClassesLeftOut } : null,
-    lookAlikes: lookAlikes(cv.confusions, trained.labels),
-    advice: trained.photoAdvice,
+    lookAlikes: lookAlikes(cv.confusions, trained.labels).map((pair) => ({
+      ...pair,
+      advice: lookAlikeAdvice(pair.names),
+    })),
+    advice: photoAdvice(trained.photoFindings),
   };
 }
 

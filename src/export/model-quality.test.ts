@@ -6,8 +6,11 @@ import {
   atTillWords,
   crossValidationCount,
   describeQuality,
+  photoAdvice,
+  qualityLines,
   verdictOf,
   type ProductFigures,
+  type QualityFigures,
 } from './model-quality';
 
 const product = (name: string, atTill: number | null, photos = 10, scans = 3, namedRight = 3): ProductFigures => ({
@@ -18,14 +21,22 @@ const product = (name: string, atTill: number | null, photos = 10, scans = 3, na
   atTill,
 });
 
+const shop = (figures: Partial<QualityFigures> & Pick<QualityFigures, 'products'>): QualityFigures => ({
+  photos: figures.products.reduce((sum, p) => sum + p.photos, 0),
+  till: null,
+  lookAlikes: [],
+  photoFindings: [],
+  ...figures,
+});
+
 describe('model quality in words', () => {
-  it('says what the till will do, and explains why cross-validation names more', () => {
-    const quality = describeQuality({
-      products: [product('Tea', 0.7), product('Soap', 0.65), product('Oil', 0.2, 10, 3, 2)],
-      photos: 30,
-      till: { named: 0.46, wrong: 0.012, unknownShare: 0.1 },
-      advice: [],
-    });
+  it('says what the till will do, and why cross-validation names more', () => {
+    const quality = describeQuality(
+      shop({
+        products: [product('Tea', 0.7), product('Soap', 0.65), product('Oil', 0.2, 10, 3, 2)],
+        till: { named: 0.46, wrong: 0.012, unknownShare: 0.1 },
+      }),
+    );
     assert.equal(
       quality.headline,
       '3 products from 30 photos. At the till, expect about 5 in 10 scans of these products to be named, and a ' +
@@ -34,86 +45,122 @@ describe('model quality in words', () => {
     );
     assert.match(quality.explanation, /^Cross-validation named 8 of 9 held-out photos right: /, 'a count, no percent');
     assert.match(quality.explanation, /scans at the till come on other days, in other light/);
-    assert.match(quality.explanation, /so it names fewer \(about 5 in 10\)\.$/);
+    assert.match(quality.explanation, /at least 90 % sure: expect about 5 in 10 of them to be named\.$/);
   });
 
-  it('says what would raise a low estimate: which products, how many photos, taken how; never "Nothing"', () => {
-    const quality = describeQuality({
-      products: [product('Tea', 0.1, 5), product('Soap', 0.7), product('Oil', 0.35, 6), product('Rice', 0.62)],
-      photos: 31,
-      till: { named: 0.44, wrong: 0.01, unknownShare: 0.1 },
-      advice: ['Tea and Oil look alike: add photos that show the difference, or sell them by barcode'],
-    });
-    assert.equal(
-      quality.advice[0],
-      'To have more scans named, add photos of Tea and Oil, the products the till will name least: enough for 10 ' +
-        'or more of each, taken the way the till sees them (at the till, in its light, on other days, held as a ' +
-        'cashier holds them). More photos like the ones already taken add little.',
+  it('says which products would raise a low estimate and how to photograph them; never "Nothing" then', () => {
+    const quality = describeQuality(
+      shop({
+        products: [product('Tea', 0.1, 5), product('Soap', 0.7), product('Oil', 0.35, 6), product('Rice', 0.62)],
+        till: { named: 0.44, wrong: 0.01, unknownShare: 0.1 },
+        lookAlikes: [{ names: ['Tea', 'Oil'] }],
+      }),
     );
-    assert.equal(
-      quality.advice[1],
+    assert.deepEqual(quality.advice, [
+      'To have more scans named, add about 10 photos of Tea and Oil, the products the till will name least, taken ' +
+        'the way the till sees them (at the till, in its light, on other days, held as a cashier holds them). More ' +
+        'photos like the ones already taken add little.',
       'Tea and Oil look alike: add photos that show the difference, or sell them by barcode',
+    ]);
+    const all = describeQuality(
+      shop({
+        products: [product('Tea', 0.2, 30), product('Soap', 0.25, 25)],
+        till: { named: 0.22, wrong: 0, unknownShare: 0 },
+      }),
     );
-    assert.doesNotMatch(quality.advice.join(' '), /Nothing/);
-    const all = describeQuality({
-      products: [product('Tea', 0.2, 20), product('Soap', 0.25, 12)],
-      photos: 32,
-      till: { named: 0.22, wrong: 0, unknownShare: 0 },
-      advice: [],
-    });
-    assert.match(all.advice[0], /add photos of every product: enough for 20 or more of each/);
-    assert.match(all.headline, /a wrong product less than once in 100 scans \(when 0 in 100 scans show/);
+    assert.match(all.advice[0], /add about 10 photos of each product, taken the way the till sees them/);
+    assert.match(all.headline, /a wrong product less than once in 100 scans \(when no scan shows something the shop/);
     assert.match(all.headline, /0 of 2 products are usually named\.$/);
   });
 
   it('says "Nothing" only when the till names most scans and no product needs anything', () => {
-    const quality = describeQuality({
-      products: [product('Tea', 0.8), product('Soap', 0.7)],
-      photos: 20,
-      till: { named: 0.75, wrong: 0.01, unknownShare: 0.1 },
-      advice: [],
-    });
+    const quality = describeQuality(
+      shop({
+        products: [product('Tea', 0.8), product('Soap', 0.7)],
+        till: { named: 0.75, wrong: 0.01, unknownShare: 0.1 },
+      }),
+    );
     assert.deepEqual(quality.advice, [
       'Nothing: every product has enough photos, none looks like another, and most scans will be named.',
     ]);
     assert.match(quality.headline, /2 of 2 products are usually named\.$/);
   });
 
-  it('says so when there were too few photos to measure the till', () => {
-    const quality = describeQuality({
-      products: [product('Tea', null, 2, 0, 0), product('Soap', null, 2, 0, 0)],
-      photos: 4,
-      till: null,
-      advice: [],
-    });
-    assert.match(quality.headline, /^2 products from 4 photos\. There were too few photos to measure what the till/);
+  it('says why the till could not be measured, and what to add: photos, or products', () => {
+    const fewPhotos = describeQuality(
+      shop({
+        products: [product('Tea', null, 2, 0, 0), product('Soap', null, 2, 0, 0), product('Oil', null, 2, 0, 0)],
+      }),
+    );
+    assert.match(
+      fewPhotos.headline,
+      /^3 products from 6 photos\. What the till will do could not be measured \(every product needs at least 3 photos\)/,
+    );
     assert.equal(
-      quality.explanation,
+      fewPhotos.explanation,
       'No photo could be held out to check the model: every product needs at least 3 photos.',
     );
-    assert.match(quality.advice[0], /^Add photos until every product has at least 3/);
+    assert.match(fewPhotos.advice[0], /^Add photos until every product has at least 3/);
+    // Two products with plenty of photos: cross-validation has no product to play the unknown ones.
+    const twoProducts = describeQuality(
+      shop({ products: [product('Tea', null, 20, 2, 2), product('Soap', null, 20, 2, 2)] }),
+    );
+    assert.match(twoProducts.headline, /could not be measured \(that takes at least 3 products: some play the things/);
+    assert.equal(
+      twoProducts.explanation,
+      "Cross-validation named 4 of 4 held-out photos right: each was named, among the shop's products, by a model trained without it.",
+    );
+    assert.match(twoProducts.advice[0], /^Add products: with at least 3, the model can be checked/);
+    assert.doesNotMatch(twoProducts.advice.join(' '), /Nothing/);
   });
 
-  it("words a product's figures coarsely, as counts when they are small", () => {
+  it("words a product's figures coarsely, its verdict from the figure as shown, small counts as counts", () => {
     assert.equal(crossValidationCount(product('Tea', 0.3, 10, 3, 3)), '3 of 3');
     assert.equal(crossValidationCount(product('Tea', null, 2, 0, 0)), 'none held out');
     assert.equal(atTillWords(product('Tea', 0.33)), 'about 3 in 10');
     assert.equal(atTillWords(product('Tea', null)), 'not measured');
+    // 0.25 and 0.33 both show as "about 3 in 10", and so get the same verdict; likewise 0.58 and 0.6.
+    assert.equal(verdictOf(product('Tea', 0.25)), 'sometimes');
     assert.equal(verdictOf(product('Tea', 0.33)), 'sometimes');
+    assert.equal(verdictOf(product('Tea', 0.24)), 'seldom');
+    assert.equal(verdictOf(product('Tea', 0.58)), 'usually');
     assert.equal(verdictOf(product('Tea', 0.6)), 'usually');
-    assert.equal(verdictOf(product('Tea', 0.29)), 'seldom');
     assert.equal(aboutInTen(0.04), 'fewer than 1 in 10');
     assert.equal(aboutInTen(0.97), 'nearly all');
   });
 
   it('shows a percentage beside a count only from 20 held-out photos on', () => {
     const products = Array.from({ length: 10 }, (_, i) => product(`P${i}`, 0.5, 10, 2, i < 9 ? 2 : 1));
-    const quality = describeQuality({
-      products,
-      photos: 100,
-      till: { named: 0.5, wrong: 0.01, unknownShare: 0.1 },
-      advice: [],
-    });
+    const quality = describeQuality(shop({ products, till: { named: 0.5, wrong: 0.01, unknownShare: 0.1 } }));
     assert.match(quality.explanation, /^Cross-validation named 19 of 20 held-out photos right \(95 %\): /);
+  });
+
+  it('asks for more photos of a product with few, and points out repeated photos', () => {
+    assert.deepEqual(
+      photoAdvice([
+        { name: 'Fanta 1.5 l', usable: 3, copies: 0 },
+        { name: 'Soap', usable: 6, copies: 2 },
+        { name: 'Oil', usable: 1, copies: 1 },
+      ]),
+      [
+        'Fanta 1.5 l has only 3 usable photos: add 2 or more, from other angles and in the light at the till',
+        'Soap: 2 photos are copies (or near copies) of another of its photos and add nothing: take photos from other angles instead',
+        'Oil has only 1 usable photo: add 4 or more, from other angles and in the light at the till',
+        'Oil: 1 photo is a copy (or near copy) of another of its photos and adds nothing: take photos from other angles instead',
+      ],
+    );
+  });
+
+  it('lays the statement out for a terminal, with the warnings that are not advice', () => {
+    const quality = { headline: 'H.', explanation: 'E.', advice: ['A1', 'A2'] };
+    assert.deepEqual(qualityLines(quality, ['A2', 'trained without the negative bank: x']), [
+      'H.',
+      'E.',
+      '',
+      'What to do next:',
+      '  - A1',
+      '  - A2',
+      'Warning: trained without the negative bank: x',
+    ]);
   });
 });

@@ -1,10 +1,12 @@
 /**
- * Every sentence a person reads about a model's quality: the headline, what cross-validation measured and why the
- * till names fewer, what to do next, each product's verdict, and how figures are written. The trainer writes the
- * model's statement once into metadata.json (`quality`); the CLI, the demo, the job's status and report.html all show
- * that statement, so they cannot disagree. Pure: figures in, plain text out (report.html escapes it; names come
- * from a job and are untrusted).
+ * Every sentence a person reads about a model's quality: the headline, what cross-validation measured and what the
+ * till will do, what to do next (look-alikes and photo advice included), each product's verdict, and how figures are
+ * written. The model card (model-card.ts) writes the statement once into metadata.json (`quality`); the CLI, the
+ * demo, the job's status and report.html all show that statement, so they cannot disagree. Pure: figures in, plain
+ * text out (report.html escapes it; names come from a job and are untrusted).
  */
+import { MIN_PHOTOS_PER_PRODUCT, type PhotoFinding } from '../training/advice';
+import { CLIENT_THRESHOLD } from '../training/ml';
 
 /** One product's figures, as the cross-validation and the gate measured them. */
 export interface ProductFigures {
@@ -14,24 +16,26 @@ export interface ProductFigures {
   /** Its cross-validation scans (held-out photos), and how many were named right among the shop's products. */
   scans: number;
   namedRight: number;
-  /** Expected share of its scans at the till that are named (right); null when it had no cross-validation scan. */
+  /** Expected share of its scans at the till that are named (right); null when the till could not be measured. */
   atTill: number | null;
 }
 
 export interface QualityFigures {
   products: ProductFigures[];
   photos: number;
-  /** The gate's estimates for real scans; null when there were too few photos to cross-validate. */
+  /** The gate's estimates for real scans; null when cross-validation could not measure them. */
   till: { named: number; wrong: number; unknownShare: number } | null;
-  /** Advice already worded by the training (look-alikes, too few photos, copies), most important first. */
-  advice: string[];
+  /** Pairs of products cross-validation confused, most confused first. */
+  lookAlikes: { names: [string, string] }[];
+  /** Products with too few usable photos, or photos that copy another. */
+  photoFindings: PhotoFinding[];
 }
 
 /** What a model will do, in words: the same text wherever it is shown. */
 export interface ModelQuality {
   /** One or two sentences: what the till will name, how often wrongly, how many products are usually named. */
   headline: string;
-  /** What cross-validation measured, and why the till names fewer. */
+  /** What cross-validation measured, and what the till will do instead. */
   explanation: string;
   /** What to do next; never empty (when nothing is needed, it says so). */
   advice: string[];
@@ -39,25 +43,27 @@ export interface ModelQuality {
 
 export type Verdict = 'usually' | 'sometimes' | 'seldom' | 'unmeasured';
 
-/** A product is usually named at the till when it is expected to be named at least this often… */
-export const USUALLY_NAMED = 0.6;
-/** …and seldom named below this. */
-export const SELDOM_NAMED = 0.3;
-/** The web app names a product when the model gives it at least this probability (ml/gate.ts's CLIENT_THRESHOLD). */
-const CLIENT_PROBABILITY = '90 %';
-/** At most this many products are named in one piece of advice. */
+/** A product is usually named at the till when it is expected to be named in about 6 scans of 10 or more… */
+const USUALLY_IN_TEN = 6;
+/** …and seldom named below about 3 in 10. Both compare the figure as it is shown (rounded to tenths). */
+const SELDOM_IN_TEN = 3;
+/** Cross-validation needs at least this many products: a quarter of them plays the products the shop does not sell. */
+const MIN_PRODUCTS_TO_MEASURE = 3;
+/** At most this many products are named in one piece of advice, and this many pieces of photo advice given. */
 const NAMED_IN_ADVICE = 5;
+const MAX_PHOTO_ADVICE = 50;
 
 export function verdictOf(product: ProductFigures): Verdict {
   if (product.atTill === null) return 'unmeasured';
-  return product.atTill >= USUALLY_NAMED ? 'usually' : product.atTill >= SELDOM_NAMED ? 'sometimes' : 'seldom';
+  const inTen = Math.round(product.atTill * 10);
+  return inTen >= USUALLY_IN_TEN ? 'usually' : inTen >= SELDOM_IN_TEN ? 'sometimes' : 'seldom';
 }
 
 export const VERDICT_WORDS: Record<Verdict, string> = {
   usually: 'usually named',
   sometimes: 'sometimes named, else the barcode',
   seldom: 'seldom named: the till asks for the barcode',
-  unmeasured: 'not measured (fewer than 3 photos)',
+  unmeasured: 'not measured',
 };
 
 export function describeQuality(figures: QualityFigures): ModelQuality {
@@ -66,53 +72,108 @@ export function describeQuality(figures: QualityFigures): ModelQuality {
   const usually = products.filter((p) => verdictOf(p) === 'usually').length;
   const headline = till
     ? `${total}. At the till, expect ${aboutInTen(till.named)} scans of these products to be named, and a wrong ` +
-      `product ${timesInHundred(till.wrong)} scans (when ${inHundred(till.unknownShare)} scans show something ` +
-      `the shop does not sell); for the rest the till asks for the barcode. ` +
-      `${usually} of ${products.length} products ${usually === 1 ? 'is' : 'are'} usually named.`
-    : `${total}. There were too few photos to measure what the till will do (a product needs at least 3), so the ` +
-      `model is cautious: expect the till to ask for the barcode often.`;
+      `product ${timesInHundred(till.wrong)} scans (${unknownWords(till.unknownShare)}); for the rest the till ` +
+      `asks for the barcode. ${usually} of ${products.length} products ${usually === 1 ? 'is' : 'are'} usually named.`
+    : `${total}. What the till will do could not be measured (${unmeasuredReason(products)}), so the model is ` +
+      `cautious: expect the till to ask for the barcode often.`;
   return { headline, explanation: explanation(figures), advice: advice(figures) };
+}
+
+/** Why cross-validation could not measure the till. */
+function unmeasuredReason(products: ProductFigures[]): string {
+  return products.length < MIN_PRODUCTS_TO_MEASURE
+    ? `that takes at least ${MIN_PRODUCTS_TO_MEASURE} products: some play the things the shop does not sell`
+    : 'every product needs at least 3 photos';
 }
 
 function explanation({ products, till }: QualityFigures): string {
   const scans = products.reduce((sum, p) => sum + p.scans, 0);
   const right = products.reduce((sum, p) => sum + p.namedRight, 0);
   if (!scans) return 'No photo could be held out to check the model: every product needs at least 3 photos.';
-  return (
+  const crossValidation =
     `Cross-validation named ${right} of ${scans} held-out photos right${scans >= 20 ? ` (${percent(right / scans)})` : ''}: ` +
-    `each was named, among the shop's products, by a model trained without it. ` +
-    (till
-      ? `Those photos were taken on the same occasions as the others; scans at the till come on other days, in ` +
-        `other light, and the till names a product only when the model is at least ${CLIENT_PROBABILITY} sure, so ` +
-        `it names fewer (${aboutInTen(till.named)}).`
-      : '')
+    `each was named, among the shop's products, by a model trained without it.`;
+  if (!till) return crossValidation;
+  return (
+    `${crossValidation} Those photos were taken on the same occasions as the others; scans at the till come on ` +
+    `other days, in other light, and the till names a product only when the model is at least ` +
+    `${percent(CLIENT_THRESHOLD)} sure: expect ${aboutInTen(till.named)} of them to be named.`
   );
 }
 
-function advice({ products, till, advice: given }: QualityFigures): string[] {
-  const weak = products
-    .filter((p) => p.atTill !== null && p.atTill < USUALLY_NAMED)
-    .sort((a, b) => a.atTill! - b.atTill!);
+function advice({ products, till, lookAlikes, photoFindings }: QualityFigures): string[] {
   const raise: string[] = [];
-  if (till && (till.named < USUALLY_NAMED || weak.length)) {
-    const fewest = Math.min(...(weak.length ? weak : products).map((p) => p.photos));
-    const target = fewest < 10 ? 10 : 20;
-    const which =
-      !weak.length || weak.length === products.length
-        ? 'every product'
-        : `${listed(weak.map((p) => p.name))}, the product${weak.length === 1 ? '' : 's'} the till will name least`;
+  if (till) {
+    const weak = products
+      .filter((p) => verdictOf(p) === 'sometimes' || verdictOf(p) === 'seldom')
+      .sort((a, b) => a.atTill! - b.atTill!);
+    if (weak.length || Math.round(till.named * 10) < USUALLY_IN_TEN) {
+      const which =
+        !weak.length || weak.length === products.length
+          ? 'each product'
+          : `${listed(weak.map((p) => p.name))}, the product${weak.length === 1 ? '' : 's'} the till will name least`;
+      raise.push(
+        `To have more scans named, add about 10 photos of ${which}, taken the way the till sees them (at the ` +
+          `till, in its light, on other days, held as a cashier holds them). More photos like the ones already ` +
+          `taken add little.`,
+      );
+    }
+  } else if (products.length < MIN_PRODUCTS_TO_MEASURE) {
     raise.push(
-      `To have more scans named, add photos of ${which}: enough for ${target} or more of each, taken the way the ` +
-        `till sees them (at the till, in its light, on other days, held as a cashier holds them). More photos like ` +
-        `the ones already taken add little.`,
+      `Add products: with at least ${MIN_PRODUCTS_TO_MEASURE}, the model can be checked against products it does ` +
+        `not know, and what the till will do can be measured.`,
     );
-  }
-  if (!till && products.some((p) => p.photos < 3))
+  } else {
     raise.push('Add photos until every product has at least 3 (5 to 20 is typical), so that the till can be measured.');
-  const all = [...raise, ...given];
+  }
+  const all = [...raise, ...lookAlikes.map((pair) => lookAlikeAdvice(pair.names)), ...photoAdvice(photoFindings)];
   return all.length
     ? all
     : ['Nothing: every product has enough photos, none looks like another, and most scans will be named.'];
+}
+
+/** What to do about two products that cross-validation confused. */
+export function lookAlikeAdvice([a, b]: [string, string]): string {
+  return `${a} and ${b} look alike: add photos that show the difference, or sell them by barcode`;
+}
+
+/** What to do about products with few photos, or photos that copy another (at most MAX_PHOTO_ADVICE). */
+export function photoAdvice(findings: PhotoFinding[]): string[] {
+  const advice = findings.flatMap(({ name, usable, copies }) => [
+    ...(usable < MIN_PHOTOS_PER_PRODUCT
+      ? [
+          `${name} has only ${count(usable, 'usable photo')}: add ${MIN_PHOTOS_PER_PRODUCT - usable} or more, ` +
+            `from other angles and in the light at the till`,
+        ]
+      : []),
+    ...(copies > 0
+      ? [
+          `${name}: ${copies === 1 ? '1 photo is a copy (or near copy)' : `${copies} photos are copies (or near copies)`} ` +
+            `of another of its photos and add${copies === 1 ? 's' : ''} nothing: take photos from other angles instead`,
+        ]
+      : []),
+  ]);
+  return advice.length <= MAX_PHOTO_ADVICE
+    ? advice
+    : [
+        ...advice.slice(0, MAX_PHOTO_ADVICE),
+        `and ${advice.length - MAX_PHOTO_ADVICE} more pieces of advice like these`,
+      ];
+}
+
+/**
+ * The statement as lines of text for a terminal, with the job's other warnings (the negative bank's absence, products
+ * merged or ignored) after the advice; the advice is among a job's warnings too, and is shown once.
+ */
+export function qualityLines(quality: ModelQuality, warnings: string[] = []): string[] {
+  return [
+    quality.headline,
+    quality.explanation,
+    '',
+    'What to do next:',
+    ...quality.advice.map((a) => `  - ${a}`),
+    ...warnings.filter((w) => !quality.advice.includes(w)).map((w) => `Warning: ${w}`),
+  ];
 }
 
 /** "3 products", "1 photo". */
@@ -126,9 +187,12 @@ export function aboutInTen(share: number): string {
   return n === 0 ? 'fewer than 1 in 10' : n === 10 ? 'nearly all' : `about ${n} in 10`;
 }
 
-/** A share of scans per hundred: "10 in 100". */
-function inHundred(share: number): string {
-  return `${Math.round(share * 100)} in 100`;
+/** The unknown share the gate was made for, as a condition: "when 10 in 100 scans show something…". */
+function unknownWords(share: number): string {
+  const n = Math.round(share * 100);
+  return n === 0
+    ? 'when no scan shows something the shop does not sell'
+    : `when ${n} in 100 scans show something the shop does not sell`;
 }
 
 /** How often a rare event happens: "less than once in 100", "about once in 100", "about 3 times in 100". */

@@ -18,14 +18,21 @@ describe('report.html', () => {
     );
     assert.match(
       html,
-      /<td class="num">2 of 2<\/td><td class="num">about 3 in 10<\/td><td><span class="poor">seldom named/,
+      /<td class="num">2 of 2<\/td><td class="num">about 2 in 10<\/td><td><span class="poor">seldom named/,
     );
     assert.match(
       html,
       /<h1>What this model will recognise<\/h1>\n<p class="subtitle">4 products, trained 2026-12-03 10:00 UTC \(shop\)/,
     );
     assert.match(html, /recipe<\/th><td>a linear softmax head, L2 penalty 2 divided by the products/);
-    assert.match(html, /time per stage<\/th><td>embedding 1\.2 s, training 0\.5 s, exporting 0\.3 s/);
+    assert.match(
+      html,
+      /time per stage<\/th><td>embedding 1\.2 s, training 0\.5 s, exporting 0\.3 s \(up to this report\)/,
+    );
+    assert.match(
+      html,
+      /<h2>Warnings<\/h2><ul class="advice"><li>trained without the negative bank: it could not be had/,
+    );
     assert.match(html, /Products that look alike/);
     assert.match(html, /taken for/);
     assert.match(html, /training id<\/th><td>training-1/);

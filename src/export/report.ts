@@ -41,9 +41,11 @@ export interface ReportInput {
   products: ReportProduct[];
   lookAlikes: ReportLookAlike[];
   skipped: { product: string; photo: string; reason: string }[];
+  /** The training's warnings beside its advice: the negative bank's absence, products merged or ignored. */
+  warnings: string[];
 }
 
-export function renderReport({ metadata, products, lookAlikes, skipped }: ReportInput): string {
+export function renderReport({ metadata, products, lookAlikes, skipped, warnings }: ReportInput): string {
   const { quality } = metadata;
   const title = 'What this model will recognise';
   const sections = [
@@ -52,6 +54,7 @@ export function renderReport({ metadata, products, lookAlikes, skipped }: Report
     `<p class="lead">${escapeHtml(quality.headline)}</p>`,
     `<p>${escapeHtml(quality.explanation)}</p>`,
     section('What to do next', adviceList(quality.advice)),
+    warnings.length ? section('Warnings', adviceList(warnings)) : '',
     section('Products', productTable(products)),
     lookAlikes.length ? section('Products that look alike', lookAlikes.map(lookAlikeCard).join('')) : '',
     section('Which product was taken for which', heatMap(metadata, products)),
@@ -160,7 +163,11 @@ function skippedList(skipped: ReportInput['skipped']): string {
 
 function identity(metadata: MetadataInput): string {
   const stages = Object.entries(metadata.metrics.secondsPerStage)
-    .map(([stage, seconds]) => `${escapeHtml(stage)} ${seconds.toFixed(1)} s`)
+    // The report is written within the exporting stage: its time is the stage's so far.
+    .map(
+      ([stage, seconds]) =>
+        `${escapeHtml(stage)} ${seconds.toFixed(1)} s${stage === 'exporting' ? ' (up to this report)' : ''}`,
+    )
     .join(', ');
   const base = metadata.baseModel.url ?? 'a local copy';
   const rows: [string, string][] = [

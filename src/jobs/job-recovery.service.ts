@@ -64,7 +64,7 @@ export class JobRecoveryService implements OnApplicationBootstrap, BeforeApplica
   /**
    * Stops taking jobs and gives running ones SHUTDOWN_GRACE_SECONDS to finish (their heartbeat goes on meanwhile).
    * Jobs still running then go back to the queue for another process or the next start; a shutdown never uses up
-   * a job's last attempt. Runs before the TensorFlow workers are closed (on application shutdown).
+   * a job's last attempt. Runs before the worker threads are closed (on application shutdown).
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;

@@ -22,7 +22,8 @@ import { BackendClient, type BackendTarget } from '../backend/backend-client.ser
 import { StatusQueue } from '../backend/status-queue';
 import { withLogContext } from '../logging/log-context';
 import { MetricsService } from '../metrics/metrics.service';
-import { secondsSince, TrainerService, type ProgressListener, type Stage } from '../training/trainer.service';
+import { secondsSince } from '../common/stage-timing';
+import { TrainerService, type ProgressListener, type Stage } from '../training/trainer.service';
 import { JobEvents } from './job-events';
 import { overallProgress, ProgressThrottle } from './job-progress';
 import { JobRecordsRepository, recordableError } from './job-records.repository';

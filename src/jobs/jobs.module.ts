@@ -14,12 +14,7 @@ import { JobRecordsRepository } from './job-records.repository';
 import { JobRecoveryService } from './job-recovery.service';
 import { JobsController } from './jobs.controller';
 import { JobsService } from './jobs.service';
-import { JobReport } from './job-report.entity';
-import { TrainedModel } from './trained-model.entity';
-import { TrainingJob } from './training-job.entity';
-
-/** The tables of jobs/, registered here (the database module loads every module's entities). */
-export const JOB_ENTITIES = [TrainingJob, TrainedModel, JobReport];
+import { JOB_ENTITIES } from './job-entities';
 
 @Module({
   imports: [TypeOrmModule.forFeature(JOB_ENTITIES), TrainingModule, ExportModule, DatasetModule, BackendModule],

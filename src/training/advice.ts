@@ -1,6 +1,6 @@
 /**
- * Advice for the shop owner, worded for them: products the model confuses, products with too few photos, photos
- * that repeat another. Pure: computed from the cross-validation and the embeddings.
+ * What the shop owner should be told about the photos: products the model confuses, products with too few photos,
+ * photos that repeat another. Pure: found in the cross-validation and the embeddings; export/model-quality.ts words it.
  */
 import { dot, embeddingRow, unitVector, type TrainingSet } from './ml';
 import type { Confusion } from './recognition';
@@ -10,7 +10,6 @@ export const MIN_PHOTOS_PER_PRODUCT = 5;
 /** Two photos of a product whose centre-view embeddings are this close (cosine) show the same thing. */
 const NEAR_DUPLICATE_COSINE = 0.995;
 const MAX_LOOK_ALIKES = 10;
-const MAX_ADVICE = 50;
 
 export interface ProductLabel {
   id: string;
@@ -22,7 +21,13 @@ export interface LookAlike {
   names: [string, string];
   /** Held-out photos of one named as the other, both ways, in cross-validation. */
   confusions: number;
-  advice: string;
+}
+
+/** A product whose photos need attention: fewer usable than MIN_PHOTOS_PER_PRODUCT, or some that copy another. */
+export interface PhotoFinding {
+  name: string;
+  usable: number;
+  copies: number;
 }
 
 /** Pairs of products that cross-validation confused, most confused first. */
@@ -42,32 +47,16 @@ export function lookAlikes(confusions: Confusion[], labels: ProductLabel[]): Loo
       products: [labels[a].id, labels[b].id],
       names: [labels[a].name, labels[b].name],
       confusions: count,
-      advice: `${labels[a].name} and ${labels[b].name} look alike: add photos that show the difference, or sell them by barcode`,
     }));
 }
 
-/** Products with few photos, and photos that repeat another photo of the same product. */
-export function photoAdvice(data: TrainingSet, labels: ProductLabel[]): string[] {
+/** Products with few photos, or with photos that repeat another photo of the same product. */
+export function photoFindings(data: TrainingSet, labels: ProductLabel[]): PhotoFinding[] {
   const plainRowsByClass = labels.map(() => [] as number[]);
   data.plain.forEach((plain, row) => plain && plainRowsByClass[data.labels[row]].push(row));
-  const advice: string[] = [];
-  plainRowsByClass.forEach((rows, c) => {
-    const name = labels[c].name;
-    if (rows.length < MIN_PHOTOS_PER_PRODUCT) {
-      advice.push(
-        `${name} has only ${rows.length} usable photo${rows.length === 1 ? '' : 's'}: add ${MIN_PHOTOS_PER_PRODUCT - rows.length} or more, from other angles and in the light at the till`,
-      );
-    }
-    const repeats = nearDuplicates(data, rows);
-    if (repeats > 0) {
-      advice.push(
-        `${name}: ${repeats} photo${repeats === 1 ? ' is a copy' : 's are copies'} (or near copies) of another of its photos and add${repeats === 1 ? 's' : ''} nothing: take photos from other angles instead`,
-      );
-    }
-  });
-  return advice.length <= MAX_ADVICE
-    ? advice
-    : [...advice.slice(0, MAX_ADVICE), `and ${advice.length - MAX_ADVICE} more pieces of advice like these`];
+  return plainRowsByClass
+    .map((rows, c) => ({ name: labels[c].name, usable: rows.length, copies: nearDuplicates(data, rows) }))
+    .filter((f) => f.usable < MIN_PHOTOS_PER_PRODUCT || f.copies > 0);
 }
 
 /** How many of the rows have an earlier row whose embedding is almost the same. */

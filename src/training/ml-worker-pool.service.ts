@@ -1,9 +1,9 @@
-/** The process's TensorFlow worker pool as a Nest provider, closed with the application. */
+/** The process's worker pool (TensorFlow.js and ONNX Runtime) as a Nest provider, closed with the application. */
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { MlWorkerPool } from './ml';
 
-/** The process's TensorFlow worker threads, sized by TRAINING_WORKERS; closed with the application. */
+/** The process's worker threads, sized by TRAINING_WORKERS; closed with the application. */
 @Injectable()
 export class MlWorkerPoolService extends MlWorkerPool implements OnApplicationShutdown {
   private static readonly logger = new Logger('TensorFlow');

@@ -23,14 +23,19 @@ export const DEFAULT_RECIPE: LinearHeadRecipe = {
  * The recipe in words, for the model's report: the L2 penalty as applied (divided by the product count, which the
  * recipe's `l2` does not show) and the fit's iterations.
  */
-export function describeRecipe(recipe: LinearHeadRecipe, products: number, iterations: number): string {
-  const applied = Number((recipe.l2 / products).toPrecision(3));
+export function describeRecipe(
+  recipe: LinearHeadRecipe,
+  run: { products: number; iterations: number; withBank: boolean },
+): string {
+  const applied = Number((recipe.l2 / run.products).toPrecision(3));
   return (
-    `a linear softmax head on the base model's standardised features (each scaled by the square root of its ` +
-    `variance plus ${recipe.varianceFloor} times the mean variance), L2 penalty ${recipe.l2} divided by the ${products} ` +
-    `products = ${applied}, fitted by L-BFGS to a tolerance of ${recipe.tolerance} in ${iterations} iterations; ` +
-    `each photo seen centred and as one crop; the negative bank's photos, centred, weigh ${recipe.negativeWeight} ` +
-    `against the shop's photos together`
+    `a linear softmax head on the base model's standardised features (each divided by the square root of its ` +
+    `variance plus ${recipe.varianceFloor} times the mean variance), L2 penalty ${recipe.l2} divided by the ` +
+    `${run.products} products = ${applied}, fitted by L-BFGS to a tolerance of ${recipe.tolerance} in ` +
+    `${run.iterations} iterations; each photo seen centred and as one crop` +
+    (run.withBank
+      ? `; the negative bank's photos, centred, weigh ${recipe.negativeWeight} against the shop's photos together`
+      : '; no negative bank')
   );
 }
 

@@ -1,8 +1,9 @@
 /** The training pipeline for photos on disk: embed, train the head and its gate (export/ publishes the result). */
 import { Injectable } from '@nestjs/common';
+import { secondsSince } from '../common/stage-timing';
 import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
-import { photoAdvice, type ProductLabel } from './advice';
+import { photoFindings, type PhotoFinding, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
 import { type BaseModelFiles, type HeadRecipe, type LinearHeadRecipe, type NegativeSet, type TrainingSet } from './ml';
@@ -31,7 +32,7 @@ export interface TrainRequest {
 }
 
 /** A trained model before it is published (export/export.service.ts): its gated head and what it was made from. */
-export interface TrainedModel {
+export interface TrainingResult {
   /** The products the model names, in its output order. */
   labels: ProductLabel[];
   /** The shop's rows (without the negative bank), numbered by `labels` and `images`. */
@@ -50,8 +51,8 @@ export interface TrainedModel {
   /** The negative bank's photos the head trained against (null: the bank could not be had), and its products left out. */
   negatives: NegativeSet | null;
   bankClassesLeftOut: string[];
-  /** Products with few photos, photos that copy another. */
-  photoAdvice: string[];
+  /** Products with few photos, or photos that copy another. */
+  photoFindings: PhotoFinding[];
   targetFalseAccept: number;
   unknownShare: number;
   baseModel: BaseModelFiles;
@@ -72,7 +73,7 @@ export class TrainerService {
     private readonly banks: NegativeBankService,
   ) {}
 
-  async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainedModel> {
+  async train(request: TrainRequest, onProgress: ProgressListener = () => undefined): Promise<TrainingResult> {
     const seconds: Partial<Record<Stage, number>> = { ...request.secondsPerStage };
     const { cancel } = request;
     const timed = async <T>(stage: Stage, work: () => Promise<T>): Promise<T> => {
@@ -82,7 +83,7 @@ export class TrainerService {
       try {
         return await work();
       } finally {
-        seconds[stage] = round((performance.now() - start) / 1000 + (seconds[stage] ?? 0));
+        seconds[stage] = Number((secondsSince(start) + (seconds[stage] ?? 0)).toFixed(2));
         onProgress(stage, 1);
       }
     };
@@ -147,7 +148,7 @@ export class TrainerService {
       recipe,
       negatives,
       bankClassesLeftOut: leftOut,
-      photoAdvice: photoAdvice(shopSet, productLabels),
+      photoFindings: photoFindings(shopSet, productLabels),
       targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
       unknownShare,
       baseModel,
@@ -184,13 +185,4 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
 /** Up to 20 names, then how many more. */
 function listed(names: string[]): string {
   return names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')} and ${names.length - 20} more`;
-}
-
-/** Seconds since `start` (a performance.now() reading), to the hundredth, as stage timings are reported. */
-export function secondsSince(start: number): number {
-  return round((performance.now() - start) / 1000);
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
 }

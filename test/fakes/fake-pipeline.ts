@@ -8,7 +8,12 @@ import { REPORT_FILE } from '../../src/export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from '../../src/export/teachable-machine-format';
 import type { RecognitionMetadata } from '../../src/export/teachable-machine-format';
 import type { ExportService, PublishedModel, PublishRequest } from '../../src/export/export.service';
-import type { ProgressListener, TrainedModel, TrainerService, TrainRequest } from '../../src/training/trainer.service';
+import type {
+  ProgressListener,
+  TrainingResult,
+  TrainerService,
+  TrainRequest,
+} from '../../src/training/trainer.service';
 
 export class FakeDatasets implements Pick<DatasetService, 'fromManifest'> {
   downloads = 0;
@@ -47,7 +52,7 @@ export class FakeTrainer implements Pick<TrainerService, 'train'>, Pick<ExportSe
   /** While set, a training waits for it (or for its cancel signal) before it is done. */
   hold?: Promise<void>;
 
-  async train(request: TrainRequest, onProgress?: ProgressListener): Promise<TrainedModel> {
+  async train(request: TrainRequest, onProgress?: ProgressListener): Promise<TrainingResult> {
     this.trainings++;
     const error = this.error;
     this.error = undefined;
@@ -65,7 +70,7 @@ export class FakeTrainer implements Pick<TrainerService, 'train'>, Pick<ExportSe
       images: request.dataset.images,
       skipped: request.dataset.skipped,
       secondsPerStage: { ...request.secondsPerStage, embedding: 0.1, training: 0.1 },
-    } as TrainedModel;
+    } as TrainingResult;
   }
 
   async publish(request: PublishRequest, onProgress?: ProgressListener): Promise<PublishedModel> {

@@ -8,7 +8,7 @@ import { dataSourceOptions } from '../../src/database/database.module';
 import type { DatabaseServer } from '../../src/database/database-server';
 import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
 import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
-import { JOB_ENTITIES } from '../../src/jobs/jobs.module';
+import { JOB_ENTITIES } from '../../src/jobs/job-entities';
 import { JobReport } from '../../src/jobs/job-report.entity';
 import { TrainedModel } from '../../src/jobs/trained-model.entity';
 import { TrainingJob } from '../../src/jobs/training-job.entity';

@@ -1,8 +1,7 @@
 /** POST /v1/train's body and its validation. */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Max, MaxLength, Min } from 'class-validator';
-import { INPUT_RANGES, type InputRange } from '../../config/ml-choices';
-import { MAX_UNKNOWN_SHARE } from '../../config/ml-choices';
+import { INPUT_RANGES, MAX_UNKNOWN_SHARE, type InputRange } from '../../config/ml-choices';
 import { HTTP_URL_OPTIONS, NoControlCharacters, NoUserInfo } from '../../common/validation';
 
 /**

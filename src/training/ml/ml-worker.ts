@@ -1,6 +1,6 @@
 /**
- * Entry point of the TensorFlow worker threads (run by piscina). Every TensorFlow call of the service happens here,
- * so the main thread keeps answering HTTP while a model trains.
+ * Entry point of the worker threads (run by piscina). Every TensorFlow.js and ONNX Runtime call of the service happens
+ * here, so the main thread keeps answering HTTP while a model trains.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
@@ -13,10 +13,9 @@ import {
   preprocessViews,
   type View,
 } from '../../dataset/preprocess';
-import type { TfBackendChoice } from '../../config/ml-choices';
+import type { InputRange, TfBackendChoice } from '../../config/ml-choices';
 import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
-import type { InputRange } from '../../config/ml-choices';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
@@ -193,7 +192,7 @@ export interface ExportResult {
   maxAbsDifference: number;
   probeCount: number;
   /**
-   * The embedding the model computes for each probe photo (null for one it cannot read), for the trainer to compare
+   * The embedding the model computes for each probe photo (null for one it cannot read), for the export's self-check to compare
    * with the one its head was fitted to.
    */
   probeEmbeddings: (Float32Array | null)[];

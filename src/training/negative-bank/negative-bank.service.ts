@@ -94,7 +94,7 @@ export class NegativeBankService {
     } finally {
       clearTimeout(timer);
       if (onAbort) cancel?.removeEventListener('abort', onAbort);
-      if (onBuild) this.buildListeners.get(baseModel.sha256)?.delete(onBuild);
+      if (onBuild) this.stopTelling(baseModel.sha256, onBuild);
     }
   }
 
@@ -103,15 +103,22 @@ export class NegativeBankService {
    * `onBuild` hears of the build's progress, if the bank is being built.
    */
   require(baseModel: BaseModelFiles, onBuild?: BankBuildProgress): Promise<CachedBank> {
-    const listeners = this.buildListeners.get(baseModel.sha256) ?? new Set();
-    this.buildListeners.set(baseModel.sha256, listeners);
-    if (onBuild) listeners.add(onBuild);
+    if (onBuild) {
+      const listeners = this.buildListeners.get(baseModel.sha256) ?? new Set();
+      this.buildListeners.set(baseModel.sha256, listeners.add(onBuild));
+    }
     const bank = cachedPromise(this.banks, baseModel.sha256, () => this.load(baseModel));
     if (onBuild) {
-      const forget = () => listeners.delete(onBuild);
+      const forget = () => this.stopTelling(baseModel.sha256, onBuild);
       bank.then(forget, forget);
     }
     return bank;
+  }
+
+  private stopTelling(sha256: string, onBuild: BankBuildProgress): void {
+    const listeners = this.buildListeners.get(sha256);
+    listeners?.delete(onBuild);
+    if (listeners?.size === 0) this.buildListeners.delete(sha256);
   }
 
   /** The cached bank, or a new one: a failure is remembered (and logged once) until BANK_RETRY_AFTER_MS. */
@@ -149,7 +156,15 @@ export class NegativeBankService {
       `building the negative bank for base model ${baseModel.sha256.slice(0, 12)}…: ${definition.photos.length} photos from ${source}`,
     );
     const workDir = `${dir}.photos-${randomUUID()}`;
-    const report = (fraction: number) => this.buildListeners.get(baseModel.sha256)?.forEach((hear) => hear(fraction));
+    // A listener's failure is its own: the build goes on for every training that waits for it.
+    const report = (fraction: number) =>
+      this.buildListeners.get(baseModel.sha256)?.forEach((hear) => {
+        try {
+          hear(fraction);
+        } catch {
+          // ignored
+        }
+      });
     try {
       report(0);
       let logged = 0;

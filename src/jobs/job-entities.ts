@@ -1,0 +1,6 @@
+/** The tables of jobs/: registered by JobsModule (the database module loads every module's entities). */
+import { JobReport } from './job-report.entity';
+import { TrainedModel } from './trained-model.entity';
+import { TrainingJob } from './training-job.entity';
+
+export const JOB_ENTITIES = [TrainingJob, TrainedModel, JobReport];
