@@ -16,34 +16,33 @@
  * GATE_CALIBRATION was fitted.
  */
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { promises as fs } from 'node:fs';
-import type { View } from '../../src/dataset/preprocess';
-import {
-  bankWithoutShopProducts,
-  loadBankDefinition,
-  negativeBankOf,
-  type NegativeBank,
-} from '../../src/training/negative-bank/negative-bank';
-import { acceptScale, chooseGateScale, type GateOptions } from '../../src/training/ml/gate';
+import { chooseGateScale, type GateOptions } from '../../src/training/ml/gate';
 import { headLogits, type HeadWeights } from '../../src/training/ml/dense-head';
 import type { HeadRecipe, HeadTrainingReport } from '../../src/training/ml/head';
 import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/teachable-machine-head';
 import { mulberry32, shuffled, type TrainingSet } from '../../src/training/ml/training-set';
 import { MlWorkerPool } from '../../src/training/ml/ml-worker-pool';
+import { bankWithoutShopProducts, type NegativeBank } from '../../src/training/negative-bank/negative-bank';
 import { crossValidate, medianPhotosPerProduct, type CrossValidation } from '../../src/training/recognition';
 import { argMax } from '../../src/training/ml/vectors';
+import { AUGMENTATION_VIEWS, DEFAULT_RECIPE, GATE_FOLDS, gateOptions, viewsForPhoto } from '../../src/training/recipe';
+import type { View } from '../../src/dataset/preprocess';
+import { GROCERY } from '../support/shared';
 import {
-  AUGMENTATION_VIEWS,
-  DEFAULT_RECIPE,
-  GATE_FOLDS,
-  gateOptions,
-  sha256Hex,
-  viewsForPhoto,
-} from '../../src/training/recipe';
-import { REAL_BASE_MODEL_JSON, GROCERY, type GroceryPhoto } from '../support/shared';
-import { embedGroceryPhotos } from './grocery-embeddings';
-import { EMBEDDING_SIZE } from '../../src/config/model-shape';
+  acceptsAt,
+  bankOf,
+  oracleRight,
+  mean,
+  median,
+  pct,
+  scoreScans,
+  shopSet,
+  table,
+  top1Of,
+  withEmbeddings,
+  type Photo,
+  type Scored,
+} from './open-set';
 
 const SEEDS = Number(process.env.GATE_SEEDS ?? 20);
 const FIRST_SEED = Number(process.env.GATE_FIRST_SEED ?? 1);
@@ -60,17 +59,6 @@ const DEFAULT_SHARE = Number(process.env.GATE_DEFAULT_SHARE ?? 0.1);
 const FIT_TARGET = process.env.GATE_FIT ? Number(process.env.GATE_FIT_TARGET ?? 0.015) : undefined;
 /** Every view the recipes may ask for. */
 const ALL_VIEWS: View[] = ['centre', ...AUGMENTATION_VIEWS];
-
-interface Photo extends GroceryPhoto {
-  sha: string;
-  views: Map<View, Float32Array>;
-}
-
-/** One shop's scans as a model saw them: each scan's acceptScale and whether its top product is right. */
-interface Scored {
-  known: { scale: number; correct: boolean }[];
-  unknown: number[];
-}
 
 interface ShopResult {
   method: string;
@@ -90,16 +78,7 @@ interface ShopResult {
 async function main(): Promise<void> {
   const log = (line: string) => console.log(line);
   const train = await withEmbeddings(GROCERY.photos('train'), ALL_VIEWS, log);
-  // The bank as the service builds it (its photos' centre views), from the embeddings at hand.
-  const bankPaths = new Set((await loadBankDefinition()).photos);
-  const bankPhotos = train.filter((p) => bankPaths.has(path.relative(GROCERY.root, p.file)));
-  const centre = new Float32Array(bankPhotos.length * EMBEDDING_SIZE);
-  bankPhotos.forEach((p, i) => centre.set(p.views.get('centre')!, i * EMBEDDING_SIZE));
-  const bank = negativeBankOf(
-    bankPhotos.map((p) => path.relative(GROCERY.root, p.file)),
-    centre,
-  );
-  const bankClasses = new Set(bankPhotos.map((p) => p.classId));
+  const { bank, bankClasses } = await bankOf(train);
   const scanSets = await Promise.all(
     SCAN_SETS.map(async (name) => {
       const scans = await withEmbeddings(GROCERY.photos(name), ['centre'], log);
@@ -253,82 +232,6 @@ async function closedSet(
   console.log(table(rows));
 }
 
-async function withEmbeddings(photos: GroceryPhoto[], views: View[], log: (l: string) => void): Promise<Photo[]> {
-  const embeddings = await embedGroceryPhotos(REAL_BASE_MODEL_JSON, photos, views, log);
-  return Promise.all(
-    photos.map(async (p, i) => ({
-      ...p,
-      sha: sha256Hex(new Uint8Array(await fs.readFile(p.file))),
-      views: new Map(views.map((v, j) => [v, embeddings[i][j]])),
-    })),
-  );
-}
-
-function shopSet(enrol: Photo[], shop: number[], viewsOf: (sha: string) => View[]): TrainingSet {
-  const rows = enrol.flatMap((p, i) =>
-    viewsOf(p.sha).map((v, j) => ({ e: p.views.get(v)!, label: shop.indexOf(p.classId), photo: i, plain: j === 0 })),
-  );
-  const embeddings = new Float32Array(rows.length * EMBEDDING_SIZE);
-  rows.forEach((r, i) => embeddings.set(r.e, i * EMBEDDING_SIZE));
-  return {
-    embeddings,
-    labels: Int32Array.from(rows, (r) => r.label),
-    photos: Int32Array.from(rows, (r) => r.photo),
-    plain: Uint8Array.from(rows, (r) => (r.plain ? 1 : 0)),
-    classCount: shop.length,
-  };
-}
-
-function scoreScans(
-  weights: HeadWeights,
-  known: { e: Float32Array; label: number }[],
-  unknown: Float32Array[],
-): Scored {
-  return {
-    known: known.map((s) => {
-      const logits = headLogits(weights, s.e);
-      return { scale: acceptScale(logits), correct: argMax(logits) === s.label };
-    }),
-    unknown: unknown.map((e) => acceptScale(headLogits(weights, e))),
-  };
-}
-
-function top1Of(scored: Scored): number {
-  return scored.known.filter((s) => s.correct).length / scored.known.length;
-}
-
-/** Right accepts (share of the shop's scans) and wrong accepts (share of all scans) at a scale. */
-function acceptsAt(scored: Scored, scale: number, share: number): { right: number; wrong: number } {
-  let right = 0;
-  let wrongKnown = 0;
-  for (const s of scored.known) {
-    if (s.scale > scale) continue;
-    if (s.correct) right++;
-    else wrongKnown++;
-  }
-  const wrongUnknown = scored.unknown.filter((s) => s <= scale).length;
-  return {
-    right: right / scored.known.length,
-    wrong: (1 - share) * (wrongKnown / scored.known.length) + share * (wrongUnknown / scored.unknown.length),
-  };
-}
-
-/** The best mean right-accept rate over shops of one scale (per model) whose mean wrong accepts are ≤ 2 %. */
-function bestAtMaxFalseAccept(shops: ShopResult[]): number {
-  const candidates = [
-    ...new Set(shops.flatMap((s) => [...s.scored.known.map((k) => k.scale), ...s.scored.unknown])),
-  ].filter(Number.isFinite);
-  candidates.sort((a, b) => a - b);
-  let best = 0;
-  // Bisection would do; the candidates are few thousand, so a sweep with an early stop is simple enough.
-  for (const scale of candidates) {
-    const at = shops.map((s) => acceptsAt(s.scored, scale, s.share));
-    if (mean(at.map((a) => a.wrong)) > MAX_FALSE_ACCEPT) break;
-    best = Math.max(best, mean(at.map((a) => a.right)));
-  }
-  return best;
-}
-
 function report(k: number, results: ShopResult[]): void {
   const header = [
     'method',
@@ -361,7 +264,7 @@ function report(k: number, results: ShopResult[]): void {
         pct(Math.max(...wrong)),
         estimated ? pct(mean(rs.map((r) => r.estimatedCorrectAccept ?? 0))) : '-',
         estimated ? pct(mean(rs.map((r) => r.estimatedFalseAccept ?? 0))) : '-',
-        pct(bestAtMaxFalseAccept(rs)),
+        pct(oracleRight(rs, MAX_FALSE_ACCEPT)),
         median(rs.map((r) => r.scale)).toFixed(3),
         mean(rs.map((r) => r.headSeconds)).toFixed(2),
       ]);
@@ -411,21 +314,6 @@ function fitShift(k: number, results: ShopResult[], target: number): void {
       `  share ${share}: shift ${m.toFixed(3)}, right ${pct(right)} (cross-validated ${pct(cvRight)}, ratio ${(right / cvRight).toFixed(3)}), wrong ${pct(wrongAt(m))} (cross-validated at the unshifted scale ${pct(cvWrong)}, ratio ${(wrongAt(m) / cvWrong).toFixed(3)})`,
     );
   }
-}
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const median = (values: number[]) => {
-  const sorted = values.slice().sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows
-    .map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
-    .join('\n');
 }
 
 main().catch((err) => {
