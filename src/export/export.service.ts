@@ -123,11 +123,15 @@ export class ExportService {
         secondsPerStage: { ...trained.secondsPerStage, exporting: secondsSince(started) },
         userMetadata: request.userMetadata,
       });
-      await fs.writeFile(path.join(staging, METADATA_FILE), JSON.stringify(metadataFor(metadata)));
-      await fs.writeFile(path.join(staging, REPORT_FILE), renderReport(await reportInput(metadata, trained)));
+      // The worker wrote the model's two files; the model card and the report are written from memory here.
+      const written: Partial<Record<PublishedFileName, Buffer>> = {
+        [METADATA_FILE]: Buffer.from(JSON.stringify(metadataFor(metadata))),
+        [REPORT_FILE]: Buffer.from(renderReport(await reportInput(metadata, trained))),
+      };
+      for (const [file, bytes] of Object.entries(written)) await fs.writeFile(path.join(staging, file), bytes);
       const files = {} as Record<PublishedFileName, PublishedFile>;
       for (const file of [...MODEL_FILES, REPORT_FILE] as const) {
-        const bytes = await fs.readFile(path.join(staging, file));
+        const bytes = written[file] ?? (await fs.readFile(path.join(staging, file)));
         const target = path.join(request.outDir, file);
         await fs.rename(path.join(staging, file), target);
         files[file] = { path: target, bytes };

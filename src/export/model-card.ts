@@ -5,9 +5,9 @@
 import { isHttpUrl } from '../common/egress';
 import type { InputRange } from '../config/ml-choices';
 import { lookAlikes } from '../training/advice';
-import { CLIENT_THRESHOLD, type TrainingSet } from '../training/ml';
+import { CLIENT_THRESHOLD } from '../training/ml';
 import { describeRecipe, GATE_FOLDS } from '../training/recipe';
-import type { CrossValidation } from '../training/recognition';
+import { photosPerProduct, type CrossValidation } from '../training/recognition';
 import type { TrainingResult } from '../training/trainer.service';
 import { describeQuality, lookAlikeAdvice, photoAdvice, type ProductFigures } from './model-quality';
 import {
@@ -101,13 +101,6 @@ export function productFigures({ set, labels, gated }: TrainingResult): ProductF
           : null,
     };
   });
-}
-
-/** Usable photos (plain rows) per product. */
-function photosPerProduct(set: TrainingSet): number[] {
-  const photos = new Array<number>(set.classCount).fill(0);
-  set.plain.forEach((plain, row) => plain && photos[set.labels[row]]++);
-  return photos;
 }
 
 /** Closed-set accuracy of the folds on their held-out photos (among the products each fold knew). */

@@ -190,11 +190,16 @@ export function scaledHead(weights: HeadWeights, scale: number): HeadWeights {
   return { ...weights, outputKernel: weights.outputKernel.map((w) => w * scale) };
 }
 
-/** The median number of photos (plain rows) per product. */
-export function medianPhotosPerProduct(data: TrainingSet): number {
+/** The number of photos (plain rows) of each product. */
+export function photosPerProduct(data: TrainingSet): number[] {
   const counts = new Array<number>(data.classCount).fill(0);
   data.plain.forEach((plain, row) => plain && counts[data.labels[row]]++);
-  counts.sort((a, b) => a - b);
+  return counts;
+}
+
+/** The median number of photos (plain rows) per product. */
+export function medianPhotosPerProduct(data: TrainingSet): number {
+  const counts = photosPerProduct(data).sort((a, b) => a - b);
   const mid = counts.length >> 1;
   return counts.length % 2 ? counts[mid] : (counts[mid - 1] + counts[mid]) / 2;
 }
