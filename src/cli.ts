@@ -32,6 +32,9 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
 
   --images DIR          one sub-folder per label; the folder name is the label
   --manifest FILE|URL   the backend's manifest JSON; labels are productIds, photos are downloaded
+  --scans DIR           the till's confirmed scans: one sub-folder per product, named as its label (the
+                        folder name with --images, the productId with --manifest); the newest are kept
+  --scans-none DIR      scans the cashier confirmed as none of the products (photos in DIR itself)
   --out DIR             where model.json, weights.bin, metadata.json and report.html are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
@@ -49,6 +52,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
 export interface CliOptions {
   images?: string;
   manifest?: string;
+  scans?: string;
+  scansNone?: string;
   out: string;
   baseModel?: string;
   unknownShare?: number;
@@ -75,6 +80,8 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
       options: {
         images: { type: 'string' },
         manifest: { type: 'string' },
+        scans: { type: 'string' },
+        'scans-none': { type: 'string' },
         out: { type: 'string' },
         'base-model': { type: 'string' },
         'unknown-share': { type: 'string' },
@@ -118,6 +125,8 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
   return {
     images: values.images as string | undefined,
     manifest: values.manifest as string | undefined,
+    scans: values.scans as string | undefined,
+    scansNone: values['scans-none'] as string | undefined,
     out: path.resolve(values.out as string),
     baseModel: values['base-model'] as string | undefined,
     unknownShare,
@@ -202,9 +211,17 @@ async function loadDataset(
   workDir: string,
   onProgress: ProgressListener,
 ): Promise<Dataset> {
-  if (options.images) return datasets.fromFolder(path.resolve(options.images));
-  const manifest = await datasets.readManifest(options.manifest!);
-  return datasets.fromManifest(manifest, workDir, (done, total) => onProgress('downloading', done / total));
+  const dataset = options.images
+    ? await datasets.fromFolder(path.resolve(options.images))
+    : await datasets.fromManifest(await datasets.readManifest(options.manifest!), workDir, (done, total) =>
+        onProgress('downloading', done / total),
+      );
+  if (!options.scans && !options.scansNone) return dataset;
+  return datasets.addScanFolders(
+    dataset,
+    options.scans && path.resolve(options.scans),
+    options.scansNone && path.resolve(options.scansNone),
+  );
 }
 
 function printSummary(summary: PublishedModel, options: CliOptions): void {
@@ -233,8 +250,10 @@ function printSummary(summary: PublishedModel, options: CliOptions): void {
   const stages = Object.entries(summary.secondsPerStage)
     .filter(([stage]) => stage !== 'total')
     .map(([stage, s]) => `${stage} ${s.toFixed(1)} s`);
+  const scans = summary.recognition.tillScans;
+  const scanCount = scans ? ` and ${count(scans.ofProducts + scans.ofNone, 'confirmed scan')}` : '';
   const lines = [
-    `Trained ${count(summary.labels.length, 'product')} on ${count(summary.images, 'photo')} in ` +
+    `Trained ${count(summary.labels.length, 'product')} on ${count(summary.images, 'photo')}${scanCount} in ` +
       `${summary.secondsPerStage.total.toFixed(1)} s (${stages.join(', ')}; ${count(summary.cachedImages, 'photo')} ` +
       `from the embedding cache).`,
     '',

@@ -10,7 +10,7 @@ import { parseCliArgs, UsageError } from '../src/cli';
 import { groceryFolder, tempDir } from './support/fixtures';
 import { closeServer, listenOnLoopback } from '../src/common/loopback';
 import { BASE_MODEL_JSON, NO_GROCERY_DATASET, QUICK_CLASSES } from './support/shared';
-import { renderedGroceryDataset } from './support/rendered-photos';
+import { renderedGroceryDataset, renderedTestPhotos } from './support/rendered-photos';
 
 const run = promisify(execFile);
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
@@ -29,6 +29,12 @@ describe('CLI arguments', () => {
     );
     assert.throws(() => parseCliArgs(['--images', 'a', '--out', 'x', '--bogus']), /Unknown option '--bogus'/);
     assert.equal(parseCliArgs(['--help']), 'help');
+    assert.deepEqual(
+      [parseCliArgs(['--images', 'a', '--out', 'x', '--scans', 's', '--scans-none', 'n'])].map((o) =>
+        typeof o === 'object' && 'scans' in o ? [o.scans, o.scansNone] : o,
+      ),
+      [['s', 'n']],
+    );
     assert.throws(
       () => parseCliArgs(['--images', 'a', '--out', 'x', '--input-range', 'pct']),
       /--input-range must be one of tm, unit/,
@@ -36,6 +42,8 @@ describe('CLI arguments', () => {
     assert.deepEqual(parseCliArgs(['--images', 'a', '--out', 'x', '--unknown-share', '0.25', '--json']), {
       images: 'a',
       manifest: undefined,
+      scans: undefined,
+      scansNone: undefined,
       out: path.resolve('x'),
       baseModel: undefined,
       unknownShare: 0.25,
@@ -267,6 +275,57 @@ describe('CLI end to end', () => {
     assert.ok(summary.secondsPerStage.downloading >= 0);
     const metadata = JSON.parse(await fs.readFile(path.join(work, 'model-m', 'metadata.json'), 'utf8'));
     assert.deepEqual(metadata.labelNames, folders);
+  });
+
+  it("learns from the till's confirmed scans and says what they measured", async () => {
+    const rendered = await renderedTestPhotos();
+    const shopDir = path.join(rendered, 'sample-shop');
+    const products = await fs.readdir(shopDir);
+    const scans = path.join(work, 'scans');
+    const none = path.join(work, 'scans-none');
+    await fs.mkdir(none, { recursive: true });
+    // Other-day photos: each shop product's as its confirmed scans, three products it does not sell as none.
+    for (const product of [...products, 'Not-Sold']) {
+      const from = path.join(rendered, 'val', product === 'Not-Sold' ? 'Lemon-Soda' : product);
+      await fs.cp(from, path.join(scans, product), { recursive: true });
+    }
+    for (const other of ['Dish-Sponge', 'Corn-Flakes', 'Tomato-Jar'])
+      for (const file of await fs.readdir(path.join(rendered, 'val', other)))
+        await fs.copyFile(path.join(rendered, 'val', other, file), path.join(none, file));
+    const out = path.join(work, 'model-scans');
+    const { stdout } = await run(
+      process.execPath,
+      [CLI, '--images', shopDir, '--scans', scans, '--scans-none', none, '--out', out],
+      { env: env() },
+    );
+    const metadata = JSON.parse(await fs.readFile(path.join(out, 'metadata.json'), 'utf8'));
+    const figures = metadata.recognition.tillScans;
+    assert.equal(figures.ofProducts, 25, '5 scans of each of the 5 products');
+    assert.equal(figures.ofNone, 15);
+    assert.equal(figures.unknownShareFrom, 'scans');
+    assert.equal(metadata.recognition.unknownShare, 15 / 40, 'the share the scans show, not the setting');
+    assert.ok(figures.namedRight + figures.namedWrong <= 25 && figures.namedAsProduct <= 15);
+    assert.ok(figures.wrongUpTo > 0 && figures.wrongUpTo < 1);
+    assert.match(metadata.recognition.method, /chosen on the till's confirmed scans/);
+    assert.match(
+      metadata.quality.explanation,
+      new RegExp(
+        `Measured on 40 scans the till's cashiers confirmed, .*: ${figures.namedRight} of 25 scans of these ` +
+          `products named right and ${figures.namedWrong} as another product; ${figures.namedAsProduct} of 15 scans ` +
+          `of other things named as a product`,
+      ),
+    );
+    const lines = stdout.split('\n');
+    assert.match(lines[0], /^Trained 5 products on 60 photos and 40 confirmed scans in /);
+    assert.ok(lines.includes(metadata.quality.explanation));
+    assert.ok(lines.includes('Warning: scans of Not-Sold left out: no product of that name among the photos'), stdout);
+    // The same photos without scans: the stated share, and figures that are estimates.
+    const plain = path.join(work, 'model-no-scans');
+    await run(process.execPath, [CLI, '--images', shopDir, '--out', plain], { env: env() });
+    const before = JSON.parse(await fs.readFile(path.join(plain, 'metadata.json'), 'utf8'));
+    assert.equal(before.recognition.tillScans, null);
+    assert.equal(before.recognition.unknownShare, 0.1);
+    assert.match(before.quality.explanation, /an estimate: no scan confirmed at the till has been sent yet/);
   });
 
   it('exits 2 with the usage on a bad command line, and 1 with a clear message on bad input', async () => {

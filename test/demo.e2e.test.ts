@@ -69,7 +69,10 @@ describe('npm run demo', () => {
   it('trains five products through the service and a stand-in backend, says what the model does, and stops everything', async (t) => {
     const first = await demo(path.join(work, 'home'));
     const { stdout } = first;
-    assert.match(stdout, /1\. Fetching the demo shop's 60 photos from http:\/\/127\.0\.0\.1:\d+\/dataset\//);
+    assert.match(
+      stdout,
+      /1\. Fetching the demo shop's 60 photos and 49 scans from http:\/\/127\.0\.0\.1:\d+\/dataset\//,
+    );
     assert.match(stdout, /5 products: Banana, Cantaloupe, Garant-Ecological-Medium-Fat-Milk, /);
     assert.match(
       stdout,
@@ -77,8 +80,21 @@ describe('npm run demo', () => {
     );
     assert.match(stdout, /running, (downloading|embedding|training|exporting), \d+ %/);
     assert.match(stdout, /completed, 100 %/);
+    // Two jobs: the first model from the photos, the next one with the till's confirmed scans too.
+    assert.match(stdout, /^4\. Job \S+ posted: the shop's first model, from its photos; its progress:$/m);
+    assert.match(
+      stdout,
+      /^5\. At the till, the cashiers scanned the barcode whenever the model was not sure: 49 confirmed scans \(39 of the shop's products, 10 of things it does not sell\)/m,
+    );
+    assert.match(stdout, /^6\. Job \S+ posted: the next model, from the photos and the till's confirmed scans/m);
     const metadata = JSON.parse(await fs.readFile(path.join(work, 'model', 'metadata.json'), 'utf8'));
     assert.equal(metadata.labels.length, 5);
+    assert.equal(metadata.recognition.tillScans.ofProducts, 39, 'the model written is the second');
+    assert.equal(metadata.recognition.tillScans.ofNone, 10);
+    assert.match(
+      stdout,
+      /^What the till's scans changed: scans of the shop's products named \d+ % → \d+ %, scans named wrongly \d+ % → \d+ %/m,
+    );
     assert.ok(metadata.recognition.negativeBank, 'trained with the negative bank');
     for (const file of ['model.json', 'weights.bin']) assert.ok(existsSync(path.join(work, 'model', file)), file);
     const report = await fs.readFile(path.join(work, 'model', 'report.html'), 'utf8');
@@ -92,9 +108,9 @@ describe('npm run demo', () => {
     for (const text of [quality.headline, quality.explanation, ...quality.advice])
       assert.ok(report.includes(escapeHtml(text)), text);
     assert.match(stdout, /Its report \(every product, what it confuses, what to photograph next\): \S+report\.html/);
-    // What it downloaded at first use: the base model, the bank's 644 photos and the shop's 60.
+    // What it downloaded at first use: the base model, the bank's 644 photos, the shop's 60 and its till's 49.
     assert.ok(requests.includes('/model/model.json'));
-    assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60);
+    assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60 + 49);
     // Everything it started is gone: the service answers no more, its folder (log, database) is removed.
     const [, serviceUrl, folder, log] = stdout.match(
       /The service runs at (\S+) \(its database in (\S+) and its log in (\S+),/,
@@ -105,7 +121,7 @@ describe('npm run demo', () => {
 
     const second = await demo(path.join(work, 'home'));
     assert.match(second.stdout, /^5 products from 60 photos\. At the till/m);
-    assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 60 + 60, 'only the shop again');
+    assert.equal(requests.filter((r) => r.startsWith('/dataset/')).length, 644 + 2 * (60 + 49), 'only the shop again');
     t.diagnostic(`first run ${first.seconds.toFixed(1)} s, second ${second.seconds.toFixed(1)} s`);
   });
 

@@ -209,6 +209,56 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal((await fetch(`${service.url}${job.reportUrl}`)).status, 401);
   });
 
+  it("learns from the till's confirmed scans the backend sends, and says what they measured", async () => {
+    const classes = QUICK_CLASSES.slice(0, 3);
+    const items = backend.groceryProducts(classes, 6);
+    backend.manifests.set('scans', items);
+    const val = TEST_PHOTOS.photos('val');
+    const scanOf = (file: string, productId: string | null, i: number) => ({
+      assetId: `scan-${i}`,
+      url: backend.photoUrl(path.relative(TEST_PHOTOS.root, file)),
+      filename: path.basename(file),
+      productId,
+      takenAt: new Date(Date.UTC(2026, 11, 1, 8, i)).toISOString(),
+    });
+    const scans = [
+      ...val.filter((p) => classes.includes(p.classId)).map((p, i) => scanOf(p.file, `product-${p.classId}`, i)),
+      ...val.filter((p) => p.classId === QUICK_CLASSES[3]).map((p, i) => scanOf(p.file, null, 100 + i)),
+      { ...scanOf(val[0].file, 'product-not-listed', 200) },
+      { ...scanOf(val[0].file, null, 201), url: backend.photoUrl('val/missing-scan.jpg') },
+    ];
+    backend.scans.set('scans', scans);
+    const known = scans.filter((s) => s.productId?.startsWith('product-') && s.productId !== 'product-not-listed');
+    const none = val.filter((p) => p.classId === QUICK_CLASSES[3]).length;
+
+    const accepted = await api.train('scans');
+    const job = await api.finished(accepted.body.jobId);
+    assert.equal(job.state, 'completed', job.error);
+    const figures = job.metrics.recognition.tillScans;
+    assert.equal(figures.ofProducts, known.length);
+    assert.equal(figures.ofNone, none, 'the scan that could not be fetched is not among them');
+    assert.equal(figures.unknownShareFrom, 'scans');
+    assert.equal(job.metrics.recognition.unknownShare, none / (known.length + none));
+    assert.ok(
+      job.metrics.warnings.includes(
+        '1 scan(s) left out: they name product(s) the manifest does not list (product-not-listed)',
+      ),
+      JSON.stringify(job.metrics.warnings),
+    );
+    assert.deepEqual(
+      job.skipped.filter((s: { photo: string }) => s.photo.startsWith('scan ')),
+      [{ product: '(none of the products)', photo: 'scan scan-201', reason: 'download failed: HTTP 404' }],
+    );
+    const metadata = JSON.parse(backend.uploads.at(-1)!.metadata.bytes.toString('utf8'));
+    assert.deepEqual(job.metrics.quality, metadata.quality);
+    assert.deepEqual(metadata.recognition.tillScans, figures);
+    assert.match(metadata.quality.explanation, new RegExp(`Measured on ${known.length + none} scans the till's`));
+    const html = await (
+      await fetch(`${service.url}${job.reportUrl}`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } })
+    ).text();
+    assert.ok(html.includes(escapeHtml(metadata.quality.explanation)), 'the report says what the scans measured');
+  });
+
   it('lists jobs by channel and state, newest first', async () => {
     const all = await api.call('GET', '/v1/jobs?channelId=2');
     assert.equal(all.status, 200);

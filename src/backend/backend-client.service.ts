@@ -19,6 +19,7 @@ import {
   GraphqlError,
   graphqlResult,
   manifestRequest,
+  queryWithoutScans,
   statusBody,
   type BackendStatus,
   type ModelFiles,
@@ -74,13 +75,35 @@ export class BackendClient {
 
   /**
    * Asks the backend for a channel's manifest: the manifest URL's GraphQL query, POSTed with the job's token.
-   * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable.
+   * GraphQL errors (which arrive with HTTP 200) are final; network errors and 5xx may pass, so they are retryable. A
+   * backend whose schema has no `scans` yet refuses a query that asks for them: it is asked once more without.
    */
   async fetchManifest(
     manifestUrl: string,
     target: Pick<BackendTarget, 'authToken' | 'policy' | 'signal'>,
   ): Promise<unknown> {
     const { endpoint, query } = manifestRequest(manifestUrl);
+    try {
+      try {
+        return await this.queryManifest(endpoint, query, target);
+      } catch (err) {
+        // A backend that does not send the till's scans yet: asked again without them.
+        const older = err instanceof GraphqlError ? queryWithoutScans(query, err.message) : null;
+        if (!older) throw err;
+        this.logger.log(`the backend at ${endpoint} does not send the till's scans: manifest asked without them`);
+        return await this.queryManifest(endpoint, older, target);
+      }
+    } catch (err) {
+      if (err instanceof GraphqlError) throw new DatasetError(`the backend refused the manifest: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async queryManifest(
+    endpoint: string,
+    query: string,
+    target: Pick<BackendTarget, 'authToken' | 'policy' | 'signal'>,
+  ): Promise<unknown> {
     let response: { status: number; data: unknown };
     try {
       response = await this.http.axiosRef.post(
@@ -103,14 +126,9 @@ export class BackendClient {
     }
     if (response.status >= 400)
       throw new DatasetError(`manifest request to ${endpoint} was refused: HTTP ${response.status}`);
-    try {
-      const manifest = graphqlResult(response.data, 'mlTrainingManifest');
-      if (manifest === null) throw new DatasetError('the backend returned no manifest for this channel');
-      return manifest;
-    } catch (err) {
-      if (err instanceof GraphqlError) throw new DatasetError(`the backend refused the manifest: ${err.message}`);
-      throw err;
-    }
+    const manifest = graphqlResult(response.data, 'mlTrainingManifest');
+    if (manifest === null) throw new DatasetError('the backend returned no manifest for this channel');
+    return manifest;
   }
 
   /**

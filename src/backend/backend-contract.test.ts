@@ -6,6 +6,8 @@ import {
   GraphqlError,
   graphqlResult,
   manifestRequest,
+  manifestUrlFor,
+  queryWithoutScans,
   statusBody,
   UPDATE_STATUS_MUTATION,
 } from './backend-contract';
@@ -20,6 +22,27 @@ describe('backend GraphQL contract', () => {
     });
     assert.deepEqual(manifestRequest(`http://backend:3000/admin-api?query=${encodeURIComponent(query)}`).query, query);
     assert.throws(() => manifestRequest('http://backend:3000/admin-api'), /no \?query= part/);
+  });
+
+  it("asks for the till's scans, and without them only when the backend's schema lacks them", () => {
+    const { query } = manifestRequest(manifestUrlFor('http://backend:3000/', 'c"1'));
+    assert.equal(
+      query,
+      'query{mlTrainingManifest(channelId:"c\\"1"){channelId,version,extractedAt,products{productId,productName,' +
+        'images{assetId,url,filename}},scans{assetId,url,filename,productId,takenAt}}}',
+    );
+    const refusal = 'Cannot query field "scans" on type "MlTrainingManifest".';
+    assert.equal(
+      queryWithoutScans(query, refusal),
+      'query{mlTrainingManifest(channelId:"c\\"1"){channelId,version,extractedAt,products{productId,productName,' +
+        'images{assetId,url,filename}}}}',
+    );
+    assert.equal(queryWithoutScans(query, 'No channel with id c"1'), null, 'another refusal stands');
+    assert.equal(
+      queryWithoutScans('query{mlTrainingManifest{channelId}}', refusal),
+      null,
+      'not asked: nothing to drop',
+    );
   });
 
   it('builds the status mutation with the backend’s words, progress clamped and errors kept short', () => {

@@ -10,9 +10,22 @@ export function adminApiUrl(backendUrl: string): string {
   return `${backendUrl.replace(/\/+$/, '')}/admin-api`;
 }
 
-/** The backend's manifest query for a channel, as the backend itself builds it. */
+/** The manifest's selection of the till's confirmed scans: a backend whose schema lacks it is asked without it. */
+export const SCANS_SELECTION = ',scans{assetId,url,filename,productId,takenAt}';
+
+/** The backend's manifest query for a channel, as the backend itself builds it, the till's scans included. */
 export function manifestUrlFor(backendUrl: string, channelId: string): string {
-  return `${adminApiUrl(backendUrl)}?query=query{mlTrainingManifest(channelId:${JSON.stringify(channelId)}){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
+  return `${adminApiUrl(backendUrl)}?query=query{mlTrainingManifest(channelId:${JSON.stringify(channelId)}){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}${SCANS_SELECTION}}}`;
+}
+
+/**
+ * The same query without the scans, when the backend refused it because its schema has no `scans` (GraphQL refuses a
+ * field its schema lacks: "Cannot query field \"scans\" …"); null when the query did not ask for them or the
+ * refusal is about something else.
+ */
+export function queryWithoutScans(query: string, refusal: string): string | null {
+  if (!query.includes(SCANS_SELECTION) || !/Cannot query field "scans"/.test(refusal)) return null;
+  return query.replace(SCANS_SELECTION, '');
 }
 
 /**

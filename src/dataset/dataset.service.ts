@@ -8,9 +8,10 @@ import { downloadFailureKind, MetricsService } from '../metrics/metrics.service'
 import { Injectable, Optional } from '@nestjs/common';
 import { mapWithConcurrency } from '../common/concurrency';
 import { isHttpUrl, type EgressPolicy } from '../common/egress';
-import { DatasetError, type Dataset } from './dataset.types';
+import { DatasetError, SCANS_OF_NONE, type Dataset } from './dataset.types';
 import { DEFAULT_DOWNLOAD_OPTIONS, DownloadError, downloadToFile } from './image-downloader';
 import { readImageFolder } from './image-folder';
+import { readScanFolders } from './scan-folders';
 import { photoClass } from './public-dataset';
 import { parseManifest, type Manifest } from './manifest';
 import { manifestFailure, manifestLimits } from './manifest-limits';
@@ -31,6 +32,12 @@ export class DatasetService {
 
   fromFolder(dir: string): Promise<Dataset> {
     return readImageFolder(dir);
+  }
+
+  /** Adds the till's confirmed scans from folders (see scan-folders.ts) to a dataset's, with their warnings. */
+  async addScanFolders(dataset: Dataset, scansDir?: string, noneDir?: string): Promise<Dataset> {
+    const { scans, warnings } = await readScanFolders(dataset.labels, scansDir, noneDir);
+    return { ...dataset, scans: [...(dataset.scans ?? []), ...scans], warnings: [...dataset.warnings, ...warnings] };
   }
 
   /** Reads a manifest JSON from a file path or an http(s) URL (the CLI's --manifest). */
@@ -89,16 +96,26 @@ export class DatasetService {
       product.images.map((image) => ({ label, product, image })),
     );
     manifest.products.forEach((p) => dataset.labels.push({ id: p.productId, name: p.productName }));
+    const labelOf = new Map(manifest.products.map((p, label) => [p.productId, label]));
+    // Photos and scans in one download (their files numbered in that order), within the same limits.
     const outcomes = await this.downloadAll(
-      jobs.map((job) => job.image.url),
+      [...jobs.map((job) => job.image.url), ...manifest.scans.map((scan) => scan.url)],
       photosDir,
       { policy, cancel, onProgress },
     );
-    outcomes.forEach((outcome, index) => {
+    outcomes.slice(0, jobs.length).forEach((outcome, index) => {
       const { label, product, image } = jobs[index];
       const name = `asset ${image.assetId}`;
       if (outcome.file) dataset.images.push({ label, name, path: outcome.file });
       else dataset.skipped.push({ label: product.productId, name, reason: outcome.reason });
+    });
+    dataset.scans = [];
+    outcomes.slice(jobs.length).forEach((outcome, index) => {
+      const scan = manifest.scans[index];
+      const name = `scan ${scan.assetId}`;
+      const label = scan.productId === null ? null : labelOf.get(scan.productId)!;
+      if (outcome.file) dataset.scans!.push({ label, name, path: outcome.file });
+      else dataset.skipped.push({ label: scan.productId ?? SCANS_OF_NONE, name, reason: outcome.reason });
     });
     return dataset;
   }

@@ -19,6 +19,18 @@ export interface DatasetImage {
   path: string;
 }
 
+/** A scan the till's cashier confirmed (by barcode), on local disk: a photo of real till conditions. */
+export interface DatasetScan {
+  /** Index into `Dataset.labels` of the product confirmed, or null: confirmed as none of them. */
+  label: number | null;
+  /** How the scan is named in reports. */
+  name: string;
+  path: string;
+}
+
+/** How a scan confirmed as none of the products is listed among the skipped photos. */
+export const SCANS_OF_NONE = '(none of the products)';
+
 /** A photo that could not be used, and why: reported, never fatal. */
 export interface SkippedImage {
   label: string;
@@ -30,6 +42,8 @@ export interface Dataset {
   labels: DatasetLabel[];
   images: DatasetImage[];
   skipped: SkippedImage[];
+  /** The till's confirmed scans, newest first (none: a first model, or a backend that does not send them). */
+  scans?: DatasetScan[];
   /** Notes about the input itself (merged duplicate products, ignored entries). */
   warnings: string[];
 }

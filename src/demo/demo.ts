@@ -1,9 +1,11 @@
 /**
  * `npm run demo`: the service's main job end to end on this machine. It fetches a few products' photos of the public
- * Grocery Store Dataset (GROCERY_DATASET_URL; the list is demo-photos.txt), starts a stand-in for the point-of-sale
- * backend that serves them, starts the service (`dist/main.js`, on its embedded database), posts one training job,
- * shows its progress, writes the model the backend received into --out, says what the model will do at the till,
- * and stops everything it started.
+ * Grocery Store Dataset (GROCERY_DATASET_URL; the list is demo-photos.txt) and photos of them taken on other days
+ * (demo-scans.txt), starts a stand-in for the point-of-sale backend that serves them, starts the service
+ * (`dist/main.js`, on its embedded database), and posts two training jobs: the shop's first model, from its photos,
+ * then the next one, when the till's cashiers have confirmed scans (the other days' photos) by barcode. It shows
+ * their progress, writes the second model the backend received into --out, says what it will do at the till and what
+ * the scans changed, and stops everything it started.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
@@ -18,8 +20,14 @@ import { ConfigModule } from '../config/config.module';
 import { DatasetModule } from '../dataset/dataset.module';
 import { DatasetService } from '../dataset/dataset.service';
 import { readPhotoList } from '../dataset/public-dataset';
-import { METADATA_FILE, MODEL_FILES, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
-import { qualityLines, type ModelQuality } from '../export/model-quality';
+import {
+  METADATA_FILE,
+  MODEL_FILES,
+  MODEL_FILE,
+  WEIGHTS_FILE,
+  type RecognitionMetadata,
+} from '../export/teachable-machine-format';
+import { percent, qualityLines, type ModelQuality } from '../export/model-quality';
 import { REPORT_FILE } from '../export/report';
 import { ServiceProcess } from './service-process';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
@@ -27,9 +35,10 @@ import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-ba
 const USAGE = `Usage: npm run demo [-- --out DIR]
 
 Trains a model of five products of the Grocery Store Dataset through the whole service, as the point-of-sale
-backend would, and writes it into DIR (default ./demo-model). Downloads at first run, into MODEL_CACHE_DIR:
-the base model (BASE_MODEL_URL) and the negative bank's photos (GROCERY_DATASET_URL); every run fetches the
-demo's 60 photos from GROCERY_DATASET_URL. Point both settings at local copies to run it offline.`;
+backend would, then the next model with the scans the till's cashiers confirmed, and writes that one into DIR
+(default ./demo-model). Downloads at first run, into MODEL_CACHE_DIR: the base model (BASE_MODEL_URL) and the
+negative bank's photos (GROCERY_DATASET_URL); every run fetches the demo's 60 photos and 64 scans from
+GROCERY_DATASET_URL. Point both settings at local copies to run it offline.`;
 
 /** Longest the demo waits for the service to answer /health (the embedded database's first start included). */
 const START_TIMEOUT_MS = 180_000;
@@ -38,6 +47,11 @@ const JOB_TIMEOUT_MS = 900_000;
 const CHANNEL = 'demo';
 /** The demo shop's photos: paths inside the Grocery Store Dataset's `dataset/` folder. */
 export const DEMO_PHOTO_LIST = projectFile('src', 'demo', 'demo-photos.txt');
+/**
+ * The scans its till's cashiers confirm: photos of its products taken on other days (the dataset's val and test
+ * photos), and of products it does not sell, confirmed as none.
+ */
+export const DEMO_SCAN_LIST = projectFile('src', 'demo', 'demo-scans.txt');
 
 @Module({ imports: [ConfigModule, DatasetModule] })
 class DemoModule {}
@@ -99,26 +113,36 @@ async function demo(
   stops: (() => Promise<unknown>)[],
 ): Promise<number> {
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-  const list = await readPhotoList(DEMO_PHOTO_LIST);
-  say(`1. Fetching the demo shop's ${list.photos.length} photos from ${config.GROCERY_DATASET_URL}`);
+  const [list, scanList] = await Promise.all([readPhotoList(DEMO_PHOTO_LIST), readPhotoList(DEMO_SCAN_LIST)]);
+  say(
+    `1. Fetching the demo shop's ${list.photos.length} photos and ${scanList.photos.length} scans from ` +
+      config.GROCERY_DATASET_URL,
+  );
   const app = await NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] });
   stops.push(() => app.close());
-  const shop = await app
-    .get(DatasetService)
-    .fromPublicDataset(config.GROCERY_DATASET_URL, list.photos, path.join(work, 'download'));
-  if (shop.skipped.length)
+  const datasets = app.get(DatasetService);
+  const shop = await datasets.fromPublicDataset(config.GROCERY_DATASET_URL, list.photos, path.join(work, 'download'));
+  const till = await datasets.fromPublicDataset(
+    config.GROCERY_DATASET_URL,
+    scanList.photos,
+    path.join(work, 'download-scans'),
+  );
+  const missing = [...shop.skipped, ...till.skipped];
+  if (missing.length)
     throw new Error(
-      `${shop.skipped.length} of the demo's photos could not be had (first: ${shop.skipped[0].name}: ` +
-        `${shop.skipped[0].reason}); set GROCERY_DATASET_URL to a copy of the dataset's dataset/ folder`,
+      `${missing.length} of the demo's photos could not be had (first: ${missing[0].name}: ` +
+        `${missing[0].reason}); set GROCERY_DATASET_URL to a copy of the dataset's dataset/ folder`,
     );
 
-  // The backend's own asset store: the photos, one folder per product, served at /assets/.
+  // The backend's own asset store: the photos, one folder per product, and the till's scans, served at /assets/.
   const assets = path.join(work, 'assets');
-  for (const image of shop.images) {
-    const file = path.join(assets, shop.labels[image.label].id, path.posix.basename(image.name));
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.copyFile(image.path, file);
-  }
+  const store = async (from: string, relative: string) => {
+    await fs.mkdir(path.dirname(path.join(assets, relative)), { recursive: true });
+    await fs.copyFile(from, path.join(assets, relative));
+  };
+  for (const image of shop.images)
+    await store(image.path, `${shop.labels[image.label].id}/${path.posix.basename(image.name)}`);
+  for (const [i, scan] of till.images.entries()) await store(scan.path, `till/scan-${i + 1}.jpg`);
   const backendToken = randomBytes(16).toString('hex');
   const backend = await new StandInBackend(backendToken, assets).start();
   stops.push(() => backend.stop());
@@ -143,43 +167,75 @@ async function demo(
       `end; the log is kept if the demo fails) [${seconds()} s]`,
   );
 
-  const job = (await service.call('POST', '/v1/train', {
-    channelId: CHANNEL,
-    manifestUrl: backend.manifestUrl(CHANNEL),
-    webhookUrl: backend.webhookUrl,
-    authToken: backendToken,
-  })) as { jobId: string };
-  say(`4. Job ${job.jobId} posted; its progress:`);
-  const deadline = Date.now() + JOB_TIMEOUT_MS;
-  let view: {
-    state: string;
-    stage: string | null;
-    progress: number;
-    error: string | null;
-    metrics: { warnings: string[] } | null;
+  const train = async (step: number, what: string) => {
+    const job = (await service.call('POST', '/v1/train', {
+      channelId: CHANNEL,
+      manifestUrl: backend.manifestUrl(CHANNEL),
+      webhookUrl: backend.webhookUrl,
+      authToken: backendToken,
+    })) as { jobId: string };
+    say(`${step}. Job ${job.jobId} posted: ${what}; its progress:`);
+    const view = await followJob(service, job.jobId, seconds);
+    const upload = backend.uploads.at(-1)!;
+    return { job, view, metadata: JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, upload };
   };
+  const first = await train(4, "the shop's first model, from its photos");
+  say(`   ${first.metadata.quality.headline}`);
+
+  // At the till, a scan the model is not sure of ends with the barcode: the cashier has confirmed what it was.
+  const productOf = new Map(shop.labels.map((label, i) => [label.id, products[i].productId]));
+  const scans = till.images.map((scan, i) => ({
+    assetId: `scan-${i + 1}`,
+    url: backend.photoUrl(`till/scan-${i + 1}.jpg`),
+    filename: `scan-${i + 1}.jpg`,
+    productId: productOf.get(till.labels[scan.label].id) ?? null,
+    takenAt: new Date(Date.now() - (till.images.length - i) * 60_000).toISOString(),
+  }));
+  backend.scans.set(CHANNEL, scans);
+  const none = scans.filter((s) => s.productId === null).length;
+  say(
+    `5. At the till, the cashiers scanned the barcode whenever the model was not sure: ${scans.length} confirmed ` +
+      `scans (${scans.length - none} of the shop's products, ${none} of things it does not sell) come with the ` +
+      `next manifest`,
+  );
+  const second = await train(6, "the next model, from the photos and the till's confirmed scans");
+  await writeModel(second.upload, out);
+  await fs.writeFile(
+    path.join(out, REPORT_FILE),
+    (await service.call('GET', `/v1/jobs/${second.job.jobId}/report`)) as string,
+  );
+  say(`7. Done in ${seconds()} s: the backend received both models; the second is written to ${out}/ with its report`);
+  say();
+  describeModel(second.metadata, second.view.metrics?.warnings ?? [], out, first.metadata);
+  return 0;
+}
+
+interface JobView {
+  state: string;
+  stage: string | null;
+  progress: number;
+  error: string | null;
+  metrics: { warnings: string[] } | null;
+}
+
+/** Polls a job until it ends, printing a line per stage and quarter of the whole job, as the job record says. */
+async function followJob(
+  service: { call: (method: string, route: string) => Promise<unknown> },
+  jobId: string,
+  seconds: () => string,
+): Promise<JobView> {
+  const deadline = Date.now() + JOB_TIMEOUT_MS;
   let shown = '';
   for (;;) {
-    view = (await service.call('GET', `/v1/jobs/${job.jobId}`)) as typeof view;
-    // A line per stage and quarter of the whole job, as the job record says.
+    const view = (await service.call('GET', `/v1/jobs/${jobId}`)) as JobView;
     const line = `${view.state}${view.stage ? `, ${view.stage}` : ''}, ${Math.floor(view.progress / 25) * 25} %`;
     if (line !== shown) say(`   ${line} [${seconds()} s]`);
     shown = line;
-    if (view.state === 'completed' || view.state === 'failed') break;
+    if (view.state === 'failed') throw new Error(`the job failed: ${view.error}`);
+    if (view.state === 'completed') return view;
     if (Date.now() > deadline) throw new Error(`the job did not finish within ${JOB_TIMEOUT_MS / 60_000} min`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  if (view.state === 'failed') throw new Error(`the job failed: ${view.error}`);
-  const upload = backend.uploads.at(-1)!;
-  await writeModel(upload, out);
-  await fs.writeFile(
-    path.join(out, REPORT_FILE),
-    (await service.call('GET', `/v1/jobs/${job.jobId}/report`)) as string,
-  );
-  say(`5. Done in ${seconds()} s: the backend received the model; written to ${out}/ with the service's report`);
-  say();
-  describeModel(JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, view.metrics?.warnings ?? [], out);
-  return 0;
 }
 
 /** The service as a child process on a free port, its own embedded database and folders under `work`. */
@@ -230,15 +286,31 @@ async function writeModel(upload: Upload, out: string): Promise<void> {
 
 interface ModelMetadata {
   quality: ModelQuality;
+  recognition: Pick<RecognitionMetadata, 'estimatedCorrectAccept' | 'estimatedFalseAccept' | 'tillScans'>;
 }
 
-/** What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it). */
-function describeModel(metadata: ModelMetadata, warnings: string[], out: string): void {
+/**
+ * What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it),
+ * and what the till's scans changed since the first model.
+ */
+function describeModel(metadata: ModelMetadata, warnings: string[], out: string, before: ModelMetadata): void {
   for (const line of qualityLines(metadata.quality, warnings)) say(line);
+  say();
+  const named = (m: ModelMetadata) => percentOrUnknown(m.recognition.estimatedCorrectAccept);
+  const wrong = (m: ModelMetadata) => percentOrUnknown(m.recognition.estimatedFalseAccept);
+  say(
+    `What the till's scans changed: scans of the shop's products named ${named(before)} → ${named(metadata)}, ` +
+      `scans named wrongly ${wrong(before)} → ${wrong(metadata)} (the first model's figures are estimates from ` +
+      `its photos; the second's were measured on the confirmed scans, each by a model that did not learn from it).`,
+  );
   say();
   say(`The model: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
   say(`Its report (every product, what it confuses, what to photograph next): ${path.join(out, REPORT_FILE)}`);
   say('Your own shop: npm run train -- --images ./photos --out ./model (one sub-folder of photos per product)');
+}
+
+function percentOrUnknown(share: number | null): string {
+  return share === null ? 'not measured' : percent(share);
 }
 
 if (require.main === module) {

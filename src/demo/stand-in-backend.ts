@@ -9,24 +9,37 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import * as path from 'node:path';
 import busboy from 'busboy';
 import { buildSchema, graphql } from 'graphql';
+import { manifestUrlFor } from '../backend/backend-contract';
 import { closeServer, listenOnLoopback } from '../common/loopback';
 
-const schema = buildSchema(`
+/** The backend's schema; `withScans: false` is a backend that does not send the till's confirmed scans yet. */
+function schemaOf(withScans: boolean) {
+  return buildSchema(`
   scalar Upload
   type MlTrainingImage { assetId: ID!, url: String!, filename: String }
   type MlTrainingProduct { productId: ID!, productName: String!, images: [MlTrainingImage!]! }
-  type MlTrainingManifest { channelId: ID!, version: String!, extractedAt: String!, products: [MlTrainingProduct!]! }
+  type MlTrainingScan { assetId: ID!, url: String!, filename: String, productId: ID, takenAt: String }
+  type MlTrainingManifest {
+    channelId: ID!, version: String!, extractedAt: String!, products: [MlTrainingProduct!]!
+    ${withScans ? 'scans: [MlTrainingScan!]!' : ''}
+  }
   type Query { mlTrainingManifest(channelId: ID!): MlTrainingManifest }
   type Mutation {
     updateTrainingStatus(channelId: ID!, status: String!, progress: Int, error: String): Boolean!
     completeTraining(channelId: ID!, modelJson: Upload!, weightsFile: Upload!, metadata: Upload!): Boolean!
   }
 `);
+}
 
 export interface ManifestImage {
   assetId: string;
   url: string;
   filename: string;
+}
+/** A scan the till's cashier confirmed: productId null when confirmed as none of the products. */
+export interface ManifestScan extends ManifestImage {
+  productId: string | null;
+  takenAt: string;
 }
 export interface ManifestProduct {
   productId: string;
@@ -72,6 +85,8 @@ const UNAUTHORIZED = 'You are not currently authorized to perform this action';
 export class StandInBackend {
   url = '';
   readonly manifests = new Map<string, ManifestProduct[] | { graphqlError: string }>();
+  /** The till's confirmed scans per channel (none: an empty list). */
+  readonly scans = new Map<string, ManifestScan[]>();
   readonly statusCalls: StatusCall[] = [];
   readonly uploads: Upload[] = [];
   /** Every request's method, path and Authorization header. */
@@ -81,11 +96,16 @@ export class StandInBackend {
   onUpload?: (upload: Upload) => void;
   private server?: Server;
 
-  /** `photosRoot`: the folder whose files are served at /assets/. */
+  private readonly schema;
+
+  /** `photosRoot`: the folder whose files are served at /assets/; `withScans: false` has no `scans` in its schema. */
   constructor(
     readonly token: string,
     readonly photosRoot: string,
-  ) {}
+    options: { withScans?: boolean } = {},
+  ) {
+    this.schema = schemaOf(options.withScans ?? true);
+  }
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -109,7 +129,7 @@ export class StandInBackend {
 
   /** The manifest URL exactly as the backend builds it (not URL-encoded). */
   manifestUrl(channelId: string): string {
-    return `${this.url}/admin-api?query=query{mlTrainingManifest(channelId:"${channelId}"){channelId,version,extractedAt,products{productId,productName,images{assetId,url,filename}}}}`;
+    return manifestUrlFor(this.url, channelId);
   }
 
   /** Public URL of a file under `photosRoot` (its relative path). */
@@ -198,7 +218,13 @@ export class StandInBackend {
         const manifest = this.manifests.get(channelId);
         if (!manifest) throw new Error(`No channel with id ${channelId}`);
         if ('graphqlError' in manifest) throw new Error(manifest.graphqlError);
-        return { channelId, version: '7', extractedAt: new Date().toISOString(), products: manifest };
+        return {
+          channelId,
+          version: '7',
+          extractedAt: new Date().toISOString(),
+          products: manifest,
+          scans: this.scans.get(channelId) ?? [],
+        };
       },
       updateTrainingStatus: (args: { channelId: string; status: string; progress?: number; error?: string }) => {
         if (!authorized) throw new Error(UNAUTHORIZED);
@@ -218,7 +244,7 @@ export class StandInBackend {
         return true;
       },
     };
-    const result = await graphql({ schema, source, variableValues, rootValue });
+    const result = await graphql({ schema: this.schema, source, variableValues, rootValue });
     return JSON.parse(
       JSON.stringify({ data: result.data ?? undefined, errors: result.errors?.map((e) => ({ message: e.message })) }),
     ) as { data?: Record<string, unknown>; errors?: { message: string }[] };

@@ -9,12 +9,14 @@ import { CLIENT_THRESHOLD } from '../training/ml';
 import { describeRecipe, GATE_FOLDS } from '../training/recipe';
 import { photosPerProduct, type CrossValidation } from '../training/recognition';
 import type { TrainingResult } from '../training/trainer.service';
+import { upperBound95 } from '../training/till-scans';
 import { describeQuality, lookAlikeAdvice, photoAdvice, type ProductFigures } from './model-quality';
 import {
   confusionOf,
   type MetadataInput,
   type ModelMetrics,
   type RecognitionMetadata,
+  type TillScanFigures,
 } from './teachable-machine-format';
 
 /** What the model card needs beside the trained model. */
@@ -55,6 +57,7 @@ export function modelCard(trained: TrainingResult, facts: ModelCardFacts): Metad
             },
       lookAlikes: recognition.lookAlikes,
       photoFindings: trained.photoFindings,
+      tillScans: recognition.tillScans,
     }),
     inputRange: facts.inputRange,
     // A local path would show where the service keeps its files: only a URL goes into the model's metadata.
@@ -137,9 +140,14 @@ function recognitionMetadata(trained: TrainingResult): RecognitionMetadata {
     estimatedCorrectAccept: rounded(gate.estimatedCorrectAccept),
     estimatedFalseAccept: rounded(gate.estimatedFalseAccept),
     method:
-      `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
-      `photo of every other product as a scan per fold) for at least a quarter of unknown scans, then shifted for ` +
-      `the stated unknown share by factors measured on development grocery shops; linear head` +
+      (trained.gated.tillScans
+        ? `logit scale chosen on the till's confirmed scans (each scored by one of two heads trained on the other ` +
+          `half of them) and ${GATE_FOLDS}-fold cross-validation's scans together, for ` +
+          `${trained.unknownShareSource === 'scans' ? 'the measured' : 'the stated'} unknown share; linear head ` +
+          `trained on the photos and the scans (those confirmed as none beside the negative bank)`
+        : `logit scale chosen by ${GATE_FOLDS}-fold cross-validation (a quarter of the products as impostors, one ` +
+          `photo of every other product as a scan per fold) for at least a quarter of unknown scans, then shifted ` +
+          `for the stated unknown share by factors measured on development grocery shops; linear head`) +
       (!negatives
         ? '; no negative bank: it could not be had for this base model yet (the service log says why)'
         : negatives.photos.length
@@ -158,6 +166,21 @@ function recognitionMetadata(trained: TrainingResult): RecognitionMetadata {
       advice: lookAlikeAdvice(pair.names),
     })),
     advice: photoAdvice(trained.photoFindings),
+    tillScans: tillScanFigures(trained),
+  };
+}
+
+function tillScanFigures({ gated, unknownShareSource }: TrainingResult): TillScanFigures | null {
+  const scans = gated.tillScans;
+  if (!scans) return null;
+  return {
+    ofProducts: scans.known,
+    namedRight: scans.namedRight,
+    namedWrong: scans.namedWrongKnown,
+    ofNone: scans.none,
+    namedAsProduct: scans.namedNone,
+    wrongUpTo: share(upperBound95(scans.namedWrongKnown + scans.namedNone, scans.known + scans.none), 1),
+    unknownShareFrom: unknownShareSource,
   };
 }
 

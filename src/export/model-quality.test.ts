@@ -26,6 +26,7 @@ const shop = (figures: Partial<QualityFigures> & Pick<QualityFigures, 'products'
   till: null,
   lookAlikes: [],
   photoFindings: [],
+  tillScans: null,
   ...figures,
 });
 
@@ -45,7 +46,48 @@ describe('model quality in words', () => {
     );
     assert.match(quality.explanation, /^Cross-validation named 8 of 9 held-out photos right: /, 'a count, no percent');
     assert.match(quality.explanation, /scans at the till come on other days, in other light/);
-    assert.match(quality.explanation, /at least 90 % sure: expect about 5 in 10 of them to be named\.$/);
+    assert.match(
+      quality.explanation,
+      /at least 90 % sure: expect about 5 in 10 of them to be named \(an estimate: no scan confirmed at the till has been sent yet\)\.$/,
+    );
+  });
+
+  it("says what the till's confirmed scans measured, as counts with an upper bound on the wrong ones", () => {
+    const tillScans = {
+      ofProducts: 24,
+      namedRight: 20,
+      namedWrong: 1,
+      ofNone: 3,
+      namedAsProduct: 0,
+      wrongUpTo: 0.183,
+      unknownShareFrom: 'scans' as const,
+    };
+    const quality = describeQuality(
+      shop({
+        products: [product('Tea', 0.9), product('Soap', 0.8), product('Oil', 0.7)],
+        till: { named: 20 / 24, wrong: 0.04, unknownShare: 0.11 },
+        tillScans,
+      }),
+    );
+    assert.equal(
+      quality.explanation,
+      "Cross-validation named 9 of 9 held-out photos right: each was named, among the shop's products, by a model " +
+        "trained without it. Measured on 27 scans the till's cashiers confirmed, each judged at the till's threshold " +
+        'by a model that did not learn from it: 20 of 24 scans of these products named right and 1 as another ' +
+        'product; 0 of 3 scans of other things named as a product (1 wrong in 27: at most 18 % of scans like these ' +
+        'are named wrongly, with 95 % confidence).',
+    );
+    const onlyNone = describeQuality(
+      shop({
+        products: [product('Tea', 0.9), product('Soap', 0.8), product('Oil', 0.7)],
+        till: { named: 0.5, wrong: 0.01, unknownShare: 1 },
+        tillScans: { ...tillScans, ofProducts: 0, namedRight: 0, namedWrong: 0 },
+      }),
+    );
+    assert.match(
+      onlyNone.explanation,
+      /Measured on 3 scans .*: 0 of 3 scans of other things named as a product \(0 wrong in 3:/,
+    );
   });
 
   it('says which products would raise a low estimate and how to photograph them; never "Nothing" then', () => {

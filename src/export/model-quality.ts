@@ -7,6 +7,7 @@
  */
 import { MIN_PHOTOS_PER_PRODUCT, type PhotoFinding } from '../training/advice';
 import { CLIENT_THRESHOLD } from '../training/ml';
+import type { TillScanFigures } from './teachable-machine-format';
 
 /** One product's figures, as the cross-validation and the gate measured them. */
 export interface ProductFigures {
@@ -29,6 +30,8 @@ export interface QualityFigures {
   lookAlikes: { names: [string, string] }[];
   /** Products with too few usable photos, or photos that copy another. */
   photoFindings: PhotoFinding[];
+  /** What the till's confirmed scans measured (null: none were sent; the till's figures are then estimates). */
+  tillScans: TillScanFigures | null;
 }
 
 /** What a model will do, in words: the same text wherever it is shown. */
@@ -86,18 +89,40 @@ function unmeasuredReason(products: ProductFigures[]): string {
     : 'every product needs at least 3 photos';
 }
 
-function explanation({ products, till }: QualityFigures): string {
+function explanation({ products, till, tillScans }: QualityFigures): string {
   const scans = products.reduce((sum, p) => sum + p.scans, 0);
   const right = products.reduce((sum, p) => sum + p.namedRight, 0);
-  if (!scans) return 'No photo could be held out to check the model: every product needs at least 3 photos.';
+  const measured = tillScans ? ` ${scanSentence(tillScans)}` : '';
+  if (!scans) return `No photo could be held out to check the model: every product needs at least 3 photos.${measured}`;
   const crossValidation =
     `Cross-validation named ${right} of ${scans} held-out photos right${scans >= 20 ? ` (${percent(right / scans)})` : ''}: ` +
     `each was named, among the shop's products, by a model trained without it.`;
-  if (!till) return crossValidation;
+  if (!till || tillScans) return `${crossValidation}${measured}`;
   return (
     `${crossValidation} Those photos were taken on the same occasions as the others; scans at the till come on ` +
     `other days, in other light, and the till names a product only when the model is at least ` +
-    `${percent(CLIENT_THRESHOLD)} sure: expect ${aboutInTen(till.named)} of them to be named.`
+    `${percent(CLIENT_THRESHOLD)} sure: expect ${aboutInTen(till.named)} of them to be named (an estimate: no ` +
+    `scan confirmed at the till has been sent yet).`
+  );
+}
+
+/** What the till's confirmed scans measured, as counts. */
+function scanSentence(scans: TillScanFigures): string {
+  const all = scans.ofProducts + scans.ofNone;
+  const wrong = scans.namedWrong + scans.namedAsProduct;
+  const parts = [
+    ...(scans.ofProducts
+      ? [
+          `${scans.namedRight} of ${count(scans.ofProducts, 'scan')} of these products named right and ` +
+            `${scans.namedWrong} as another product`,
+        ]
+      : []),
+    ...(scans.ofNone ? [`${scans.namedAsProduct} of ${scans.ofNone} scans of other things named as a product`] : []),
+  ];
+  return (
+    `Measured on ${count(all, 'scan')} the till's cashiers confirmed, each judged at the till's threshold by a model ` +
+    `that did not learn from it: ${parts.join('; ')} (${wrong} wrong in ${all}: at most ` +
+    `${percent(scans.wrongUpTo)} of scans like these are named wrongly, with 95 % confidence).`
   );
 }
 

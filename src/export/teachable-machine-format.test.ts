@@ -37,6 +37,7 @@ describe('Teachable Machine format', () => {
         negativeBank: null,
         lookAlikes: [],
         advice: [],
+        tillScans: null,
       },
       quality: { headline: 'Two products.', explanation: 'Measured.', advice: ['Nothing.'] },
       baseModel: { url: 'file:///m/model.json', sha256: 'f00' },

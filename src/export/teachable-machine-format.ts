@@ -71,6 +71,25 @@ export interface RecognitionMetadata {
   negativeBank: { photos: number; classesLeftOut: string[] } | null;
   lookAlikes: { products: [string, string]; names: [string, string]; confusions: number; advice: string }[];
   advice: string[];
+  /**
+   * The till's confirmed scans the model learnt from, and what they measured at its gate, each judged by a head that
+   * did not train on it (null: no scans were sent, and the estimates above come from cross-validation).
+   */
+  tillScans: TillScanFigures | null;
+}
+
+export interface TillScanFigures {
+  /** Scans of the shop's products: named right, named as another product. */
+  ofProducts: number;
+  namedRight: number;
+  namedWrong: number;
+  /** Scans confirmed as none of the products, and how many were named as one. */
+  ofNone: number;
+  namedAsProduct: number;
+  /** Upper end of the 95 % interval of the share of all these scans named wrongly. */
+  wrongUpTo: number;
+  /** Where the unknown share comes from: the scans (those confirmed as none), or the job or setting. */
+  unknownShareFrom: 'scans' | 'stated';
 }
 
 export interface MetadataInput {

@@ -292,7 +292,7 @@ export class JobProcessor {
     const dataset = await this.datasets.fromManifest(manifest, workDir, onDownload, target.policy, stop);
     const downloading = secondsSince(started);
     this.logger.log(
-      `dataset ready in ${downloading} s: ${dataset.images.length} photos of ${dataset.labels.length} products, ${dataset.skipped.length} skipped`,
+      `dataset ready in ${downloading} s: ${dataset.images.length} photos of ${dataset.labels.length} products, ${dataset.scans?.length ?? 0} of the till's scans, ${dataset.skipped.length} skipped`,
     );
     this.logSkips(dataset.skipped);
     this.writeSkips(job.id, toSkips(dataset.skipped, []));

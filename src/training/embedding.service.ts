@@ -4,7 +4,13 @@ import { Injectable } from '@nestjs/common';
 import { FinalError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingCache } from './embedding-cache';
-import type { Dataset, DatasetImage, SkippedImage } from '../dataset/dataset.types';
+import {
+  SCANS_OF_NONE,
+  type Dataset,
+  type DatasetImage,
+  type DatasetScan,
+  type SkippedImage,
+} from '../dataset/dataset.types';
 import { MAX_IMAGE_BYTES, type View } from '../dataset/preprocess';
 import { sharedFloat32Array, type BaseModelFiles, type TrainingSet } from './ml';
 import { sha256Hex, viewsForPhoto } from './recipe';
@@ -30,12 +36,25 @@ export interface EmbeddedDataset {
   /** The photos that made it, in row order (each has `viewsPerPhoto` rows). */
   images: DatasetImage[];
   skipped: SkippedImage[];
+  /**
+   * The store `set` is the first rows of, with the till's confirmed scans after the photos (each scan's rows: its
+   * views, as a photo's).
+   */
+  store: Float32Array;
+  /** The scans that could be embedded, with their rows in `store`. */
+  scans: EmbeddedScan[];
   /** Photos whose embeddings all came from the cache. */
   cachedImages: number;
   /** Views (rows) that came from the cache. */
   cachedViews: number;
   /** Forward passes actually run. */
   embeddedViews: number;
+}
+
+export interface EmbeddedScan {
+  scan: DatasetScan;
+  /** Rows of the store, the centre view first. */
+  rows: number[];
 }
 
 export type EmbeddingProgress = (done: number, total: number) => void;
@@ -59,9 +78,30 @@ export class EmbeddingService {
     onProgress?: EmbeddingProgress,
     cancel?: AbortSignal,
   ): Promise<EmbeddedDataset> {
-    const run = await this.embedImages(dataset.images, baseModel, onProgress, cancel);
+    const scans = dataset.scans ?? [];
+    const run = await this.embedImages([...dataset.images, ...scans], baseModel, onProgress, cancel);
+    const embeddedScans: EmbeddedScan[] = [];
+    const scanSkipped: SkippedImage[] = [];
+    scans.forEach((scan, i) => {
+      const index = dataset.images.length + i;
+      const failure = run.failures.get(index);
+      if (failure === undefined)
+        embeddedScans.push({
+          scan,
+          rows: Array.from({ length: ROWS_PER_PHOTO }, (_, v) => index * ROWS_PER_PHOTO + v),
+        });
+      else {
+        run.failures.delete(index);
+        const label = scan.label === null ? SCANS_OF_NONE : dataset.labels[scan.label].id;
+        scanSkipped.push({ label, name: scan.name, reason: failure });
+      }
+    });
+    const photos = trainingSetOf(dataset, run.embeddings, run.failures);
     return {
-      ...trainingSetOf(dataset, run.embeddings, run.failures),
+      ...photos,
+      skipped: [...photos.skipped, ...scanSkipped],
+      store: run.embeddings,
+      scans: embeddedScans,
       cachedImages: run.cachedImages,
       cachedViews: run.cachedViews,
       embeddedViews: run.embeddedViews,
@@ -91,7 +131,7 @@ export class EmbeddingService {
 
   /** Embeds the recipe's views of every photo (row i·ROWS_PER_PHOTO + slot), streaming, cache first. */
   private async embedImages(
-    images: DatasetImage[],
+    images: Pick<DatasetImage, 'name' | 'path'>[],
     baseModel: BaseModelFiles,
     onProgress?: EmbeddingProgress,
     cancel?: AbortSignal,
@@ -198,7 +238,8 @@ export class EmbeddingService {
 
 /**
  * The training set of the photos that did not fail, from the embedding store (ROWS_PER_PHOTO rows per photo of
- * `dataset.images`, in order), which it keeps: the failed photos' rows are squeezed out in place.
+ * `dataset.images`, in order, first), which it keeps: the failed photos' rows are squeezed out in place (rows after
+ * the photos', the scans', stay where they are).
  */
 export function trainingSetOf(dataset: Dataset, embeddings: Float32Array, failures: Map<number, string>) {
   const kept = dataset.images.map((_, i) => i).filter((i) => !failures.has(i));

@@ -18,6 +18,7 @@ import {
   type KnownScan,
   type TrainingSet,
 } from './ml';
+import { crossFitScans, measureOnScans, type ConfirmedScan, type ScanMeasurement, type ScanScores } from './till-scans';
 
 /** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
 export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
@@ -164,11 +165,21 @@ export interface GatedHead {
   head: HeadWeights;
   gate: GateChoice;
   crossValidation: CrossValidation;
+  /** With the till's confirmed scans: what the scans held out of the heads that scored them show at the gate. */
+  tillScans?: ScanMeasurement;
+}
+
+/** The till's confirmed scans, in the store the shop's photos are in (see till-scans.ts). */
+export interface ScansToLearn {
+  store: Float32Array;
+  scans: ConfirmedScan[];
 }
 
 /**
  * Trains the head on all of `data` and, at the same time, the cross-validation folds that choose its gate; returns
- * the head with the gate baked in.
+ * the head with the gate baked in. With the till's confirmed scans, the head trains on them too, and the gate is
+ * chosen on the scans (each scored by a head that did not train on it) and cross-validation's scans together: the
+ * scans update what cross-validation alone would choose (`options` are then scanGateOptions).
  */
 export async function trainGatedHead(
   data: TrainingSet,
@@ -176,13 +187,60 @@ export async function trainGatedHead(
   folds: { count: number; seed: number },
   options: GateOptions,
   train: TrainHead,
+  till?: ScansToLearn,
 ): Promise<GatedHead> {
-  const [report, crossValidation] = await Promise.all([
-    train(data, recipe),
+  const [whole, crossValidation] = await Promise.all([
+    till?.scans.length
+      ? crossFitScans(data, till.store, till.scans, recipe, train)
+      : train(data, recipe).then((report) => ({ report, heldOut: undefined })),
     crossValidate(data, recipe, folds.count, folds.seed, train),
   ]);
-  const gate = chooseGateScale(crossValidation.known, crossValidation.unknown, options);
-  return { report, head: scaledHead(report.weights, gate.scale), gate, crossValidation };
+  const { report, heldOut } = whole;
+  const { gate, tillScans } = chooseGate(crossValidation, options, heldOut);
+  return { report, head: scaledHead(report.weights, gate.scale), gate, crossValidation, tillScans };
+}
+
+/**
+ * The gate from cross-validation's scans and, when there are, the till's scans held out of the heads that scored
+ * them, pooled; with the scans, what they measured at it.
+ */
+export function chooseGate(
+  crossValidation: CrossValidation,
+  options: GateOptions,
+  heldOut?: ScanScores,
+): { gate: GateChoice; tillScans?: ScanMeasurement } {
+  const pooled = chooseGateScale(
+    [...(heldOut?.known ?? []), ...crossValidation.known],
+    [...(heldOut?.unknown ?? []), ...crossValidation.unknown],
+    options,
+  );
+  if (!heldOut) return { gate: pooled };
+  const tillScans = measureOnScans(heldOut, pooled.scale, options.unknownShare);
+  return { gate: { ...pooled, ...estimatesFromScans(tillScans, crossValidation, pooled) }, tillScans };
+}
+
+/**
+ * With the till's scans, what the till will do is what the scans measured at the gate (the pooled choice mixes in
+ * cross-validation's photos, taken on the day of enrolment), and cross-validation's figures are its own: products'
+ * estimates scale theirs by the same ratio as without scans (model-card.ts).
+ */
+function estimatesFromScans(scans: ScanMeasurement, cv: CrossValidation, pooled: GateChoice): Partial<GateChoice> {
+  const { scale } = pooled;
+  const share = scans.unknownShare;
+  const atGate = (count: number, total: number) => (total ? count / total : null);
+  const cvRight = atGate(cv.known.filter((s) => s.correct && s.scale <= scale).length, cv.known.length);
+  const cvKnownWrong = atGate(cv.known.filter((s) => !s.correct && s.scale <= scale).length, cv.known.length);
+  const cvUnknownNamed = atGate(cv.unknown.filter((s) => s <= scale).length, cv.unknown.length);
+  // What the scans lack (none confirmed as none, say), cross-validation stands in for.
+  const knownWrong = atGate(scans.namedWrongKnown, scans.known) ?? cvKnownWrong ?? 0;
+  const unknownNamed = atGate(scans.namedNone, scans.none) ?? cvUnknownNamed ?? 0;
+  return {
+    estimatedCorrectAccept: atGate(scans.namedRight, scans.known) ?? pooled.estimatedCorrectAccept,
+    estimatedFalseAccept: (1 - share) * knownWrong + share * unknownNamed,
+    crossValidatedCorrectAccept: cvRight,
+    crossValidatedFalseAccept:
+      cvKnownWrong === null || cvUnknownNamed === null ? null : (1 - share) * cvKnownWrong + share * cvUnknownNamed,
+  };
 }
 
 /** The head with its logits multiplied by `scale` (the output layer has no bias, so scaling its kernel does it). */

@@ -5,11 +5,12 @@ import { AppConfig } from '../config/app-config';
 import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from '../dataset/dataset.types';
 import { photoFindings, type PhotoFinding, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
-import { EmbeddingService, type EmbeddedDataset } from './embedding.service';
+import { EmbeddingService, type EmbeddedDataset, type EmbeddedScan } from './embedding.service';
 import { type BaseModelFiles, type HeadRecipe, type LinearHeadRecipe, type NegativeSet, type TrainingSet } from './ml';
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { medianPhotosPerProduct, trainGatedHead, type GatedHead } from './recognition';
+import { measuredUnknownShare, scanGateOptions, type ConfirmedScan } from './till-scans';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { MlWorkerPoolService } from './ml-worker-pool.service';
 
@@ -23,7 +24,7 @@ export interface TrainRequest {
   dataset: Dataset;
   /** Overrides BASE_MODEL_URL. */
   baseModel?: string;
-  /** Overrides RECOGNITION_UNKNOWN_SHARE. */
+  /** Overrides RECOGNITION_UNKNOWN_SHARE (the till's scans override both when some were confirmed as none). */
   unknownShare?: number;
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
@@ -54,7 +55,11 @@ export interface TrainingResult {
   /** Products with few photos, or photos that copy another. */
   photoFindings: PhotoFinding[];
   targetFalseAccept: number;
+  /** The share of unknown scans the gate was chosen for, and where it comes from. */
   unknownShare: number;
+  unknownShareSource: 'stated' | 'scans';
+  /** The till's confirmed scans the model learnt from (gated.tillScans says what they measured). */
+  scans: number;
   baseModel: BaseModelFiles;
   cachedImages: number;
   /** Views read from the embedding cache (the self-check's refusal depends on it). */
@@ -102,17 +107,21 @@ export class TrainerService {
     const embedded = await timed('embedding', () =>
       this.embeddings.embed(request.dataset, baseModel, (done, total) => onProgress('embedding', done / total), cancel),
     );
-    const { set: shopSet, labels, dropped } = keepLabelsWithPhotos(request.dataset, embedded);
+    const { set: shopSet, labels, dropped, newIndex } = keepLabelsWithPhotos(request.dataset, embedded);
     const { negatives, leftOut } = bank.bank
       ? bankWithoutShopProducts(bank.bank, shopSet)
       : { negatives: null, leftOut: [] };
     const set = { ...shopSet, negatives: negatives ?? undefined };
     const recipe = DEFAULT_RECIPE;
-    const unknownShare = request.unknownShare ?? this.config.RECOGNITION_UNKNOWN_SHARE;
-    // The exported head trains on every photo; the cross-validation folds (heads trained without some products and
-    // photos) choose its gate and measure it. All run at once, as many as there are workers.
+    const scans = confirmedScans(embedded.scans, newIndex);
+    const measuredShare = measuredUnknownShare(scans.kept);
+    const unknownShare = measuredShare ?? request.unknownShare ?? this.config.RECOGNITION_UNKNOWN_SHARE;
+    const maxFalseAccept = this.config.RECOGNITION_MAX_FALSE_ACCEPT;
+    // The exported head trains on every photo (and scan); the cross-validation folds (heads trained without some
+    // products and photos) and, with scans, two heads trained on half of them each choose its gate and measure it.
+    // All run at once, as many as there are workers.
     const trained = await timed('training', () => {
-      const trainings = 1 + GATE_FOLDS;
+      const trainings = 1 + GATE_FOLDS + (scans.kept.length ? 2 : 0);
       const done = new Array<number>(trainings).fill(0);
       let next = 0;
       const train = (data: TrainingSet, r: HeadRecipe, scanRows?: Int32Array) => {
@@ -126,12 +135,17 @@ export class TrainerService {
           cancel,
         );
       };
-      const options = gateOptions(
-        medianPhotosPerProduct(shopSet),
-        this.config.RECOGNITION_MAX_FALSE_ACCEPT,
-        unknownShare,
+      const options = scans.kept.length
+        ? scanGateOptions(maxFalseAccept, unknownShare)
+        : gateOptions(medianPhotosPerProduct(shopSet), maxFalseAccept, unknownShare);
+      return trainGatedHead(
+        set,
+        recipe,
+        { count: GATE_FOLDS, seed: GATE_SEED },
+        options,
+        train,
+        scans.kept.length ? { store: embedded.store, scans: scans.kept } : undefined,
       );
-      return trainGatedHead(set, recipe, { count: GATE_FOLDS, seed: GATE_SEED }, options, train);
     });
     const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));
     return {
@@ -143,14 +157,24 @@ export class TrainerService {
       warnings: [
         ...request.dataset.warnings,
         ...(bank.unavailable ? [`trained without the negative bank: ${bank.unavailable}`] : []),
+        ...scans.warnings,
+        ...(scans.kept.length && measuredShare === null
+          ? [
+              `no scan was confirmed as none of the products: the gate assumes that ${Math.round(unknownShare * 100)} % ` +
+                `of the till's scans show things the shop does not sell (send the scans the cashier confirmed as ` +
+                `none, and the share is measured)`,
+            ]
+          : []),
       ],
       gated: trained,
       recipe,
       negatives,
       bankClassesLeftOut: leftOut,
       photoFindings: photoFindings(shopSet, productLabels),
-      targetFalseAccept: this.config.RECOGNITION_MAX_FALSE_ACCEPT,
+      targetFalseAccept: maxFalseAccept,
       unknownShare,
+      unknownShareSource: measuredShare === null ? 'stated' : 'scans',
+      scans: scans.kept.length,
       baseModel,
       cachedImages: embedded.cachedImages,
       cachedViews: embedded.cachedViews,
@@ -179,7 +203,20 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
     );
   }
   const set = { ...embedded.set, labels: embedded.set.labels.map((l) => newIndex.get(l)!), classCount: labels.length };
-  return { set, labels, dropped };
+  return { set, labels, dropped, newIndex };
+}
+
+/** The embedded scans in the model's class numbering; scans of a product dropped for want of photos are left out. */
+function confirmedScans(scans: EmbeddedScan[], newIndex: Map<number, number>) {
+  const kept: ConfirmedScan[] = [];
+  let leftOut = 0;
+  for (const { scan, rows } of scans) {
+    const label = scan.label === null ? -1 : newIndex.get(scan.label);
+    if (label === undefined) leftOut++;
+    else kept.push({ rows, label });
+  }
+  const warnings = leftOut ? [`${leftOut} scan(s) left out: their product has no usable photo`] : [];
+  return { kept, warnings };
 }
 
 /** Up to 20 names, then how many more. */

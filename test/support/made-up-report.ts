@@ -39,6 +39,7 @@ export async function madeUpReport(products: number, photos: number): Promise<Re
       },
     ],
     advice: [`${names[products - 1]} has only ${photos} usable photos: add more`],
+    tillScans: null,
   };
   const confusion = names.map((_, i) => names.map((__, j) => (i === j ? photos - 1 : i + j === 1 ? 1 : 0)));
   return {
@@ -65,6 +66,7 @@ export async function madeUpReport(products: number, photos: number): Promise<Re
         till: { named: 0.42, wrong: 0.015, unknownShare: 0.1 },
         lookAlikes: recognition.lookAlikes,
         photoFindings: [{ name: names[products - 1], usable: photos, copies: 0 }],
+        tillScans: null,
       }),
       recipe: { kind: 'linear', l2: 2, description: 'a linear softmax head, L2 penalty 2 divided by the products' },
       inputRange: 'tm',

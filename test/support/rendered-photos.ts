@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { DEMO_PHOTO_LIST } from '../../src/demo/demo';
+import { DEMO_PHOTO_LIST, DEMO_SCAN_LIST } from '../../src/demo/demo';
 import { photoClass, readPhotoList } from '../../src/dataset/public-dataset';
 import { loadBankDefinition } from '../../src/training/negative-bank/negative-bank';
 import { mulberry32 } from '../../src/training/ml/training-set';
@@ -164,7 +164,11 @@ async function renderedOnce(name: string, write: (dir: string) => Promise<void>)
  * GROCERY_DATASET_URL names in tests.
  */
 export async function renderedGroceryDataset(): Promise<string> {
-  const lists = await Promise.all([loadBankDefinition(), readPhotoList(DEMO_PHOTO_LIST)]);
+  const lists = await Promise.all([
+    loadBankDefinition(),
+    readPhotoList(DEMO_PHOTO_LIST),
+    readPhotoList(DEMO_SCAN_LIST),
+  ]);
   const key = createHash('sha256')
     .update(lists.map((l) => l.sha256).join())
     .digest('hex');
