@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The command-line trainer (`npm run train`): trains a model from a photo folder or a manifest, no service needed. */
 import 'reflect-metadata';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,9 +18,11 @@ import { DatasetError, type Dataset } from './dataset/dataset.types';
 import { count, qualityLines } from './export/model-quality';
 import { ExportModule } from './export/export.module';
 import { ExportService, type PublishedModel } from './export/export.service';
+import { headOfPublishedModel } from './export/published-head';
 import { REPORT_FILE } from './export/report';
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './export/teachable-machine-format';
 import { BaseModelService } from './training/base-model.service';
+import type { PreviousModel } from './training/till-scans';
 import { BaseModelError, type DownloadProgress } from './training/ml';
 import { secondsSince } from './common/stage-timing';
 import { TrainerService, type ProgressListener } from './training/trainer.service';
@@ -35,6 +37,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --scans DIR           the till's confirmed scans: one sub-folder per product, named as its label (the
                         folder name with --images, the productId with --manifest); the newest are kept
   --scans-none DIR      scans the cashier confirmed as none of the products (photos in DIR itself)
+  --previous-model DIR  the model the till has been running (a folder this CLI wrote): on the scans taken since
+                        it was trained, it is compared with the new one
   --out DIR             where model.json, weights.bin, metadata.json and report.html are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
@@ -54,6 +58,7 @@ export interface CliOptions {
   manifest?: string;
   scans?: string;
   scansNone?: string;
+  previousModel?: string;
   out: string;
   baseModel?: string;
   unknownShare?: number;
@@ -82,6 +87,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
         manifest: { type: 'string' },
         scans: { type: 'string' },
         'scans-none': { type: 'string' },
+        'previous-model': { type: 'string' },
         out: { type: 'string' },
         'base-model': { type: 'string' },
         'unknown-share': { type: 'string' },
@@ -127,6 +133,7 @@ export function parseCliArgs(argv: string[]): CliOptions | FetchModelsOptions | 
     manifest: values.manifest as string | undefined,
     scans: values.scans as string | undefined,
     scansNone: values['scans-none'] as string | undefined,
+    previousModel: values['previous-model'] as string | undefined,
     out: path.resolve(values.out as string),
     baseModel: values['base-model'] as string | undefined,
     unknownShare,
@@ -224,6 +231,20 @@ async function loadDataset(
   );
 }
 
+/** --previous-model: the head of a model this CLI (or the service) wrote into `dir`. */
+async function readPreviousModel(dir: string): Promise<PreviousModel> {
+  const read = (file: string) =>
+    readFile(path.join(dir, file)).catch((err: NodeJS.ErrnoException) => {
+      throw new DatasetError(`cannot read the previous model's ${file} in ${dir}: ${err.code ?? err}`);
+    });
+  const [modelJson, weightsFile, metadata] = await Promise.all([MODEL_FILE, WEIGHTS_FILE, METADATA_FILE].map(read));
+  try {
+    return headOfPublishedModel({ modelJson, weightsFile, metadata });
+  } catch (err) {
+    throw new DatasetError(`the previous model in ${dir} cannot be read: ${(err as Error).message}`);
+  }
+}
+
 function printSummary(summary: PublishedModel, options: CliOptions): void {
   if (options.json) {
     process.stdout.write(
@@ -316,12 +337,17 @@ export async function runCli(argv: string[]): Promise<number> {
     const downloading = options.manifest ? { downloading: secondsSince(started) } : {};
     // Resolved before the training, so that a first download shows its own bar (the training finds it resolved).
     await baseModels.get(options.baseModel, progress.download);
-    const trained = await app
-      .get(TrainerService)
-      .train(
-        { dataset, baseModel: options.baseModel, unknownShare: options.unknownShare, secondsPerStage: downloading },
-        progress.listener,
-      );
+    const previousModel = options.previousModel ? await readPreviousModel(options.previousModel) : undefined;
+    const trained = await app.get(TrainerService).train(
+      {
+        dataset,
+        baseModel: options.baseModel,
+        unknownShare: options.unknownShare,
+        previousModel,
+        secondsPerStage: downloading,
+      },
+      progress.listener,
+    );
     const summary = await app
       .get(ExportService)
       .publish(

@@ -44,6 +44,7 @@ describe('CLI arguments', () => {
       manifest: undefined,
       scans: undefined,
       scansNone: undefined,
+      previousModel: undefined,
       out: path.resolve('x'),
       baseModel: undefined,
       unknownShare: 0.25,
@@ -326,6 +327,27 @@ describe('CLI end to end', () => {
     assert.equal(before.recognition.tillScans, null);
     assert.equal(before.recognition.unknownShare, 0.1);
     assert.match(before.quality.explanation, /an estimate: no scan confirmed at the till has been sent yet/);
+
+    // The scans taken since that model: both models on them.
+    const later = new Date(Date.parse(before.timeStamp) + 60_000);
+    for (const dir of [...products.map((p) => path.join(scans, p)), none])
+      for (const file of await fs.readdir(dir)) await fs.utimes(path.join(dir, file), later, later);
+    const compared = path.join(work, 'model-compared');
+    await run(
+      process.execPath,
+      [CLI, '--images', shopDir, '--scans', scans, '--scans-none', none, '--previous-model', plain, '--out', compared],
+      { env: env() },
+    );
+    const after = JSON.parse(await fs.readFile(path.join(compared, 'metadata.json'), 'utf8'));
+    const since = after.recognition.tillScans.sincePrevious;
+    assert.equal(since.trainingId, before.trainingId);
+    assert.equal(since.thisModel.ofProducts, 25);
+    assert.equal(since.previousModel.ofNone, 15, 'the scans confirmed as none, all taken since');
+    assert.match(after.quality.explanation, /Of the 40 scans taken since the last model \(trained /);
+    await assert.rejects(
+      run(process.execPath, [CLI, '--images', shopDir, '--previous-model', work, '--out', compared], { env: env() }),
+      /cannot read the previous model's model\.json in /,
+    );
   });
 
   it('exits 2 with the usage on a bad command line, and 1 with a clear message on bad input', async () => {

@@ -91,9 +91,12 @@ describe('npm run demo', () => {
     assert.equal(metadata.labels.length, 5);
     assert.equal(metadata.recognition.tillScans.ofProducts, 39, 'the model written is the second');
     assert.equal(metadata.recognition.tillScans.ofNone, 10);
+    // What changed: both models on the 49 scans taken since the first one.
+    assert.equal(metadata.recognition.tillScans.sincePrevious.thisModel.ofProducts, 39);
+    assert.equal(metadata.recognition.tillScans.sincePrevious.previousModel.ofNone, 10);
     assert.match(
-      stdout,
-      /^What the till's scans changed: scans of the shop's products named \d+ % → \d+ %, scans named wrongly \d+ % → \d+ %/m,
+      metadata.quality.explanation,
+      /Of the 49 scans taken since the last model \(trained \d{4}-\d\d-\d\d; /,
     );
     assert.ok(metadata.recognition.negativeBank, 'trained with the negative bank');
     for (const file of ['model.json', 'weights.bin']) assert.ok(existsSync(path.join(work, 'model', file)), file);

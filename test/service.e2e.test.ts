@@ -257,6 +257,26 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
       await fetch(`${service.url}${job.reportUrl}`, { headers: { authorization: `Bearer ${SERVICE_TOKEN}` } })
     ).text();
     assert.ok(html.includes(escapeHtml(metadata.quality.explanation)), 'the report says what the scans measured');
+    assert.equal(figures.sincePrevious, null, 'the first model of the channel: nothing to compare with');
+
+    // The next training: the scans taken since compare this model with the one the till has been running.
+    const later = Date.now() + 1000;
+    const recent = scans
+      .slice(0, known.length + none)
+      .map((scan, i) => ({ ...scan, assetId: `recent-${i}`, takenAt: new Date(later + i).toISOString() }));
+    backend.scans.set('scans', [...scans.slice(0, 2), ...recent]);
+    const next = await api.finished((await api.train('scans')).body.jobId);
+    assert.equal(next.state, 'completed', next.error);
+    const since = next.metrics.recognition.tillScans.sincePrevious;
+    assert.equal(since.trainingId, job.metrics.trainingId);
+    assert.equal(since.thisModel.ofProducts, known.length, 'only the scans taken since the last model');
+    assert.equal(since.previousModel.ofNone, none);
+    const { namedRight, namedWrong } = since.previousModel;
+    assert.ok(namedRight + namedWrong <= known.length);
+    assert.match(
+      next.metrics.quality.explanation,
+      new RegExp(`Of the ${known.length + none} scans taken since the last model \\(trained \\d{4}-\\d\\d-\\d\\d; `),
+    );
   });
 
   it('lists jobs by channel and state, newest first', async () => {

@@ -10,6 +10,7 @@ import { AddJobInputRange1764374400000 } from './migrations/1764374400000-add-jo
 import { CreateTrainedModel1764460800000 } from './migrations/1764460800000-create-trained-model';
 import { AddJobUnknownShare1764547200000 } from './migrations/1764547200000-add-job-unknown-share';
 import { CreateJobReport1764633600000 } from './migrations/1764633600000-create-job-report';
+import { CreateChannelModel1764720000000 } from './migrations/1764720000000-create-channel-model';
 
 /** Migrations are listed here, not globbed, so compiled and TypeScript runs see the same set. */
 export const MIGRATIONS = [
@@ -19,6 +20,7 @@ export const MIGRATIONS = [
   CreateTrainedModel1764460800000,
   AddJobUnknownShare1764547200000,
   CreateJobReport1764633600000,
+  CreateChannelModel1764720000000,
 ];
 
 /**

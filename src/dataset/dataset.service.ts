@@ -114,7 +114,9 @@ export class DatasetService {
       const scan = manifest.scans[index];
       const name = `scan ${scan.assetId}`;
       const label = scan.productId === null ? null : labelOf.get(scan.productId)!;
-      if (outcome.file) dataset.scans!.push({ label, name, path: outcome.file });
+      const takenAt = scan.takenAt === null ? NaN : Date.parse(scan.takenAt);
+      if (outcome.file)
+        dataset.scans!.push({ label, name, path: outcome.file, takenAt: Number.isNaN(takenAt) ? null : takenAt });
       else dataset.skipped.push({ label: scan.productId ?? SCANS_OF_NONE, name, reason: outcome.reason });
     });
     return dataset;

@@ -26,6 +26,8 @@ export interface DatasetScan {
   /** How the scan is named in reports. */
   name: string;
   path: string;
+  /** When the till took it (ms since 1970; null: unknown). */
+  takenAt: number | null;
 }
 
 /** How a scan confirmed as none of the products is listed among the skipped photos. */

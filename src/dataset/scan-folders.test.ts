@@ -10,6 +10,8 @@ import { readScanFolders } from './scan-folders';
 
 /** Seconds since the epoch of the oldest file; each file's minute is added to it. */
 const EPOCH = 1_714_550_400;
+/** A file's modification time as a scan's takenAt (ms). */
+const at = (minute: number) => (EPOCH + minute * 60) * 1000;
 
 describe('scan folders', () => {
   let root: string;
@@ -52,11 +54,26 @@ describe('scan folders', () => {
   it('reads scans of known products and of none, newest first, leaving out a folder that names no product', async () => {
     const { scans, warnings } = await readScanFolders(labels, path.join(root, 'scans'), path.join(root, 'none'));
     assert.deepEqual(scans, [
-      { label: 0, name: `scan ${path.join('apple', 'a2.jpg')}`, path: path.join(root, 'scans', 'apple', 'a2.jpg') },
-      { label: null, name: 'scan n1.jpg (none)', path: path.join(root, 'none', 'n1.jpg') },
-      { label: 1, name: `scan ${path.join('pear', 'p1.jpg')}`, path: path.join(root, 'scans', 'pear', 'p1.jpg') },
-      { label: null, name: 'scan n2.jpg (none)', path: path.join(root, 'none', 'n2.jpg') },
-      { label: 0, name: `scan ${path.join('apple', 'a1.jpg')}`, path: path.join(root, 'scans', 'apple', 'a1.jpg') },
+      {
+        label: 0,
+        name: `scan ${path.join('apple', 'a2.jpg')}`,
+        path: path.join(root, 'scans', 'apple', 'a2.jpg'),
+        takenAt: at(7),
+      },
+      { label: null, name: 'scan n1.jpg (none)', path: path.join(root, 'none', 'n1.jpg'), takenAt: at(6) },
+      {
+        label: 1,
+        name: `scan ${path.join('pear', 'p1.jpg')}`,
+        path: path.join(root, 'scans', 'pear', 'p1.jpg'),
+        takenAt: at(5),
+      },
+      { label: null, name: 'scan n2.jpg (none)', path: path.join(root, 'none', 'n2.jpg'), takenAt: at(3) },
+      {
+        label: 0,
+        name: `scan ${path.join('apple', 'a1.jpg')}`,
+        path: path.join(root, 'scans', 'apple', 'a1.jpg'),
+        takenAt: at(1),
+      },
     ]);
     assert.deepEqual(warnings, ['scans of kiwi left out: no product of that name among the photos']);
   });
@@ -76,8 +93,8 @@ describe('scan folders', () => {
     const none = await readScanFolders(labels, undefined, path.join(root, 'none'));
     assert.deepEqual(none, {
       scans: [
-        { label: null, name: 'scan n1.jpg (none)', path: path.join(root, 'none', 'n1.jpg') },
-        { label: null, name: 'scan n2.jpg (none)', path: path.join(root, 'none', 'n2.jpg') },
+        { label: null, name: 'scan n1.jpg (none)', path: path.join(root, 'none', 'n1.jpg'), takenAt: at(6) },
+        { label: null, name: 'scan n2.jpg (none)', path: path.join(root, 'none', 'n2.jpg'), takenAt: at(3) },
       ],
       warnings: [],
     });

@@ -26,7 +26,7 @@ export async function readScanFolders(
       warnings.push(`scans of ${unknown.join(', ')} left out: no product of that name among the photos`);
     for (const image of folder.images) {
       const label = labelOf.get(folder.labels[image.label].id);
-      if (label !== undefined) scans.push({ label, name: `scan ${image.name}`, path: image.path });
+      if (label !== undefined) scans.push({ label, name: `scan ${image.name}`, path: image.path, takenAt: null });
     }
   }
   if (noneDir) {
@@ -40,14 +40,16 @@ export async function readScanFolders(
     } catch (err) {
       throw new DatasetError(`cannot read the scans folder ${noneDir}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
-    for (const file of files) scans.push({ label: null, name: `scan ${file} (none)`, path: path.join(noneDir, file) });
+    for (const file of files)
+      scans.push({ label: null, name: `scan ${file} (none)`, path: path.join(noneDir, file), takenAt: null });
   }
   const times = new Map(
     await Promise.all(
       scans.map(async (s) => [s, (await fs.stat(s.path).catch(() => undefined))?.mtimeMs ?? -Infinity] as const),
     ),
   );
-  const { kept, dropped } = newestScans(scans, (s) => times.get(s)!, labels.length);
+  for (const scan of scans) scan.takenAt = Number.isFinite(times.get(scan)) ? times.get(scan)! : null;
+  const { kept, dropped } = newestScans(scans, (s) => s.takenAt ?? -Infinity, labels.length);
   if (dropped) warnings.push(keptNewestWarning(kept.length, kept.length + dropped));
   return { scans: kept, warnings };
 }

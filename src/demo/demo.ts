@@ -20,14 +20,8 @@ import { ConfigModule } from '../config/config.module';
 import { DatasetModule } from '../dataset/dataset.module';
 import { DatasetService } from '../dataset/dataset.service';
 import { readPhotoList } from '../dataset/public-dataset';
-import {
-  METADATA_FILE,
-  MODEL_FILES,
-  MODEL_FILE,
-  WEIGHTS_FILE,
-  type RecognitionMetadata,
-} from '../export/teachable-machine-format';
-import { percent, qualityLines, type ModelQuality } from '../export/model-quality';
+import { METADATA_FILE, MODEL_FILES, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
+import { qualityLines, type ModelQuality } from '../export/model-quality';
 import { REPORT_FILE } from '../export/report';
 import { ServiceProcess } from './service-process';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
@@ -184,12 +178,14 @@ async function demo(
 
   // At the till, a scan the model is not sure of ends with the barcode: the cashier has confirmed what it was.
   const productOf = new Map(shop.labels.map((label, i) => [label.id, products[i].productId]));
+  // Taken since the first model: the next one says how both name them.
+  const since = Date.now();
   const scans = till.images.map((scan, i) => ({
     assetId: `scan-${i + 1}`,
     url: backend.photoUrl(`till/scan-${i + 1}.jpg`),
     filename: `scan-${i + 1}.jpg`,
     productId: productOf.get(till.labels[scan.label].id) ?? null,
-    takenAt: new Date(Date.now() - (till.images.length - i) * 60_000).toISOString(),
+    takenAt: new Date(since + i).toISOString(),
   }));
   backend.scans.set(CHANNEL, scans);
   const none = scans.filter((s) => s.productId === null).length;
@@ -206,7 +202,7 @@ async function demo(
   );
   say(`7. Done in ${seconds()} s: the backend received both models; the second is written to ${out}/ with its report`);
   say();
-  describeModel(second.metadata, second.view.metrics?.warnings ?? [], out, first.metadata);
+  describeModel(second.metadata, second.view.metrics?.warnings ?? [], out);
   return 0;
 }
 
@@ -286,31 +282,18 @@ async function writeModel(upload: Upload, out: string): Promise<void> {
 
 interface ModelMetadata {
   quality: ModelQuality;
-  recognition: Pick<RecognitionMetadata, 'estimatedCorrectAccept' | 'estimatedFalseAccept' | 'tillScans'>;
 }
 
 /**
- * What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it),
- * and what the till's scans changed since the first model.
+ * What the shop gets, in the model's own words (metadata.json's `quality`, as the report and the job status say it:
+ * with the till's scans, what they measured of this model and of the one before).
  */
-function describeModel(metadata: ModelMetadata, warnings: string[], out: string, before: ModelMetadata): void {
+function describeModel(metadata: ModelMetadata, warnings: string[], out: string): void {
   for (const line of qualityLines(metadata.quality, warnings)) say(line);
-  say();
-  const named = (m: ModelMetadata) => percentOrUnknown(m.recognition.estimatedCorrectAccept);
-  const wrong = (m: ModelMetadata) => percentOrUnknown(m.recognition.estimatedFalseAccept);
-  say(
-    `What the till's scans changed: scans of the shop's products named ${named(before)} → ${named(metadata)}, ` +
-      `scans named wrongly ${wrong(before)} → ${wrong(metadata)} (the first model's figures are estimates from ` +
-      `its photos; the second's were measured on the confirmed scans, each by a model that did not learn from it).`,
-  );
   say();
   say(`The model: ${MODEL_FILES.map((f) => path.join(out, f)).join(', ')}`);
   say(`Its report (every product, what it confuses, what to photograph next): ${path.join(out, REPORT_FILE)}`);
   say('Your own shop: npm run train -- --images ./photos --out ./model (one sub-folder of photos per product)');
-}
-
-function percentOrUnknown(share: number | null): string {
-  return share === null ? 'not measured' : percent(share);
 }
 
 if (require.main === module) {

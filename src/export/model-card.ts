@@ -9,13 +9,14 @@ import { CLIENT_THRESHOLD } from '../training/ml';
 import { describeRecipe, GATE_FOLDS } from '../training/recipe';
 import { photosPerProduct, type CrossValidation } from '../training/recognition';
 import type { TrainingResult } from '../training/trainer.service';
-import { upperBound95 } from '../training/till-scans';
+import { upperBound95, type ScanMeasurement } from '../training/till-scans';
 import { describeQuality, lookAlikeAdvice, photoAdvice, type ProductFigures } from './model-quality';
 import {
   confusionOf,
   type MetadataInput,
   type ModelMetrics,
   type RecognitionMetadata,
+  type ScanCounts,
   type TillScanFigures,
 } from './teachable-machine-format';
 
@@ -170,17 +171,29 @@ function recognitionMetadata(trained: TrainingResult): RecognitionMetadata {
   };
 }
 
-function tillScanFigures({ gated, unknownShareSource }: TrainingResult): TillScanFigures | null {
+function tillScanFigures({ gated, unknownShareSource, sincePrevious }: TrainingResult): TillScanFigures | null {
   const scans = gated.tillScans;
   if (!scans) return null;
+  return {
+    ...scanCounts(scans),
+    wrongUpTo: share(upperBound95(scans.namedWrongKnown + scans.namedNone, scans.known + scans.none), 1),
+    unknownShareFrom: unknownShareSource,
+    sincePrevious: sincePrevious && {
+      trainingId: sincePrevious.trainingId,
+      trainedAt: sincePrevious.trainedAt.toISOString(),
+      thisModel: scanCounts(sincePrevious.thisModel),
+      previousModel: scanCounts(sincePrevious.previousModel),
+    },
+  };
+}
+
+function scanCounts(scans: ScanMeasurement): ScanCounts {
   return {
     ofProducts: scans.known,
     namedRight: scans.namedRight,
     namedWrong: scans.namedWrongKnown,
     ofNone: scans.none,
     namedAsProduct: scans.namedNone,
-    wrongUpTo: share(upperBound95(scans.namedWrongKnown + scans.namedNone, scans.known + scans.none), 1),
-    unknownShareFrom: unknownShareSource,
   };
 }
 

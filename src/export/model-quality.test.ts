@@ -61,6 +61,7 @@ describe('model quality in words', () => {
       namedAsProduct: 0,
       wrongUpTo: 0.183,
       unknownShareFrom: 'scans' as const,
+      sincePrevious: null,
     };
     const quality = describeQuality(
       shop({
@@ -83,6 +84,29 @@ describe('model quality in words', () => {
         till: { named: 0.5, wrong: 0.01, unknownShare: 1 },
         tillScans: { ...tillScans, ofProducts: 0, namedRight: 0, namedWrong: 0 },
       }),
+    );
+    const withPrevious = describeQuality(
+      shop({
+        products: [product('Tea', 0.9), product('Soap', 0.8), product('Oil', 0.7)],
+        till: { named: 20 / 24, wrong: 0.04, unknownShare: 0.11 },
+        tillScans: {
+          ...tillScans,
+          sincePrevious: {
+            trainingId: 't-1',
+            trainedAt: '2026-12-01T09:30:00.000Z',
+            thisModel: { ofProducts: 12, namedRight: 9, namedWrong: 0, ofNone: 2, namedAsProduct: 0 },
+            previousModel: { ofProducts: 12, namedRight: 4, namedWrong: 1, ofNone: 2, namedAsProduct: 1 },
+          },
+        },
+      }),
+    );
+    assert.ok(
+      withPrevious.explanation.endsWith(
+        'Of the 14 scans taken since the last model (trained 2026-12-01; 12 scans of these products and 2 of other ' +
+          'things), this model names 9 right and 0 wrongly, 0 of the other things as a product; the last model ' +
+          'named 4 right and 1 wrongly, 1 of the other things as a product.',
+      ),
+      withPrevious.explanation,
     );
     assert.match(
       onlyNone.explanation,

@@ -7,7 +7,7 @@
  */
 import { MIN_PHOTOS_PER_PRODUCT, type PhotoFinding } from '../training/advice';
 import { CLIENT_THRESHOLD } from '../training/ml';
-import type { TillScanFigures } from './teachable-machine-format';
+import type { ScanCounts, TillScanFigures } from './teachable-machine-format';
 
 /** One product's figures, as the cross-validation and the gate measured them. */
 export interface ProductFigures {
@@ -122,7 +122,27 @@ function scanSentence(scans: TillScanFigures): string {
   return (
     `Measured on ${count(all, 'scan')} the till's cashiers confirmed, each judged at the till's threshold by a model ` +
     `that did not learn from it: ${parts.join('; ')} (${wrong} wrong in ${all}: at most ` +
-    `${percent(scans.wrongUpTo)} of scans like these are named wrongly, with 95 % confidence).`
+    `${percent(scans.wrongUpTo)} of scans like these are named wrongly, with 95 % confidence).` +
+    (scans.sincePrevious ? ` ${previousSentence(scans.sincePrevious)}` : '')
+  );
+}
+
+/** The scans taken since the previous model, as this model and that one named them. */
+function previousSentence(since: NonNullable<TillScanFigures['sincePrevious']>): string {
+  const { thisModel, previousModel } = since;
+  const counts = (c: ScanCounts, verb: string) =>
+    [
+      ...(c.ofProducts ? [`${verb} ${c.namedRight} right and ${c.namedWrong} wrongly`] : []),
+      ...(c.ofNone ? [`${c.namedAsProduct} of the other things as a product`] : []),
+    ].join(', ');
+  const all = thisModel.ofProducts + thisModel.ofNone;
+  const what = [
+    ...(thisModel.ofProducts ? [`${count(thisModel.ofProducts, 'scan')} of these products`] : []),
+    ...(thisModel.ofNone ? [`${thisModel.ofNone} of other things`] : []),
+  ].join(' and ');
+  return (
+    `Of the ${count(all, 'scan')} taken since the last model (trained ${since.trainedAt.slice(0, 10)}; ${what}), this ` +
+    `model ${counts(thisModel, 'names')}; the last model ${counts(previousModel, 'named')}.`
   );
 }
 

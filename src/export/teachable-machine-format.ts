@@ -90,6 +90,25 @@ export interface TillScanFigures {
   wrongUpTo: number;
   /** Where the unknown share comes from: the scans (those confirmed as none), or the job or setting. */
   unknownShareFrom: 'scans' | 'stated';
+  /**
+   * The scans taken since the channel's previous model was trained, as this model (held out) and that one name them
+   * (null: no previous model, or no scan since).
+   */
+  sincePrevious: {
+    trainingId: string;
+    trainedAt: string;
+    thisModel: ScanCounts;
+    previousModel: ScanCounts;
+  } | null;
+}
+
+/** Scans of the products named right and wrongly, and scans confirmed as none named as a product. */
+export interface ScanCounts {
+  ofProducts: number;
+  namedRight: number;
+  namedWrong: number;
+  ofNone: number;
+  namedAsProduct: number;
 }
 
 export interface MetadataInput {

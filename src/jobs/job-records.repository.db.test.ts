@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newJob, openJobTables, type JobTables } from '../../test/support/job-tables';
+import { EMBEDDING_SIZE } from '../config/model-shape';
 import type { TrainedJobModel } from './trained-model.entity';
 import type { JobOutcome } from './training-job.entity';
 
@@ -36,8 +37,8 @@ describe('JobRecordsRepository on Postgres', () => {
   after(() => t.close());
 
   /** A created job, claimed by `worker`. */
-  const running = async (worker = 'w1') => {
-    const job = newJob();
+  const running = async (worker = 'w1', channelId?: string) => {
+    const job = newJob(channelId ? { channelId } : {});
     await t.records.create(job, async () => undefined);
     assert.ok(await t.records.claim(job.id, 1, worker));
     return job;
@@ -162,6 +163,31 @@ describe('JobRecordsRepository on Postgres', () => {
     const failed = await running('w1');
     assert.ok(await t.records.fail(failed.id, 'w1', 'x'));
     assert.equal(await t.records.report(failed.id), null);
+  });
+
+  it("keeps the head of a channel's last accepted model, replaced by the next one, and none for a failed job", async () => {
+    const head = (value: number, k: number) => ({
+      trainingId: `t-${value}`,
+      trainedAt: new Date(Date.UTC(2026, 11, value)),
+      labels: Array.from({ length: k }, (_, c) => `p${c}`),
+      head: {
+        hiddenUnits: 2 * k,
+        classCount: k,
+        hiddenKernel: new Float32Array(EMBEDDING_SIZE * 2 * k).fill(value),
+        hiddenBias: new Float32Array(2 * k).fill(-value),
+        outputKernel: new Float32Array(2 * k * k).fill(value / 2),
+      },
+    });
+    const first = await running();
+    assert.equal(await t.records.lastModel(first.channelId), null);
+    assert.ok(await t.records.complete(first.id, 'w1', OUTCOME, head(1, 3)));
+    assert.deepEqual(await t.records.lastModel(first.channelId), head(1, 3));
+    const second = await running('w1', first.channelId);
+    assert.ok(await t.records.complete(second.id, 'w1', OUTCOME, head(2, 4)));
+    assert.deepEqual(await t.records.lastModel(first.channelId), head(2, 4), 'the newest accepted model');
+    const failed = await running();
+    assert.ok(await t.records.fail(failed.id, 'w1', 'no'));
+    assert.equal(await t.records.lastModel(failed.channelId), null);
   });
 
   it('hands back running jobs with an old heartbeat, except this worker’s live ones, and renews heartbeats', async () => {

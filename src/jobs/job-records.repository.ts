@@ -9,6 +9,8 @@ import type { Stage } from '../training/trainer.service';
 import { TrainedModel, type TrainedJobModel } from './trained-model.entity';
 import { TrainingJob, type JobOutcome, type JobSkip, type JobState } from './training-job.entity';
 import { JobReport, KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
+import { ChannelModel, channelModelRow, previousModelOfRow } from './channel-model.entity';
+import type { PreviousModel } from '../training/till-scans';
 
 /** What a new job's record is made of; the rest starts empty. */
 export interface NewJob {
@@ -66,6 +68,7 @@ export class JobRecordsRepository {
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
     @InjectRepository(TrainedModel) private readonly models: Repository<TrainedModel>,
     @InjectRepository(JobReport) private readonly reports: Repository<JobReport>,
+    @InjectRepository(ChannelModel) private readonly channelModels: Repository<ChannelModel>,
     private readonly dataSource: DataSource,
   ) {}
 
@@ -172,12 +175,14 @@ export class JobRecordsRepository {
   }
 
   /**
-   * This worker's running attempt completed: the record holds its outcome, the kept model goes, and the report is
-   * kept (the channel's reports beyond its last KEPT_REPORTS_PER_CHANNEL go).
+   * This worker's running attempt completed: the record holds its outcome, the kept model goes, the report is kept
+   * (the channel's reports beyond its last KEPT_REPORTS_PER_CHANNEL go), and so is the model's head, as the channel's
+   * last accepted model (`model`; undefined: the one before stays).
    */
-  complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+  complete(jobId: string, workerId: string, outcome: JobOutcome, model?: PreviousModel): Promise<boolean> {
     return this.end({ id: jobId, workerId, status: 'running' }, completedRecord(outcome), async (manager) => {
       const { channelId } = await manager.findOneByOrFail(TrainingJob, { id: jobId });
+      if (model) await manager.upsert(ChannelModel, channelModelRow(channelId, model), ['channelId']);
       await manager.insert(JobReport, { jobId, channelId, html: outcome.report });
       await manager.query(
         `DELETE FROM job_report WHERE channel_id = $1 AND job_id NOT IN
@@ -185,6 +190,12 @@ export class JobRecordsRepository {
         [channelId, KEPT_REPORTS_PER_CHANNEL],
       );
     });
+  }
+
+  /** The head of the model the backend last accepted for the channel (null: none yet, or a row of another shape). */
+  async lastModel(channelId: string): Promise<PreviousModel | null> {
+    const row = await this.channelModels.findOneBy({ channelId });
+    return row ? previousModelOfRow(row) : null;
   }
 
   /** A completed job's report.html, while it is kept. */

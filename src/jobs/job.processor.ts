@@ -22,6 +22,8 @@ import { BackendClient, type BackendTarget } from '../backend/backend-client.ser
 import { StatusQueue } from '../backend/status-queue';
 import { withLogContext } from '../logging/log-context';
 import { MetricsService } from '../metrics/metrics.service';
+import { headOfPublishedModel } from '../export/published-head';
+import type { PreviousModel } from '../training/till-scans';
 import { secondsSince } from '../common/stage-timing';
 import { TrainerService, type ProgressListener, type Stage } from '../training/trainer.service';
 import { JobEvents } from './job-events';
@@ -135,10 +137,11 @@ export class JobProcessor {
     await this.events.started(job);
     let target: BackendTarget | undefined;
     let outcome: JobOutcome;
+    let model: PreviousModel | undefined;
     try {
       const jobTarget = this.targetOf(job);
       target = jobTarget;
-      outcome = await this.withCeiling((stop) => this.run(job, jobTarget, stop));
+      ({ outcome, model } = await this.withCeiling((stop) => this.run(job, jobTarget, stop)));
     } catch (err) {
       const message = hideLocalPaths(recordableError(err), this.localFolders);
       if (err instanceof JobLostError) {
@@ -165,7 +168,7 @@ export class JobProcessor {
     // keeps the job ours meanwhile), rather than count a finished training as failed.
     const completed = await this.patiently(
       `job ${job.id} completion`,
-      () => this.records.complete(job.id, this.workerId, outcome),
+      () => this.records.complete(job.id, this.workerId, outcome, model),
       Infinity,
     );
     if (!completed) throw new JobLostError('the job was handed back before this attempt finished');
@@ -217,8 +220,15 @@ export class JobProcessor {
     }
   }
 
-  /** The model (trained now, or kept by an earlier attempt) uploaded: what the job record says then. */
-  private async run(job: TrainingJob, jobTarget: BackendTarget, stop: AbortSignal): Promise<JobOutcome> {
+  /**
+   * The model (trained now, or kept by an earlier attempt) uploaded: what the job record says then, and the model's
+   * head, kept as the channel's last accepted model.
+   */
+  private async run(
+    job: TrainingJob,
+    jobTarget: BackendTarget,
+    stop: AbortSignal,
+  ): Promise<{ outcome: JobOutcome; model?: PreviousModel }> {
     const workDir = path.join(this.config.WORK_DIR, job.id);
     await fs.rm(workDir, { recursive: true, force: true });
     await fs.mkdir(workDir, { recursive: true });
@@ -247,7 +257,10 @@ export class JobProcessor {
       writeProgress('uploading', 100);
       this.logger.log('model uploaded to the backend');
       const { outcome } = trained;
-      return { ...outcome, timings: { ...outcome.timings, uploading: secondsSince(uploadStart) } };
+      return {
+        outcome: { ...outcome, timings: { ...outcome.timings, uploading: secondsSince(uploadStart) } },
+        model: this.headOf(job, trained),
+      };
     } catch (err) {
       if (stop.aborted) throw stop.reason;
       if (isLocalDiskError(err))
@@ -297,8 +310,17 @@ export class JobProcessor {
     this.logSkips(dataset.skipped);
     this.writeSkips(job.id, toSkips(dataset.skipped, []));
     stop.throwIfAborted();
+    const previousModel = dataset.scans?.length
+      ? await this.patiently(`job ${job.id} last model`, () => this.records.lastModel(job.channelId))
+      : null;
     const trained = await this.trainer.train(
-      { dataset, unknownShare: job.unknownShare ?? undefined, secondsPerStage: { downloading }, cancel: stop },
+      {
+        dataset,
+        unknownShare: job.unknownShare ?? undefined,
+        previousModel: previousModel ?? undefined,
+        secondsPerStage: { downloading },
+        cancel: stop,
+      },
       onProgress,
     );
     const summary = await this.exporter.publish(
@@ -332,6 +354,19 @@ export class JobProcessor {
         report: summary.files[REPORT_FILE].bytes.toString('utf8'),
       },
     };
+  }
+
+  /**
+   * The uploaded model's head, read back from its files, for the channel's next training (a model whose files cannot
+   * be read so is not kept as the last: the next training then has no model to compare with, and says nothing of it).
+   */
+  private headOf(job: TrainingJob, trained: TrainedJobModel): PreviousModel | undefined {
+    try {
+      return headOfPublishedModel(trained.files);
+    } catch (err) {
+      this.logger.warn(`job ${job.id}: the model's head could not be read back: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Writes progress to the record (and tells listeners) at most twice a second, and at every stage change. */

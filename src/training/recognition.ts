@@ -18,7 +18,14 @@ import {
   type KnownScan,
   type TrainingSet,
 } from './ml';
-import { crossFitScans, measureOnScans, type ConfirmedScan, type ScanMeasurement, type ScanScores } from './till-scans';
+import {
+  crossFitScans,
+  measureOnScans,
+  splitScores,
+  type ConfirmedScan,
+  type ScanMeasurement,
+  type ScanScore,
+} from './till-scans';
 
 /** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
 export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
@@ -165,8 +172,10 @@ export interface GatedHead {
   head: HeadWeights;
   gate: GateChoice;
   crossValidation: CrossValidation;
-  /** With the till's confirmed scans: what the scans held out of the heads that scored them show at the gate. */
+  /** With the till's confirmed scans: what the scans held out of the heads that scored them show at the gate… */
   tillScans?: ScanMeasurement;
+  /** …and each scan's score, in the order of the scans. */
+  scanScores?: ScanScore[];
 }
 
 /** The till's confirmed scans, in the store the shop's photos are in (see till-scans.ts). */
@@ -197,7 +206,14 @@ export async function trainGatedHead(
   ]);
   const { report, heldOut } = whole;
   const { gate, tillScans } = chooseGate(crossValidation, options, heldOut);
-  return { report, head: scaledHead(report.weights, gate.scale), gate, crossValidation, tillScans };
+  return {
+    report,
+    head: scaledHead(report.weights, gate.scale),
+    gate,
+    crossValidation,
+    tillScans,
+    scanScores: heldOut,
+  };
 }
 
 /**
@@ -207,11 +223,12 @@ export async function trainGatedHead(
 export function chooseGate(
   crossValidation: CrossValidation,
   options: GateOptions,
-  heldOut?: ScanScores,
+  heldOut?: ScanScore[],
 ): { gate: GateChoice; tillScans?: ScanMeasurement } {
+  const scans = splitScores(heldOut ?? []);
   const pooled = chooseGateScale(
-    [...(heldOut?.known ?? []), ...crossValidation.known],
-    [...(heldOut?.unknown ?? []), ...crossValidation.unknown],
+    [...scans.known, ...crossValidation.known],
+    [...scans.unknown, ...crossValidation.unknown],
     options,
   );
   if (!heldOut) return { gate: pooled };

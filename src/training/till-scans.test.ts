@@ -5,6 +5,7 @@ import { EMBEDDING_SIZE } from '../config/model-shape';
 import { embeddingRow, type HeadTrainingReport, type TrainingSet } from './ml';
 import type { TrainHead } from './recognition';
 import {
+  compareWithPrevious,
   crossFitScans,
   measuredUnknownShare,
   measureOnScans,
@@ -98,12 +99,11 @@ describe("the till's confirmed scans", () => {
     assert.equal(second.negatives, 1);
     assert.deepEqual(second.scored, [8, 12, 14]);
     assert.deepEqual(
-      heldOut.known.map((s) => s.correct),
-      [false, true, true],
-      'scan 1 named as product 1, scans 0 and 2 as their own',
+      heldOut.map((s) => s.correct),
+      [true, false, true, null],
+      'in the order of the scans: scan 1 named as product 1, scans 0 and 2 as their own, scan 3 confirmed as none',
     );
-    assert.equal(heldOut.unknown.length, 1);
-    assert.ok(heldOut.known.every((s) => Number.isFinite(s.scale)));
+    assert.ok(heldOut.every((s) => Number.isFinite(s.scale)));
   });
 
   it('give the share of unknown scans only when some were confirmed as none', () => {
@@ -113,15 +113,14 @@ describe("the till's confirmed scans", () => {
 
   it('count what the model names right and wrong at its gate', () => {
     const figures = measureOnScans(
-      {
-        known: [
-          { scale: 1, correct: true },
-          { scale: 3, correct: true },
-          { scale: 1, correct: false },
-          { scale: 5, correct: false },
-        ],
-        unknown: [0.5, 4],
-      },
+      [
+        { scale: 1, correct: true },
+        { scale: 0.5, correct: null },
+        { scale: 3, correct: true },
+        { scale: 1, correct: false },
+        { scale: 4, correct: null },
+        { scale: 5, correct: false },
+      ],
       2,
       0.3,
     );
@@ -140,5 +139,65 @@ describe("the till's confirmed scans", () => {
     assert.ok(Math.abs(upperBound95(0, 100) - 0.037) < 0.001, String(upperBound95(0, 100)));
     assert.ok(Math.abs(upperBound95(1, 100) - 0.0545) < 0.001, String(upperBound95(1, 100)));
     assert.ok(Math.abs(upperBound95(0, 27) - 0.1246) < 0.001, String(upperBound95(0, 27)));
+  });
+
+  it('compare the new model with the one the till ran, on the scans taken since it was trained', () => {
+    // Scan i is store row i; its first two floats say what the previous head sees.
+    const looks = [
+      [1, 0],
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 0],
+    ];
+    const store = new Float32Array(looks.length * EMBEDDING_SIZE);
+    looks.forEach(([x0, x1], i) => store.set([x0, x1], i * EMBEDDING_SIZE));
+    // The previous head: unit 0 is 10·x0 and names "a", unit 1 is 10·x1 and names "b".
+    const hiddenKernel = new Float32Array(EMBEDDING_SIZE * 2);
+    hiddenKernel[0] = 10;
+    hiddenKernel[1 * 2 + 1] = 10;
+    const previous = {
+      trainingId: 't-1',
+      trainedAt: new Date('2026-12-01T00:00:00Z'),
+      labels: ['a', 'b'],
+      head: {
+        hiddenUnits: 2,
+        classCount: 2,
+        hiddenKernel,
+        hiddenBias: new Float32Array(2),
+        outputKernel: Float32Array.from([1, 0, 0, 1]),
+      },
+    };
+    const after = Date.parse('2026-12-02T00:00:00Z');
+    const before = Date.parse('2026-11-30T00:00:00Z');
+    // The new model numbers its products the other way round: 0 is "b", 1 is "a".
+    const scans = [
+      { label: 1, takenAt: after, score: { scale: 0.5, correct: true } },
+      { label: 0, takenAt: after, score: { scale: 0.8, correct: true } },
+      { label: -1, takenAt: after, score: { scale: 0.2, correct: null } },
+      { label: 0, takenAt: before, score: { scale: 0.1, correct: true } },
+      { label: 1, takenAt: after, score: { scale: 0.1, correct: false } },
+      { label: 1, takenAt: null, score: { scale: 0.1, correct: true } },
+    ].map((s, i) => ({ scan: { rows: [Math.min(i, 4)], label: s.label }, takenAt: s.takenAt, score: s.score }));
+    const since = compareWithPrevious(previous, ['b', 'a'], scans, store, 1, 0.2)!;
+    assert.equal(since.trainingId, 't-1');
+    assert.deepEqual(
+      since.thisModel,
+      { known: 3, namedRight: 2, namedWrongKnown: 1, none: 1, namedNone: 1, unknownShare: 0.2 },
+      'scans 0, 1, 2 and 4: taken after the previous model',
+    );
+    assert.deepEqual(since.previousModel, {
+      known: 3,
+      namedRight: 1,
+      namedWrongKnown: 1,
+      none: 1,
+      namedNone: 1,
+      unknownShare: 0.2,
+    });
+    assert.equal(
+      compareWithPrevious(previous, ['b', 'a'], scans.slice(3, 4), store, 1, 0.2),
+      null,
+      'no scan since: nothing to compare',
+    );
   });
 });

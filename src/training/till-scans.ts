@@ -9,16 +9,28 @@ import { EMBEDDING_SIZE } from '../config/model-shape';
 import {
   acceptScale,
   argMax,
+  headLogits,
   storeRow,
   type GateOptions,
   type HeadRecipe,
   type HeadTrainingReport,
+  type HeadWeights,
   type KnownScan,
   type NegativeSet,
   type TrainingSet,
 } from './ml';
 import { quantizeBank } from './negative-bank/negative-bank';
 import type { TrainHead } from './recognition';
+
+/** The model the till has been running (the channel's last accepted one), as far as scoring scans goes. */
+export interface PreviousModel {
+  trainingId: string;
+  trainedAt: Date;
+  /** The products it names (its metadata's `labels`), in its output order. */
+  labels: string[];
+  /** Its head, gate included (the till names a scan when its top probability at scale 1 reaches the threshold). */
+  head: HeadWeights;
+}
 
 /** A confirmed scan, embedded: its rows in the embedding store (every view, the centre one first) and its product. */
 export interface ConfirmedScan {
@@ -28,11 +40,24 @@ export interface ConfirmedScan {
   label: number;
 }
 
-/** The held-out scans as the heads that did not train on them saw them. */
-export interface ScanScores {
-  known: KnownScan[];
-  /** acceptScale of each scan confirmed as none. */
-  unknown: number[];
+/** A scan as a head saw it: the smallest scale at which it is named (acceptScale), and whether rightly. */
+export interface ScanScore {
+  scale: number;
+  /** Whether the top product is the one confirmed; null for a scan confirmed as none of the products. */
+  correct: boolean | null;
+}
+
+/** Scores as the gate counts them: scans of products, and the scales of those confirmed as none. */
+export function splitScores(scores: ScanScore[]): { known: KnownScan[]; unknown: number[] } {
+  return {
+    known: scores.flatMap((s) => (s.correct === null ? [] : [{ scale: s.scale, correct: s.correct }])),
+    unknown: scores.flatMap((s) => (s.correct === null ? [s.scale] : [])),
+  };
+}
+
+/** How a head with `logits` for a scan of `label` (-1: confirmed as none) sees it. */
+export function scoreOf(logits: ArrayLike<number>, label: number): ScanScore {
+  return { scale: acceptScale(logits), correct: label < 0 ? null : argMax(logits) === label };
 }
 
 /**
@@ -142,7 +167,8 @@ export function scanHalves(scans: ConfirmedScan[]): [ConfirmedScan[], ConfirmedS
 
 /**
  * Trains the head on the photos and every scan, and two heads on the photos and half the scans, each scoring the
- * other half's centre views: every scan is scored by a head that did not train on it.
+ * other half's centre views: every scan is scored by a head that did not train on it (`heldOut`, in the order of
+ * `scans`).
  */
 export async function crossFitScans(
   data: TrainingSet,
@@ -150,7 +176,7 @@ export async function crossFitScans(
   scans: ConfirmedScan[],
   recipe: HeadRecipe,
   train: TrainHead,
-): Promise<{ report: HeadTrainingReport; heldOut: ScanScores }> {
+): Promise<{ report: HeadTrainingReport; heldOut: ScanScore[] }> {
   const halves = scanHalves(scans);
   const [report, ...folds] = await Promise.all([
     train(withScans(data, store, scans), recipe),
@@ -162,16 +188,14 @@ export async function crossFitScans(
       ),
     ),
   ]);
-  const heldOut: ScanScores = { known: [], unknown: [] };
-  folds.forEach((fold, h) => {
-    const k = data.classCount;
-    halves[1 - h].forEach((scan, i) => {
-      const logits = fold.scanLogits!.subarray(i * k, (i + 1) * k);
-      if (scan.label < 0) heldOut.unknown.push(acceptScale(logits));
-      else heldOut.known.push({ scale: acceptScale(logits), correct: argMax(logits) === scan.label });
-    });
-  });
-  return { report, heldOut };
+  const scoreOfScan = new Map<ConfirmedScan, ScanScore>();
+  const k = data.classCount;
+  folds.forEach((fold, h) =>
+    halves[1 - h].forEach((scan, i) =>
+      scoreOfScan.set(scan, scoreOf(fold.scanLogits!.subarray(i * k, (i + 1) * k), scan.label)),
+    ),
+  );
+  return { report, heldOut: scans.map((scan) => scoreOfScan.get(scan)!) };
 }
 
 /** What the held-out scans show at a gate's scale: the till's own figures for the model. */
@@ -187,14 +211,15 @@ export interface ScanMeasurement {
   unknownShare: number;
 }
 
-export function measureOnScans(heldOut: ScanScores, scale: number, unknownShare: number): ScanMeasurement {
-  const accepted = heldOut.known.filter((s) => s.scale <= scale);
+export function measureOnScans(scores: ScanScore[], scale: number, unknownShare: number): ScanMeasurement {
+  const { known, unknown } = splitScores(scores);
+  const accepted = known.filter((s) => s.scale <= scale);
   return {
-    known: heldOut.known.length,
+    known: known.length,
     namedRight: accepted.filter((s) => s.correct).length,
     namedWrongKnown: accepted.filter((s) => !s.correct).length,
-    none: heldOut.unknown.length,
-    namedNone: heldOut.unknown.filter((s) => s <= scale).length,
+    none: unknown.length,
+    namedNone: unknown.filter((s) => s <= scale).length,
     unknownShare,
   };
 }
@@ -209,4 +234,46 @@ export function upperBound95(count: number, total: number): number {
   const p = count / total;
   const z2n = (z * z) / total;
   return Math.min(1, (p + z2n / 2 + z * Math.sqrt((p * (1 - p)) / total + z2n / (4 * total))) / (1 + z2n));
+}
+
+/** What the scans taken since the previous model show of it and of the new one (each at its own gate). */
+export interface SincePrevious {
+  trainingId: string;
+  trainedAt: Date;
+  thisModel: ScanMeasurement;
+  previousModel: ScanMeasurement;
+}
+
+/**
+ * The new model's held-out scores and the previous model's on the scans taken after the previous model was trained
+ * (scans it cannot have learnt from; a scan without a time is left out). The previous model names a scan's product by
+ * its label id, so products added or removed since count as it saw them. Null when no scan is that recent.
+ */
+export function compareWithPrevious(
+  previous: PreviousModel,
+  labelIds: string[],
+  scans: { scan: ConfirmedScan; takenAt: number | null; score: ScanScore }[],
+  store: Float32Array,
+  scale: number,
+  unknownShare: number,
+): SincePrevious | null {
+  const since = scans.filter((s) => s.takenAt !== null && s.takenAt > previous.trainedAt.getTime());
+  if (!since.length) return null;
+  const previousScores = since.map(({ scan }) => {
+    const row = scan.rows[0];
+    const logits = headLogits(previous.head, store.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE));
+    const named = previous.labels[argMax(logits)];
+    return { scale: acceptScale(logits), correct: scan.label < 0 ? null : named === labelIds[scan.label] };
+  });
+  return {
+    trainingId: previous.trainingId,
+    trainedAt: previous.trainedAt,
+    thisModel: measureOnScans(
+      since.map((s) => s.score),
+      scale,
+      unknownShare,
+    ),
+    // The previous model's gate is in its head: scale 1.
+    previousModel: measureOnScans(previousScores, 1, unknownShare),
+  };
 }

@@ -10,7 +10,14 @@ import { type BaseModelFiles, type HeadRecipe, type LinearHeadRecipe, type Negat
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { medianPhotosPerProduct, trainGatedHead, type GatedHead } from './recognition';
-import { measuredUnknownShare, scanGateOptions, type ConfirmedScan } from './till-scans';
+import {
+  compareWithPrevious,
+  measuredUnknownShare,
+  scanGateOptions,
+  type ConfirmedScan,
+  type PreviousModel,
+  type SincePrevious,
+} from './till-scans';
 import { DEFAULT_RECIPE, GATE_FOLDS, GATE_SEED, gateOptions } from './recipe';
 import { MlWorkerPoolService } from './ml-worker-pool.service';
 
@@ -26,6 +33,8 @@ export interface TrainRequest {
   baseModel?: string;
   /** Overrides RECOGNITION_UNKNOWN_SHARE (the till's scans override both when some were confirmed as none). */
   unknownShare?: number;
+  /** The model the till has been running: with scans taken since it was trained, both models' figures on them. */
+  previousModel?: PreviousModel;
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
   /** Stops the training (a job's ceiling): no new stage or task starts, and tasks running in workers are cut off. */
@@ -60,6 +69,8 @@ export interface TrainingResult {
   unknownShareSource: 'stated' | 'scans';
   /** The till's confirmed scans the model learnt from (gated.tillScans says what they measured). */
   scans: number;
+  /** The scans taken since the previous model, as it and this model name them (null: no such model or scan). */
+  sincePrevious: SincePrevious | null;
   baseModel: BaseModelFiles;
   cachedImages: number;
   /** Views read from the embedding cache (the self-check's refusal depends on it). */
@@ -148,6 +159,18 @@ export class TrainerService {
       );
     });
     const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));
+    const { previousModel } = request;
+    const sincePrevious =
+      previousModel && trained.scanScores
+        ? compareWithPrevious(
+            previousModel,
+            labels.map((l) => l.id),
+            scans.kept.map((scan, i) => ({ scan, takenAt: scans.takenAt[i], score: trained.scanScores![i] })),
+            embedded.store,
+            trained.gate.scale,
+            unknownShare,
+          )
+        : null;
     return {
       labels: productLabels,
       set: shopSet,
@@ -175,6 +198,7 @@ export class TrainerService {
       unknownShare,
       unknownShareSource: measuredShare === null ? 'stated' : 'scans',
       scans: scans.kept.length,
+      sincePrevious,
       baseModel,
       cachedImages: embedded.cachedImages,
       cachedViews: embedded.cachedViews,
@@ -209,14 +233,18 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
 /** The embedded scans in the model's class numbering; scans of a product dropped for want of photos are left out. */
 function confirmedScans(scans: EmbeddedScan[], newIndex: Map<number, number>) {
   const kept: ConfirmedScan[] = [];
+  const takenAt: (number | null)[] = [];
   let leftOut = 0;
   for (const { scan, rows } of scans) {
     const label = scan.label === null ? -1 : newIndex.get(scan.label);
     if (label === undefined) leftOut++;
-    else kept.push({ rows, label });
+    else {
+      kept.push({ rows, label });
+      takenAt.push(scan.takenAt);
+    }
   }
   const warnings = leftOut ? [`${leftOut} scan(s) left out: their product has no usable photo`] : [];
-  return { kept, warnings };
+  return { kept, takenAt, warnings };
 }
 
 /** Up to 20 names, then how many more. */

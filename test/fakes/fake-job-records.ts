@@ -7,6 +7,7 @@ import {
   type JobRef,
   type NewJob,
 } from '../../src/jobs/job-records.repository';
+import type { PreviousModel } from '../../src/training/till-scans';
 import type { TrainedJobModel } from '../../src/jobs/trained-model.entity';
 import type { JobOutcome, JobSkip, TrainingJob } from '../../src/jobs/training-job.entity';
 import type { Stage } from '../../src/training/trainer.service';
@@ -22,6 +23,8 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
   readonly kept = new Map<string, TrainedJobModel>();
   /** report.html of completed jobs (the real store keeps a channel's last few; this one keeps all). */
   readonly reports = new Map<string, string>();
+  /** The head of each channel's last accepted model. */
+  readonly lastModels = new Map<string, PreviousModel>();
   /** While set, every call fails as if the database were unreachable. */
   unreachable = false;
   /** Called at the start of every call, by name (to change a record "meanwhile"). */
@@ -172,13 +175,19 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
     return job ? this.change(job, { status: 'queued', workerId: null, error }) : false;
   }
 
-  async complete(jobId: string, workerId: string, outcome: JobOutcome): Promise<boolean> {
+  async complete(jobId: string, workerId: string, outcome: JobOutcome, model?: PreviousModel): Promise<boolean> {
     await this.call('complete');
     const job = this.runningIn(jobId, workerId);
     if (!job) return false;
     this.kept.delete(jobId);
     this.reports.set(jobId, outcome.report);
+    if (model) this.lastModels.set(job.channelId, model);
     return this.change(job, completedRecord(outcome));
+  }
+
+  async lastModel(channelId: string): Promise<PreviousModel | null> {
+    await this.call('lastModel');
+    return this.lastModels.get(channelId) ?? null;
   }
 
   async report(jobId: string): Promise<string | null> {

@@ -9,6 +9,7 @@ import type { DatabaseServer } from '../../src/database/database-server';
 import { JobQueueRepository } from '../../src/jobs/job-queue.repository';
 import { JobRecordsRepository, type NewJob } from '../../src/jobs/job-records.repository';
 import { JOB_ENTITIES } from '../../src/jobs/job-entities';
+import { ChannelModel } from '../../src/jobs/channel-model.entity';
 import { JobReport } from '../../src/jobs/job-report.entity';
 import { TrainedModel } from '../../src/jobs/trained-model.entity';
 import { TrainingJob } from '../../src/jobs/training-job.entity';
@@ -29,6 +30,7 @@ export async function openJobTables(): Promise<JobTables> {
     db.getRepository(TrainingJob),
     db.getRepository(TrainedModel),
     db.getRepository(JobReport),
+    db.getRepository(ChannelModel),
     db,
   );
   const queue = new JobQueueRepository(

@@ -19,7 +19,7 @@ export {
   type GateOptions,
   type KnownScan,
 } from './gate';
-export { type HeadWeights } from './dense-head';
+export { headLogits, type HeadWeights } from './dense-head';
 export { type HeadRecipe, type HeadTrainingReport } from './head';
 export { type LinearHeadRecipe } from './linear-head';
 export { embeddingRow, mulberry32, shuffled, storeRow, type NegativeSet, type TrainingSet } from './training-set';
