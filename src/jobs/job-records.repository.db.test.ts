@@ -86,6 +86,17 @@ describe('JobRecordsRepository on Postgres', () => {
     );
   });
 
+  it('bounds the queued jobs in one step: 100 intakes at once past a bound of 3 create exactly 3', async () => {
+    const before = (await t.records.countByStatus()).queued ?? 0;
+    const outcomes = await Promise.all(
+      Array.from({ length: 100 }, () => t.records.create(newJob(), async () => undefined, before + 3)),
+    );
+    const created = outcomes.filter((o) => o === 'created').length;
+    assert.equal(created, 3, `${created} created`);
+    assert.equal(outcomes.filter((o) => o === 'queue-full').length, 97);
+    assert.equal((await t.records.countByStatus()).queued, before + 3);
+  });
+
   it('claims a queued job once, with the database clock for its heartbeat', async () => {
     const job = newJob();
     await t.records.create(job, async () => undefined);

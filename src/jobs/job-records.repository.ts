@@ -36,6 +36,9 @@ export interface JobRef {
   channelId: string;
 }
 
+/** The transaction lock intakes take in turn (an arbitrary number, this service's own among the database's). */
+const INTAKE_LOCK = 7_310_531_001;
+
 /** Postgres's unique_violation: here, the index that allows one active job per channel. */
 const UNIQUE_VIOLATION = '23505';
 
@@ -74,15 +77,28 @@ export class JobRecordsRepository {
 
   /**
    * Inserts a queued record and runs `alongside` (the queue entry) in the same transaction, so both exist or
-   * neither. 'channel-busy' when the channel already has a queued or running job.
+   * neither. 'channel-busy' when the channel already has a queued or running job; 'queue-full' when `maxQueued` jobs
+   * are queued. The count and the insert are one step: intakes take a transaction lock in turn (every process on the
+   * database), so racing requests cannot overshoot the bound.
    */
-  async create(job: NewJob, alongside: (manager: EntityManager) => Promise<void>): Promise<'created' | 'channel-busy'> {
+  async create(
+    job: NewJob,
+    alongside: (manager: EntityManager) => Promise<void>,
+    maxQueued = Infinity,
+  ): Promise<'created' | 'channel-busy' | 'queue-full'> {
     try {
-      await this.dataSource.transaction(async (manager) => {
+      return await this.dataSource.transaction(async (manager) => {
+        if (Number.isFinite(maxQueued)) {
+          await manager.query('SELECT pg_advisory_xact_lock($1)', [INTAKE_LOCK]);
+          const [{ queued }] = (await manager.query(
+            `SELECT count(*)::int AS queued FROM training_job WHERE status = 'queued'`,
+          )) as { queued: number }[];
+          if (queued >= maxQueued) return 'queue-full';
+        }
         await manager.insert(TrainingJob, { ...job, status: 'queued', timings: {}, skipped: [] });
         await alongside(manager);
+        return 'created';
       });
-      return 'created';
     } catch (err) {
       if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === UNIQUE_VIOLATION)
         return 'channel-busy';

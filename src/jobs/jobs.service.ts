@@ -43,9 +43,6 @@ export class JobsService {
    * QueueFullError past MAX_QUEUED_JOBS.
    */
   async startTraining(request: TrainRequestDto): Promise<{ jobId: string }> {
-    // Counted before the insert: processes racing past the bound together overshoot it by a few jobs at most.
-    const queued = (await this.records.countByStatus()).queued ?? 0;
-    if (queued >= this.config.MAX_QUEUED_JOBS) throw new QueueFullError(queued);
     const jobId = randomUUID();
     const created = await this.records.create(
       {
@@ -59,7 +56,9 @@ export class JobsService {
         sealedAuthToken: this.seal.seal(request.authToken),
       },
       (manager) => this.queue.send(jobId, manager),
+      this.config.MAX_QUEUED_JOBS,
     );
+    if (created === 'queue-full') throw new QueueFullError(this.config.MAX_QUEUED_JOBS);
     if (created === 'channel-busy') {
       const active = await this.records.findActive(request.channelId);
       throw new ChannelBusyError(request.channelId, active?.id ?? 'unknown');

@@ -86,8 +86,13 @@ export class FakeJobRecords implements PublicOf<JobRecordsRepository> {
     return true;
   }
 
-  async create(job: NewJob, alongside: (manager: EntityManager) => Promise<void>): Promise<'created' | 'channel-busy'> {
+  async create(
+    job: NewJob,
+    alongside: (manager: EntityManager) => Promise<void>,
+    maxQueued = Infinity,
+  ): Promise<'created' | 'channel-busy' | 'queue-full'> {
     await this.call('create');
+    if ([...this.jobs.values()].filter((j) => j.status === 'queued').length >= maxQueued) return 'queue-full';
     if ([...this.jobs.values()].some((j) => j.channelId === job.channelId && this.isActive(j))) return 'channel-busy';
     await alongside({} as EntityManager);
     this.add({ ...job, status: 'queued' });
