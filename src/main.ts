@@ -20,8 +20,11 @@ async function main(): Promise<void> {
   app.useLogger(logger);
   configureHttp(app);
   const config = app.get(AppConfig);
-  await app.listen(config.PORT);
-  logger.log(`listening on port ${config.PORT} (${config.NODE_ENV}); API docs at /docs`);
+  if (config.HOST) await app.listen(config.PORT, config.HOST);
+  else await app.listen(config.PORT);
+  logger.log(
+    `listening on ${config.HOST ?? 'every interface'}, port ${config.PORT} (${config.NODE_ENV}); API docs at /docs`,
+  );
 }
 
 // A bad setting or a failed start-up check (database, WORK_DIR, …) ends here: one line saying what to fix, then a non-zero exit.

@@ -41,7 +41,9 @@ describe('npm start with no DATABASE_URL: an embedded PostgreSQL in DATA_DIR', (
   it('says so in one log line, and keeps a job through a kill -9 and a graceful restart', async () => {
     backend.manifests.set('3', backend.groceryProducts(QUICK_CLASSES, 12));
     backend.photoDelayMs = 150;
-    const first = await service('first');
+    // For trying things out, this machine only (HOST); by default every interface, as a container needs.
+    const first = await service('first', { HOST: '127.0.0.1' });
+    assert.match(await log('first'), /listening on 127\.0\.0\.1, port \d+/);
     const lines = (await log('first')).split('\n').filter((l) => l.includes('embedded PostgreSQL'));
     assert.equal(lines.length, 1, 'one line about the embedded database');
     assert.match(
@@ -63,6 +65,7 @@ describe('npm start with no DATABASE_URL: an embedded PostgreSQL in DATA_DIR', (
     assert.equal(backend.uploads.filter((u) => u.channelId === '3').length, 1);
     await second.stop();
     assert.ok(!existsSync(pidFile()), 'a graceful stop stops the embedded database too');
+    assert.match(await log('second'), /listening on every interface, port \d+/);
     const errors = (await log('second')).split('\n').filter((l) => /"level":(50|60)/.test(l));
     assert.deepEqual(errors, [], 'no error was logged on the way down');
 

@@ -37,11 +37,14 @@ describe('configuration', () => {
     assert.equal(config.PORT, 4000);
     assert.equal(config.ML_SERVICE_TOKEN, 'a-long-enough-secret');
     assert.equal(loadConfig({ ML_PORT: '4000', PORT: '5000' }).PORT, 5000, 'PORT wins over its alias');
+    assert.equal(loadConfig({ HOST: '127.0.0.1' }).HOST, '127.0.0.1');
+    assert.equal(loadConfig({ HOST: '::1' }).HOST, '::1');
+    assert.equal(loadConfig({}).HOST, undefined, 'unset: every interface');
   });
 
   it('names every bad variable and says what is wrong', () => {
     assert.throws(
-      () => loadConfig({ PORT: 'eighty', TF_BACKEND: 'gpu', DATABASE_URL: 'mysql://x' }),
+      () => loadConfig({ PORT: 'eighty', TF_BACKEND: 'gpu', DATABASE_URL: 'mysql://x', HOST: 'localhost' }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.match(err.message, /PORT="eighty": PORT must be an integer number/);
@@ -50,6 +53,10 @@ describe('configuration', () => {
           /TF_BACKEND="gpu": TF_BACKEND must be one of the following values: auto, tensorflow, wasm, cpu/,
         );
         assert.match(err.message, /DATABASE_URL="mysql:\/\/x": DATABASE_URL must be a postgres:\/\/ connection string/);
+        assert.match(
+          err.message,
+          /HOST="localhost": HOST must be an IP address, e\.g\. 127\.0\.0\.1 \(unset: every interface\)/,
+        );
         return true;
       },
     );

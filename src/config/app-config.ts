@@ -5,6 +5,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { CronTime } from 'cron';
 import {
   IsBoolean,
+  IsIP,
   IsIn,
   IsInt,
   IsNumber,
@@ -62,6 +63,14 @@ export class AppConfig {
   /** HTTP port (ML_PORT is accepted as an alias). */
   @IntSetting(0, 65535)
   PORT = 3005;
+
+  /**
+   * The address the service listens on. Unset: every interface (IPv4 and IPv6), as a container needs; 127.0.0.1 for
+   * a service only this machine reaches (the demo's).
+   */
+  @IsOptional()
+  @IsIP(undefined, { message: 'HOST must be an IP address, e.g. 127.0.0.1 (unset: every interface)' })
+  HOST?: string = undefined;
 
   /** Shared secret the backend sends as `Authorization: Bearer …` on every /v1 request. */
   @IsOptional()

@@ -254,6 +254,8 @@ async function startService(
       MODEL_CACHE_DIR: config.MODEL_CACHE_DIR,
       BACKEND_INTERNAL_URL: backendUrl,
       SCHEDULER_ENABLED: 'false',
+      // Only this machine reaches the demo's service.
+      HOST: '127.0.0.1',
     },
     log,
   );
