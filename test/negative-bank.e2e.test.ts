@@ -4,8 +4,11 @@
  * cannot be had.
  */
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestingModule } from '@nestjs/testing';
@@ -102,11 +105,28 @@ describe('negative bank from the dataset', () => {
     const bytes = await fs.readFile(file);
     bytes.fill(0, 0, 1280);
     await fs.writeFile(file, bytes);
+    // What a build killed with SIGKILL leaves beside the bank (its photos), and a live build's: the next build removes
+    // the first only.
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const killed = `${first.dir}.photos~${os.hostname()}~${deadPid}~${randomUUID()}`;
+    const live = `${first.dir}.photos~${os.hostname()}~${process.ppid}~${randomUUID()}`;
+    for (const dir of [killed, live]) {
+      await fs.mkdir(dir);
+      await fs.writeFile(path.join(dir, '0'), Buffer.alloc(1 << 20));
+    }
     requests = 0;
     const app = await context('cache');
     const rebuilt = await app.get(NegativeBankService).require(await app.get(BaseModelService).get());
     assert.equal(requests, 644);
     assert.deepEqual(rebuilt.bank.bytes, first.bank.bytes);
+    assert.ok(!existsSync(killed), "the killed build's photos are removed");
+    assert.ok(existsSync(live), "a live process's are not");
+    await fs.rm(live, { recursive: true });
+    assert.deepEqual(
+      (await fs.readdir(path.dirname(first.dir))).filter((name) => name.includes('~')),
+      [],
+      'the build left nothing of its own',
+    );
   });
 
   it('when its photos cannot be had, trainings go without it, say so, and do not ask again for a while', async () => {

@@ -1,10 +1,10 @@
 /** The negative bank for a base model: read from MODEL_CACHE_DIR, or built there at first use from the dataset. */
-import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { TrainerError } from '../../common/errors';
 import { cachedPromise } from '../../common/promise-cache';
+import { removeStaleStaging, stagingPath } from '../../common/staging';
 import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { AppConfig } from '../../config/app-config';
 import { DatasetService } from '../../dataset/dataset.service';
@@ -155,7 +155,10 @@ export class NegativeBankService {
     this.logger.log(
       `building the negative bank for base model ${baseModel.sha256.slice(0, 12)}…: ${definition.photos.length} photos from ${source}`,
     );
-    const workDir = `${dir}.photos-${randomUUID()}`;
+    // What a build killed before it finished left beside the bank (its photos, up to 644 × 20 MB) goes first.
+    for (const name of await removeStaleStaging(path.dirname(dir)))
+      this.logger.log(`removed ${name}, left behind by a bank build that did not finish`);
+    const workDir = stagingPath(dir, 'photos');
     // A listener's failure is its own: the build goes on for every training that waits for it.
     const report = (fraction: number) =>
       this.buildListeners.get(baseModel.sha256)?.forEach((hear) => {

@@ -4,10 +4,11 @@
  * Dataset); NegativeBankService fetches the photos, embeds them with the job's base model and caches the result.
  * This file holds the plain parts: the definition, the bank's file format, and the shop's classes left out of it.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { projectFile } from '../../common/project-files';
+import { stagingPath } from '../../common/staging';
 import { photoClass, readPhotoList, type PhotoList } from '../../dataset/public-dataset';
 import { dot, embeddingRow, sharedUint8Array, unitVector, type NegativeSet, type TrainingSet } from '../ml';
 import { EMBEDDING_SIZE } from '../../config/model-shape';
@@ -81,7 +82,7 @@ export async function writeNegativeBank(
   sources: string[],
   bank: NegativeBank,
 ): Promise<void> {
-  const staging = `${dir}.${randomUUID()}.tmp`;
+  const staging = stagingPath(dir, 'tmp');
   await fs.mkdir(staging, { recursive: true });
   try {
     const manifest: NegativeBankManifest = {
