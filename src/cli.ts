@@ -24,6 +24,7 @@ import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './export/teachable-mach
 import { BaseModelService } from './training/base-model.service';
 import type { PreviousModel } from './training/till-scans';
 import { BaseModelError, type DownloadProgress } from './training/ml';
+import { FinalError } from './common/errors';
 import { secondsSince } from './common/stage-timing';
 import { TrainerService, type ProgressListener } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
@@ -360,8 +361,9 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     progress.stop();
+    // A final error says what to fix (bad input, a damaged base model); so do these.
     const known =
-      err instanceof DatasetError ||
+      err instanceof FinalError ||
       err instanceof BaseModelError ||
       err instanceof ConfigError ||
       err instanceof NegativeBankError;

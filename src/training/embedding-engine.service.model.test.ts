@@ -8,7 +8,8 @@ import { BASE_MODEL_JSON, ensureTestData, samplePhotos } from '../../test/suppor
 import { loadConfig } from '../config/app-config';
 import { verifyModelFiles, type BaseModelFiles } from './ml/base-model';
 import { MlWorkerPool } from './ml/ml-worker-pool';
-import { EmbeddingEngineService } from './embedding-engine.service';
+import { degenerateEmbeddings, EmbeddingEngineService } from './embedding-engine.service';
+import { FinalError } from '../common/errors';
 import type { MlWorkerPoolService } from './ml-worker-pool.service';
 import { EMBEDDING_SIZE } from '../config/model-shape';
 
@@ -89,5 +90,44 @@ describe('EmbeddingEngineService', () => {
       items: [{ bytes: photo, views: ['centre'] }],
     });
     assert.ok('embeddings' in outcome && outcome.embeddings[0].length === EMBEDDING_SIZE);
+  });
+
+  it('refuses a base model with damaged weights (all zeros) before it embeds a photo, naming BASE_MODEL_URL', async () => {
+    const zeroDir = path.join(dir, 'zeros');
+    await fs.mkdir(zeroDir);
+    const weights = await fs.stat(path.join(path.dirname(BASE_MODEL_JSON), 'weights.bin'));
+    await fs.copyFile(BASE_MODEL_JSON, path.join(zeroDir, 'model.json'));
+    await fs.writeFile(path.join(zeroDir, 'weights.bin'), Buffer.alloc(weights.size));
+    const zeroJson = path.join(zeroDir, 'model.json');
+    const zeros = { source: zeroJson, modelJsonPath: zeroJson, sha256: await verifyModelFiles(zeroJson) };
+    for (const engine of ['auto', 'tfjs'])
+      await assert.rejects(service(engine).ensureSound(zeros), (err: Error) => {
+        assert.ok(err instanceof FinalError, 'not worth another attempt');
+        assert.match(
+          err.message,
+          new RegExp(
+            `^the base model ${zeroJson.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} gives (all-zero embeddings|` +
+              `embeddings whose values are all the same|the same embedding for clearly different photos): its ` +
+              `weights are damaged .*point BASE_MODEL_URL \\(or --base-model\\)`,
+          ),
+        );
+        return true;
+      });
+    await service('auto').ensureSound(base); // a sound one passes
+  });
+
+  it('tells degenerate embeddings from sound ones', () => {
+    const sound = [Float32Array.from([0, 1, 2]), Float32Array.from([1, 0, 2]), Float32Array.from([2, 2, 0])];
+    assert.equal(degenerateEmbeddings(sound), null);
+    assert.equal(degenerateEmbeddings([sound[0], Float32Array.from([0, NaN, 1])]), 'gives values that are not numbers');
+    assert.equal(degenerateEmbeddings([new Float32Array(3), new Float32Array(3)]), 'gives all-zero embeddings');
+    assert.equal(
+      degenerateEmbeddings([new Float32Array(3).fill(0.5), new Float32Array(3).fill(0.7)]),
+      'gives embeddings whose values are all the same',
+    );
+    assert.equal(
+      degenerateEmbeddings([sound[0], sound[1], Float32Array.from([0, 1, 2.00001])]),
+      'gives the same embedding for clearly different photos',
+    );
   });
 });

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
+import { FinalError } from '../common/errors';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
 import { encodePng, type View } from '../dataset/preprocess';
@@ -10,6 +11,7 @@ import {
   EMBEDDING_LAYER,
   fuseLayersModel,
   loadOnnxRuntime,
+  maxAbsDifference,
   mulberry32,
   onnxModelOf,
   readModelArtifacts,
@@ -41,6 +43,7 @@ const ONNX_GRAPH_VERSION = 1;
 export class EmbeddingEngineService {
   private readonly logger = new Logger('EmbeddingEngine');
   private readonly engines = new Map<string, Promise<EmbeddingEngine>>();
+  private readonly soundness = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -49,6 +52,16 @@ export class EmbeddingEngineService {
 
   engineFor(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
     return cachedPromise(this.engines, baseModel.sha256, () => this.choose(baseModel));
+  }
+
+  /**
+   * Throws when the base model is damaged (see refuseDegenerate); once per base model and process, before the first
+   * photo it embeds (a retrain whose embeddings all come from the cache does not need it).
+   */
+  ensureSound(baseModel: BaseModelFiles): Promise<void> {
+    return cachedPromise(this.soundness, baseModel.sha256, async () =>
+      this.refuseDegenerate(baseModel, await this.engineFor(baseModel)),
+    );
   }
 
   private async choose(baseModel: BaseModelFiles): Promise<EmbeddingEngine> {
@@ -68,6 +81,29 @@ export class EmbeddingEngineService {
       this.logger.warn(`embedding engine: TensorFlow.js (ONNX Runtime not used: ${reason})`);
       return TFJS;
     }
+  }
+
+  /**
+   * A base model with damaged weights (all zeros from a broken mirror, say: the sha256 is checked only for the default
+   * URL) embeds every photo alike, and a head trained on it names nothing, or anything. Before any photo of a job,
+   * three clearly different probe photos must give finite, varied and different embeddings with the engine chosen
+   * (which agrees with TensorFlow.js: checked when its graph was made).
+   */
+  private async refuseDegenerate(baseModel: BaseModelFiles, engine: EmbeddingEngine): Promise<void> {
+    const outcomes = await this.pool.embed({
+      modelJsonPath: baseModel.modelJsonPath,
+      onnxPath: engine.name === 'onnx' ? engine.onnxPath : undefined,
+      items: (await distinctProbeImages()).map((bytes) => ({ bytes, views: ['centre'] as View[] })),
+    });
+    const failed = outcomes.find((o) => 'error' in o);
+    const problem = failed
+      ? `cannot embed a probe photo (${(failed as { error: string }).error})`
+      : degenerateEmbeddings(outcomes.map((o) => ('embeddings' in o ? o.embeddings[0] : new Float32Array())));
+    if (problem)
+      throw new FinalError(
+        `the base model ${baseModel.source} ${problem}: its weights are damaged or it is not an image model; point ` +
+          `BASE_MODEL_URL (or --base-model) at Teachable Machine's MobileNet V2 0.35 or a good copy of it`,
+      );
   }
 
   /**
@@ -109,6 +145,44 @@ export class EmbeddingEngineService {
       await fs.rm(unchecked, { force: true });
     }
   }
+}
+
+/** Embeddings closer than this (largest difference of a value) count as the same. */
+const SAME_EMBEDDING = 1e-4;
+
+/**
+ * What is wrong with the embeddings of clearly different photos, or null: a value that is not a number, all zeros,
+ * one value repeated, or two photos embedded alike.
+ */
+export function degenerateEmbeddings(embeddings: Float32Array[]): string | null {
+  if (embeddings.some((e) => !e.length || !e.every(Number.isFinite))) return 'gives values that are not numbers';
+  if (embeddings.every((e) => e.every((v) => v === 0))) return 'gives all-zero embeddings';
+  if (embeddings.every((e) => Math.max(...e) - Math.min(...e) < SAME_EMBEDDING))
+    return 'gives embeddings whose values are all the same';
+  for (let a = 0; a < embeddings.length; a++)
+    for (let b = a + 1; b < embeddings.length; b++)
+      if (maxAbsDifference(embeddings[a], embeddings[b]) < SAME_EMBEDDING)
+        return 'gives the same embedding for clearly different photos';
+  return null;
+}
+
+/** Three photos nothing alike: a colour gradient, a black and white checkerboard, noise. */
+async function distinctProbeImages(): Promise<Uint8Array[]> {
+  const size = 96;
+  const random = mulberry32(5);
+  const draw = (pixel: (x: number, y: number, channel: number) => number) => {
+    const rgb = new Uint8Array(size * size * 3);
+    for (let i = 0; i < rgb.length; i++) {
+      const p = Math.floor(i / 3);
+      rgb[i] = pixel(p % size, Math.floor(p / size), i % 3);
+    }
+    return encodePng(rgb, size, size);
+  };
+  return Promise.all([
+    draw((x, _y, c) => (c === 0 ? Math.floor((255 * x) / size) : c === 1 ? 40 : 200)),
+    draw((x, y) => ((Math.floor(x / 12) + Math.floor(y / 12)) % 2 ? 255 : 0)),
+    draw(() => Math.floor(random() * 256)),
+  ]);
 }
 
 /** Two fixed pseudo-random photos (smooth gradients with noise), in the plain view and a tight crop. */

@@ -161,6 +161,7 @@ export class EmbeddingService {
       const batch = pending;
       pending = [];
       cancel?.throwIfAborted();
+      await this.engines.ensureSound(baseModel);
       const task = (async () => {
         const outcomes = await this.pool.embed(
           {
