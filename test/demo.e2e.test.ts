@@ -4,7 +4,7 @@
  * photos at the dataset's paths), an empty HOME, and nothing left running or behind.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as path from 'node:path';
@@ -146,6 +146,72 @@ describe('npm run demo', () => {
       assert.equal(named, log, 'the log it named at the start is the one kept');
     } finally {
       await fs.rm(log, { force: true });
+    }
+  });
+
+  it('stops everything it started at Ctrl-C, whenever it comes, writes no model, says one line and exits 130', async (t) => {
+    const home = path.join(work, 'home');
+    /** Runs the demo in its own process group, as a terminal does, and presses Ctrl-C once `moment` is printed. */
+    const interrupt = async (moment: RegExp) => {
+      const out = path.join(work, 'interrupted-model');
+      const child = spawn(process.execPath, [DEMO, '--out', out], {
+        cwd: work,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          HOME: home,
+          BASE_MODEL_URL: `${url}/model/model.json`,
+          GROCERY_DATASET_URL: `${url}/dataset/`,
+          LOG_LEVEL: 'warn',
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          if (moment.test(stdout)) resolve();
+        });
+        void exited.then(() => reject(new Error(`the demo ended before ${moment}: ${stdout}${stderr}`)));
+      });
+      const pressed = performance.now();
+      process.kill(-child.pid!, 'SIGINT');
+      const code = await exited;
+      const seconds = (performance.now() - pressed) / 1000;
+      return { code, seconds, stdout, stderr, out };
+    };
+    for (const moment of [
+      /^1\. Fetching/m,
+      /^3\. The service runs/m,
+      /^4\. Job /m,
+      /running, training/m,
+      /^6\. Job /m,
+    ]) {
+      const { code, seconds, stdout, stderr, out } = await interrupt(moment);
+      t.diagnostic(`Ctrl-C after ${moment}: exit ${code} in ${seconds.toFixed(2)} s`);
+      assert.equal(code, 130, `${moment}: ${stderr}`);
+      assert.ok(seconds < 10, `${moment}: stopped in ${seconds.toFixed(1)} s`);
+      assert.equal(
+        stderr,
+        'interrupted (Ctrl-C): the demo stopped everything it started and wrote no model\n',
+        'one line, no stack',
+      );
+      assert.ok(!existsSync(out), 'no model written');
+      assert.doesNotMatch(stdout, /Done in/);
+      const service = stdout.match(/The service runs at (\S+) \(its database in (\S+) and its log in (\S+),/);
+      if (service) {
+        const [, serviceUrl, folder, log] = service;
+        await assert.rejects(fetch(`${serviceUrl}/health`), 'the service is gone');
+        assert.ok(!existsSync(folder) && !existsSync(log), `${folder} and its log removed`);
+        const running = (await fs.readdir('/proc')).filter((pid) => /^\d+$/.test(pid));
+        for (const pid of running) {
+          const command = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+          assert.ok(!command.includes(folder), `process ${pid} still runs in ${folder}: ${command}`);
+        }
+      }
     }
   });
 });

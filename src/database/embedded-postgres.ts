@@ -119,6 +119,18 @@ export class EmbeddedPostgres {
     });
   }
 
+  /**
+   * Stops the server running on the cluster in `dir`, if one is (a service killed before it stopped its database
+   * leaves it running), and resolves once it is gone.
+   */
+  static async stopLeftOver(dir: string): Promise<void> {
+    if (!(await fileExists(path.join(dir, 'pgdata', 'postmaster.pid')))) return;
+    const server = new EmbeddedPostgres(dir);
+    server.binaries = await postgresBinaries();
+    server.account = await serverAccount();
+    await server.stop();
+  }
+
   /** initdb into a staging folder renamed into place, so an interrupted first start leaves no half-made cluster. */
   private async createCluster(): Promise<void> {
     await fs.mkdir(path.dirname(this.dir), { recursive: true });

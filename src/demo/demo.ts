@@ -23,6 +23,7 @@ import { readPhotoList } from '../dataset/public-dataset';
 import { METADATA_FILE, MODEL_FILES, MODEL_FILE, WEIGHTS_FILE } from '../export/teachable-machine-format';
 import { qualityLines, type ModelQuality } from '../export/model-quality';
 import { REPORT_FILE } from '../export/report';
+import { EmbeddedPostgres } from '../database/embedded-postgres';
 import { ServiceProcess } from './service-process';
 import { StandInBackend, type ManifestProduct, type Upload } from './stand-in-backend';
 
@@ -50,9 +51,22 @@ export const DEMO_SCAN_LIST = projectFile('src', 'demo', 'demo-scans.txt');
 @Module({ imports: [ConfigModule, DatasetModule] })
 class DemoModule {}
 
-/** Prints a line on stdout: what a user reads. */
+/** Set by Ctrl-C: from then on the demo only stops what it started, and says nothing more but one line. */
+let interrupted = false;
+
+/** Prints a line on stdout: what a user reads (nothing once interrupted). */
 function say(line = ''): void {
-  process.stdout.write(`${line}\n`);
+  if (!interrupted) process.stdout.write(`${line}\n`);
+}
+
+/** Rejects as soon as `signal` aborts, whatever `work` is doing (its own end then does not matter). */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
@@ -78,23 +92,35 @@ export async function runDemo(argv: string[]): Promise<number> {
   // As root, the embedded PostgreSQL runs as the postgres account, which must pass through to its DATA_DIR.
   await fs.chmod(work, 0o711);
   const stops: (() => Promise<unknown>)[] = [];
-  const interrupted = new Promise<never>((_, reject) =>
-    process.once('SIGINT', () => reject(new Error('interrupted (Ctrl-C): stopping what the demo started'))),
-  );
+  // Ctrl-C at any moment: every step gives up at once, what was started is stopped, nothing is written.
+  const interrupt = new AbortController();
+  const onInterrupt = () => {
+    interrupted = true;
+    interrupt.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onInterrupt);
   // The service's log lives beside the demo's folder: when the demo fails, it is kept and says why.
   const log = `${work}.log`;
   let failed = false;
   try {
-    return await Promise.race([demo(config, work, log, out, started, stops), interrupted]);
+    return await demo(config, work, log, out, started, stops, interrupt.signal);
   } catch (err) {
+    if (interrupted) return 130;
     failed = true;
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    // A service stopped before its database was (or killed): the database must not outlive the demo.
+    await EmbeddedPostgres.stopLeftOver(path.join(work, 'data', 'postgres')).catch(() => undefined);
     if (failed && existsSync(log)) process.stderr.write(`the service's log is kept: ${log}\n`);
     else await fs.rm(log, { force: true });
-    await fs.rm(work, { recursive: true, force: true });
+    await fs
+      .rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+      .catch((err: Error) => process.stderr.write(`could not remove ${work}: ${err.message}\n`));
+    process.off('SIGINT', onInterrupt);
+    if (interrupted)
+      process.stderr.write('interrupted (Ctrl-C): the demo stopped everything it started and wrote no model\n');
   }
 }
 
@@ -105,22 +131,22 @@ async function demo(
   out: string,
   started: number,
   stops: (() => Promise<unknown>)[],
+  signal: AbortSignal,
 ): Promise<number> {
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  const step = <T>(work: Promise<T>) => unlessAborted(work, signal);
   const [list, scanList] = await Promise.all([readPhotoList(DEMO_PHOTO_LIST), readPhotoList(DEMO_SCAN_LIST)]);
   say(
     `1. Fetching the demo shop's ${list.photos.length} photos and ${scanList.photos.length} scans from ` +
       config.GROCERY_DATASET_URL,
   );
-  const app = await NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] });
+  const app = await step(NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] }));
   stops.push(() => app.close());
   const datasets = app.get(DatasetService);
-  const shop = await datasets.fromPublicDataset(config.GROCERY_DATASET_URL, list.photos, path.join(work, 'download'));
-  const till = await datasets.fromPublicDataset(
-    config.GROCERY_DATASET_URL,
-    scanList.photos,
-    path.join(work, 'download-scans'),
-  );
+  const fetchList = (photos: string[], folder: string) =>
+    step(datasets.fromPublicDataset(config.GROCERY_DATASET_URL, photos, path.join(work, folder), { cancel: signal }));
+  const shop = await fetchList(list.photos, 'download');
+  const till = await fetchList(scanList.photos, 'download-scans');
   const missing = [...shop.skipped, ...till.skipped];
   if (missing.length)
     throw new Error(
@@ -135,10 +161,10 @@ async function demo(
     await fs.copyFile(from, path.join(assets, relative));
   };
   for (const image of shop.images)
-    await store(image.path, `${shop.labels[image.label].id}/${path.posix.basename(image.name)}`);
-  for (const [i, scan] of till.images.entries()) await store(scan.path, `till/scan-${i + 1}.jpg`);
+    await step(store(image.path, `${shop.labels[image.label].id}/${path.posix.basename(image.name)}`));
+  for (const [i, scan] of till.images.entries()) await step(store(scan.path, `till/scan-${i + 1}.jpg`));
   const backendToken = randomBytes(16).toString('hex');
-  const backend = await new StandInBackend(backendToken, assets).start();
+  const backend = await step(new StandInBackend(backendToken, assets).start());
   stops.push(() => backend.stop());
   const products: ManifestProduct[] = shop.labels.map((label, i) => ({
     productId: `product-${i + 1}`,
@@ -155,20 +181,20 @@ async function demo(
   say(`   ${products.length} products: ${products.map((p) => p.productName).join(', ')}`);
   say(`2. A stand-in for the point-of-sale backend at ${backend.url} serves them`);
 
-  const service = await startService(config, work, log, backend.url, stops);
+  const service = await startService(config, work, log, backend.url, stops, signal);
   say(
     `3. The service runs at ${service.url} (its database in ${work} and its log in ${log}, both removed at the ` +
       `end; the log is kept if the demo fails) [${seconds()} s]`,
   );
 
-  const train = async (step: number, what: string) => {
+  const train = async (number: number, what: string) => {
     const job = (await service.call('POST', '/v1/train', {
       channelId: CHANNEL,
       manifestUrl: backend.manifestUrl(CHANNEL),
       webhookUrl: backend.webhookUrl,
       authToken: backendToken,
     })) as { jobId: string };
-    say(`${step}. Job ${job.jobId} posted: ${what}; its progress:`);
+    say(`${number}. Job ${job.jobId} posted: ${what}; its progress:`);
     const view = await followJob(service, job.jobId, seconds);
     const upload = backend.uploads.at(-1)!;
     return { job, view, metadata: JSON.parse(upload.metadata.bytes.toString('utf8')) as ModelMetadata, upload };
@@ -195,6 +221,7 @@ async function demo(
       `next manifest`,
   );
   const second = await train(6, "the next model, from the photos and the till's confirmed scans");
+  signal.throwIfAborted();
   await writeModel(second.upload, out);
   await fs.writeFile(
     path.join(out, REPORT_FILE),
@@ -241,6 +268,7 @@ async function startService(
   log: string,
   backendUrl: string,
   stops: (() => Promise<unknown>)[],
+  signal: AbortSignal,
 ) {
   const token = randomBytes(24).toString('hex');
   const service = new ServiceProcess(
@@ -254,19 +282,22 @@ async function startService(
       MODEL_CACHE_DIR: config.MODEL_CACHE_DIR,
       BACKEND_INTERNAL_URL: backendUrl,
       SCHEDULER_ENABLED: 'false',
+      // A job still running when the demo stops (Ctrl-C) is not waited for long.
+      SHUTDOWN_GRACE_SECONDS: '2',
       // Only this machine reaches the demo's service.
       HOST: '127.0.0.1',
     },
     log,
   );
-  // SIGTERM stops the service's embedded database too; SIGKILL after 30 s.
-  stops.push(() => service.stop(30_000));
-  await service.start(START_TIMEOUT_MS);
+  // SIGTERM stops the service's embedded database too; SIGKILL after 30 s (5 s after Ctrl-C).
+  stops.push(() => service.stop(interrupted ? 5_000 : 30_000));
+  await unlessAborted(service.start(START_TIMEOUT_MS), signal);
   const call = async (method: string, route: string, body?: unknown): Promise<unknown> => {
     const response = await fetch(`${service.url}${route}`, {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text}`);
