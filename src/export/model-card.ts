@@ -10,14 +10,19 @@ import { describeRecipe, GATE_FOLDS } from '../training/recipe';
 import { photosPerProduct, type CrossValidation } from '../training/recognition';
 import type { TrainingResult } from '../training/trainer.service';
 import { upperBound95, type ScanMeasurement } from '../training/till-scans';
-import { describeQuality, lookAlikeAdvice, photoAdvice, type ProductFigures } from './model-quality';
+import {
+  describeQuality,
+  lookAlikeAdvice,
+  photoAdvice,
+  type ProductFigures,
+  type ScanCounts,
+  type TillScanFigures,
+} from './model-quality';
 import {
   confusionOf,
   type MetadataInput,
   type ModelMetrics,
   type RecognitionMetadata,
-  type ScanCounts,
-  type TillScanFigures,
 } from './teachable-machine-format';
 
 /** What the model card needs beside the trained model. */

@@ -7,7 +7,6 @@
  */
 import { MIN_PHOTOS_PER_PRODUCT, type PhotoFinding } from '../training/advice';
 import { CLIENT_THRESHOLD } from '../training/ml';
-import type { ScanCounts, TillScanFigures } from './teachable-machine-format';
 
 /** One product's figures, as the cross-validation and the gate measured them. */
 export interface ProductFigures {
@@ -32,6 +31,39 @@ export interface QualityFigures {
   photoFindings: PhotoFinding[];
   /** What the till's confirmed scans measured (null: none were sent; the till's figures are then estimates). */
   tillScans: TillScanFigures | null;
+}
+
+export interface TillScanFigures {
+  /** Scans of the shop's products: named right, named as another product. */
+  ofProducts: number;
+  namedRight: number;
+  namedWrong: number;
+  /** Scans confirmed as none of the products, and how many were named as one. */
+  ofNone: number;
+  namedAsProduct: number;
+  /** Upper end of the 95 % interval of the share of all these scans named wrongly. */
+  wrongUpTo: number;
+  /** Where the unknown share comes from: the scans (those confirmed as none), or the job or setting. */
+  unknownShareFrom: 'scans' | 'stated';
+  /**
+   * The scans taken since the channel's previous model was trained, as this model (held out) and that one name them
+   * (null: no previous model, or no scan since).
+   */
+  sincePrevious: {
+    trainingId: string;
+    trainedAt: string;
+    thisModel: ScanCounts;
+    previousModel: ScanCounts;
+  } | null;
+}
+
+/** Scans of the products named right and wrongly, and scans confirmed as none named as a product. */
+export interface ScanCounts {
+  ofProducts: number;
+  namedRight: number;
+  namedWrong: number;
+  ofNone: number;
+  namedAsProduct: number;
 }
 
 /** What a model will do, in words: the same text wherever it is shown. */

@@ -4,7 +4,7 @@
  */
 import type { InputRange } from '../config/ml-choices';
 import { IMAGE_SIZE } from '../config/model-shape';
-import type { ModelQuality } from './model-quality';
+import type { ModelQuality, TillScanFigures } from './model-quality';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -76,39 +76,6 @@ export interface RecognitionMetadata {
    * did not train on it (null: no scans were sent, and the estimates above come from cross-validation).
    */
   tillScans: TillScanFigures | null;
-}
-
-export interface TillScanFigures {
-  /** Scans of the shop's products: named right, named as another product. */
-  ofProducts: number;
-  namedRight: number;
-  namedWrong: number;
-  /** Scans confirmed as none of the products, and how many were named as one. */
-  ofNone: number;
-  namedAsProduct: number;
-  /** Upper end of the 95 % interval of the share of all these scans named wrongly. */
-  wrongUpTo: number;
-  /** Where the unknown share comes from: the scans (those confirmed as none), or the job or setting. */
-  unknownShareFrom: 'scans' | 'stated';
-  /**
-   * The scans taken since the channel's previous model was trained, as this model (held out) and that one name them
-   * (null: no previous model, or no scan since).
-   */
-  sincePrevious: {
-    trainingId: string;
-    trainedAt: string;
-    thisModel: ScanCounts;
-    previousModel: ScanCounts;
-  } | null;
-}
-
-/** Scans of the products named right and wrongly, and scans confirmed as none named as a product. */
-export interface ScanCounts {
-  ofProducts: number;
-  namedRight: number;
-  namedWrong: number;
-  ofNone: number;
-  namedAsProduct: number;
 }
 
 export interface MetadataInput {

@@ -16,6 +16,7 @@ import {
   type HeadTrainingReport,
   type HeadWeights,
   type KnownScan,
+  type TrainHead,
   type TrainingSet,
 } from './ml';
 import {
@@ -26,9 +27,6 @@ import {
   type ScanMeasurement,
   type ScanScore,
 } from './till-scans';
-
-/** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
-export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
 
 /** One cross-validation fold: a head trained without some products (the impostors) and without some photos. */
 interface Fold {

@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EMBEDDING_SIZE } from '../config/model-shape';
-import { embeddingRow, type HeadTrainingReport, type TrainingSet } from './ml';
-import type { TrainHead } from './recognition';
+import { embeddingRow, type HeadTrainingReport, type TrainHead, type TrainingSet } from './ml';
 import {
   compareWithPrevious,
   crossFitScans,

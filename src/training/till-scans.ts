@@ -17,10 +17,10 @@ import {
   type HeadWeights,
   type KnownScan,
   type NegativeSet,
+  type TrainHead,
   type TrainingSet,
 } from './ml';
 import { quantizeBank } from './negative-bank/negative-bank';
-import type { TrainHead } from './recognition';
 
 /** The model the till has been running (the channel's last accepted one), as far as scoring scans goes. */
 export interface PreviousModel {

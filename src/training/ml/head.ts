@@ -18,6 +18,9 @@ export interface HeadTrainingReport {
   scanLogits?: Float32Array;
 }
 
+/** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
+export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
+
 /** Receives the share of the training done, from 0 to 1. */
 export type TrainingProgress = (fraction: number) => void;
 

@@ -20,7 +20,7 @@ export {
   type KnownScan,
 } from './gate';
 export { headLogits, type HeadWeights } from './dense-head';
-export { type HeadRecipe, type HeadTrainingReport } from './head';
+export { type HeadRecipe, type HeadTrainingReport, type TrainHead } from './head';
 export { type LinearHeadRecipe } from './linear-head';
 export { embeddingRow, mulberry32, shuffled, storeRow, type NegativeSet, type TrainingSet } from './training-set';
 export { readModelArtifacts } from './model-files';
