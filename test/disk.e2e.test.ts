@@ -30,7 +30,7 @@ describe('start-up checks and a disk that cannot be written', () => {
   after(async () => {
     await Promise.all(processes.map((p) => p.kill()));
     await backend.stop();
-    await run('umount', [path.join(work, 'small')]).catch(() => undefined);
+    for (const mount of ['small', 'small-cache']) await run('umount', [path.join(work, mount)]).catch(() => undefined);
     await fs.rm(work, { recursive: true, force: true });
   });
 
@@ -99,6 +99,45 @@ describe('start-up checks and a disk that cannot be written', () => {
     assert.equal(backend.uploadAttempts, 0, 'nothing was uploaded');
     assert.equal((await backend.lastFailedStatus('51')).error, job.error);
     assert.deepEqual(await fs.readdir(small), [], 'the working files are removed');
+    await service.stop();
+  });
+
+  it('trains without the caches when MODEL_CACHE_DIR is full, says so once, and leaves no part of a file', async (t) => {
+    const full = path.join(work, 'small-cache');
+    await fs.mkdir(full);
+    try {
+      // Room for a few embeddings, not for the ONNX graph (1.6 MB) nor for this job's 96.
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=32k', 'tmpfs', full]);
+    } catch (err) {
+      t.skip(`cannot mount a small tmpfs here: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    backend.manifests.set('52', backend.groceryProducts(QUICK_CLASSES, 6));
+    const service = new TestServiceProcess(
+      work,
+      { MODEL_CACHE_DIR: full, EMBEDDING_CACHE_DIR: '' },
+      path.join(work, 'full-cache.log'),
+    );
+    processes.push(service);
+    await service.start();
+    const api = new ServiceApi(service.url, backend);
+    const job = await api.finished((await api.train('52')).body.jobId, 120_000);
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.attempt, 1, 'before: every attempt failed, "this service\'s disk refused a write (… ENOSPC …)"');
+    const cacheWarnings = job.metrics.warnings.filter((w: string) => w.startsWith('the embedding cache'));
+    assert.deepEqual(cacheWarnings, [
+      "the embedding cache (MODEL_CACHE_DIR) could not be written (ENOSPC): this training's embeddings were not " +
+        'kept, and the next training embeds its photos again',
+    ]);
+    const leftovers: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) await walk(path.join(dir, entry.name));
+        else if (/\.(tmp|unchecked)$/.test(entry.name)) leftovers.push(entry.name);
+      }
+    };
+    await walk(full);
+    assert.deepEqual(leftovers, [], 'no part of a file stays');
     await service.stop();
   });
 });

@@ -28,9 +28,19 @@ describe('embedding cache', () => {
     return { read: await cache.get(key), left: existsSync(fileOf(key)) };
   };
 
+  it('says why it could not keep an embedding, and keeps no part of it (a cache is a cache)', async () => {
+    const blocked = path.join(dir, 'blocked');
+    await fs.writeFile(blocked, 'a file where the cache wants a folder');
+    const unwritable = new EmbeddingCache(blocked, 'a'.repeat(64));
+    const key = unwritable.key('d'.repeat(64), 'centre');
+    assert.equal(await unwritable.put(key, embedding), 'ENOTDIR');
+    assert.equal(await unwritable.get(key), undefined);
+    assert.equal(await fs.readFile(blocked, 'utf8'), 'a file where the cache wants a folder');
+  });
+
   it('gives back what it was given', async () => {
     const key = cache.key('b'.repeat(64), 'centre');
-    await cache.put(key, embedding);
+    assert.equal(await cache.put(key, embedding), null, 'kept');
     assert.deepEqual(await cache.get(key), embedding);
     assert.equal(await cache.get(cache.key('c'.repeat(64), 'centre')), undefined);
   });

@@ -45,15 +45,25 @@ export class EmbeddingCache {
     await fs.rm(this.file(key), { force: true });
   }
 
-  /** Stores an embedding; one with a value that is not finite is refused (the caller's error says where it came from). */
-  async put(key: string, embedding: Float32Array): Promise<void> {
+  /**
+   * Stores an embedding; one with a value that is not finite is refused (the caller's error says where it came from).
+   * A cache is a cache: when its disk refuses the write (full, read-only), nothing of it stays and the reason is
+   * returned (null: stored).
+   */
+  async put(key: string, embedding: Float32Array): Promise<string | null> {
     if (!embedding.every(Number.isFinite)) throw new Error('an embedding with a value that is not finite');
     const file = this.file(key);
     const temp = `${file}.${randomUUID()}.tmp`;
     const floats = new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength);
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(temp, Buffer.concat([floats, checksum(key, floats)]));
-    await fs.rename(temp, file);
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(temp, Buffer.concat([floats, checksum(key, floats)]));
+      await fs.rename(temp, file);
+      return null;
+    } catch (err) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    }
   }
 
   private file(key: string): string {

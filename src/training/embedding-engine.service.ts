@@ -127,8 +127,9 @@ export class EmbeddingEngineService {
     await fs.mkdir(dir, { recursive: true });
     // Unique per writer: replicas sharing MODEL_CACHE_DIR may all be pid 1.
     const unchecked = `${onnxPath}.${randomUUID()}.unchecked`;
-    await fs.writeFile(unchecked, graph);
     try {
+      // Inside the try: a disk that fills up midway leaves no part of it.
+      await fs.writeFile(unchecked, graph);
       const difference = await this.pool.compareEngines({
         modelJsonPath: baseModel.modelJsonPath,
         onnxPath: unchecked,

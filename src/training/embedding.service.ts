@@ -49,6 +49,8 @@ export interface EmbeddedDataset {
   cachedViews: number;
   /** Forward passes actually run. */
   embeddedViews: number;
+  /** Why the embedding cache could not keep this dataset's embeddings (its disk full, say); undefined: it kept them. */
+  cacheRefused?: string;
 }
 
 export interface EmbeddedScan {
@@ -105,6 +107,7 @@ export class EmbeddingService {
       cachedImages: run.cachedImages,
       cachedViews: run.cachedViews,
       embeddedViews: run.embeddedViews,
+      cacheRefused: run.cacheRefused,
     };
   }
 
@@ -147,6 +150,8 @@ export class EmbeddingService {
     let cachedImages = 0;
     let cachedViews = 0;
     let embeddedViews = 0;
+    /** Why the cache could not keep an embedding, the first time it could not. */
+    let cacheRefused: string | undefined;
     const progress = (count: number) => onProgress?.((done += count), total);
 
     const inFlight = new Set<Promise<void>>();
@@ -190,7 +195,7 @@ export class EmbeddingService {
                       `and clear MODEL_CACHE_DIR/onnx`,
                   );
                 embeddings.set(embedding, (photo.index * ROWS_PER_PHOTO + slot) * EMBEDDING_SIZE);
-                return cache.put(key, embedding);
+                return cache.put(key, embedding).then((refused) => (cacheRefused ??= refused ?? undefined));
               }),
             );
           }),
@@ -233,7 +238,7 @@ export class EmbeddingService {
     }
     await flush();
     await Promise.all(tasks);
-    return { embeddings, failures, cachedImages, cachedViews, embeddedViews };
+    return { embeddings, failures, cachedImages, cachedViews, embeddedViews, cacheRefused };
   }
 }
 

@@ -180,6 +180,12 @@ export class TrainerService {
       warnings: [
         ...request.dataset.warnings,
         ...(bank.unavailable ? [`trained without the negative bank: ${bank.unavailable}`] : []),
+        ...(embedded.cacheRefused
+          ? [
+              `the embedding cache (MODEL_CACHE_DIR) could not be written (${embedded.cacheRefused}): this ` +
+                `training's embeddings were not kept, and the next training embeds its photos again`,
+            ]
+          : []),
         ...scans.warnings,
         ...(scans.kept.length && measuredShare === null
           ? [

@@ -195,11 +195,15 @@ export class NegativeBankService {
       set.plain.forEach((plain, row) => plain && centre.set(embeddingRow(set, row), photo++ * EMBEDDING_SIZE));
       const sources = images.map((image) => image.name);
       const bank = negativeBankOf(sources, centre);
-      await writeNegativeBank(dir, identity, sources, bank);
+      // A cache is a cache: a disk that refuses it (full, read-only) leaves the bank to this process alone.
+      const cached = await writeNegativeBank(dir, identity, sources, bank).then(
+        () => `cached in ${dir}`,
+        (err: NodeJS.ErrnoException) => `not cached (MODEL_CACHE_DIR refused it: ${err.code ?? err.message})`,
+      );
       this.logger.log(
         `negative bank built in ${((performance.now() - started) / 1000).toFixed(1)} s: ${sources.length} photos` +
           (missing ? ` (${missing} could not be had)` : '') +
-          `, cached in ${dir}`,
+          `, ${cached}`,
       );
       return bank;
     } finally {
