@@ -11,6 +11,8 @@ import { DatasetService } from '../src/dataset/dataset.service';
 import { DatasetError, ManifestUnavailableError } from '../src/dataset/dataset.types';
 import { BackendClient, UploadError } from '../src/backend/backend-client.service';
 import { HostilePeer } from './support/hostile-peer';
+import { tempDir } from './support/fixtures';
+import { promises as fs } from 'node:fs';
 
 describe('requests to the backend against trickling and endless peers', () => {
   let peer: HostilePeer;
@@ -102,5 +104,31 @@ describe('requests to the backend against trickling and endless peers', () => {
     for (const bytes of sent) assert.ok(bytes < 16 * 1024 * 1024, `${bytes} bytes sent before the cut`);
     const grown = (process.memoryUsage().rss - rss) / 1e6;
     assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MB`);
+  });
+
+  it("stops a job's downloads once they reach JOB_DOWNLOAD_MAX_MB, naming the setting", async () => {
+    const work = await tempDir('download-cap');
+    try {
+      const capped = new DatasetService(http, loadConfig({ JOB_DOWNLOAD_MAX_MB: '1', LOG_LEVEL: 'silent' }));
+      // 24 photos of 300 kB (a JPEG's first bytes, then padding), 8 fetched at a time.
+      const photo = (i: number) => ({ assetId: String(i), url: `${peer.url}/big-${i}.jpg`, filename: `${i}.jpg` });
+      const manifest = {
+        products: [
+          { productId: 'a', images: Array.from({ length: 12 }, (_, i) => photo(i)) },
+          { productId: 'b', images: Array.from({ length: 12 }, (_, i) => photo(12 + i)) },
+        ],
+      };
+      const dataset = await capped.fromManifest(manifest, work, undefined, egressPolicy([], [peer.url]));
+      const reasons = dataset.skipped.map((s) => s.reason);
+      const fetched = dataset.images.length;
+      assert.ok(fetched >= 4 && fetched <= 4 + 8, `${fetched} fetched: 1 MB is 3.4 photos, and 8 were on their way`);
+      assert.equal(reasons.length, 24 - fetched);
+      for (const reason of reasons)
+        assert.equal(reason, 'not fetched: the downloads reached JOB_DOWNLOAD_MAX_MB (1 MB) before it');
+      const onDisk = await fs.readdir(`${work}/photos`);
+      assert.equal(onDisk.length, fetched, 'nothing else written');
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
   });
 });

@@ -94,9 +94,12 @@ describe('hostile photos and manifests', () => {
     );
     assert.match(reasons['bomb.png'], /megapixel limit|pixel limit|exceeds/);
     assert.match(reasons['truncated.jpg'], /could not be decoded|not a readable image/);
-    assert.match(reasons['text.jpg'], /not a readable image/);
-    assert.match(reasons['image.svg'], /unsupported image format "svg"/);
-    assert.equal(reasons['empty.jpg'], 'empty file');
+    // Refused at their first bytes, as they arrive.
+    const notAnImage =
+      'download failed: not a readable image (its first bytes are none of JPEG, PNG, WebP, GIF, HEIF or TIFF)';
+    assert.equal(reasons['text.jpg'], notAnImage);
+    assert.equal(reasons['image.svg'], notAnImage);
+    assert.equal(reasons['empty.jpg'], 'download failed: not a readable image (empty)');
     assert.equal(reasons['huge.jpg'], 'download failed: larger than 20971520 bytes');
     assert.match(reasons['trickle.jpg'], /download failed: timed out after 3 s \(after 3 attempts\)/);
     assert.match(reasons['to-metadata.jpg'], /download failed: refused: host 169.254.169.254 is not in ALLOWED_HOSTS/);
@@ -114,6 +117,35 @@ describe('hostile photos and manifests', () => {
     const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;
     t.diagnostic(`hostile job: ${seconds.toFixed(1)} s, resident memory grew ${growthMb.toFixed(0)} MB`);
     assert.ok(growthMb < 150, `memory grew by ${growthMb.toFixed(0)} MB (a 100 MB body must not be held)`);
+  });
+
+  it('downloads a URL once per job and refuses a non-image at its first bytes', async (t) => {
+    const products = backend.groceryProducts(QUICK_CLASSES.slice(0, 3), 3);
+    // The outside probe: 2,000 entries of one 2 MB non-image made 2,000 requests, 4,003 MB in WORK_DIR and 248 s.
+    for (let i = 0; i < 2000; i++)
+      products[0].images.push({ assetId: `junk-${i}`, url: `${peer.url}/junk-2mb.jpg`, filename: 'x.jpg' });
+    backend.manifests.set('41', products);
+    const started = Date.now();
+    const job = await runJob('41');
+    const seconds = (Date.now() - started) / 1000;
+    t.diagnostic(
+      `2,000 entries of one 2 MB non-image: ${seconds.toFixed(1)} s, ${peer.hits.get('/junk-2mb.jpg')} request`,
+    );
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.metrics.images, 9);
+    assert.equal(job.metrics.skippedImages, 2000);
+    assert.equal(peer.hits.get('/junk-2mb.jpg'), 1, 'one request for the one URL');
+    assert.deepEqual(
+      [
+        ...new Set(
+          job.skipped
+            .filter((s: { photo: string }) => s.photo.startsWith('asset junk-'))
+            .map((s: { reason: string }) => s.reason),
+        ),
+      ],
+      ['download failed: not a readable image (its first bytes are none of JPEG, PNG, WebP, GIF, HEIF or TIFF)'],
+    );
+    assert.ok(seconds < 30, `${seconds} s`);
   });
 
   it('refuses manifests with fewer than two usable products, clearly', async () => {

@@ -30,7 +30,9 @@ describe('negative bank from the dataset', () => {
   /** Photo requests the stand-in host answered (or refused). */
   let requests = 0;
   /** How the host answers: serve the photos, refuse them all, or serve them slowly. */
-  let mode: 'serve' | 'missing' | 'slow' = 'serve';
+  let mode: 'serve' | 'missing' | 'slow' | 'garbage' = 'serve';
+  /** Bytes of garbage handed to the sockets. */
+  let garbageSent = 0;
   const contexts: TestingModule[] = [];
   const context = async (cache: string, env: Record<string, string> = {}) => {
     const app = await trainerContext(path.join(work, cache), { GROCERY_DATASET_URL: `${url}/dataset/`, ...env });
@@ -56,6 +58,19 @@ describe('negative bank from the dataset', () => {
         return void res.end();
       }
       if (mode === 'slow') await new Promise((resolve) => setTimeout(resolve, 20));
+      // 5 MB that are no image, for every photo, a 64 kB chunk a millisecond (what a reader stops is not sent).
+      if (mode === 'garbage') {
+        const chunk = Buffer.alloc(64 * 1024, 'garbage ');
+        let sent = 0;
+        const write = () => {
+          if (res.destroyed) return;
+          if (sent >= 5 * 1024 * 1024) return void res.end();
+          sent += chunk.length;
+          garbageSent += chunk.length;
+          res.write(chunk, () => setTimeout(write, 1));
+        };
+        return write();
+      }
       res.end(await fs.readFile(path.join(dataset, route.slice('/dataset/'.length))));
     });
     url = await listenOnLoopback(server);
@@ -147,6 +162,25 @@ describe('negative bank from the dataset', () => {
     );
     await train(app, 'without-bank-again');
     assert.equal(requests, asked, 'the next training within ten minutes does not try again');
+    mode = 'serve';
+  });
+
+  it('refuses a source that answers every photo with 5 MB of garbage at its first bytes, and fills no disk', async (t) => {
+    mode = 'garbage';
+    requests = 0;
+    const app = await context('cache-garbage');
+    const summary = await train(app, 'garbage-bank');
+    assert.equal(summary.recognition.negativeBank, null);
+    const warning = summary.warnings.find((w) => w.startsWith('trained without the negative bank: '));
+    assert.match(
+      warning ?? '',
+      /\(first: train\/\S+: download failed: not a readable image \(its first bytes are none/,
+    );
+    assert.ok(requests >= 65 && requests <= 72, `${requests} requests: given up after a tenth of the photos`);
+    // Before: every photo downloaded whole (5 MB a photo is under the 20 MB cap) and refused only when decoded.
+    const mb = garbageSent / 1024 / 1024;
+    t.diagnostic(`${requests} requests, ${mb.toFixed(1)} MB of garbage sent`);
+    assert.ok(mb < 100, `${mb.toFixed(0)} MB of garbage sent (644 photos × 5 MB = 3,220 MB before)`);
     mode = 'serve';
   });
 

@@ -144,6 +144,18 @@ export class AppConfig {
   @IntSetting(1)
   DOWNLOAD_TIMEOUT_SECONDS = 30;
 
+  /**
+   * A job stops downloading once its photos and scans came to this many megabytes (the rest are skipped, saying
+   * so): 50,000 photos of 20 MB would otherwise be a terabyte on the disk every job shares. 20–40 products of 5–20
+   * phone photos are about 0.3–2.4 GB.
+   */
+  @IntSetting(1)
+  JOB_DOWNLOAD_MAX_MB = 4096;
+
+  /** The negative bank's build stops downloading past this many megabytes (its 644 photos are about 14 MB). */
+  @IntSetting(1)
+  BANK_DOWNLOAD_MAX_MB = 200;
+
   /** Deadline of the whole manifest request and of each status webhook (connect, headers and body). */
   @IntSetting(1)
   BACKEND_REQUEST_TIMEOUT_SECONDS = 30;

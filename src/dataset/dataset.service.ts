@@ -16,6 +16,8 @@ import { photoClass } from './public-dataset';
 import { parseManifest, type Manifest } from './manifest';
 import { manifestFailure, manifestLimits } from './manifest-limits';
 
+const MB = 1024 * 1024;
+
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;
 
@@ -101,7 +103,12 @@ export class DatasetService {
     const outcomes = await this.downloadAll(
       [...jobs.map((job) => job.image.url), ...manifest.scans.map((scan) => scan.url)],
       photosDir,
-      { policy, cancel, onProgress },
+      {
+        policy,
+        cancel,
+        onProgress,
+        maxBytes: { bytes: this.config.JOB_DOWNLOAD_MAX_MB * MB, setting: 'JOB_DOWNLOAD_MAX_MB' },
+      },
     );
     outcomes.slice(0, jobs.length).forEach((outcome, index) => {
       const { label, product, image } = jobs[index];
@@ -132,7 +139,12 @@ export class DatasetService {
     root: string,
     photos: string[],
     workDir: string,
-    options: { onProgress?: DownloadProgress; cancel?: AbortSignal; maxFailures?: number } = {},
+    options: {
+      onProgress?: DownloadProgress;
+      cancel?: AbortSignal;
+      maxFailures?: number;
+      maxBytes?: { bytes: number; setting: string };
+    } = {},
   ): Promise<Dataset> {
     const dataset: Dataset = { labels: [], images: [], skipped: [], warnings: [] };
     const labelOf = (photo: string) => {
@@ -166,32 +178,49 @@ export class DatasetService {
   }
 
   /**
-   * Downloads `urls` into `dir` (file names are indexes), DOWNLOAD_CONCURRENCY at a time, each with the download
-   * limits and retries; a photo that cannot be fetched gets its reason instead of a file. After `maxFailures`
-   * failures the rest are not tried (a host that is down would otherwise cost every photo its timeouts).
+   * Downloads `urls` into `dir` (file names are indexes), each URL once (a URL listed again shares the first's file
+   * or reason), DOWNLOAD_CONCURRENCY at a time, each with the download limits and retries; a photo that cannot be
+   * fetched gets its reason instead of a file. After `maxFailures` failures, or once `maxBytes` were received (the
+   * setting `bytesSetting` names), the rest are not tried (a host that is down would otherwise cost every photo its
+   * timeouts; one that answers with junk would fill the disk).
    */
   private async downloadAll(
     urls: string[],
     dir: string,
-    options: { policy?: EgressPolicy; onProgress?: DownloadProgress; cancel?: AbortSignal; maxFailures?: number },
+    options: {
+      policy?: EgressPolicy;
+      onProgress?: DownloadProgress;
+      cancel?: AbortSignal;
+      maxFailures?: number;
+      maxBytes?: { bytes: number; setting: string };
+    },
   ): Promise<{ file?: string; reason: string }[]> {
-    const { policy, onProgress, cancel, maxFailures = Infinity } = options;
+    const { policy, onProgress, cancel, maxFailures = Infinity, maxBytes } = options;
     let failures = 0;
+    let received = 0;
     const downloadOptions = {
       ...DEFAULT_DOWNLOAD_OPTIONS,
       timeoutMs: this.config.DOWNLOAD_TIMEOUT_SECONDS * 1000,
       cancel,
     };
+    const unique = [...new Set(urls)];
     let done = 0;
-    return mapWithConcurrency(urls, DOWNLOAD_CONCURRENCY, async (url, index) => {
+    const outcomes = await mapWithConcurrency(unique, DOWNLOAD_CONCURRENCY, async (url, index) => {
       const file = path.join(dir, String(index));
       cancel?.throwIfAborted();
-      if (failures >= maxFailures) {
-        onProgress?.(++done, urls.length);
-        return { file: undefined, reason: `not fetched: ${failures} photos before it failed` };
-      }
+      const notFetched = (reason: string) => {
+        onProgress?.(++done, unique.length);
+        return { file: undefined, reason: `not fetched: ${reason}` };
+      };
+      if (failures >= maxFailures) return notFetched(`${failures} photos before it failed`);
+      if (maxBytes && received >= maxBytes.bytes)
+        return notFetched(
+          `the downloads reached ${maxBytes.setting} (${Math.round(maxBytes.bytes / MB)} MB) before it`,
+        );
       try {
-        await downloadToFile(this.http.axiosRef, url, file, downloadOptions, policy);
+        // Not `received += await …`: that reads `received` before the download, losing the other lanes' bytes.
+        const bytes = await downloadToFile(this.http.axiosRef, url, file, downloadOptions, policy);
+        received += bytes;
         return { file, reason: '' };
       } catch (err) {
         if (err instanceof DownloadError) {
@@ -201,8 +230,10 @@ export class DatasetService {
         }
         throw err;
       } finally {
-        onProgress?.(++done, urls.length);
+        onProgress?.(++done, unique.length);
       }
     });
+    const outcomeOf = new Map(unique.map((url, i) => [url, outcomes[i]]));
+    return urls.map((url) => outcomeOf.get(url)!);
   }
 }

@@ -6,7 +6,7 @@ import { isAxiosError } from 'axios';
 // The ESM typings, as @nestjs/axios hands out an instance typed by them.
 import type { AxiosInstance } from 'axios' with { 'resolution-mode': 'import' };
 import { deadline, egressRefusal, guardedRequest, MAX_REDIRECTS, type EgressPolicy } from '../common/egress';
-import { MAX_IMAGE_BYTES } from './preprocess';
+import { formatBySignature, MAX_IMAGE_BYTES, SIGNATURE_BYTES } from './preprocess';
 import { TrainerError } from '../common/errors';
 import { retry } from '../common/retry';
 
@@ -39,8 +39,10 @@ export class DownloadError extends TrainerError {
 }
 
 /**
- * Downloads one public photo URL to `file` (no credentials sent), retrying network errors and 5xx with backoff.
- * Stops reading past `maxBytes`. The content is not trusted: the decoder sniffs it later.
+ * Downloads one public photo URL to `file` (no credentials sent), retrying network errors and 5xx with backoff, and
+ * returns its size.
+ * Stops reading past `maxBytes`, or at the first bytes when they announce no accepted image format. The content is not
+ * trusted: the decoder checks it again.
  */
 export async function downloadToFile(
   http: AxiosInstance,
@@ -48,7 +50,7 @@ export async function downloadToFile(
   file: string,
   options: DownloadOptions = DEFAULT_DOWNLOAD_OPTIONS,
   policy?: EgressPolicy,
-): Promise<void> {
+): Promise<number> {
   let guard: ReturnType<typeof guardedRequest> | undefined;
   try {
     guard = policy ? guardedRequest(url, policy) : undefined;
@@ -57,11 +59,11 @@ export async function downloadToFile(
   }
   let attempts = 0;
   try {
-    await retry(
+    return await retry(
       async (n) => {
         attempts = n;
         try {
-          await downloadOnce(http, url, file, options, guard);
+          return await downloadOnce(http, url, file, options, guard);
         } catch (err) {
           await fs.rm(file, { force: true });
           throw err instanceof DownloadError ? err : classify(err, options);
@@ -86,7 +88,7 @@ async function downloadOnce(
   file: string,
   options: DownloadOptions,
   guard: ReturnType<typeof guardedRequest> | undefined,
-): Promise<void> {
+): Promise<number> {
   // The whole request, body included, against one deadline, which the job's own end cuts short.
   const { signal } = deadline(options.timeoutMs, options.cancel);
   try {
@@ -108,14 +110,38 @@ async function downloadOnce(
       throw new DownloadError(`larger than ${options.maxBytes} bytes (Content-Length ${declared})`, false);
     }
     let received = 0;
+    // The first bytes must announce an image: anything else is refused there, not after the whole body.
+    let head: Buffer | null = Buffer.alloc(0);
+    const notAnImage = (bytes: Buffer) =>
+      formatBySignature(bytes)
+        ? null
+        : new DownloadError(
+            bytes.length
+              ? 'not a readable image (its first bytes are none of JPEG, PNG, WebP, GIF, HEIF or TIFF)'
+              : 'not a readable image (empty)',
+            false,
+          );
     const limiter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         received += chunk.length;
-        if (received > options.maxBytes) callback(new DownloadError(`larger than ${options.maxBytes} bytes`, false));
-        else callback(null, chunk);
+        if (received > options.maxBytes)
+          return callback(new DownloadError(`larger than ${options.maxBytes} bytes`, false));
+        if (head) {
+          head = Buffer.concat([head, chunk]);
+          if (head.length >= SIGNATURE_BYTES) {
+            const refused = notAnImage(head.subarray(0, SIGNATURE_BYTES));
+            head = null;
+            if (refused) return callback(refused);
+          }
+        }
+        callback(null, chunk);
+      },
+      flush(callback) {
+        callback(head ? notAnImage(head) : null);
       },
     });
     await pipeline(response.data, limiter, createWriteStream(file), { signal });
+    return received;
   } catch (err) {
     if (signal.aborted && !options.cancel?.aborted)
       throw new DownloadError(`timed out after ${options.timeoutMs / 1000} s`, true);

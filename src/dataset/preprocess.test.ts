@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { modelValue, pixelAt, pngDeclaring, pngWithText, rawToSharp, twoColourRaw } from '../../test/support/images';
 import { productLook, renderPhoto, scene } from '../../test/support/rendered-photos';
-import { ImageRejectedError, pngTextBytes, preprocessImage } from './preprocess';
+import { formatBySignature, ImageRejectedError, pngTextBytes, preprocessImage, SIGNATURE_BYTES } from './preprocess';
 import { IMAGE_SIZE } from '../config/model-shape';
 
 const RED = [255, 0, 0];
@@ -179,4 +179,29 @@ describe('preprocessImage', () => {
       });
     });
   }
+});
+
+describe('formatBySignature', () => {
+  it('tells every accepted format by its first bytes, as sharp encodes them, and nothing else', async () => {
+    const pixels = sharp({ create: { width: 8, height: 8, channels: 3, background: '#3a7' } });
+    const encoded = {
+      jpeg: await pixels.clone().jpeg().toBuffer(),
+      png: await pixels.clone().png().toBuffer(),
+      webp: await pixels.clone().webp().toBuffer(),
+      gif: await pixels.clone().gif().toBuffer(),
+      tiff: await pixels.clone().tiff().toBuffer(),
+      heif: await pixels.clone().avif().toBuffer(),
+    };
+    for (const [format, bytes] of Object.entries(encoded))
+      assert.equal(formatBySignature(bytes.subarray(0, SIGNATURE_BYTES)), format, format);
+    for (const other of [
+      Buffer.from('this is a text file, named .jpg'),
+      Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'),
+      Buffer.from('%PDF-1.7\n'),
+      Buffer.alloc(64),
+      Buffer.alloc(0),
+      encoded.jpeg.subarray(0, 2),
+    ])
+      assert.equal(formatBySignature(other.subarray(0, SIGNATURE_BYTES)), null, other.toString('latin1'));
+  });
 });

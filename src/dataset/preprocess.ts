@@ -13,6 +13,39 @@ export const PREPROCESS_VERSION = 1;
 /** Formats we accept; anything else (SVG, PDF, raw pixel dumps, …) is refused even if sharp could read it. */
 const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
 
+/** Bytes enough to tell an accepted format by the signature a file starts with. */
+export const SIGNATURE_BYTES = 12;
+/** ISO base media brands of HEIF and AVIF files (sharp reads both as heif). */
+const HEIF_BRANDS = new Set([
+  'heic',
+  'heix',
+  'hevc',
+  'hevx',
+  'heim',
+  'heis',
+  'hevm',
+  'hevs',
+  'mif1',
+  'msf1',
+  'avif',
+  'avis',
+]);
+
+/**
+ * The accepted format a file's first bytes (`head`, up to SIGNATURE_BYTES) announce, or null: what a download checks
+ * as it arrives, so that a non-image is refused at its first bytes (the decoder still checks the whole file).
+ */
+export function formatBySignature(head: Uint8Array): string | null {
+  const text = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (text(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (text(0, 4) === 'RIFF' && text(8, 12) === 'WEBP') return 'webp';
+  if (text(0, 6) === 'GIF87a' || text(0, 6) === 'GIF89a') return 'gif';
+  if (text(0, 4) === 'II*\0' || text(0, 4) === 'MM\0*') return 'tiff';
+  if (text(4, 8) === 'ftyp' && HEIF_BRANDS.has(text(8, 12))) return 'heif';
+  return null;
+}
+
 /**
  * A view is one square crop of the photo, scaled to the model's 224×224 input. `centre` is exactly what Teachable
  * Machine does in the browser; the others are training-time augmentations, each costing one pass through the base

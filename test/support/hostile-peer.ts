@@ -32,7 +32,10 @@ export class HostilePeer {
           '<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><rect width="4000" height="4000"/></svg>',
         ),
       '/empty.jpg': (res) => res.end(),
-      '/huge.jpg': (res) => this.endless(res),
+      '/junk-2mb.jpg': (res) => res.end(Buffer.alloc(2 * 1024 * 1024, 'not an image. ')),
+      // Starts as a JPEG does (so that only its size stops it), then 100 MB.
+      '/huge.jpg': (res) =>
+        this.endless(res, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1])),
       '/trickle.jpg': (res) => this.trickle(res),
       '/to-metadata.jpg': (res) => this.redirect(res, 'http://169.254.169.254/latest/meta-data/'),
       '/loop.jpg': (res) => this.redirect(res, `${this.url}/loop.jpg`),
@@ -43,6 +46,8 @@ export class HostilePeer {
     this.server = createServer((req, res) => {
       const route = new URL(req.url!, 'http://x').pathname;
       this.hits.set(route, (this.hits.get(route) ?? 0) + 1);
+      // /big-<n>.jpg: 300 kB that start as a JPEG does.
+      if (/^\/big-\d+\.jpg$/.test(route)) return void res.end(Buffer.concat([JPEG_START, Buffer.alloc(300 * 1024)]));
       const handler = routes[route];
       if (handler) handler(res);
       else {
@@ -60,9 +65,10 @@ export class HostilePeer {
   }
 
   /** 100 MB of zeros, 64 kB at a time, as fast as the client reads. */
-  private endless(res: ServerResponse): void {
+  private endless(res: ServerResponse, start?: Buffer): void {
     res.setHeader('content-type', 'image/jpeg');
     const chunk = Buffer.alloc(64 * 1024);
+    if (start) res.write(start);
     let sent = 0;
     const write = () => {
       while (sent < 100 * 1024 * 1024) {
@@ -96,3 +102,6 @@ export class HostilePeer {
     res.end();
   }
 }
+
+/** The first bytes of a JPEG file (start of image, JFIF marker). */
+const JPEG_START = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1]);
