@@ -20,6 +20,7 @@ import {
   type TrainingSet,
 } from './ml';
 import {
+  countAtScale,
   crossFitScans,
   measureOnScans,
   splitScores,
@@ -240,19 +241,18 @@ export function chooseGate(
  * estimates scale theirs by the same ratio as without scans (model-card.ts).
  */
 function estimatesFromScans(scans: ScanMeasurement, cv: CrossValidation, pooled: GateChoice): Partial<GateChoice> {
-  const { scale } = pooled;
   const share = scans.unknownShare;
   const atGate = (count: number, total: number) => (total ? count / total : null);
-  const cvRight = atGate(cv.known.filter((s) => s.correct && s.scale <= scale).length, cv.known.length);
-  const cvKnownWrong = atGate(cv.known.filter((s) => !s.correct && s.scale <= scale).length, cv.known.length);
-  const cvUnknownNamed = atGate(cv.unknown.filter((s) => s <= scale).length, cv.unknown.length);
+  const inCv = countAtScale(cv.known, cv.unknown, pooled.scale);
+  const cvKnownWrong = atGate(inCv.namedWrongKnown, inCv.known);
+  const cvUnknownNamed = atGate(inCv.namedNone, inCv.none);
   // What the scans lack (none confirmed as none, say), cross-validation stands in for.
   const knownWrong = atGate(scans.namedWrongKnown, scans.known) ?? cvKnownWrong ?? 0;
   const unknownNamed = atGate(scans.namedNone, scans.none) ?? cvUnknownNamed ?? 0;
   return {
     estimatedCorrectAccept: atGate(scans.namedRight, scans.known) ?? pooled.estimatedCorrectAccept,
     estimatedFalseAccept: (1 - share) * knownWrong + share * unknownNamed,
-    crossValidatedCorrectAccept: cvRight,
+    crossValidatedCorrectAccept: atGate(inCv.namedRight, inCv.known),
     crossValidatedFalseAccept:
       cvKnownWrong === null || cvUnknownNamed === null ? null : (1 - share) * cvKnownWrong + share * cvUnknownNamed,
   };

@@ -36,6 +36,7 @@ function storeWith(photoRows: number, scanRows: number) {
 const scan = (photoRows: number, i: number, label: number): ConfirmedScan => ({
   rows: [photoRows + 2 * i, photoRows + 2 * i + 1],
   label,
+  takenAt: null,
 });
 
 describe("the till's confirmed scans", () => {
@@ -170,15 +171,17 @@ describe("the till's confirmed scans", () => {
     const after = Date.parse('2026-12-02T00:00:00Z');
     const before = Date.parse('2026-11-30T00:00:00Z');
     // The new model numbers its products the other way round: 0 is "b", 1 is "a".
-    const scans = [
+    const seen = [
       { label: 1, takenAt: after, score: { scale: 0.5, correct: true } },
       { label: 0, takenAt: after, score: { scale: 0.8, correct: true } },
       { label: -1, takenAt: after, score: { scale: 0.2, correct: null } },
       { label: 0, takenAt: before, score: { scale: 0.1, correct: true } },
       { label: 1, takenAt: after, score: { scale: 0.1, correct: false } },
       { label: 1, takenAt: null, score: { scale: 0.1, correct: true } },
-    ].map((s, i) => ({ scan: { rows: [Math.min(i, 4)], label: s.label }, takenAt: s.takenAt, score: s.score }));
-    const since = compareWithPrevious(previous, ['b', 'a'], scans, store, 1, 0.2)!;
+    ];
+    const scans = seen.map((s, i) => ({ rows: [Math.min(i, 4)], label: s.label, takenAt: s.takenAt }));
+    const scores = seen.map((s) => s.score);
+    const since = compareWithPrevious(previous, ['b', 'a'], scans, scores, store, 1, 0.2)!;
     assert.equal(since.trainingId, 't-1');
     assert.deepEqual(
       since.thisModel,
@@ -194,7 +197,7 @@ describe("the till's confirmed scans", () => {
       unknownShare: 0.2,
     });
     assert.equal(
-      compareWithPrevious(previous, ['b', 'a'], scans.slice(3, 4), store, 1, 0.2),
+      compareWithPrevious(previous, ['b', 'a'], scans.slice(3, 4), scores.slice(3, 4), store, 1, 0.2),
       null,
       'no scan since: nothing to compare',
     );

@@ -10,6 +10,7 @@ import {
   acceptScale,
   argMax,
   headLogits,
+  storedEmbedding,
   storeRow,
   type GateOptions,
   type HeadRecipe,
@@ -38,6 +39,8 @@ export interface ConfirmedScan {
   rows: number[];
   /** The shop's class the cashier confirmed, or -1: confirmed as none of the products. */
   label: number;
+  /** When the till took it (ms since 1970; null: unknown). */
+  takenAt: number | null;
 }
 
 /** A scan as a head saw it: the smallest scale at which it is named (acceptScale), and whether rightly. */
@@ -140,9 +143,7 @@ export function withNegatives(
   const bankRows = negatives?.photos.length ?? 0;
   const values = new Float32Array((bankRows + rows.length) * EMBEDDING_SIZE);
   negatives?.bytes.forEach((b, i) => (values[i] = b * negatives.scale));
-  rows.forEach((row, i) =>
-    values.set(store.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE), (bankRows + i) * EMBEDDING_SIZE),
-  );
+  rows.forEach((row, i) => values.set(storedEmbedding(store, row), (bankRows + i) * EMBEDDING_SIZE));
   const firstPhoto = bankRows ? Math.max(...negatives!.photos) + 1 : 0;
   return {
     ...quantizeBank(values),
@@ -213,6 +214,15 @@ export interface ScanMeasurement {
 
 export function measureOnScans(scores: ScanScore[], scale: number, unknownShare: number): ScanMeasurement {
   const { known, unknown } = splitScores(scores);
+  return { ...countAtScale(known, unknown, scale), unknownShare };
+}
+
+/** Scans of products named right and wrongly at `scale`, and scans of things not sold named as a product. */
+export function countAtScale(
+  known: KnownScan[],
+  unknown: number[],
+  scale: number,
+): Omit<ScanMeasurement, 'unknownShare'> {
   const accepted = known.filter((s) => s.scale <= scale);
   return {
     known: known.length,
@@ -220,7 +230,6 @@ export function measureOnScans(scores: ScanScore[], scale: number, unknownShare:
     namedWrongKnown: accepted.filter((s) => !s.correct).length,
     none: unknown.length,
     namedNone: unknown.filter((s) => s <= scale).length,
-    unknownShare,
   };
 }
 
@@ -245,23 +254,26 @@ export interface SincePrevious {
 }
 
 /**
- * The new model's held-out scores and the previous model's on the scans taken after the previous model was trained
+ * The new model's held-out `scores` (in the order of `scans`) and the previous model's on the scans taken after the
+ * previous model was trained
  * (scans it cannot have learnt from; a scan without a time is left out). The previous model names a scan's product by
  * its label id, so products added or removed since count as it saw them. Null when no scan is that recent.
  */
 export function compareWithPrevious(
   previous: PreviousModel,
   labelIds: string[],
-  scans: { scan: ConfirmedScan; takenAt: number | null; score: ScanScore }[],
+  scans: ConfirmedScan[],
+  scores: ScanScore[],
   store: Float32Array,
   scale: number,
   unknownShare: number,
 ): SincePrevious | null {
-  const since = scans.filter((s) => s.takenAt !== null && s.takenAt > previous.trainedAt.getTime());
+  const since = scans.flatMap((scan, i) =>
+    scan.takenAt !== null && scan.takenAt > previous.trainedAt.getTime() ? [{ scan, score: scores[i] }] : [],
+  );
   if (!since.length) return null;
   const previousScores = since.map(({ scan }) => {
-    const row = scan.rows[0];
-    const logits = headLogits(previous.head, store.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE));
+    const logits = headLogits(previous.head, storedEmbedding(store, scan.rows[0]));
     const named = previous.labels[argMax(logits)];
     return { scale: acceptScale(logits), correct: scan.label < 0 ? null : named === labelIds[scan.label] };
   });

@@ -67,8 +67,6 @@ export interface TrainingResult {
   /** The share of unknown scans the gate was chosen for, and where it comes from. */
   unknownShare: number;
   unknownShareSource: 'stated' | 'scans';
-  /** The till's confirmed scans the model learnt from (gated.tillScans says what they measured). */
-  scans: number;
   /** The scans taken since the previous model, as it and this model name them (null: no such model or scan). */
   sincePrevious: SincePrevious | null;
   baseModel: BaseModelFiles;
@@ -165,7 +163,8 @@ export class TrainerService {
         ? compareWithPrevious(
             previousModel,
             labels.map((l) => l.id),
-            scans.kept.map((scan, i) => ({ scan, takenAt: scans.takenAt[i], score: trained.scanScores![i] })),
+            scans.kept,
+            trained.scanScores,
             embedded.store,
             trained.gate.scale,
             unknownShare,
@@ -203,7 +202,6 @@ export class TrainerService {
       targetFalseAccept: maxFalseAccept,
       unknownShare,
       unknownShareSource: measuredShare === null ? 'stated' : 'scans',
-      scans: scans.kept.length,
       sincePrevious,
       baseModel,
       cachedImages: embedded.cachedImages,
@@ -239,18 +237,13 @@ function keepLabelsWithPhotos(dataset: Dataset, embedded: EmbeddedDataset) {
 /** The embedded scans in the model's class numbering; scans of a product dropped for want of photos are left out. */
 function confirmedScans(scans: EmbeddedScan[], newIndex: Map<number, number>) {
   const kept: ConfirmedScan[] = [];
-  const takenAt: (number | null)[] = [];
-  let leftOut = 0;
   for (const { scan, rows } of scans) {
     const label = scan.label === null ? -1 : newIndex.get(scan.label);
-    if (label === undefined) leftOut++;
-    else {
-      kept.push({ rows, label });
-      takenAt.push(scan.takenAt);
-    }
+    if (label !== undefined) kept.push({ rows, label, takenAt: scan.takenAt });
   }
+  const leftOut = scans.length - kept.length;
   const warnings = leftOut ? [`${leftOut} scan(s) left out: their product has no usable photo`] : [];
-  return { kept, takenAt, warnings };
+  return { kept, warnings };
 }
 
 /** Up to 20 names, then how many more. */

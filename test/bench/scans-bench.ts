@@ -196,6 +196,7 @@ function withScanRows(photos: TrainingSet, scans: Scan[]) {
   let row = photos.labels.length;
   const confirmed: ConfirmedScan[] = scans.map((scan, i) => ({
     label: scan.label,
+    takenAt: null,
     rows: views[i].map((view) => {
       store.set(scan.photo.views.get(view)!, row * EMBEDDING_SIZE);
       return row++;

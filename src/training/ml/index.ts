@@ -22,7 +22,15 @@ export {
 export { headLogits, type HeadWeights } from './dense-head';
 export { type HeadRecipe, type HeadTrainingReport, type TrainHead } from './head';
 export { type LinearHeadRecipe } from './linear-head';
-export { embeddingRow, mulberry32, shuffled, storeRow, type NegativeSet, type TrainingSet } from './training-set';
+export {
+  embeddingRow,
+  mulberry32,
+  shuffled,
+  storedEmbedding,
+  storeRow,
+  type NegativeSet,
+  type TrainingSet,
+} from './training-set';
 export { readModelArtifacts } from './model-files';
 export { onnxModelOf } from './onnx-model';
 export { loadOnnxRuntime } from './onnx-runtime';
