@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { processIsAlive } from './processes';
 
 /** `kind` names what is staged ("photos", "tmp"); letters only. */
 export function stagingPath(target: string, kind: string): string {
@@ -46,14 +47,4 @@ export async function removeStaleStaging(dir: string, options: StaleStagingOptio
     removed.push(name);
   }
   return removed;
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, another user's.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

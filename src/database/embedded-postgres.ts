@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { fileExists } from '../common/local-disk';
 import { freeLoopbackPort } from '../common/loopback';
+import { processIsAlive } from '../common/processes';
 
 const run = promisify(execFile);
 
@@ -176,7 +177,7 @@ export class EmbeddedPostgres {
   private async adoptRunningServer(): Promise<boolean> {
     const pidFile = await fs.readFile(path.join(this.pgdata, 'postmaster.pid'), 'utf8').catch(() => '');
     const [pid, , , port] = pidFile.split('\n');
-    if (!pid || !port || !alive(Number(pid))) return false;
+    if (!pid || !port || !processIsAlive(Number(pid))) return false;
     this.port = Number(port);
     const client = new Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
     try {
@@ -221,15 +222,6 @@ export function withDatabaseName(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${encodeURIComponent(database)}`;
   return parsed.toString();
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A failed child's own words (stderr) rather than Node's "Command failed: …" with the whole command line. */
