@@ -167,40 +167,39 @@ export function degenerateEmbeddings(embeddings: Float32Array[]): string | null 
   return null;
 }
 
+/** A PNG of `width` × `height` whose every byte is `pixel(x, y, channel)`, drawn in the order of the bytes. */
+function drawPng(width: number, height: number, pixel: (x: number, y: number, channel: number) => number) {
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0; i < rgb.length; i++) {
+    const p = Math.floor(i / 3);
+    rgb[i] = pixel(p % width, Math.floor(p / width), i % 3);
+  }
+  return encodePng(rgb, width, height);
+}
+
 /** Three photos nothing alike: a colour gradient, a black and white checkerboard, noise. */
-async function distinctProbeImages(): Promise<Uint8Array[]> {
+function distinctProbeImages(): Promise<Uint8Array[]> {
   const size = 96;
   const random = mulberry32(5);
-  const draw = (pixel: (x: number, y: number, channel: number) => number) => {
-    const rgb = new Uint8Array(size * size * 3);
-    for (let i = 0; i < rgb.length; i++) {
-      const p = Math.floor(i / 3);
-      rgb[i] = pixel(p % size, Math.floor(p / size), i % 3);
-    }
-    return encodePng(rgb, size, size);
-  };
   return Promise.all([
-    draw((x, _y, c) => (c === 0 ? Math.floor((255 * x) / size) : c === 1 ? 40 : 200)),
-    draw((x, y) => ((Math.floor(x / 12) + Math.floor(y / 12)) % 2 ? 255 : 0)),
-    draw(() => Math.floor(random() * 256)),
+    drawPng(size, size, (x, _y, c) => (c === 0 ? Math.floor((255 * x) / size) : c === 1 ? 40 : 200)),
+    drawPng(size, size, (x, y) => ((Math.floor(x / 12) + Math.floor(y / 12)) % 2 ? 255 : 0)),
+    drawPng(size, size, () => Math.floor(random() * 256)),
   ]);
 }
 
 /** Two fixed pseudo-random photos (smooth gradients with noise), in the plain view and a tight crop. */
-async function probeImages(): Promise<{ bytes: Uint8Array; views: View[] }[]> {
+function probeImages(): Promise<{ bytes: Uint8Array; views: View[] }[]> {
   const random = mulberry32(11);
   return Promise.all(
     [
       [320, 240],
       [200, 300],
-    ].map(async ([width, height]) => {
-      const rgb = new Uint8Array(width * height * 3);
-      for (let i = 0; i < rgb.length; i++) {
-        const pixel = Math.floor(i / 3);
-        const gradient = ((pixel % width) / width + Math.floor(pixel / width) / height) * 100;
-        rgb[i] = Math.min(255, Math.floor(gradient + (i % 3) * 40 + random() * 60));
-      }
-      return { bytes: await encodePng(rgb, width, height), views: ['centre', AUGMENTATION_VIEWS[0]] as View[] };
-    }),
+    ].map(async ([width, height]) => ({
+      bytes: await drawPng(width, height, (x, y, c) =>
+        Math.min(255, Math.floor((x / width + y / height) * 100 + c * 40 + random() * 60)),
+      ),
+      views: ['centre', AUGMENTATION_VIEWS[0]] as View[],
+    })),
   );
 }
