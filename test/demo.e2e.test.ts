@@ -49,19 +49,21 @@ describe('npm run demo', () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
+  /** A newcomer's environment: the PATH, an own HOME, and the loopback stand-ins for the internet. */
+  const demoEnv = (home: string, env: Record<string, string> = {}) => ({
+    PATH: process.env.PATH,
+    HOME: home,
+    BASE_MODEL_URL: `${url}/model/model.json`,
+    GROCERY_DATASET_URL: `${url}/dataset/`,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
   const demo = async (home: string, env: Record<string, string> = {}) => {
     await fs.mkdir(home, { recursive: true });
     const started = performance.now();
     const { stdout } = await run(process.execPath, [DEMO, '--out', path.join(work, 'model')], {
       cwd: work,
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        BASE_MODEL_URL: `${url}/model/model.json`,
-        GROCERY_DATASET_URL: `${url}/dataset/`,
-        LOG_LEVEL: 'warn',
-        ...env,
-      },
+      env: demoEnv(home, env),
     });
     return { stdout, seconds: (performance.now() - started) / 1000 };
   };
@@ -158,13 +160,7 @@ describe('npm run demo', () => {
         cwd: work,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          PATH: process.env.PATH,
-          HOME: home,
-          BASE_MODEL_URL: `${url}/model/model.json`,
-          GROCERY_DATASET_URL: `${url}/dataset/`,
-          LOG_LEVEL: 'warn',
-        },
+        env: demoEnv(home),
       });
       let stdout = '';
       let stderr = '';

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
 import { tempDir } from './support/fixtures';
 import { ServiceApi } from './support/service-api';
@@ -21,6 +21,23 @@ describe('start-up checks and a disk that cannot be written', () => {
   let work: string;
   let backend: FakeBackend;
   const processes: TestServiceProcess[] = [];
+  const mounts: string[] = [];
+  /**
+   * A folder on a tmpfs of `size` (mount's syntax), or null after skipping the test: mounting needs root (CI runs as
+   * root); elsewhere these cases cannot be staged.
+   */
+  const smallDisk = async (name: string, size: string, t: TestContext): Promise<string | null> => {
+    const dir = path.join(work, name);
+    await fs.mkdir(dir);
+    try {
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+    } catch (err) {
+      t.skip(`cannot mount a small tmpfs here: ${(err as Error).message.split('\n')[0]}`);
+      return null;
+    }
+    mounts.push(dir);
+    return dir;
+  };
 
   before(async () => {
     work = await tempDir('disk');
@@ -30,7 +47,7 @@ describe('start-up checks and a disk that cannot be written', () => {
   after(async () => {
     await Promise.all(processes.map((p) => p.kill()));
     await backend.stop();
-    for (const mount of ['small', 'small-cache']) await run('umount', [path.join(work, mount)]).catch(() => undefined);
+    for (const mount of mounts) await run('umount', [mount]).catch(() => undefined);
     await fs.rm(work, { recursive: true, force: true });
   });
 
@@ -70,15 +87,8 @@ describe('start-up checks and a disk that cannot be written', () => {
       const relative = decodeURIComponent(new URL(image.url).pathname.slice('/assets/'.length));
       photoBytes += Math.ceil((await fs.stat(path.join(TEST_PHOTOS.root, relative))).size / PAGE) * PAGE;
     }
-    const small = path.join(work, 'small');
-    await fs.mkdir(small);
-    try {
-      await run('mount', ['-t', 'tmpfs', '-o', `size=${photoBytes + 64 * 1024}`, 'tmpfs', small]);
-    } catch (err) {
-      // Mounting needs root (CI runs as root); elsewhere this case cannot be staged.
-      t.skip(`cannot mount a small tmpfs here: ${(err as Error).message.split('\n')[0]}`);
-      return;
-    }
+    const small = await smallDisk('small', String(photoBytes + 64 * 1024), t);
+    if (!small) return;
     backend.manifests.set('51', items);
     const service = new TestServiceProcess(
       work,
@@ -103,15 +113,9 @@ describe('start-up checks and a disk that cannot be written', () => {
   });
 
   it('trains without the caches when MODEL_CACHE_DIR is full, says so once, and leaves no part of a file', async (t) => {
-    const full = path.join(work, 'small-cache');
-    await fs.mkdir(full);
-    try {
-      // Room for a few embeddings, not for the ONNX graph (1.6 MB) nor for this job's 96.
-      await run('mount', ['-t', 'tmpfs', '-o', 'size=32k', 'tmpfs', full]);
-    } catch (err) {
-      t.skip(`cannot mount a small tmpfs here: ${(err as Error).message.split('\n')[0]}`);
-      return;
-    }
+    // Room for a few embeddings, not for the ONNX graph (1.6 MB) nor for this job's 96.
+    const full = await smallDisk('small-cache', '32k', t);
+    if (!full) return;
     backend.manifests.set('52', backend.groceryProducts(QUICK_CLASSES, 6));
     const service = new TestServiceProcess(
       work,
