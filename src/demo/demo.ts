@@ -51,6 +51,9 @@ export const DEMO_SCAN_LIST = projectFile('src', 'demo', 'demo-scans.txt');
 @Module({ imports: [ConfigModule, DatasetModule] })
 class DemoModule {}
 
+/** How long a failure waits to find out whether Ctrl-C caused it. */
+const INTERRUPT_GRACE_MS = 300;
+
 /** Set by Ctrl-C: from then on the demo only stops what it started, and says nothing more but one line. */
 let interrupted = false;
 
@@ -105,6 +108,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   try {
     return await demo(config, work, log, out, started, stops, interrupt.signal);
   } catch (err) {
+    // Ctrl-C reaches the service too: its end can fail a request before this process has heard the signal.
+    if (!interrupted) await new Promise((resolve) => setTimeout(resolve, INTERRUPT_GRACE_MS));
     if (interrupted) return 130;
     failed = true;
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
