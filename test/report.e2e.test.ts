@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { Browser } from 'playwright-core';
+import { shownName } from '../src/export/model-quality';
 import { renderReport } from '../src/export/report';
 import { launchChromium, NO_CHROMIUM } from './support/browser';
 import { tempDir } from './support/fixtures';
@@ -28,7 +29,7 @@ describe('report.html in Chromium', { skip: NO_CHROMIUM }, () => {
     // 40 products of 20 photos each, one named like markup.
     const input = await madeUpReport(40, 20);
     input.products[3].name = input.metadata.labelNames[3] = HOSTILE;
-    names = input.products.map((p) => p.name);
+    names = input.products.map((p) => shownName(p.name));
     file = path.join(work, 'report.html');
     const html = renderReport(input);
     bytes = Buffer.byteLength(html);

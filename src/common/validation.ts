@@ -13,6 +13,12 @@ export function stripControlCharacters(text: string): string {
   return text.replace(CONTROL_CHARACTERS, '');
 }
 
+/** Untrusted text as shown (a log line, a report): at most `max` characters, then an ellipsis. */
+export function clipped(text: string, max: number): string {
+  const characters = [...text];
+  return characters.length > max ? `${characters.slice(0, max).join('')}…` : text;
+}
+
 /** class-transformer Transform for display names: control characters are dropped. */
 export const withoutControlCharacters = ({ value }: { value: unknown }) =>
   typeof value === 'string' ? stripControlCharacters(value) : value;

@@ -18,7 +18,7 @@ import { secondsSince } from '../common/stage-timing';
 import type { ProgressListener, TrainingResult } from '../training/trainer.service';
 import { closedSetAccuracy, modelCard, productFigures } from './model-card';
 import type { ModelQuality } from './model-quality';
-import { renderReport, REPORT_FILE, type ReportInput } from './report';
+import { renderReport, REPORT_FILE, thumbnailMaxBytes, type ReportInput } from './report';
 import { embeddingDisagreement, selfCheckRefusal } from './self-check';
 import {
   METADATA_FILE,
@@ -206,13 +206,15 @@ async function reportInput(metadata: MetadataInput, trained: TrainingResult): Pr
   set.plain.forEach((plain, row) => {
     if (plain && !firstPhoto.has(set.labels[row])) firstPhoto.set(set.labels[row], set.photos[row]);
   });
+  // Each product's thumbnail and up to three a look-alike pair shows share the page's room for pictures.
+  const maxBytes = thumbnailMaxBytes(metadata.labels.length + 3 * metadata.recognition.lookAlikes.length);
   // A thumbnail that cannot be made leaves a blank square: the report never fails a training.
   const thumbnail = (photo: number | undefined) =>
     photo === undefined
       ? Promise.resolve(null)
       : fs
           .readFile(images[photo].path)
-          .then((bytes) => thumbnailJpeg(bytes))
+          .then((bytes) => thumbnailJpeg(bytes, maxBytes))
           .catch(() => null);
   const thumbnails = await Promise.all(metadata.labels.map((_, i) => thumbnail(firstPhoto.get(i))));
   const products = metadata.labels.map((id, i) => ({

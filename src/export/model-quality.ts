@@ -5,6 +5,7 @@
  * demo, the job's status and report.html all show that statement, so they cannot disagree. Pure: figures in, plain
  * text out (report.html escapes it; names come from a job and are untrusted).
  */
+import { clipped } from '../common/validation';
 import { MIN_PHOTOS_PER_PRODUCT, type PhotoFinding } from '../training/advice';
 import { CLIENT_THRESHOLD } from '../training/ml';
 
@@ -87,6 +88,13 @@ const MIN_PRODUCTS_TO_MEASURE = 3;
 /** At most this many products are named in one piece of advice, and this many pieces of photo advice given. */
 const NAMED_IN_ADVICE = 5;
 const MAX_PHOTO_ADVICE = 50;
+/** A product's name in the statement and the report: at most this many characters (a manifest allows 1,024). */
+const SHOWN_NAME_LENGTH = 40;
+
+/** A product's name (or any name from a job) as the statement and the report show it. */
+export function shownName(name: string): string {
+  return clipped(name, SHOWN_NAME_LENGTH);
+}
 
 export function verdictOf(product: ProductFigures): Verdict {
   if (product.atTill === null) return 'unmeasured';
@@ -210,26 +218,30 @@ function advice({ products, till, lookAlikes, photoFindings }: QualityFigures): 
 }
 
 /** What to do about two products that cross-validation confused. */
-export function lookAlikeAdvice([a, b]: [string, string]): string {
+export function lookAlikeAdvice(names: [string, string]): string {
+  const [a, b] = names.map(shownName);
   return `${a} and ${b} look alike: add photos that show the difference, or sell them by barcode`;
 }
 
 /** What to do about products with few photos, or photos that copy another (at most MAX_PHOTO_ADVICE). */
 export function photoAdvice(findings: PhotoFinding[]): string[] {
-  const advice = findings.flatMap(({ name, usable, copies }) => [
-    ...(usable < MIN_PHOTOS_PER_PRODUCT
-      ? [
-          `${name} has only ${count(usable, 'usable photo')}: add ${MIN_PHOTOS_PER_PRODUCT - usable} or more, ` +
-            `from other angles and in the light at the till`,
-        ]
-      : []),
-    ...(copies > 0
-      ? [
-          `${name}: ${copies === 1 ? '1 photo is a copy (or near copy)' : `${copies} photos are copies (or near copies)`} ` +
-            `of another of its photos and add${copies === 1 ? 's' : ''} nothing: take photos from other angles instead`,
-        ]
-      : []),
-  ]);
+  const advice = findings.flatMap(({ name: fullName, usable, copies }) => {
+    const name = shownName(fullName);
+    return [
+      ...(usable < MIN_PHOTOS_PER_PRODUCT
+        ? [
+            `${name} has only ${count(usable, 'usable photo')}: add ${MIN_PHOTOS_PER_PRODUCT - usable} or more, ` +
+              `from other angles and in the light at the till`,
+          ]
+        : []),
+      ...(copies > 0
+        ? [
+            `${name}: ${copies === 1 ? '1 photo is a copy (or near copy)' : `${copies} photos are copies (or near copies)`} ` +
+              `of another of its photos and add${copies === 1 ? 's' : ''} nothing: take photos from other angles instead`,
+          ]
+        : []),
+    ];
+  });
   return advice.length <= MAX_PHOTO_ADVICE
     ? advice
     : [
@@ -295,7 +307,7 @@ export function atTillWords(product: ProductFigures): string {
 
 /** Up to NAMED_IN_ADVICE names, then how many more. */
 function listed(names: string[]): string {
-  const shown = names.slice(0, NAMED_IN_ADVICE);
+  const shown = names.slice(0, NAMED_IN_ADVICE).map(shownName);
   const rest = names.length - shown.length;
   if (rest) return `${shown.join(', ')} and ${rest} more`;
   return shown.length > 1 ? `${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}` : shown[0];

@@ -2,14 +2,17 @@
  * report.html: what a trained model will do, for the shop owner first and the operator second, in one
  * self-contained page (inline CSS, thumbnails as data: URIs; no script, no font, nothing fetched). Pure: the caller
  * hands it the model's metadata and the thumbnails. Every text from a job (product names and ids, photo names,
- * reasons) is escaped.
+ * reasons) is shortened and escaped, and every list is bounded, so that any manifest the service accepts makes a
+ * report under MAX_REPORT_BYTES (`test/report-size.e2e.test.ts` trains the largest).
  */
+import { clipped } from '../common/validation';
 import {
   atTillWords,
   count,
   crossValidationCount,
   VERDICT_WORDS,
   verdictOf,
+  shownName,
   type ProductFigures,
   type Verdict,
 } from './model-quality';
@@ -19,6 +22,21 @@ export const REPORT_FILE = 'report.html';
 
 /** Past this many products the confusion heat map is left out (its cells grow with the square of the count). */
 export const MAX_HEAT_MAP_PRODUCTS = 60;
+/** The largest report any accepted manifest can make (about 470 kB of text at most, and the thumbnails). */
+export const MAX_REPORT_BYTES = 1_000_000;
+/** What every thumbnail together may take as base64 in the page (each is a quarter larger than its JPEG). */
+const THUMBNAILS_BYTES = 450_000;
+/** The photos left out and the warnings listed; the rest are counted. */
+const MAX_LISTED_SKIPS = 50;
+const MAX_LISTED_WARNINGS = 20;
+/** A reason a photo was left out, and a warning, as shown: at most this many characters (they may quote a job). */
+const SHOWN_REASON_LENGTH = 120;
+const SHOWN_WARNING_LENGTH = 400;
+
+/** The largest JPEG each thumbnail may be, so that `images` of them fit the page's THUMBNAILS_BYTES. */
+export function thumbnailMaxBytes(images: number): number {
+  return Math.floor((THUMBNAILS_BYTES * 3) / 4 / Math.max(1, images));
+}
 
 /** A product's row: its figures (model-quality.ts), its id, a thumbnail and its photos left out. */
 export interface ReportProduct extends ProductFigures {
@@ -54,7 +72,7 @@ export function renderReport({ metadata, products, lookAlikes, skipped, warnings
     `<p class="lead">${escapeHtml(quality.headline)}</p>`,
     `<p>${escapeHtml(quality.explanation)}</p>`,
     section('What to do next', adviceList(quality.advice)),
-    warnings.length ? section('Warnings', adviceList(warnings)) : '',
+    warnings.length ? section('Warnings', warningList(warnings)) : '',
     section('Products', productTable(products)),
     lookAlikes.length ? section('Products that look alike', lookAlikes.map(lookAlikeCard).join('')) : '',
     section('Which product was taken for which', heatMap(metadata, products)),
@@ -74,7 +92,7 @@ export function renderReport({ metadata, products, lookAlikes, skipped, warnings
 function subtitle(metadata: MetadataInput): string {
   return (
     `${count(metadata.labels.length, 'product')}, trained ${metadata.trainedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` +
-    ` (${metadata.modelName})`
+    ` (${shownName(metadata.modelName)})`
   );
 }
 
@@ -84,6 +102,13 @@ function section(heading: string, body: string): string {
 
 function adviceList(advice: string[]): string {
   return `<ul class="advice">${advice.map((a) => `<li>${escapeHtml(a)}</li>`).join('')}</ul>`;
+}
+
+/** The first MAX_LISTED_WARNINGS warnings, each shortened (a warning may quote a product id), then how many more. */
+function warningList(warnings: string[]): string {
+  const listed = warnings.slice(0, MAX_LISTED_WARNINGS).map((w) => clipped(w, SHOWN_WARNING_LENGTH));
+  const rest = warnings.length - listed.length;
+  return adviceList(rest ? [...listed, `and ${count(rest, 'more warning')}`] : listed);
 }
 
 const VERDICT_CLASSES: Record<Verdict, string> = {
@@ -97,8 +122,8 @@ function productTable(products: ReportProduct[]): string {
   const rows = products.map((p) => {
     const verdict = verdictOf(p);
     return (
-      `<tr><td>${image(p.thumbnail, p.name)}</td><td class="name">${escapeHtml(p.name)}` +
-      (p.name !== p.id ? `<div class="id">${escapeHtml(p.id)}</div>` : '') +
+      `<tr><td>${image(p.thumbnail)}</td><td class="name">${shown(p.name)}` +
+      (p.name !== p.id ? `<div class="id">${shown(p.id)}</div>` : '') +
       `</td><td class="num">${p.photos}</td><td class="num">${p.photosSkipped}</td>` +
       `<td class="num">${crossValidationCount(p)}</td><td class="num">${atTillWords(p)}</td>` +
       `<td><span class="${VERDICT_CLASSES[verdict]}">${VERDICT_WORDS[verdict]}</span></td></tr>`
@@ -114,17 +139,20 @@ function productTable(products: ReportProduct[]): string {
 
 function lookAlikeCard(pair: ReportLookAlike): string {
   const confused = pair.confusedPhoto
-    ? `<figure>${image(pair.confusedPhoto.thumbnail, pair.confusedPhoto.shows)}<figcaption>a photo of ` +
-      `${escapeHtml(pair.confusedPhoto.shows)}, taken for ${escapeHtml(pair.confusedPhoto.namedAs)}</figcaption></figure>`
+    ? `<figure>${image(pair.confusedPhoto.thumbnail)}<figcaption>a photo of ` +
+      `${shown(pair.confusedPhoto.shows)}, taken for ${shown(pair.confusedPhoto.namedAs)}</figcaption></figure>`
     : '';
   return (
-    `<div class="pair"><figure>${image(pair.thumbnails[0], pair.names[0])}<figcaption>${escapeHtml(pair.names[0])}` +
-    `</figcaption></figure><figure>${image(pair.thumbnails[1], pair.names[1])}<figcaption>` +
-    `${escapeHtml(pair.names[1])}</figcaption></figure>${confused}<p>${escapeHtml(pair.advice)}</p></div>`
+    `<div class="pair"><figure>${image(pair.thumbnails[0])}<figcaption>${shown(pair.names[0])}` +
+    `</figcaption></figure><figure>${image(pair.thumbnails[1])}<figcaption>` +
+    `${shown(pair.names[1])}</figcaption></figure>${confused}<p>${escapeHtml(pair.advice)}</p></div>`
   );
 }
 
-/** The cross-validation's confusion matrix as a heat map: rows are the products shown, columns what they were named. */
+/**
+ * The cross-validation's confusion matrix as a heat map: rows are the products shown, columns what they were named.
+ * Products are numbered: a cell names neither (its row and column do), as up to 3,600 cells would repeat them.
+ */
 function heatMap(metadata: MetadataInput, products: ReportProduct[]): string {
   const matrix = metadata.metrics.confusionMatrix;
   if (products.length > MAX_HEAT_MAP_PRODUCTS || !matrix)
@@ -132,14 +160,14 @@ function heatMap(metadata: MetadataInput, products: ReportProduct[]): string {
   const rows = matrix.map((row, i) => {
     const total = row.reduce((a, b) => a + b, 0);
     const cells = row.map((count, j) => {
-      const share = total ? count / total : 0;
-      const colour = i === j ? `rgba(46,125,50,${share.toFixed(2)})` : `rgba(198,40,40,${share.toFixed(2)})`;
-      const label = `${escapeHtml(products[i].name)} named ${escapeHtml(products[j].name)}: ${count}`;
-      return `<td style="background:${colour}" title="${label}">${count || ''}</td>`;
+      if (!count) return '<td></td>';
+      const share = (count / total).toFixed(2);
+      const colour = i === j ? `rgba(46,125,50,${share})` : `rgba(198,40,40,${share})`;
+      return `<td style="background:${colour}">${count}</td>`;
     });
-    return `<tr><th>${escapeHtml(products[i].name)}</th>${cells.join('')}</tr>`;
+    return `<tr><th>${i + 1}. ${shown(products[i].name)}</th>${cells.join('')}</tr>`;
   });
-  const columns = products.map((p, j) => `<th title="${escapeHtml(p.name)}">${j + 1}</th>`).join('');
+  const columns = products.map((p, j) => `<th title="${shown(p.name)}">${j + 1}</th>`).join('');
   return (
     "<p>Each row is a product; each cell counts its cross-validation photos named as the column's product " +
     '(columns numbered as the rows). Green on the diagonal is right; red elsewhere is a mix-up.</p>' +
@@ -147,17 +175,22 @@ function heatMap(metadata: MetadataInput, products: ReportProduct[]): string {
   );
 }
 
+/** The first MAX_LISTED_SKIPS photos left out, then how many more. */
 function skippedList(skipped: ReportInput['skipped']): string {
   if (!skipped.length) return '<p>None: every photo was used.</p>';
+  const rest = skipped.length - MAX_LISTED_SKIPS;
   return (
     '<table><thead><tr><th>product</th><th>photo</th><th>why</th></tr></thead><tbody>' +
     skipped
+      .slice(0, MAX_LISTED_SKIPS)
       .map(
         (s) =>
-          `<tr><td>${escapeHtml(s.product)}</td><td>${escapeHtml(s.photo)}</td><td>${escapeHtml(s.reason)}</td></tr>`,
+          `<tr><td>${shown(s.product)}</td><td>${shown(s.photo)}</td>` +
+          `<td>${escapeHtml(clipped(s.reason, SHOWN_REASON_LENGTH))}</td></tr>`,
       )
       .join('') +
-    '</tbody></table>'
+    '</tbody></table>' +
+    (rest > 0 ? `<p>and ${count(rest, 'more photo')} left out, not listed here.</p>` : '')
   );
 }
 
@@ -181,9 +214,15 @@ function identity(metadata: MetadataInput): string {
   return `<table class="about">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
-function image(jpeg: Uint8Array | null, alt: string): string {
+/** A thumbnail; its product's name is always beside it, so it has no text of its own. */
+function image(jpeg: Uint8Array | null): string {
   if (!jpeg) return '<div class="thumb none"></div>';
-  return `<img class="thumb" alt="${escapeHtml(alt)}" src="data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}">`;
+  return `<img class="thumb" alt="" src="data:image/jpeg;base64,${Buffer.from(jpeg).toString('base64')}">`;
+}
+
+/** A name from a job (a product's, a photo's, an id) as the report shows it: shortened, then escaped. */
+function shown(name: string): string {
+  return escapeHtml(shownName(name));
 }
 
 /** Text as HTML: every character that could open markup or end an attribute is an entity. */

@@ -1,7 +1,7 @@
 /** The job_report table: the report.html of a completed job, answered by GET /v1/jobs/:jobId/report. */
 import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
 
-/** Reports kept per channel: a channel's older ones go when a newer job completes (a report is up to about 1 MB). */
+/** Reports kept per channel: a channel's older ones go when a newer job completes (a report is under 1 MB). */
 export const KEPT_REPORTS_PER_CHANNEL = 5;
 
 @Entity('job_report')

@@ -11,7 +11,7 @@ import { isLocalDiskError } from '../common/local-disk';
 import { hideLocalPaths } from '../common/local-paths';
 import { jobEnded, registerJobSecret, registerSecret } from '../auth/secrets';
 import { TokenSeal } from '../auth/token-seal';
-import { stripControlCharacters } from '../common/validation';
+import { clipped, stripControlCharacters } from '../common/validation';
 import { untilDatabaseAnswers } from '../database/database-errors';
 import { DatasetService } from '../dataset/dataset.service';
 import type { SkippedImage } from '../dataset/dataset.types';
@@ -389,7 +389,7 @@ export class JobProcessor {
 
   private logSkips(skipped: SkippedImage[]): void {
     for (const s of skipped.slice(0, MAX_LOGGED_SKIPS))
-      this.logger.warn(`photo skipped: ${clip(s.label)} / ${clip(s.name)}: ${s.reason}`);
+      this.logger.warn(`photo skipped: ${clipped(s.label, 100)} / ${clipped(s.name, 100)}: ${s.reason}`);
     if (skipped.length > MAX_LOGGED_SKIPS)
       this.logger.warn(`${skipped.length - MAX_LOGGED_SKIPS} more skipped photos are listed in the job record`);
   }
@@ -434,11 +434,6 @@ export class JobProcessor {
       patienceMs,
     );
   }
-}
-
-/** Names come from the manifest: a line of log gets at most 100 characters of one. */
-function clip(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 function toSkips(skipped: SkippedImage[], droppedLabels: string[]): JobSkip[] {

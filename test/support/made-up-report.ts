@@ -82,7 +82,7 @@ export async function madeUpReport(products: number, photos: number): Promise<Re
       {
         names: [names[0], names[1]],
         thumbnails: [thumbnails[0], thumbnails[1]],
-        confusedPhoto: { thumbnail: thumbnails[0], shows: names[0], namedAs: names[1] },
+        confusedPhoto: thumbnails[0] && { thumbnail: thumbnails[0], shows: names[0], namedAs: names[1] },
         advice: `${names[0]} and ${names[1]} look alike: add photos that show the difference`,
       },
     ],
