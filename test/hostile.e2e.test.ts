@@ -1,6 +1,7 @@
 /** End-to-end: hostile photos and manifests are skipped or refused within bounds. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeBackend } from './support/fake-backend';
@@ -10,9 +11,12 @@ import { ServiceApi } from './support/service-api';
 import { freeLoopbackPort } from '../src/common/loopback';
 import { SERVICE_TOKEN, startService, waitFor, type RunningService } from './support/service-app';
 import { resetDatabase } from './support/test-database';
-import { QUICK_CLASSES } from './support/shared';
+import { QUICK_CLASSES, TEST_PHOTOS } from './support/shared';
+import { MAX_PRODUCTS } from '../src/dataset/manifest';
+import { MAX_REPORT_BYTES } from '../src/export/report';
 
 const BACKEND_TOKEN = 'backend-token-hostile';
+const AUTH = { authorization: `Bearer ${SERVICE_TOKEN}` };
 
 describe('hostile photos and manifests', () => {
   let work: string;
@@ -193,6 +197,92 @@ describe('hostile photos and manifests', () => {
     await assert.rejects(fs.access('/tmp/pwned.jpg'));
     const upload = backend.uploads.find((u) => u.channelId === '43')!;
     assert.deepEqual(JSON.parse(upload.metadata.bytes.toString()).labels, ['../../etc/passwd', products[1].productId]);
+  });
+
+  it('keeps the report of the largest manifest under 1 MB, and serves it to 50 readers at once while /health answers', async (t) => {
+    // The outside probe: 60 products named with 996 "<" made a 38 MB report; 20,000 photos left out, 165 MB.
+    const photos = [...TEST_PHOTOS.photos('train'), ...TEST_PHOTOS.photos('val')];
+    const numbered = (fill: string, length: number, i: number) =>
+      `${fill.repeat(length - 6)}${String(i).padStart(6, '0')}`;
+    const products = Array.from({ length: MAX_PRODUCTS }, (_, i) => ({
+      productId: numbered('"', 256, i),
+      productName: numbered('<', 1024, i),
+      images: [0, 1].map((k) => {
+        const photo = photos[(2 * i + k) % photos.length];
+        return {
+          assetId: `${i}-${k}`,
+          url: backend.photoUrl(path.relative(TEST_PHOTOS.root, photo.file)),
+          filename: numbered('&', 1024, 2 * i + k),
+        };
+      }),
+    }));
+    for (let i = 0; i < 20_000; i++)
+      products[i % MAX_PRODUCTS].images.push({ assetId: numbered('<', 256, i), url: 'not a url', filename: 'x' });
+    backend.manifests.set('46', products);
+    let peakRss = process.memoryUsage().rss;
+    const rssBefore = peakRss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+    const job = await runJob('46').finally(() => clearInterval(sampler));
+    assert.equal(job.state, 'completed', job.error);
+    assert.equal(job.metrics.products, MAX_PRODUCTS);
+    const report = await fetch(`${service.url}/v1/jobs/${job.jobId}/report`, { headers: AUTH });
+    assert.equal(report.status, 200);
+    const html = await report.text();
+    const bytes = Buffer.byteLength(html);
+    assert.ok(bytes < MAX_REPORT_BYTES, `${bytes} bytes`);
+    assert.match(html, /and 19950 more photos left out, not listed here/);
+    t.diagnostic(
+      `500 products, longest names and ids, 20,000 photos left out: report ${bytes} bytes; resident memory ` +
+        `grew ${((peakRss - rssBefore) / 1e6).toFixed(0)} MB during the job`,
+    );
+
+    // 50 readers at once, /health polled every 0.5 s throughout.
+    const polls: { status: number; ms: number }[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const started = performance.now();
+        const status = await fetch(`${service.url}/health`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        polls.push({ status, ms: performance.now() - started });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    })();
+    const rssBeforeReads = process.memoryUsage().rss;
+    peakRss = rssBeforeReads;
+    const sampling = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+    const started = performance.now();
+    const reads = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        fetch(`${service.url}/v1/jobs/${job.jobId}/report`, { headers: AUTH }).then(async (r) => ({
+          status: r.status,
+          same: (await r.text()) === html,
+        })),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    polling = false;
+    await poller;
+    clearInterval(sampling);
+    t.diagnostic(
+      `50 reads at once: ${seconds.toFixed(2)} s, statuses ${[...new Set(reads.map((r) => r.status))]}; /health ` +
+        `${polls.length} polls, statuses ${[...new Set(polls.map((p) => p.status))]}, slowest ` +
+        `${Math.max(...polls.map((p) => p.ms)).toFixed(0)} ms; resident memory grew ` +
+        `${((peakRss - rssBeforeReads) / 1e6).toFixed(0)} MB`,
+    );
+    assert.deepEqual(
+      reads.filter((r) => r.status !== 200 || !r.same),
+      [],
+    );
+    assert.deepEqual(
+      polls.filter((p) => p.status !== 200),
+      [],
+    );
+    const growthMb = (peakRss - rssBeforeReads) / 1e6;
+    assert.ok(growthMb < 200, `resident memory grew ${growthMb.toFixed(0)} MB (the probe: 2,194 MB)`);
   });
 
   it('refuses ids and cleans names with control characters (Postgres cannot store NUL)', async () => {

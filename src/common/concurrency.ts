@@ -15,3 +15,24 @@ export async function mapWithConcurrency<T, R>(
   await Promise.all(lanes);
   return results;
 }
+
+/**
+ * A gate for one kind of work: at most `limit` tasks run at once, the rest wait their turn (first come, first
+ * served) without holding anything meanwhile.
+ */
+export function concurrencyLimit(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await task();
+    } finally {
+      // The turn passes straight to the next waiter, so `running` counts it already.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}

@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { newJob, openJobTables, type JobTables } from '../../test/support/job-tables';
 import { EMBEDDING_SIZE } from '../config/model-shape';
 import type { TrainedJobModel } from './trained-model.entity';
-import type { JobOutcome } from './training-job.entity';
+import type { Repository } from 'typeorm';
+import type { JobReport } from './job-report.entity';
+import type { JobOutcome, TrainingJob } from './training-job.entity';
 
 const OUTCOME: JobOutcome = {
   result: {
@@ -42,6 +44,18 @@ describe('JobRecordsRepository on Postgres', () => {
     await t.records.create(job, async () => undefined);
     assert.ok(await t.records.claim(job.id, 1, worker));
     return job;
+  };
+  /** `count` jobs of the channel completed one after the other, the i-th with `outcome(i)`; their ids. */
+  const completedJobs = async (channelId: string, count: number, outcome: (i: number) => JobOutcome) => {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const job = newJob({ channelId });
+      await t.records.create(job, async () => undefined);
+      assert.ok(await t.records.claim(job.id, 1, 'w1'));
+      assert.ok(await t.records.complete(job.id, 'w1', outcome(i)));
+      ids.push(job.id);
+    }
+    return ids;
   };
   const ageHeartbeat = (jobId: string, seconds: number) =>
     t.db.query(`UPDATE training_job SET heartbeat_at = now() - make_interval(secs => $2) WHERE id = $1`, [
@@ -156,15 +170,7 @@ describe('JobRecordsRepository on Postgres', () => {
   });
 
   it("keeps a completed job's report, and a channel's last five only; a failed job has none", async () => {
-    const channelId = 'channel-reports';
-    const jobs: string[] = [];
-    for (let i = 0; i < 7; i++) {
-      const job = newJob({ channelId });
-      await t.records.create(job, async () => undefined);
-      assert.ok(await t.records.claim(job.id, 1, 'w1'));
-      assert.ok(await t.records.complete(job.id, 'w1', { ...OUTCOME, report: `<p>report ${i}</p>` }));
-      jobs.push(job.id);
-    }
+    const jobs = await completedJobs('channel-reports', 7, (i) => ({ ...OUTCOME, report: `<p>report ${i}</p>` }));
     const kept = await Promise.all(jobs.map((id) => t.records.report(id)));
     assert.deepEqual(kept, [null, null, ...[2, 3, 4, 5, 6].map((i) => `<p>report ${i}</p>`)]);
     const other = await running('w1');
@@ -174,6 +180,53 @@ describe('JobRecordsRepository on Postgres', () => {
     const failed = await running('w1');
     assert.ok(await t.records.fail(failed.id, 'w1', 'x'));
     assert.equal(await t.records.report(failed.id), null);
+  });
+
+  it('reads reports and lists in turn, two at a time, one read for readers of one report at once', async () => {
+    const channelId = 'channel-large-reads';
+    const jobs = await completedJobs(channelId, 5, (i) => ({
+      ...OUTCOME,
+      skips: [{ product: 'p', photo: `photo-${i}`, reason: 'not an image' }],
+      report: `<p>large ${i}</p>`,
+    }));
+    // Counts the reads that reach the database: the records' own TypeORM repositories, wrapped.
+    const counts = { calls: 0, inFlight: 0, most: 0 };
+    const counted = <R extends object>(repository: R, method: keyof R) => {
+      const original = repository[method] as (...args: unknown[]) => Promise<unknown>;
+      repository[method] = (async (...args: unknown[]) => {
+        counts.calls++;
+        counts.most = Math.max(counts.most, ++counts.inFlight);
+        try {
+          return await original.apply(repository, args);
+        } finally {
+          counts.inFlight--;
+        }
+      }) as R[keyof R];
+      return () => (repository[method] = original as R[keyof R]);
+    };
+    const internals = t.records as unknown as { reports: Repository<JobReport>; jobs: Repository<TrainingJob> };
+    const restore = [counted(internals.reports, 'findOneBy'), counted(internals.jobs, 'find')];
+    try {
+      const same = await Promise.all(Array.from({ length: 50 }, () => t.records.report(jobs[0])));
+      assert.deepEqual(new Set(same), new Set(['<p>large 0</p>']));
+      assert.equal(counts.calls, 1, '50 readers of one report at once: one read');
+      const mixed = await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) =>
+          t.records.report(jobs[i % 5]).then((html) => html === `<p>large ${i % 5}</p>`),
+        ),
+        ...Array.from({ length: 10 }, () =>
+          t.records.list({ channelId, limit: 100 }).then((list) => list.length === 5),
+        ),
+      ]);
+      assert.ok(mixed.every(Boolean));
+      assert.equal(counts.most, 2, `at most two large reads at a time: ${JSON.stringify(counts)}`);
+    } finally {
+      restore.forEach((undo) => undo());
+    }
+    const [listed] = await t.records.list({ channelId, limit: 1 });
+    assert.equal(listed.id, jobs[4]);
+    assert.equal((listed as Partial<TrainingJob>).skipped, undefined, 'a list leaves the photos left out to each job');
+    assert.deepEqual((await t.records.find(jobs[4]))?.skipped.length, 1);
   });
 
   it("keeps the head of a channel's last accepted model, replaced by the next one, and none for a failed job", async () => {

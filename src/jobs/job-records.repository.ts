@@ -4,10 +4,19 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, type EntityManager, type FindOptionsWhere, type Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { redactSecrets } from '../auth/secrets';
+import { concurrencyLimit } from '../common/concurrency';
+import { cachedPromise } from '../common/promise-cache';
 import { stripControlCharacters } from '../common/validation';
 import type { Stage } from '../training/trainer.service';
 import { TrainedModel, type TrainedJobModel } from './trained-model.entity';
-import { TrainingJob, type JobOutcome, type JobSkip, type JobState } from './training-job.entity';
+import {
+  LISTED_JOB_COLUMNS,
+  TrainingJob,
+  type JobOutcome,
+  type JobSkip,
+  type JobState,
+  type ListedJob,
+} from './training-job.entity';
 import { JobReport, KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
 import { ChannelModel, channelModelRow, previousModelOfRow } from './channel-model.entity';
 import type { PreviousModel } from '../training/till-scans';
@@ -35,6 +44,9 @@ export interface JobRef {
   id: string;
   channelId: string;
 }
+
+/** Large reads at once: the database pool has 10 connections (database.module.ts). */
+const LARGE_READS_AT_ONCE = 2;
 
 /** The transaction lock intakes take in turn (an arbitrary number, this service's own among the database's). */
 const INTAKE_LOCK = 7_310_531_001;
@@ -67,6 +79,14 @@ export function completedRecord(outcome: JobOutcome) {
  */
 @Injectable()
 export class JobRecordsRepository {
+  /**
+   * Reads that bring back up to a megabyte or more (reports, lists of jobs) take turns, at most LARGE_READS_AT_ONCE
+   * at a time, so that a crowd of them never holds the pool's connections that heartbeats, the scheduler and
+   * /health need.
+   */
+  private readonly largeRead = concurrencyLimit(LARGE_READS_AT_ONCE);
+  private readonly reportsBeingRead = new Map<string, Promise<string | null>>();
+
   constructor(
     @InjectRepository(TrainingJob) private readonly jobs: Repository<TrainingJob>,
     @InjectRepository(TrainedModel) private readonly models: Repository<TrainedModel>,
@@ -120,16 +140,19 @@ export class JobRecordsRepository {
     return this.jobs.findOne({ where: { channelId }, order: { createdAt: 'DESC' } });
   }
 
-  /** Newest first. */
-  list(filter: JobFilter): Promise<TrainingJob[]> {
-    return this.jobs.find({
-      where: {
-        ...(filter.channelId !== undefined && { channelId: filter.channelId }),
-        ...(filter.status !== undefined && { status: filter.status }),
-      },
-      order: { createdAt: 'DESC' },
-      take: filter.limit,
-    });
+  /** Newest first, without the photos left out (up to 500 a job: GET the job for them); one of the large reads. */
+  list(filter: JobFilter): Promise<ListedJob[]> {
+    return this.largeRead(() =>
+      this.jobs.find({
+        select: Object.fromEntries(LISTED_JOB_COLUMNS.map((column) => [column, true])),
+        where: {
+          ...(filter.channelId !== undefined && { channelId: filter.channelId }),
+          ...(filter.status !== undefined && { status: filter.status }),
+        },
+        order: { createdAt: 'DESC' },
+        take: filter.limit,
+      }),
+    );
   }
 
   async countByStatus(): Promise<Record<string, number>> {
@@ -214,9 +237,17 @@ export class JobRecordsRepository {
     return row ? previousModelOfRow(row) : null;
   }
 
-  /** A completed job's report.html, while it is kept. */
-  async report(jobId: string): Promise<string | null> {
-    return (await this.reports.findOneBy({ jobId }))?.html ?? null;
+  /**
+   * A completed job's report.html, while it is kept. Readers of one report at the same time share one read, and
+   * reads take their turn among the large reads.
+   */
+  report(jobId: string): Promise<string | null> {
+    return cachedPromise(
+      this.reportsBeingRead,
+      jobId,
+      () => this.largeRead(async () => (await this.reports.findOneBy({ jobId }))?.html ?? null),
+      'while-running',
+    );
   }
 
   /** The job failed for good: this worker's running attempt, or (`heldBy` null) a queued job out of attempts. */

@@ -28,7 +28,7 @@ import {
 import { BearerAuthGuard } from '../auth/bearer-auth.guard';
 import { refusedJobUrl } from '../common/egress';
 import { AppConfig } from '../config/app-config';
-import { JobView } from './dto/job.view';
+import { JobSummaryView, JobView } from './dto/job.view';
 import { ListJobsQuery } from './dto/list-jobs.query';
 import { TrainRequestDto } from './dto/train-request.dto';
 import { KEPT_REPORTS_PER_CHANNEL } from './job-report.entity';
@@ -108,8 +108,8 @@ export class JobsController {
   }
 
   @Get('jobs')
-  @ApiOkResponse({ type: [JobView] })
-  async list(@Query() query: ListJobsQuery): Promise<JobView[]> {
-    return (await this.jobs.list(query)).map(JobView.of);
+  @ApiOkResponse({ type: [JobSummaryView] })
+  async list(@Query() query: ListJobsQuery): Promise<JobSummaryView[]> {
+    return (await this.jobs.list(query)).map(JobSummaryView.of);
   }
 }

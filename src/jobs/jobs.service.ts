@@ -9,7 +9,7 @@ import type { TrainRequestDto } from './dto/train-request.dto';
 import type { ListJobsQuery } from './dto/list-jobs.query';
 import { JobQueueRepository } from './job-queue.repository';
 import { JobRecordsRepository } from './job-records.repository';
-import type { TrainingJob } from './training-job.entity';
+import type { ListedJob, TrainingJob } from './training-job.entity';
 
 /** A channel already has a queued or running job; `jobId` is that job. */
 export class ChannelBusyError extends TrainerError {
@@ -88,7 +88,7 @@ export class JobsService {
     return this.records.report(jobId);
   }
 
-  list(query: ListJobsQuery): Promise<TrainingJob[]> {
+  list(query: ListJobsQuery): Promise<ListedJob[]> {
     return this.records.list(query);
   }
 

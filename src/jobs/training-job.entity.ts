@@ -125,3 +125,23 @@ export class TrainingJob {
   @UpdateDateColumn({ type: 'timestamptz', name: 'updated_at' })
   updatedAt!: Date;
 }
+
+/** The columns a list of jobs shows: what the API shows of a job but its photos left out (up to 500 a job). */
+export const LISTED_JOB_COLUMNS = [
+  'id',
+  'channelId',
+  'status',
+  'stage',
+  'progress',
+  'attempt',
+  'maxAttempts',
+  'error',
+  'timings',
+  'result',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'updatedAt',
+] as const satisfies readonly (keyof TrainingJob)[];
+
+export type ListedJob = Pick<TrainingJob, (typeof LISTED_JOB_COLUMNS)[number]>;

@@ -1,10 +1,17 @@
 /** A job as GET /v1/jobs shows it. */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { JOB_STATES, type JobResult, type JobSkip, type JobState, type TrainingJob } from '../training-job.entity';
+import {
+  JOB_STATES,
+  type JobResult,
+  type JobSkip,
+  type JobState,
+  type ListedJob,
+  type TrainingJob,
+} from '../training-job.entity';
 import { STAGES, type Stage } from '../../training/trainer.service';
 
-/** A job as the API shows it: no token, nothing the backend did not already know. */
-export class JobView {
+/** A job as GET /v1/jobs lists it: no token, nothing the backend did not already know, and not its photos left out. */
+export class JobSummaryView {
   @ApiProperty() jobId!: string;
   @ApiProperty() channelId!: string;
   @ApiProperty({ enum: JOB_STATES }) state!: JobState;
@@ -15,7 +22,6 @@ export class JobView {
   @ApiPropertyOptional({ nullable: true }) error!: string | null;
   @ApiProperty({ description: 'Seconds per stage of the last attempt' }) timings!: Record<string, number>;
   @ApiPropertyOptional({ nullable: true, description: 'Summary of the trained model' }) metrics!: JobResult | null;
-  @ApiProperty({ description: 'Photos and products left out, with the reason' }) skipped!: JobSkip[];
   @ApiPropertyOptional({
     nullable: true,
     description: "A completed job's report.html (what the model will recognise), GET with the same token",
@@ -26,7 +32,7 @@ export class JobView {
   @ApiPropertyOptional({ nullable: true }) finishedAt!: string | null;
   @ApiProperty() updatedAt!: string;
 
-  static of(job: TrainingJob): JobView {
+  static of(job: ListedJob): JobSummaryView {
     return {
       jobId: job.id,
       channelId: job.channelId,
@@ -38,12 +44,20 @@ export class JobView {
       error: job.error,
       timings: job.timings,
       metrics: job.result,
-      skipped: job.skipped,
       reportUrl: job.status === 'completed' ? `/v1/jobs/${job.id}/report` : null,
       createdAt: job.createdAt.toISOString(),
       startedAt: job.startedAt?.toISOString() ?? null,
       finishedAt: job.finishedAt?.toISOString() ?? null,
       updatedAt: job.updatedAt.toISOString(),
     };
+  }
+}
+
+/** A job as GET /v1/jobs/:jobId shows it: the summary and the photos and products left out. */
+export class JobView extends JobSummaryView {
+  @ApiProperty({ description: 'Photos and products left out, with the reason (at most 500)' }) skipped!: JobSkip[];
+
+  static override of(job: TrainingJob): JobView {
+    return { ...JobSummaryView.of(job), skipped: job.skipped };
   }
 }
