@@ -137,7 +137,7 @@ describe('start-up checks and a disk that cannot be written', () => {
     const walk = async (dir: string): Promise<void> => {
       for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
         if (entry.isDirectory()) await walk(path.join(dir, entry.name));
-        else if (/\.(tmp|unchecked)$/.test(entry.name)) leftovers.push(entry.name);
+        else if (/~\d+~[0-9a-f-]{36}$/.test(entry.name)) leftovers.push(entry.name);
       }
     };
     await walk(full);

@@ -1,7 +1,8 @@
 /** Embeddings cached on disk by photo content and base model, so a retrain embeds only new photos. */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { stagingPath } from '../common/staging';
 import { PREPROCESS_VERSION, type View } from '../dataset/preprocess';
 import { EMBEDDING_SIZE } from '../config/model-shape';
 
@@ -53,7 +54,7 @@ export class EmbeddingCache {
   async put(key: string, embedding: Float32Array): Promise<string | null> {
     if (!embedding.every(Number.isFinite)) throw new Error('an embedding with a value that is not finite');
     const file = this.file(key);
-    const temp = `${file}.${randomUUID()}.tmp`;
+    const temp = stagingPath(file, 'tmp');
     const floats = new Uint8Array(embedding.buffer, embedding.byteOffset, embedding.byteLength);
     try {
       await fs.mkdir(path.dirname(file), { recursive: true });

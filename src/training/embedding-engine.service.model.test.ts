@@ -1,6 +1,7 @@
 /** Model tests: ONNX Runtime and TensorFlow.js give the same embeddings, and the engine choice. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +13,8 @@ import { degenerateEmbeddings, EmbeddingEngineService } from './embedding-engine
 import { FinalError } from '../common/errors';
 import type { MlWorkerPoolService } from './ml-worker-pool.service';
 import { EMBEDDING_SIZE } from '../config/model-shape';
+
+const cutShort = (b: Buffer) => b.subarray(0, b.length >> 1);
 
 describe('EmbeddingEngineService', () => {
   let dir: string;
@@ -60,10 +63,12 @@ describe('EmbeddingEngineService', () => {
     pool.compareEngines = compare;
   });
 
-  it('makes the graph again when the cached one was cut short or altered', async () => {
+  it('makes the graph again when the cached one was cut short or altered, and removes what a killed check left', async () => {
     const first = (await service('auto').engineFor(base)) as { onnxPath: string };
     const good = await fs.readFile(first.onnxPath);
-    const cutShort = (b: Buffer) => b.subarray(0, b.length >> 1);
+    // A graph a killed process was checking (pid 2^22 + 1 is above Linux's pid_max).
+    const killed = `${first.onnxPath}.unchecked~${os.hostname()}~4194305~${randomUUID()}`;
+    await fs.writeFile(killed, cutShort(good));
     const altered = (b: Buffer) => {
       const copy = Buffer.from(b);
       copy[copy.length - 100] ^= 0x40; // a weight near the end: the graph still loads, and embeds wrongly
@@ -75,6 +80,7 @@ describe('EmbeddingEngineService', () => {
       assert.equal(again.name, 'onnx');
       assert.deepEqual(await fs.readFile(again.onnxPath), good, 'made again, byte for byte');
     }
+    assert.deepEqual(await fs.readdir(path.dirname(first.onnxPath)), [path.basename(first.onnxPath)]);
   });
 
   it('falls back to tfjs for a base model with a layer the graph cannot express, and names the layer', async () => {

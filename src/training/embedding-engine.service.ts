@@ -1,8 +1,9 @@
 /** Picks the embedding engine (ONNX Runtime or TensorFlow.js) for a base model, once. */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
+import { removeStaleStaging, stagingPath } from '../common/staging';
 import { FinalError } from '../common/errors';
 import { cachedPromise } from '../common/promise-cache';
 import { AppConfig } from '../config/app-config';
@@ -125,8 +126,9 @@ export class EmbeddingEngineService {
           `bytes, ${graph.length} expected): made again`,
       );
     await fs.mkdir(dir, { recursive: true });
-    // Unique per writer: replicas sharing MODEL_CACHE_DIR may all be pid 1.
-    const unchecked = `${onnxPath}.${randomUUID()}.unchecked`;
+    // What a killed process left unchecked goes; a live one's (another replica's) stays.
+    await removeStaleStaging(dir);
+    const unchecked = stagingPath(onnxPath, 'unchecked');
     try {
       // Inside the try: a disk that fills up midway leaves no part of it.
       await fs.writeFile(unchecked, graph);

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { BASE_MODEL_JSON, ensureTestData } from '../../../test/support/shared';
 import { BaseModelError, resolveBaseModel } from './base-model';
 
@@ -139,6 +139,32 @@ describe('base model', () => {
       await fs.writeFile(weights, bytes);
       await resolveBaseModel(url, cache, { expectedSha256: weightsSha256 });
       assert.deepEqual(hits, ['/models/model.json', '/models/weights.bin']);
+    });
+
+    it('says that MODEL_CACHE_DIR has no room, what to do, and removes what a killed download left', async () => {
+      const url = `${baseUrl}/models/model.json`;
+      // A file where the cache's folder should be: the disk refuses (ENOTDIR), as a full or read-only one would.
+      const blocked = path.join(tmp, 'blocked');
+      await fs.writeFile(blocked, '');
+      await assert.rejects(resolveBaseModel(url, blocked), (err: unknown) => {
+        assert.ok(err instanceof BaseModelError);
+        assert.match(
+          err.message,
+          /^the base model could not be stored in MODEL_CACHE_DIR \(ENOTDIR: full or not writable\): free space there, or to use a copy of your own, set BASE_MODEL_URL/,
+        );
+        return true;
+      });
+      const cache = path.join(tmp, 'cache-stale');
+      const models = path.join(cache, 'base-models');
+      // A download of a process that is gone (pid 2^22 + 1 is above Linux's pid_max), and one of this process.
+      const gone = `0123456789abcdef.download~${os.hostname()}~4194305~${randomUUID()}`;
+      const live = `0123456789abcdef.download~${os.hostname()}~${process.pid}~${randomUUID()}`;
+      for (const name of [gone, live]) await fs.mkdir(path.join(models, name), { recursive: true });
+      await resolveBaseModel(url, cache);
+      const left = await fs.readdir(models);
+      assert.ok(!left.includes(gone), 'a killed download is removed');
+      assert.ok(left.includes(live), "a live process's download stays");
+      assert.equal(left.filter((name) => name.includes('~')).length, 1, 'this download left no staging folder');
     });
 
     it('reports the progress of the weights as they arrive', async () => {

@@ -1,10 +1,12 @@
 /** Finds, verifies and hashes a base model (a local file or a URL). */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isHttpUrl } from '../../common/egress';
 import { TrainerError } from '../../common/errors';
+import { isLocalDiskError } from '../../common/local-disk';
+import { removeStaleStaging, stagingPath } from '../../common/staging';
 import { INPUT_SHAPE } from '../../config/model-shape';
 
 /** Layer whose output, globally average-pooled, is the 1280-float embedding (as in Teachable Machine). */
@@ -173,9 +175,11 @@ async function cachedDownload(
   } catch {
     // Not cached yet, or a damaged or changed copy: download again.
   }
-  const staging = `${dir}.download-${randomUUID()}`;
-  await fs.mkdir(staging, { recursive: true });
+  // What a killed process was downloading is removed before this download starts.
+  await removeStaleStaging(path.dirname(dir));
+  const staging = stagingPath(dir, 'download');
   try {
+    await fs.mkdir(staging, { recursive: true });
     const modelText = (await download(url)).toString('utf8');
     const model = parseModelJson(modelText, url);
     await fs.writeFile(path.join(staging, 'model.json'), modelText);
@@ -197,8 +201,17 @@ async function cachedDownload(
     await fs.rm(dir, { recursive: true, force: true });
     await fs.rename(staging, dir);
     return { modelJsonPath, sha256 };
+  } catch (err) {
+    // Unlike the other caches, the base model cannot be done without: the job waits for room (its next attempt).
+    if (isLocalDiskError(err))
+      throw new BaseModelError(
+        `the base model could not be stored in MODEL_CACHE_DIR (${(err as NodeJS.ErrnoException).code ?? 'refused'}` +
+          `: full or not writable): free space there, or ${OFFLINE_HINT} (used where it is, nothing stored)`,
+      );
+    throw err;
   } finally {
-    await fs.rm(staging, { recursive: true, force: true });
+    // A folder that cannot be removed now (the disk refused it) is removed by the next download's sweep.
+    await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
