@@ -3,7 +3,7 @@
  * self-contained page (inline CSS, thumbnails as data: URIs; no script, no font, nothing fetched). Pure: the caller
  * hands it the model's metadata and the thumbnails. Every text from a job (product names and ids, photo names,
  * reasons) is shortened and escaped, and every list is bounded, so that any manifest the service accepts makes a
- * report under MAX_REPORT_BYTES (`test/report-size.e2e.test.ts` trains the largest).
+ * report under MAX_REPORT_BYTES (`test/hostile.e2e.test.ts` trains the largest).
  */
 import { clipped } from '../common/validation';
 import {
