@@ -38,8 +38,8 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
   --scans DIR           the till's confirmed scans: one sub-folder per product, named as its label (the
                         folder name with --images, the productId with --manifest); the newest are kept
   --scans-none DIR      scans the cashier confirmed as none of the products (photos in DIR itself)
-  --previous-model DIR  the model the till has been running (a folder this CLI wrote): on the scans taken since
-                        it was trained, it is compared with the new one
+  --previous-model DIR  the model the till has been running (a folder this CLI wrote): the new head's fit starts
+                        from its head, and on the scans taken since it was trained, it is compared with the new one
   --out DIR             where model.json, weights.bin, metadata.json and report.html are written
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)

@@ -360,7 +360,7 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(new Set(uploads.map((u) => u.metadata.bytes.toString())).size, 1, 'the same model each time');
   });
 
-  it('uploads no model trained on cached embeddings that are not its photos’: the next attempt embeds them anew', async () => {
+  it('uploads no model trained on cached embeddings that are not its photos’: the next attempt embeds them anew', async (t) => {
     backend.manifests.set('25', backend.groceryProducts([4, 3], 12));
     const cacheDir = service.config.embeddingCacheDir;
     const entries = async () =>
@@ -380,7 +380,20 @@ describe('training service (HTTP API, durable jobs, backend contract)', () => {
     assert.equal(second.attempt, 2, 'the first attempt refused its model');
     const uploads = backend.uploads.filter((u) => u.channelId === '25');
     assert.equal(uploads.length, 2, 'one upload per job: the refused model was never sent');
-    assert.deepEqual(uploads[1].weightsFile.bytes, uploads[0].weightsFile.bytes, 'the same model as before');
+    // The same photos: the model of before, but for the fit's tolerance (the second starts from the first's head).
+    const weights = (upload: (typeof uploads)[number]) => {
+      const bytes = upload.weightsFile.bytes;
+      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    };
+    const [earlier, again] = uploads.map(weights);
+    let largest = 0;
+    let difference = 0;
+    earlier.forEach((w, i) => {
+      largest = Math.max(largest, Math.abs(w));
+      difference = Math.max(difference, Math.abs(w - again[i]));
+    });
+    t.diagnostic(`the same photos again: weights differ by at most ${difference} (the largest is ${largest})`);
+    assert.ok(difference < 0.01 * largest, `weights differ by ${difference}, the largest is ${largest}`);
   });
 
   it('does not follow an upload redirect to a host outside ALLOWED_HOSTS', async () => {

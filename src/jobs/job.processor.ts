@@ -310,9 +310,8 @@ export class JobProcessor {
     this.logSkips(dataset.skipped);
     this.writeSkips(job.id, toSkips(dataset.skipped, []));
     stop.throwIfAborted();
-    const previousModel = dataset.scans?.length
-      ? await this.patiently(`job ${job.id} last model`, () => this.records.lastModel(job.channelId))
-      : null;
+    // The channel's last accepted model: the retrain starts from its head, and scans since are scored by both.
+    const previousModel = await this.patiently(`job ${job.id} last model`, () => this.records.lastModel(job.channelId));
     const trained = await this.trainer.train(
       {
         dataset,

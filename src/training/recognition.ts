@@ -9,6 +9,7 @@ import {
   chooseGateScale,
   mulberry32,
   shuffled,
+  startForClasses,
   storeRow,
   type GateChoice,
   type GateOptions,
@@ -16,6 +17,7 @@ import {
   type HeadTrainingReport,
   type HeadWeights,
   type KnownScan,
+  type LinearWeights,
   type TrainHead,
   type TrainingSet,
 } from './ml';
@@ -127,6 +129,7 @@ export async function crossValidate(
   folds: number,
   seed: number,
   train: TrainHead,
+  start?: LinearWeights,
 ): Promise<CrossValidation> {
   const plan = crossValidationFolds(data, folds, seed);
   const reports = await Promise.all(
@@ -135,6 +138,7 @@ export async function crossValidate(
         fold.set,
         recipe,
         Int32Array.from([...fold.knownRows, ...fold.impostorRows], (row) => storeRow(data, row)),
+        start && startForClasses(start, fold.classes),
       ),
     ),
   );
@@ -187,7 +191,8 @@ export interface ScansToLearn {
  * Trains the head on all of `data` and, at the same time, the cross-validation folds that choose its gate; returns
  * the head with the gate baked in. With the till's confirmed scans, the head trains on them too, and the gate is
  * chosen on the scans (each scored by a head that did not train on it) and cross-validation's scans together: the
- * scans update what cross-validation alone would choose (`options` are then scanGateOptions).
+ * scans update what cross-validation alone would choose (`options` are then scanGateOptions). Every head's fit
+ * starts from `start` when given (the last model's head, its classes in `data`'s order).
  */
 export async function trainGatedHead(
   data: TrainingSet,
@@ -196,12 +201,13 @@ export async function trainGatedHead(
   options: GateOptions,
   train: TrainHead,
   till?: ScansToLearn,
+  start?: LinearWeights,
 ): Promise<GatedHead> {
   const [whole, crossValidation] = await Promise.all([
     till?.scans.length
-      ? crossFitScans(data, till.store, till.scans, recipe, train)
-      : train(data, recipe).then((report) => ({ report, heldOut: undefined })),
-    crossValidate(data, recipe, folds.count, folds.seed, train),
+      ? crossFitScans(data, till.store, till.scans, recipe, train, start)
+      : train(data, recipe, undefined, start).then((report) => ({ report, heldOut: undefined })),
+    crossValidate(data, recipe, folds.count, folds.seed, train, start),
   ]);
   const { report, heldOut } = whole;
   const { gate, tillScans } = chooseGate(crossValidation, options, heldOut);

@@ -17,6 +17,7 @@ import {
   type HeadTrainingReport,
   type HeadWeights,
   type KnownScan,
+  type LinearWeights,
   type NegativeSet,
   type TrainHead,
   type TrainingSet,
@@ -177,15 +178,17 @@ export async function crossFitScans(
   scans: ConfirmedScan[],
   recipe: HeadRecipe,
   train: TrainHead,
+  start?: LinearWeights,
 ): Promise<{ report: HeadTrainingReport; heldOut: ScanScore[] }> {
   const halves = scanHalves(scans);
   const [report, ...folds] = await Promise.all([
-    train(withScans(data, store, scans), recipe),
+    train(withScans(data, store, scans), recipe, undefined, start),
     ...halves.map((half, h) =>
       train(
         withScans(data, store, half),
         recipe,
         Int32Array.from(halves[1 - h], (s) => s.rows[0]),
+        start,
       ),
     ),
   ]);

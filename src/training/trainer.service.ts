@@ -6,7 +6,15 @@ import { DatasetError, type Dataset, type DatasetImage, type SkippedImage } from
 import { photoFindings, type PhotoFinding, type ProductLabel } from './advice';
 import { BaseModelService } from './base-model.service';
 import { EmbeddingService, type EmbeddedDataset, type EmbeddedScan } from './embedding.service';
-import { type BaseModelFiles, type HeadRecipe, type LinearHeadRecipe, type NegativeSet, type TrainingSet } from './ml';
+import {
+  linearStart,
+  type BaseModelFiles,
+  type HeadRecipe,
+  type LinearHeadRecipe,
+  type LinearWeights,
+  type NegativeSet,
+  type TrainingSet,
+} from './ml';
 import { bankWithoutShopProducts } from './negative-bank/negative-bank';
 import { NegativeBankService } from './negative-bank/negative-bank.service';
 import { medianPhotosPerProduct, trainGatedHead, type GatedHead } from './recognition';
@@ -33,7 +41,10 @@ export interface TrainRequest {
   baseModel?: string;
   /** Overrides RECOGNITION_UNKNOWN_SHARE (the till's scans override both when some were confirmed as none). */
   unknownShare?: number;
-  /** The model the till has been running: with scans taken since it was trained, both models' figures on them. */
+  /**
+   * The model the till has been running: the head's fit starts from its head (a retrain's answer is close to the
+   * last one), and with scans taken since it was trained, both models' figures on them.
+   */
   previousModel?: PreviousModel;
   /** Seconds already spent on earlier stages (e.g. downloading), reported in the metadata. */
   secondsPerStage?: Partial<Record<Stage, number>>;
@@ -133,10 +144,10 @@ export class TrainerService {
       const trainings = 1 + GATE_FOLDS + (scans.kept.length ? 2 : 0);
       const done = new Array<number>(trainings).fill(0);
       let next = 0;
-      const train = (data: TrainingSet, r: HeadRecipe, scanRows?: Int32Array) => {
+      const train = (data: TrainingSet, r: HeadRecipe, scanRows?: Int32Array, start?: LinearWeights) => {
         const index = next++;
         return this.pool.trainHead(
-          { data, recipe: r, scanRows },
+          { data, recipe: r, scanRows, start },
           (fraction) => {
             done[index] = fraction;
             onProgress('training', done.reduce((a, b) => a + b, 0) / trainings);
@@ -154,6 +165,14 @@ export class TrainerService {
         options,
         train,
         scans.kept.length ? { store: embedded.store, scans: scans.kept } : undefined,
+        // A retrain starts from the model the till has been running: the answer barely moves.
+        request.previousModel
+          ? (linearStart(
+              request.previousModel.head,
+              request.previousModel.labels,
+              labels.map((l) => l.id),
+            ) ?? undefined)
+          : undefined,
       );
     });
     const productLabels = labels.map((l) => ({ id: l.id, name: l.name }));

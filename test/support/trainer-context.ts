@@ -38,10 +38,10 @@ export interface ModelTrainer {
 
 export function modelTrainer(app: TestingModule): ModelTrainer {
   return {
-    async train({ dataset, baseModel, unknownShare, secondsPerStage, cancel, ...publish }, onProgress) {
+    async train({ dataset, baseModel, unknownShare, previousModel, secondsPerStage, cancel, ...publish }, onProgress) {
       const trained = await app
         .get(TrainerService)
-        .train({ dataset, baseModel, unknownShare, secondsPerStage, cancel }, onProgress);
+        .train({ dataset, baseModel, unknownShare, previousModel, secondsPerStage, cancel }, onProgress);
       return app.get(ExportService).publish({ trained, ...publish, cancel }, onProgress);
     },
   };

@@ -4,7 +4,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { batchLogits, type HeadWeights } from './dense-head';
-import { fitLinearHead, type LinearHeadRecipe } from './linear-head';
+import { fitLinearHead, type LinearHeadRecipe, type LinearWeights } from './linear-head';
 import { trainMlpHead, type MlpRecipe } from './teachable-machine-head';
 import { storeRows, type TrainingSet } from './training-set';
 
@@ -18,8 +18,16 @@ export interface HeadTrainingReport {
   scanLogits?: Float32Array;
 }
 
-/** Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). */
-export type TrainHead = (data: TrainingSet, recipe: HeadRecipe, scanRows?: Int32Array) => Promise<HeadTrainingReport>;
+/**
+ * Trains a head on `data` and returns, with it, its logits for `scanRows` (rows of data's embedding store). A linear
+ * head's fit starts from `start` when given (see fitLinearHead).
+ */
+export type TrainHead = (
+  data: TrainingSet,
+  recipe: HeadRecipe,
+  scanRows?: Int32Array,
+  start?: LinearWeights,
+) => Promise<HeadTrainingReport>;
 
 /** Receives the share of the training done, from 0 to 1. */
 export type TrainingProgress = (fraction: number) => void;
@@ -34,10 +42,11 @@ export async function trainHead(
   recipe: HeadRecipe,
   onProgress?: TrainingProgress,
   scanRows?: Int32Array,
+  start?: LinearWeights,
 ): Promise<HeadTrainingReport> {
   const { weights, iterations } =
     recipe.kind === 'linear'
-      ? fitLinearHead(tf, data, recipe, onProgress)
+      ? fitLinearHead(tf, data, recipe, onProgress, start)
       : await trainMlpHead(tf, data, recipe, (epoch, total) => onProgress?.(epoch / total)).then((report) => ({
           weights: report.weights,
           iterations: report.epochsRun,

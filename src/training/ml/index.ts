@@ -21,7 +21,7 @@ export {
 } from './gate';
 export { headLogits, type HeadWeights } from './dense-head';
 export { type HeadRecipe, type HeadTrainingReport, type TrainHead } from './head';
-export { type LinearHeadRecipe } from './linear-head';
+export { linearStart, startForClasses, type LinearHeadRecipe, type LinearWeights } from './linear-head';
 export {
   embeddingRow,
   mulberry32,

@@ -7,7 +7,7 @@ import { quantizeBank } from '../negative-bank/negative-bank';
 import { loadTensorflow } from './backend';
 import { headLogits, headProbabilities } from './dense-head';
 import { minimizeLbfgs, DEFAULT_LBFGS_OPTIONS } from './lbfgs';
-import { asDenseLayers, fitLinearHead } from './linear-head';
+import { asDenseLayers, fitLinearHead, linearStart, startForClasses } from './linear-head';
 import { mulberry32, type TrainingSet } from './training-set';
 import { argMax } from './vectors';
 import { DEFAULT_RECIPE } from '../recipe';
@@ -104,6 +104,52 @@ describe('linear head', () => {
     const again = fitLinearHead(tf, trained, RECIPE);
     assert.deepEqual(again.weights.hiddenKernel, fit.weights.hiddenKernel);
     assert.deepEqual(again.weights.hiddenBias, fit.weights.hiddenBias);
+  });
+
+  it("starts a retrain from the last model's head: fewer iterations, the same head within the fit's tolerance", async () => {
+    const { tf } = await loadTensorflow('auto');
+    const world = toySet(6, 12);
+    const recipe = { ...DEFAULT_RECIPE };
+    // The last model was trained before the shop added two photos of every product.
+    const last = fitLinearHead(
+      tf,
+      rowsOf(world, (r) => world.photos[r] % 12 < 10),
+      recipe,
+    );
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const cold = fitLinearHead(tf, world, recipe);
+    const warm = fitLinearHead(tf, world, recipe, undefined, linearStart(last.weights, ids, ids)!);
+    assert.ok(warm.iterations < cold.iterations, `${warm.iterations} iterations warm, ${cold.iterations} cold`);
+    assert.ok(Math.abs(warm.loss - cold.loss) < 1e-3 * cold.loss, `loss ${warm.loss} warm, ${cold.loss} cold`);
+    for (let r = 0; r < world.labels.length; r++) {
+      const a = headProbabilities(warm.weights, embeddingOf(world, r));
+      const b = headProbabilities(cold.weights, embeddingOf(world, r));
+      a.forEach((p, c) => assert.ok(Math.abs(p - b[c]) < 0.01, `row ${r} class ${c}: ${p} warm, ${b[c]} cold`));
+    }
+  });
+
+  it("takes the start of a retrain from the last head by product, and a fold's from it by class", () => {
+    const random = mulberry32(9);
+    const k = 4;
+    const kernel = Float32Array.from({ length: EMBEDDING_SIZE * k }, () => random() - 0.5);
+    const bias = Float32Array.from({ length: k }, () => random());
+    const last = asDenseLayers({ classCount: k, kernel, bias });
+    // The shop dropped d and added e, and lists its products in another order.
+    const start = linearStart(last, ['a', 'b', 'c', 'd'], ['b', 'c', 'e', 'a'])!;
+    assert.deepEqual(Array.from(start.bias), [bias[1], bias[2], 0, bias[0]]);
+    for (const j of [0, 700, EMBEDDING_SIZE - 1])
+      assert.deepEqual(Array.from(start.kernel.subarray(j * 4, j * 4 + 4)), [
+        kernel[j * k + 1],
+        kernel[j * k + 2],
+        0,
+        kernel[j * k],
+      ]);
+    const fold = startForClasses(start, [3, 1]);
+    assert.deepEqual(Array.from(fold.bias), [bias[0], bias[2]]);
+    assert.deepEqual(Array.from(fold.kernel.subarray(2 * 700, 2 * 700 + 2)), [kernel[700 * k], kernel[700 * k + 2]]);
+    // None from a head of another shape (the MLP's), nor from one that knew none of the products.
+    assert.equal(linearStart({ ...last, hiddenUnits: 100 }, ['a', 'b', 'c', 'd'], ['a']), null);
+    assert.equal(linearStart(last, ['a', 'b', 'c', 'd'], ['x', 'y']), null);
   });
 
   it('with outlier exposure, is unsure of things it was not taught and still names what it was', async (t) => {

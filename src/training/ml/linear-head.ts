@@ -40,12 +40,17 @@ export interface LinearHeadFit {
   stop: string;
 }
 
-/** Fits the head to all rows of `data` (and its negatives); `onProgress` hears an estimate of the share done. */
+/**
+ * Fits the head to all rows of `data` (and its negatives); `onProgress` hears an estimate of the share done. The fit
+ * starts from `start` when given (the last model's head, its classes in `data`'s order): a retrain's answer is
+ * close to the last one, so far fewer iterations reach it.
+ */
 export function fitLinearHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: LinearHeadRecipe,
   onProgress?: (fraction: number) => void,
+  start?: LinearWeights,
 ): LinearHeadFit {
   const d = EMBEDDING_SIZE;
   const k = data.classCount;
@@ -53,29 +58,13 @@ export function fitLinearHead(
   const { mean, std } = featureStatistics(data, recipe.varianceFloor);
   const negativeRows = recipe.negativeWeight > 0 && data.negatives ? data.negatives.photos.length : 0;
   const n = shopRows + negativeRows;
-  const x = new Float32Array(n * d);
-  const targets = new Float32Array(n * k);
   const rowWeights = new Float64Array(n);
-  for (let r = 0; r < shopRows; r++) {
-    const e = embeddingRow(data, r);
-    for (let j = 0; j < d; j++) x[r * d + j] = (e[j] - mean[j]) / std[j];
-    targets[r * k + data.labels[r]] = 1;
-    rowWeights[r] = 1 / shopRows;
-  }
-  if (negativeRows) {
-    const { bytes, scale } = data.negatives!;
-    for (let i = 0; i < negativeRows; i++) {
-      const at = (shopRows + i) * d;
-      for (let j = 0; j < d; j++) x[at + j] = (bytes[i * d + j] * scale - mean[j]) / std[j];
-      targets.fill(1 / k, (shopRows + i) * k, (shopRows + i + 1) * k);
-      rowWeights[shopRows + i] = recipe.negativeWeight / negativeRows;
-    }
-  }
+  rowWeights.fill(1 / shopRows, 0, shopRows);
+  rowWeights.fill(recipe.negativeWeight / negativeRows, shopRows);
+  // A shop row's target is its class; a negative row's is every class alike (as float32, as it always was stored).
+  const negativeTarget = Math.fround(1 / k);
   const l2 = recipe.l2 / k;
-  const [xs, xt] = tf.tidy(() => {
-    const xs = tf.tensor2d(x, [n, d]);
-    return [xs, tf.transpose(xs)];
-  });
+  const [xs, xt] = standardisedRows(tf, data, negativeRows, mean, std);
   const rowGradient = new Float32Array(n * k);
   try {
     // Weighted cross-entropy plus the penalty. TensorFlow.js does the two products with the embeddings (X·W and
@@ -98,8 +87,9 @@ export function fitLinearHead(
         let sum = 0;
         for (let c = 0; c < k; c++) sum += Math.exp(logits[at + c] - max);
         const logSum = max + Math.log(sum);
+        const label = r < shopRows ? data.labels[r] : -1;
         for (let c = 0; c < k; c++) {
-          const target = targets[at + c];
+          const target = label < 0 ? negativeTarget : c === label ? 1 : 0;
           const g = rowWeights[r] * (Math.exp(logits[at + c] - logSum) - target);
           if (target) loss += rowWeights[r] * target * (logSum - logits[at + c]);
           rowGradient[at + c] = g;
@@ -116,7 +106,7 @@ export function fitLinearHead(
     };
     const result = minimizeLbfgs(
       objective,
-      new Float64Array(d * k + k),
+      start ? unfoldStandardisation(start, mean, std) : new Float64Array(d * k + k),
       { ...DEFAULT_LBFGS_OPTIONS, relativeTolerance: recipe.tolerance, maxIterations: recipe.maxIterations },
       // How many iterations the fit needs is not known ahead (15-25 for shops here): halving what is left every
       // PROGRESS_HALF_LIFE iterations moves the progress smoothly and never claims the end before it.
@@ -135,6 +125,37 @@ export function fitLinearHead(
 }
 
 const PROGRESS_HALF_LIFE = 5;
+
+/**
+ * The shop's rows and then the negatives' as a standardised [rows, 1280] tensor and its transpose. The rows are
+ * put together in an array of this function's own, so that it is freed while the fit runs (51 MB at 500 products).
+ */
+function standardisedRows(
+  tf: typeof TF,
+  data: TrainingSet,
+  negativeRows: number,
+  mean: Float64Array,
+  std: Float64Array,
+): [TF.Tensor2D, TF.Tensor2D] {
+  const d = EMBEDDING_SIZE;
+  const shopRows = data.labels.length;
+  const x = new Float32Array((shopRows + negativeRows) * d);
+  for (let r = 0; r < shopRows; r++) {
+    const e = embeddingRow(data, r);
+    for (let j = 0; j < d; j++) x[r * d + j] = (e[j] - mean[j]) / std[j];
+  }
+  if (negativeRows) {
+    const { bytes, scale } = data.negatives!;
+    for (let i = 0; i < negativeRows; i++) {
+      const at = (shopRows + i) * d;
+      for (let j = 0; j < d; j++) x[at + j] = (bytes[i * d + j] * scale - mean[j]) / std[j];
+    }
+  }
+  return tf.tidy(() => {
+    const xs = tf.tensor2d(x, [shopRows + negativeRows, d]);
+    return [xs, tf.transpose(xs)];
+  });
+}
 
 /** A tensor's values, the tensor freed. (tf.tidy must not return the values: it would walk every element.) */
 function readAndDispose(tensor: TF.Tensor): Float32Array {
@@ -165,7 +186,7 @@ function featureStatistics(data: TrainingSet, varianceFloor: number) {
 }
 
 /** x·W + b on the raw embedding: W is [1280, classes]. */
-interface LinearWeights {
+export interface LinearWeights {
   classCount: number;
   kernel: Float32Array;
   bias: Float32Array;
@@ -184,6 +205,53 @@ function foldStandardisation(params: Float64Array, mean: Float64Array, std: Floa
     }
   }
   return { classCount: k, kernel, bias: Float32Array.from(bias) };
+}
+
+/** foldStandardisation's inverse: the standardised fit's parameters (W·σ, b + Σ μ·W) of a head on raw embeddings. */
+function unfoldStandardisation(start: LinearWeights, mean: Float64Array, std: Float64Array): Float64Array {
+  const d = EMBEDDING_SIZE;
+  const k = start.classCount;
+  const params = new Float64Array(d * k + k);
+  params.set(start.bias, d * k);
+  for (let j = 0; j < d; j++) {
+    for (let c = 0; c < k; c++) {
+      const w = start.kernel[j * k + c];
+      params[j * k + c] = w * std[j];
+      params[d * k + c] += mean[j] * w;
+    }
+  }
+  return params;
+}
+
+/**
+ * Where a retrain starts: `head`'s linear part (a head this file made: Dense(2·classes) of W and −W), its classes
+ * `from` put in the order of `to` (a class it did not know starts at zero). Null for a head of another shape (the
+ * MLP's), or one that knew none of the classes.
+ */
+export function linearStart(head: HeadWeights, from: readonly string[], to: readonly string[]): LinearWeights | null {
+  const previous = head.classCount;
+  if (head.hiddenUnits !== 2 * previous || from.length !== previous) return null;
+  const indexOf = new Map(from.map((id, c) => [id, c]));
+  const classes = to.map((id) => indexOf.get(id) ?? -1);
+  if (classes.every((c) => c < 0)) return null;
+  const k = to.length;
+  const kernel = new Float32Array(EMBEDDING_SIZE * k);
+  const bias = new Float32Array(k);
+  classes.forEach((c, i) => {
+    if (c < 0) return;
+    bias[i] = head.hiddenBias[c];
+    for (let j = 0; j < EMBEDDING_SIZE; j++) kernel[j * k + i] = head.hiddenKernel[j * head.hiddenUnits + c];
+  });
+  return { classCount: k, kernel, bias };
+}
+
+/** `start` for a fit on some of its classes (`classes[i]` is the class that becomes class i). */
+export function startForClasses(start: LinearWeights, classes: readonly number[]): LinearWeights {
+  const k = classes.length;
+  const kernel = new Float32Array(EMBEDDING_SIZE * k);
+  for (let j = 0; j < EMBEDDING_SIZE; j++)
+    classes.forEach((c, i) => (kernel[j * k + i] = start.kernel[j * start.classCount + c]));
+  return { classCount: k, kernel, bias: Float32Array.from(classes, (c) => start.bias[c]) };
 }
 
 /** The linear head as Dense(2·classes, relu) → Dense(classes, no bias), computing exactly x·W + b. */

@@ -22,6 +22,7 @@ import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
 import { OnnxEmbedder } from './onnx-runtime';
 import { buildExportHead, type HeadWeights } from './dense-head';
 import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
+import type { LinearWeights } from './linear-head';
 import { mulberry32, type TrainingSet } from './training-set';
 import {
   loadLayersModelFromFile,
@@ -157,6 +158,8 @@ export interface TrainHeadTask {
   recipe: HeadRecipe;
   /** Rows of data.embeddings to score with the trained head (HeadTrainingReport.scanLogits). */
   scanRows?: Int32Array;
+  /** Where a linear head's fit starts (the last model's head). */
+  start?: LinearWeights;
   /** Receives the share of the training done (a number from 0 to 1) as it goes. */
   progress?: MessagePort;
 }
@@ -170,6 +173,7 @@ export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTra
         task.recipe,
         (fraction) => task.progress?.postMessage(fraction),
         task.scanRows,
+        task.start,
       );
     } finally {
       task.progress?.close();
