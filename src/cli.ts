@@ -246,6 +246,12 @@ async function readPreviousModel(dir: string): Promise<PreviousModel> {
   }
 }
 
+/** Every thread's CPU time (the workers' too) since the process started: what the run cost the machine. */
+function cpuSecondsSoFar(): number {
+  const { user, system } = process.cpuUsage();
+  return Number(((user + system) / 1e6).toFixed(2));
+}
+
 function printSummary(summary: PublishedModel, options: CliOptions): void {
   if (options.json) {
     process.stdout.write(
@@ -264,6 +270,7 @@ function printSummary(summary: PublishedModel, options: CliOptions): void {
         workers: summary.workers,
         trainingId: summary.trainingId,
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+        cpuSeconds: cpuSecondsSoFar(),
         outputs: Object.fromEntries(Object.entries(summary.files).map(([name, file]) => [name, file.path])),
       }) + '\n',
     );

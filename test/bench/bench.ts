@@ -3,39 +3,25 @@
  * with the CLI, exactly as a user would, and measures time, memory and accuracy on the val split. The plain
  * Teachable Machine recipe is trained on the same embeddings as the baseline.
  */
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
 import { preprocessImage } from '../../src/dataset/preprocess';
 import { loadTensorflow } from '../../src/training/ml/backend';
 import { EMBEDDING_LAYER } from '../../src/training/ml/base-model';
-import { embedPixels, loadFeatureExtractor } from '../../src/training/ml/feature-extractor';
+import { embedPixels } from '../../src/training/ml/feature-extractor';
 import { FusedFeatureExtractor } from '../../src/training/ml/fused-extractor';
 import { headProbabilities } from '../../src/training/ml/dense-head';
 import { trainHead } from '../../src/training/ml/head';
 import { TEACHABLE_MACHINE_RECIPE } from '../../src/training/ml/teachable-machine-head';
-import type { TrainingSet } from '../../src/training/ml/training-set';
 import { fuseLayersModel } from '../../src/training/ml/fused-graph';
 import { loadLayersModelFromFile, readModelArtifacts } from '../../src/training/ml/model-files';
 import { DatasetService } from '../../src/dataset/dataset.service';
 import { tempDir } from '../support/fixtures';
 import { modelTrainer, trainerContext } from '../support/trainer-context';
-import { REAL_BASE_MODEL_JSON, firstPerClass, GROCERY, PROJECT_ROOT, type GroceryPhoto } from '../support/shared';
-import { EMBEDDING_SIZE } from '../../src/config/model-shape';
-
-const run = promisify(execFile);
-const CLI = path.join(PROJECT_ROOT, 'dist-test', 'src', 'cli.js');
-const BASELINE_SEEDS = [1, 2, 3];
-
-interface CliSummary {
-  images: number;
-  workers: number;
-  secondsPerStage: Record<string, number>;
-  peakRssMB: number;
-  skippedImages: unknown[];
-}
+import { REAL_BASE_MODEL_JSON, firstPerClass, GROCERY, type GroceryPhoto } from '../support/shared';
+import { BASELINE_SEEDS, linkFolder, runCli, teachableMachine } from './cli-runs';
+import { mean, pct, table } from './open-set';
 
 interface Accuracy {
   top1: number;
@@ -55,7 +41,7 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
 
   try {
-    const firstRun = await train_(
+    const firstRun = await runCli(
       await linkFolder(path.join(work, 'photos-first'), firstPerClass(val, 2).slice(0, 8), names),
       path.join(work, 'model-first'),
       path.join(work, 'cache-first'),
@@ -68,7 +54,7 @@ async function main(): Promise<void> {
       const photos = firstPerClass(train, k);
       const folder = await linkFolder(path.join(work, `photos-${label}`), photos, names);
       const cache = path.join(work, `cache-${label}`);
-      const cold = await train_(folder, path.join(work, `model-${label}`), cache);
+      const cold = await runCli(folder, path.join(work, `model-${label}`), cache);
       const ours = await evaluateModel(
         tf,
         path.join(work, `model-${label}`, 'model.json'),
@@ -103,7 +89,7 @@ async function main(): Promise<void> {
       if (k === 10) {
         const parallelRate = cold.summary.images / s.embedding;
         const rate = async (name: string, env: Record<string, string>, command?: string[]) => {
-          const run = await train_(
+          const run = await runCli(
             folder,
             path.join(work, 'model-single'),
             path.join(work, `cache-${name}`),
@@ -121,7 +107,7 @@ async function main(): Promise<void> {
         const extra = firstPerClass(train, 11).filter((p) => !photos.includes(p));
         const retrainFolder = path.join(work, 'photos-k=10-plus');
         await linkFolder(retrainFolder, [...photos, ...extra], names);
-        const retrain = await train_(retrainFolder, path.join(work, `model-${label}`), cache);
+        const retrain = await runCli(retrainFolder, path.join(work, `model-${label}`), cache);
         console.log(
           `CLI retrain k=10 + ${extra.length} new photos (${pct(extra.length / photos.length)}): ${retrain.wallSeconds.toFixed(1)} s ` +
             `= ${pct(retrain.wallSeconds / cold.wallSeconds)} of the cold ${cold.wallSeconds.toFixed(1)} s ` +
@@ -199,43 +185,6 @@ async function inProcessRetrain(work: string, folder: string, retrainFolder: str
   }
 }
 
-/** The CLI, as a user runs it (optionally behind a wrapper command); returns its JSON summary and wall time. */
-async function train_(
-  folder: string,
-  out: string,
-  cache: string,
-  env: Record<string, string> = {},
-  wrapper: string[] = [],
-) {
-  const started = performance.now();
-  const command = [...wrapper, process.execPath, CLI, '--images', folder, '--out', out, '--json'];
-  const { stdout } = await run(command[0], command.slice(1), {
-    env: {
-      ...process.env,
-      BASE_MODEL_URL: REAL_BASE_MODEL_JSON,
-      // The base model's ONNX graph and negative bank are made once per machine (see main); the embeddings start from
-      // nothing.
-      MODEL_CACHE_DIR: path.join(path.dirname(cache), 'model-cache'),
-      GROCERY_DATASET_URL: GROCERY.root,
-      EMBEDDING_CACHE_DIR: path.join(cache, 'embeddings'),
-      ...env,
-    },
-    maxBuffer: 1 << 24,
-  });
-  const wallSeconds = (performance.now() - started) / 1000;
-  return { summary: JSON.parse(stdout.trim().split('\n').pop()!) as CliSummary, wallSeconds };
-}
-
-/** One sub-folder per class (named after it) of symlinks to the photos. */
-async function linkFolder(root: string, photos: GroceryPhoto[], names: Map<number, string>): Promise<string> {
-  for (const photo of photos) {
-    const dir = path.join(root, names.get(photo.classId)!);
-    await fs.mkdir(dir, { recursive: true });
-    await fs.symlink(photo.file, path.join(dir, path.basename(photo.file)));
-  }
-  return root;
-}
-
 async function embedVal(tf: typeof TF, val: GroceryPhoto[]) {
   const fused = FusedFeatureExtractor.fromGraph(
     tf,
@@ -277,31 +226,6 @@ async function evaluateModel(
   );
 }
 
-/**
- * Teachable Machine's recipe reproduced in Node, timed from start to trained head, as its library trains: each photo
- * preprocessed (centre view) and passed through its truncated MobileNet (the base model's own layers) one at a time
- * as it is added, on this one thread, then its head (Dense 100 → softmax, 50 epochs).
- */
-async function teachableMachine(tf: typeof TF, photos: GroceryPhoto[]) {
-  const started = performance.now();
-  const truncated = await loadFeatureExtractor(tf, REAL_BASE_MODEL_JSON);
-  const classIds = [...new Set(photos.map((p) => p.classId))].sort((a, b) => a - b);
-  const set: TrainingSet = {
-    embeddings: new Float32Array(photos.length * EMBEDDING_SIZE),
-    labels: Int32Array.from(photos, (p) => classIds.indexOf(p.classId)),
-    photos: Int32Array.from(photos, (_, i) => i),
-    plain: new Uint8Array(photos.length).fill(1),
-    classCount: classIds.length,
-  };
-  for (const [i, photo] of photos.entries()) {
-    const { pixels } = await preprocessImage(await fs.readFile(photo.file));
-    set.embeddings.set(embedPixels(tf, truncated, [pixels])[0], i * EMBEDDING_SIZE);
-  }
-  truncated.dispose();
-  const first = await trainHead(tf, set, { ...TEACHABLE_MACHINE_RECIPE, seed: BASELINE_SEEDS[0] });
-  return { seconds: (performance.now() - started) / 1000, set, classIds, first };
-}
-
 /** The Teachable Machine recipe's accuracy on the val embeddings, mean over BASELINE_SEEDS. */
 async function baselineAccuracy(
   tf: typeof TF,
@@ -332,14 +256,6 @@ function accuracy(probabilities: Float32Array[], truth: number[]): Accuracy {
     if (ranked.slice(0, 3).includes(truth[i])) top3++;
   });
   return { top1: top1 / truth.length, top3: top3 / truth.length };
-}
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => cell.padStart(widths[c])).join('  ')).join('\n');
 }
 
 main().catch((err) => {
