@@ -11,7 +11,8 @@
  *
  * GATE_SEEDS (20), GATE_FIRST_SEED (1), GATE_KS (5,10) and GATE_SCANS (dev, val, or dev,val: each set with its own
  * shops) choose the shops; GATE_RECIPE and GATE_OPTIONS (JSON) override our recipe and gate options, for exploring;
- * GATE_SKIP_CLOSED=1 skips the closed set. GATE_FIT=1 prints, per k and share, the scale shift that brings our mean
+ * GATE_SKIP_CLOSED=1 skips the closed set. GATE_DEFAULT_SHARE (0.1, or a list such as 0.1,0.25,0.5) gives the shares
+ * a gate may assume when a shop states none: each such gate is measured at every true share. GATE_FIT=1 prints, per k and share, the scale shift that brings our mean
  * wrong accepts to GATE_FIT_TARGET (0.015) and the estimate corrections there (ours only): how recipe.ts's
  * GATE_CALIBRATION was fitted.
  */
@@ -54,8 +55,11 @@ const SHARES = [0, 0.1, 0.25, 0.5];
 const KS = (process.env.GATE_KS ?? '5,10').split(',').filter(Boolean).map(Number);
 const RECIPE_OVERRIDE = JSON.parse(process.env.GATE_RECIPE ?? '{}') as Partial<HeadRecipe>;
 const GATE_OVERRIDE = JSON.parse(process.env.GATE_OPTIONS ?? '{}') as Partial<GateOptions>;
-/** The service's default unknown share: its gate is also measured at every true share (a till's mix is a guess). */
-const DEFAULT_SHARE = Number(process.env.GATE_DEFAULT_SHARE ?? 0.1);
+/**
+ * Unknown shares a gate may assume when a shop states none (the service's default, and candidates for it): each such
+ * gate is also measured at every true share (a till's mix is a guess). A comma-separated list.
+ */
+const DEFAULT_SHARES = (process.env.GATE_DEFAULT_SHARE ?? '0.1').split(',').map(Number);
 const FIT_TARGET = process.env.GATE_FIT ? Number(process.env.GATE_FIT_TARGET ?? 0.015) : undefined;
 /** Every view the recipes may ask for. */
 const ALL_VIEWS: View[] = ['centre', ...AUGMENTATION_VIEWS];
@@ -125,20 +129,21 @@ async function main(): Promise<void> {
             ]);
             const headSeconds = (performance.now() - started) / 1000;
             const scored = score(report.weights);
-            if (method === 'ours') {
-              const stated = chooseGateScale(cv.known, cv.unknown, options(DEFAULT_SHARE));
-              for (const share of SHARES)
-                results.push({
-                  method: `ours, gate for ${DEFAULT_SHARE}`,
-                  share,
-                  top1: top1Of(scored),
-                  scored,
-                  scale: stated.scale,
-                  estimatedCorrectAccept: stated.estimatedCorrectAccept,
-                  estimatedFalseAccept: stated.estimatedFalseAccept,
-                  headSeconds,
-                });
-            }
+            if (method === 'ours')
+              for (const assumed of DEFAULT_SHARES) {
+                const stated = chooseGateScale(cv.known, cv.unknown, options(assumed));
+                for (const share of SHARES)
+                  results.push({
+                    method: `ours, gate for ${assumed}`,
+                    share,
+                    top1: top1Of(scored),
+                    scored,
+                    scale: stated.scale,
+                    estimatedCorrectAccept: stated.estimatedCorrectAccept,
+                    estimatedFalseAccept: stated.estimatedFalseAccept,
+                    headSeconds,
+                  });
+              }
             for (const share of SHARES) {
               const gate = chooseGateScale(cv.known, cv.unknown, options(share));
               const raw = fit
