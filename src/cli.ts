@@ -44,7 +44,7 @@ const USAGE = `Usage: npm run train -- (--images DIR | --manifest FILE|URL) --ou
                         (other files in DIR are left alone)
   --base-model PATH|URL tfjs layers model.json of the base (default: BASE_MODEL_URL)
   --unknown-share S     share of scans at the till that show something the shop does not sell, 0 to ${MAX_UNKNOWN_SHARE};
-                        the recognition gate is calibrated for it (default: RECOGNITION_UNKNOWN_SHARE, 0.1)
+                        the recognition gate is calibrated for it (default: RECOGNITION_UNKNOWN_SHARE, 0.5)
   --input-range R       tm (x/127-1, Teachable Machine) or unit (x/255, rescaled in the model; the shop's
                         web app) (default: MODEL_INPUT_RANGE, tm)
   --json                print a one-line JSON summary last on stdout

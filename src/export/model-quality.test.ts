@@ -48,7 +48,7 @@ describe('model quality in words', () => {
     assert.match(quality.explanation, /scans at the till come on other days, in other light/);
     assert.match(
       quality.explanation,
-      /at least 90 % sure: expect about 5 in 10 of them to be named \(an estimate: no scan confirmed at the till has been sent yet\)\.$/,
+      /at least 90 % sure: expect about 5 in 10 of them to be named \(an estimate: no scan confirmed at the till has been sent yet\)\. The model assumes that up to 10 in 100 scans show something the shop does not sell: a backend that knows its till's mix states it with each job, and the scans the cashiers confirm as none measure it\.$/,
     );
   });
 

@@ -142,7 +142,9 @@ function explanation({ products, till, tillScans }: QualityFigures): string {
     `${crossValidation} Those photos were taken on the same occasions as the others; scans at the till come on ` +
     `other days, in other light, and the till names a product only when the model is at least ` +
     `${percent(CLIENT_THRESHOLD)} sure: expect ${aboutInTen(till.named)} of them to be named (an estimate: no ` +
-    `scan confirmed at the till has been sent yet).`
+    `scan confirmed at the till has been sent yet). The model assumes that up to ${Math.round(till.unknownShare * 100)} ` +
+    `in 100 scans show something the shop does not sell: a backend that knows its till's mix states it with each ` +
+    `job, and the scans the cashiers confirm as none measure it.`
   );
 }
 
