@@ -18,6 +18,9 @@ import { manifestFailure, manifestLimits } from './manifest-limits';
 
 const MB = 1024 * 1024;
 
+/** The settings that bound what a set of downloads may bring in, in megabytes: a job's, the negative bank's. */
+type DownloadLimitSetting = 'JOB_DOWNLOAD_MAX_MB' | 'BANK_DOWNLOAD_MAX_MB';
+
 /** Photos are fetched this many at a time. */
 export const DOWNLOAD_CONCURRENCY = 8;
 
@@ -107,7 +110,7 @@ export class DatasetService {
         policy,
         cancel,
         onProgress,
-        maxBytes: { bytes: this.config.JOB_DOWNLOAD_MAX_MB * MB, setting: 'JOB_DOWNLOAD_MAX_MB' },
+        limit: 'JOB_DOWNLOAD_MAX_MB',
       },
     );
     outcomes.slice(0, jobs.length).forEach((outcome, index) => {
@@ -143,7 +146,7 @@ export class DatasetService {
       onProgress?: DownloadProgress;
       cancel?: AbortSignal;
       maxFailures?: number;
-      maxBytes?: { bytes: number; setting: string };
+      limit?: DownloadLimitSetting;
     } = {},
   ): Promise<Dataset> {
     const dataset: Dataset = { labels: [], images: [], skipped: [], warnings: [] };
@@ -180,8 +183,8 @@ export class DatasetService {
   /**
    * Downloads `urls` into `dir` (file names are indexes), each URL once (a URL listed again shares the first's file
    * or reason), DOWNLOAD_CONCURRENCY at a time, each with the download limits and retries; a photo that cannot be
-   * fetched gets its reason instead of a file. After `maxFailures` failures, or once `maxBytes` were received (the
-   * setting `bytesSetting` names), the rest are not tried (a host that is down would otherwise cost every photo its
+   * fetched gets its reason instead of a file. After `maxFailures` failures, or once the megabytes the setting
+   * `limit` names were received, the rest are not tried (a host that is down would otherwise cost every photo its
    * timeouts; one that answers with junk would fill the disk).
    */
   private async downloadAll(
@@ -192,10 +195,11 @@ export class DatasetService {
       onProgress?: DownloadProgress;
       cancel?: AbortSignal;
       maxFailures?: number;
-      maxBytes?: { bytes: number; setting: string };
+      limit?: DownloadLimitSetting;
     },
   ): Promise<{ file?: string; reason: string }[]> {
-    const { policy, onProgress, cancel, maxFailures = Infinity, maxBytes } = options;
+    const { policy, onProgress, cancel, maxFailures = Infinity, limit } = options;
+    const maxBytes = limit ? this.config[limit] * MB : Infinity;
     let failures = 0;
     let received = 0;
     const downloadOptions = {
@@ -213,10 +217,7 @@ export class DatasetService {
         return { file: undefined, reason: `not fetched: ${reason}` };
       };
       if (failures >= maxFailures) return notFetched(`${failures} photos before it failed`);
-      if (maxBytes && received >= maxBytes.bytes)
-        return notFetched(
-          `the downloads reached ${maxBytes.setting} (${Math.round(maxBytes.bytes / MB)} MB) before it`,
-        );
+      if (received >= maxBytes) return notFetched(`the downloads reached ${limit} (${maxBytes / MB} MB) before it`);
       try {
         // Not `received += await …`: that reads `received` before the download, losing the other lanes' bytes.
         const bytes = await downloadToFile(this.http.axiosRef, url, file, downloadOptions, policy);

@@ -173,7 +173,7 @@ export class NegativeBankService {
       let logged = 0;
       const dataset = await this.datasets.fromPublicDataset(source, definition.photos, workDir, {
         maxFailures: Math.floor(definition.photos.length * MAX_MISSING_SHARE) + 1,
-        maxBytes: { bytes: this.config.BANK_DOWNLOAD_MAX_MB * 1024 * 1024, setting: 'BANK_DOWNLOAD_MAX_MB' },
+        limit: 'BANK_DOWNLOAD_MAX_MB',
         onProgress: (done, total) => {
           report(done / total / 2);
           const quarter = Math.floor((4 * done) / total);
