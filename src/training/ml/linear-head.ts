@@ -224,34 +224,28 @@ function unfoldStandardisation(start: LinearWeights, mean: Float64Array, std: Fl
 }
 
 /**
- * Where a retrain starts: `head`'s linear part (a head this file made: Dense(2·classes) of W and −W), its classes
- * `from` put in the order of `to` (a class it did not know starts at zero). Null for a head of another shape (the
- * MLP's), or one that knew none of the classes.
+ * Where a retrain starts: `head`'s linear part (a head this file made: its hidden layer's first classes units are W
+ * and b), its classes `from` put in the order of `to` (a class it did not know starts at zero). Null for a head of
+ * another shape (the MLP's), or one that knew none of the classes.
  */
 export function linearStart(head: HeadWeights, from: readonly string[], to: readonly string[]): LinearWeights | null {
-  const previous = head.classCount;
-  if (head.hiddenUnits !== 2 * previous || from.length !== previous) return null;
+  if (head.hiddenUnits !== 2 * head.classCount || from.length !== head.classCount) return null;
   const indexOf = new Map(from.map((id, c) => [id, c]));
   const classes = to.map((id) => indexOf.get(id) ?? -1);
   if (classes.every((c) => c < 0)) return null;
-  const k = to.length;
-  const kernel = new Float32Array(EMBEDDING_SIZE * k);
-  const bias = new Float32Array(k);
-  classes.forEach((c, i) => {
-    if (c < 0) return;
-    bias[i] = head.hiddenBias[c];
-    for (let j = 0; j < EMBEDDING_SIZE; j++) kernel[j * k + i] = head.hiddenKernel[j * head.hiddenUnits + c];
-  });
-  return { classCount: k, kernel, bias };
+  const hidden = { classCount: head.hiddenUnits, kernel: head.hiddenKernel, bias: head.hiddenBias };
+  return startForClasses(hidden, classes);
 }
 
-/** `start` for a fit on some of its classes (`classes[i]` is the class that becomes class i). */
+/** `start` for a fit on some of its classes (`classes[i]` is the class that becomes class i; -1: zero, a new one). */
 export function startForClasses(start: LinearWeights, classes: readonly number[]): LinearWeights {
   const k = classes.length;
   const kernel = new Float32Array(EMBEDDING_SIZE * k);
   for (let j = 0; j < EMBEDDING_SIZE; j++)
-    classes.forEach((c, i) => (kernel[j * k + i] = start.kernel[j * start.classCount + c]));
-  return { classCount: k, kernel, bias: Float32Array.from(classes, (c) => start.bias[c]) };
+    classes.forEach((c, i) => {
+      if (c >= 0) kernel[j * k + i] = start.kernel[j * start.classCount + c];
+    });
+  return { classCount: k, kernel, bias: Float32Array.from(classes, (c) => (c >= 0 ? start.bias[c] : 0)) };
 }
 
 /** The linear head as Dense(2·classes, relu) → Dense(classes, no bias), computing exactly x·W + b. */
