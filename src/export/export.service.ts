@@ -206,8 +206,7 @@ async function reportInput(metadata: MetadataInput, trained: TrainingResult): Pr
   set.plain.forEach((plain, row) => {
     if (plain && !firstPhoto.has(set.labels[row])) firstPhoto.set(set.labels[row], set.photos[row]);
   });
-  // Each product's thumbnail and up to three a look-alike pair shows share the page's room for pictures.
-  const maxBytes = thumbnailMaxBytes(metadata.labels.length + 3 * metadata.recognition.lookAlikes.length);
+  const maxBytes = thumbnailMaxBytes(metadata.labels.length, metadata.recognition.lookAlikes.length);
   // A thumbnail that cannot be made leaves a blank square: the report never fails a training.
   const thumbnail = (photo: number | undefined) =>
     photo === undefined

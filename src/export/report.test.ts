@@ -27,7 +27,7 @@ async function largestReportInput(products: number): Promise<ReportInput> {
   const name = (i: number) => `${'<'.repeat(LONGEST_NAME - String(i).length)}${i}`;
   const id = (i: number) => `${'"'.repeat(LONGEST_ID - String(i).length)}${i}`;
   const pairs = Math.min(MOST_LOOK_ALIKES, Math.floor(products / 2));
-  const thumbnail = () => new Uint8Array(thumbnailMaxBytes(products + 3 * pairs)).fill(0xff);
+  const thumbnail = () => new Uint8Array(thumbnailMaxBytes(products, pairs)).fill(0xff);
   const { metadata } = input;
   metadata.modelName = name(0);
   metadata.labels = metadata.labels.map((_, i) => id(i));

@@ -33,9 +33,12 @@ const MAX_LISTED_WARNINGS = 20;
 const SHOWN_REASON_LENGTH = 120;
 const SHOWN_WARNING_LENGTH = 400;
 
-/** The largest JPEG each thumbnail may be, so that `images` of them fit the page's THUMBNAILS_BYTES. */
-export function thumbnailMaxBytes(images: number): number {
-  return Math.floor((THUMBNAILS_BYTES * 3) / 4 / Math.max(1, images));
+/**
+ * The largest JPEG each thumbnail may be, so that the page's pictures fit THUMBNAILS_BYTES: one a product, and three
+ * a look-alike pair (both products and a photo taken for the other).
+ */
+export function thumbnailMaxBytes(products: number, lookAlikePairs: number): number {
+  return Math.floor((THUMBNAILS_BYTES * 3) / 4 / Math.max(1, products + 3 * lookAlikePairs));
 }
 
 /** A product's row: its figures (model-quality.ts), its id, a thumbnail and its photos left out. */
