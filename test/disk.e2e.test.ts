@@ -79,6 +79,15 @@ describe('start-up checks and a disk that cannot be written', () => {
     );
   });
 
+  /** A service of its own with `env` (its log in `log`), and the job it ran for `channelId`, once finished. */
+  const jobOnItsOwnService = async (channelId: string, env: Record<string, string>, log: string) => {
+    const service = new TestServiceProcess(work, env, path.join(work, log));
+    processes.push(service);
+    await service.start();
+    const api = new ServiceApi(service.url, backend);
+    return { service, job: await api.finished((await api.train(channelId)).body.jobId, 120_000) };
+  };
+
   it('fails a job whose disk fills up with a clear error, and uploads nothing', async (t) => {
     const items = backend.groceryProducts(QUICK_CLASSES, 6);
     // Room for the photos, not for the model: the disk fills while the model is written.
@@ -90,15 +99,7 @@ describe('start-up checks and a disk that cannot be written', () => {
     const small = await smallDisk('small', String(photoBytes + 64 * 1024), t);
     if (!small) return;
     backend.manifests.set('51', items);
-    const service = new TestServiceProcess(
-      work,
-      { WORK_DIR: small, JOB_MAX_ATTEMPTS: '2' },
-      path.join(work, 'full.log'),
-    );
-    processes.push(service);
-    await service.start();
-    const api = new ServiceApi(service.url, backend);
-    const job = await api.finished((await api.train('51')).body.jobId, 120_000);
+    const { service, job } = await jobOnItsOwnService('51', { WORK_DIR: small, JOB_MAX_ATTEMPTS: '2' }, 'full.log');
     assert.equal(job.state, 'failed');
     assert.equal(job.stage, 'exporting', 'the disk filled while the model was written');
     assert.equal(job.attempt, 2, 'a full disk may clear: the attempt is retried');
@@ -117,15 +118,11 @@ describe('start-up checks and a disk that cannot be written', () => {
     const full = await smallDisk('small-cache', '32k', t);
     if (!full) return;
     backend.manifests.set('52', backend.groceryProducts(QUICK_CLASSES, 6));
-    const service = new TestServiceProcess(
-      work,
+    const { service, job } = await jobOnItsOwnService(
+      '52',
       { MODEL_CACHE_DIR: full, EMBEDDING_CACHE_DIR: '' },
-      path.join(work, 'full-cache.log'),
+      'full-cache.log',
     );
-    processes.push(service);
-    await service.start();
-    const api = new ServiceApi(service.url, backend);
-    const job = await api.finished((await api.train('52')).body.jobId, 120_000);
     assert.equal(job.state, 'completed', job.error);
     assert.equal(job.attempt, 1, 'before: every attempt failed, "this service\'s disk refused a write (… ENOSPC …)"');
     const cacheWarnings = job.metrics.warnings.filter((w: string) => w.startsWith('the embedding cache'));

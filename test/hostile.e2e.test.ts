@@ -18,6 +18,19 @@ import { MAX_REPORT_BYTES } from '../src/export/report';
 const BACKEND_TOKEN = 'backend-token-hostile';
 const AUTH = { authorization: `Bearer ${SERVICE_TOKEN}` };
 
+/** `work`'s value, and the most this process's resident memory grew while it ran (sampled every 50 ms), in MB. */
+async function withPeakRss<T>(work: () => Promise<T>): Promise<{ value: T; growthMb: number }> {
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const value = await work();
+    return { value, growthMb: (Math.max(peak, process.memoryUsage().rss) - before) / 1e6 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
 describe('hostile photos and manifests', () => {
   let work: string;
   let backend: FakeBackend;
@@ -219,10 +232,7 @@ describe('hostile photos and manifests', () => {
     for (let i = 0; i < 20_000; i++)
       products[i % MAX_PRODUCTS].images.push({ assetId: numbered('<', 256, i), url: 'not a url', filename: 'x' });
     backend.manifests.set('46', products);
-    let peakRss = process.memoryUsage().rss;
-    const rssBefore = peakRss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-    const job = await runJob('46').finally(() => clearInterval(sampler));
+    const { value: job, growthMb: jobGrowthMb } = await withPeakRss(() => runJob('46'));
     assert.equal(job.state, 'completed', job.error);
     assert.equal(job.metrics.products, MAX_PRODUCTS);
     const report = await fetch(`${service.url}/v1/jobs/${job.jobId}/report`, { headers: AUTH });
@@ -233,7 +243,7 @@ describe('hostile photos and manifests', () => {
     assert.match(html, /and 19950 more photos left out, not listed here/);
     t.diagnostic(
       `500 products, longest names and ids, 20,000 photos left out: report ${bytes} bytes; resident memory ` +
-        `grew ${((peakRss - rssBefore) / 1e6).toFixed(0)} MB during the job`,
+        `grew ${jobGrowthMb.toFixed(0)} MB during the job`,
     );
 
     // 50 readers at once, /health polled every 0.5 s throughout.
@@ -250,28 +260,29 @@ describe('hostile photos and manifests', () => {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     })();
-    const rssBeforeReads = process.memoryUsage().rss;
-    peakRss = rssBeforeReads;
-    const sampling = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
-    const started = performance.now();
-    const reads = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        fetch(`${service.url}/v1/jobs/${job.jobId}/report`, { headers: AUTH }).then(async (r) => ({
-          status: r.status,
-          same: (await r.text()) === html,
-        })),
-      ),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    let seconds = 0;
+    const { value: reads, growthMb } = await withPeakRss(async () => {
+      const started = performance.now();
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          fetch(`${service.url}/v1/jobs/${job.jobId}/report`, { headers: AUTH }).then(async (r) => ({
+            status: r.status,
+            same: (await r.text()) === html,
+          })),
+        ),
+      );
+      seconds = (performance.now() - started) / 1000;
+      // /health is polled a while longer.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return answers;
+    });
     polling = false;
     await poller;
-    clearInterval(sampling);
     t.diagnostic(
       `50 reads at once: ${seconds.toFixed(2)} s, statuses ${[...new Set(reads.map((r) => r.status))]}; /health ` +
         `${polls.length} polls, statuses ${[...new Set(polls.map((p) => p.status))]}, slowest ` +
         `${Math.max(...polls.map((p) => p.ms)).toFixed(0)} ms; resident memory grew ` +
-        `${((peakRss - rssBeforeReads) / 1e6).toFixed(0)} MB`,
+        `${growthMb.toFixed(0)} MB`,
     );
     assert.deepEqual(
       reads.filter((r) => r.status !== 200 || !r.same),
@@ -281,7 +292,6 @@ describe('hostile photos and manifests', () => {
       polls.filter((p) => p.status !== 200),
       [],
     );
-    const growthMb = (peakRss - rssBeforeReads) / 1e6;
     assert.ok(growthMb < 200, `resident memory grew ${growthMb.toFixed(0)} MB (the probe: 2,194 MB)`);
   });
 

@@ -34,8 +34,7 @@ export class HostilePeer {
       '/empty.jpg': (res) => res.end(),
       '/junk-2mb.jpg': (res) => res.end(Buffer.alloc(2 * 1024 * 1024, 'not an image. ')),
       // Starts as a JPEG does (so that only its size stops it), then 100 MB.
-      '/huge.jpg': (res) =>
-        this.endless(res, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1])),
+      '/huge.jpg': (res) => this.endless(res, JPEG_START),
       '/trickle.jpg': (res) => this.trickle(res),
       '/to-metadata.jpg': (res) => this.redirect(res, 'http://169.254.169.254/latest/meta-data/'),
       '/loop.jpg': (res) => this.redirect(res, `${this.url}/loop.jpg`),
