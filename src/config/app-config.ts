@@ -216,7 +216,8 @@ export class AppConfig {
 
   /**
    * `auto` embeds photos with ONNX Runtime (a graph generated from the base model) when it loads, else with
-   * TensorFlow.js; `onnx` or `tfjs` forces one. Head training and export always use TensorFlow.js.
+   * TensorFlow.js; `onnx` or `tfjs` forces one. The linear head's fit does its products with ONNX Runtime too unless
+   * this is `tfjs` (see rowProducts); the MLP head and the export always use TensorFlow.js.
    */
   @IsIn(EMBEDDING_ENGINES)
   EMBEDDING_ENGINE: EmbeddingEngineChoice = 'auto';

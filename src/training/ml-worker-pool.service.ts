@@ -12,6 +12,7 @@ export class MlWorkerPoolService extends MlWorkerPool implements OnApplicationSh
     super({
       workers: config.TRAINING_WORKERS,
       backend: config.TF_BACKEND,
+      engine: config.EMBEDDING_ENGINE,
       onBackend: (backend, skipped) =>
         MlWorkerPoolService.logger.log(
           `TensorFlow.js backend: ${backend}` + (skipped.length ? ` (not used: ${skipped.join('; ')})` : ''),

@@ -28,7 +28,10 @@ describe('head training', () => {
         plain: Uint8Array.from(trained, (r) => whole.plain[r]),
       };
       const progress: number[] = [];
-      const report = await trainHead(tf, fold, recipe, (fraction) => progress.push(fraction), scans);
+      const report = await trainHead(tf, fold, recipe, {
+        onProgress: (fraction) => progress.push(fraction),
+        scanRows: scans,
+      });
       assert.ok(progress.length > 0 && progress.every((f) => f > 0 && f <= 1), `progress ${progress}`);
       assert.equal(report.scanLogits!.length, scans.length * 3);
       scans.forEach((row, i) => {

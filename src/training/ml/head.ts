@@ -4,7 +4,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { batchLogits, type HeadWeights } from './dense-head';
-import { fitLinearHead, type LinearHeadRecipe, type LinearWeights } from './linear-head';
+import { fitLinearHead, type LinearFitOptions, type LinearHeadRecipe, type LinearWeights } from './linear-head';
 import { trainMlpHead, type MlpRecipe } from './teachable-machine-head';
 import { storeRows, type TrainingSet } from './training-set';
 
@@ -29,24 +29,26 @@ export type TrainHead = (
   start?: LinearWeights,
 ) => Promise<HeadTrainingReport>;
 
-/** Receives the share of the training done, from 0 to 1. */
-export type TrainingProgress = (fraction: number) => void;
+/** What trainHead may be given besides the rows and recipe. */
+export interface TrainHeadOptions extends LinearFitOptions {
+  /** Rows of data's embedding store to score with the trained head (HeadTrainingReport.scanLogits). */
+  scanRows?: Int32Array;
+}
 
 /**
  * Trains the head on `data` and scores `scanRows` (rows of the embedding store, e.g. the scans that cross-validation
- * held out of `data`) with it, in one product of matrices. Pure apart from TensorFlow: no I/O.
+ * held out of `data`) with it, in one product of matrices. A linear head's fit starts from `start` when given and
+ * does its products with `engine` (see fitLinearHead). Pure apart from TensorFlow and ONNX Runtime: no I/O.
  */
 export async function trainHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: HeadRecipe,
-  onProgress?: TrainingProgress,
-  scanRows?: Int32Array,
-  start?: LinearWeights,
+  { onProgress, scanRows, start, engine }: TrainHeadOptions = {},
 ): Promise<HeadTrainingReport> {
   const { weights, iterations } =
     recipe.kind === 'linear'
-      ? fitLinearHead(tf, data, recipe, onProgress, start)
+      ? await fitLinearHead(tf, data, recipe, { onProgress, start, engine })
       : await trainMlpHead(tf, data, recipe, (epoch, total) => onProgress?.(epoch / total)).then((report) => ({
           weights: report.weights,
           iterations: report.epochsRun,

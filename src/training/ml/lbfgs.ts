@@ -4,7 +4,7 @@
  */
 
 /** The objective at `x`: its value, and its gradient written into `gradient`. */
-export type Objective = (x: Float64Array, gradient: Float64Array) => number;
+export type Objective = (x: Float64Array, gradient: Float64Array) => number | Promise<number>;
 
 export interface LbfgsOptions {
   /** Stop after this many iterations (each one or more evaluations of the objective). */
@@ -34,18 +34,20 @@ export interface LbfgsResult {
 }
 
 /** Minimises `objective` from `start` (which is left unchanged); `onIteration` hears every iteration's number. */
-export function minimizeLbfgs(
+export async function minimizeLbfgs(
   objective: Objective,
   start: Float64Array,
   options: LbfgsOptions = DEFAULT_LBFGS_OPTIONS,
   onIteration?: (iteration: number) => void,
-): LbfgsResult {
+): Promise<LbfgsResult> {
   const n = start.length;
   const x = Float64Array.from(start);
   const g = new Float64Array(n);
-  let value = objective(x, g);
+  let value = await objective(x, g);
   let evaluations = 1;
-  const pairs: { s: Float64Array; y: Float64Array; rho: number }[] = [];
+  // In float32: at 500 products the ten pairs are 51 MB a fit instead of 102, and the fit is as fast or faster
+  // (measured: the same iterations and figures at 81 and 500 products).
+  const pairs: { s: Float32Array; y: Float32Array; rho: number; yy: number }[] = [];
   const direction = new Float64Array(n);
   const alpha = new Float64Array(options.memory);
   const nextX = new Float64Array(n);
@@ -60,15 +62,15 @@ export function minimizeLbfgs(
     // Two-loop recursion: direction = −H·g, H the inverse Hessian approximation of the kept pairs.
     for (let i = 0; i < n; i++) direction[i] = -g[i];
     for (let p = pairs.length - 1; p >= 0; p--) {
-      alpha[p] = pairs[p].rho * dot(pairs[p].s, direction);
+      alpha[p] = pairs[p].rho * dotMixed(pairs[p].s, direction);
       axpy(-alpha[p], pairs[p].y, direction);
     }
     if (pairs.length) {
       const last = pairs[pairs.length - 1];
-      scale(direction, 1 / (last.rho * dot(last.y, last.y)));
+      scale(direction, 1 / (last.rho * last.yy));
     } else scale(direction, 1 / Math.max(1, Math.sqrt(dot(g, g))));
     for (let p = 0; p < pairs.length; p++) {
-      const beta = pairs[p].rho * dot(pairs[p].y, direction);
+      const beta = pairs[p].rho * dotMixed(pairs[p].y, direction);
       axpy(alpha[p] - beta, pairs[p].s, direction);
     }
     let slope = dot(g, direction);
@@ -83,7 +85,7 @@ export function minimizeLbfgs(
     let nextValue = NaN;
     for (let tries = 0; tries < 30; tries++) {
       for (let i = 0; i < n; i++) nextX[i] = x[i] + step * direction[i];
-      nextValue = objective(nextX, nextG);
+      nextValue = await objective(nextX, nextG);
       evaluations++;
       if (nextValue <= value + 1e-4 * step * slope) break;
       step *= 0.5;
@@ -93,16 +95,19 @@ export function minimizeLbfgs(
       stop = 'line search';
       break;
     }
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
+    const s = new Float32Array(n);
+    const y = new Float32Array(n);
+    let curvature = 0;
+    let yy = 0;
     for (let i = 0; i < n; i++) {
       s[i] = nextX[i] - x[i];
       y[i] = nextG[i] - g[i];
+      curvature += s[i] * y[i];
+      yy += y[i] * y[i];
     }
-    const curvature = dot(s, y);
-    if (curvature > 1e-12 * dot(y, y)) {
+    if (curvature > 1e-12 * yy) {
       if (pairs.length === options.memory) pairs.shift();
-      pairs.push({ s, y, rho: 1 / curvature });
+      pairs.push({ s, y, rho: 1 / curvature, yy });
     }
     onIteration?.(iteration + 1);
     const improvement = value - nextValue;
@@ -118,7 +123,7 @@ export function minimizeLbfgs(
   return { x, value, iterations: iteration, evaluations, stop };
 }
 
-function axpy(a: number, x: Float64Array, y: Float64Array): void {
+function axpy(a: number, x: Float32Array, y: Float64Array): void {
   for (let i = 0; i < y.length; i++) y[i] += a * x[i];
 }
 
@@ -137,6 +142,13 @@ function maxAbs(x: Float64Array): number {
  * 3.0-3.2 s instead of 2.5-2.6 s.
  */
 function dot(a: Float64Array, b: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+/** A pair's vector · the direction (dot's twin for these types, for the same reason). */
+function dotMixed(a: Float32Array, b: Float64Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
   return sum;

@@ -35,10 +35,10 @@ const embeddingOf = (set: TrainingSet, row: number) =>
   set.embeddings.subarray(row * EMBEDDING_SIZE, (row + 1) * EMBEDDING_SIZE);
 
 describe('L-BFGS', () => {
-  it('minimises an ill-conditioned quadratic and the Rosenbrock function to their known minima', () => {
+  it('minimises an ill-conditioned quadratic and the Rosenbrock function to their known minima', async () => {
     const n = 50;
     const scales = Float64Array.from({ length: n }, (_, i) => 100 ** (i / (n - 1)));
-    const quadratic = minimizeLbfgs(
+    const quadratic = await minimizeLbfgs(
       (x, g) => {
         let value = 0;
         for (let i = 0; i < n; i++) {
@@ -54,7 +54,7 @@ describe('L-BFGS', () => {
     assert.equal(quadratic.stop, 'gradient', `${quadratic.iterations} iterations`);
     quadratic.x.forEach((v, i) => assert.ok(Math.abs(v - (i + 1)) < 1e-6, `x[${i}] = ${v}`));
 
-    const rosenbrock = minimizeLbfgs(
+    const rosenbrock = await minimizeLbfgs(
       (x, g) => {
         const [a, b] = x;
         g[0] = -2 * (1 - a) - 400 * a * (b - a * a);
@@ -95,13 +95,13 @@ describe('linear head', () => {
     const world = toySet(4, 8);
     const trained = rowsOf(world, (r) => world.photos[r] % 8 !== 0);
     const fractions: number[] = [];
-    const fit = fitLinearHead(tf, trained, RECIPE, (f) => fractions.push(f));
+    const fit = await fitLinearHead(tf, trained, RECIPE, { onProgress: (f) => fractions.push(f) });
     assert.ok(['gradient', 'progress'].includes(fit.stop), `stopped by ${fit.stop} after ${fit.iterations}`);
     assert.equal(fractions.length, fit.iterations);
     assert.ok(fractions.every((f, i) => f > 0 && f < 1 && (i === 0 || f > fractions[i - 1])));
     const heldOut = Array.from(world.labels.keys()).filter((r) => world.photos[r] % 8 === 0);
     for (const r of heldOut) assert.equal(argMax(headLogits(fit.weights, embeddingOf(world, r))), world.labels[r]);
-    const again = fitLinearHead(tf, trained, RECIPE);
+    const again = await fitLinearHead(tf, trained, RECIPE);
     assert.deepEqual(again.weights.hiddenKernel, fit.weights.hiddenKernel);
     assert.deepEqual(again.weights.hiddenBias, fit.weights.hiddenBias);
   });
@@ -111,14 +111,14 @@ describe('linear head', () => {
     const world = toySet(6, 12);
     const recipe = { ...DEFAULT_RECIPE };
     // The last model was trained before the shop added two photos of every product.
-    const last = fitLinearHead(
+    const last = await fitLinearHead(
       tf,
       rowsOf(world, (r) => world.photos[r] % 12 < 10),
       recipe,
     );
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
-    const cold = fitLinearHead(tf, world, recipe);
-    const warm = fitLinearHead(tf, world, recipe, undefined, linearStart(last.weights, ids, ids)!);
+    const cold = await fitLinearHead(tf, world, recipe);
+    const warm = await fitLinearHead(tf, world, recipe, { start: linearStart(last.weights, ids, ids)! });
     assert.ok(warm.iterations < cold.iterations, `${warm.iterations} iterations warm, ${cold.iterations} cold`);
     assert.ok(Math.abs(warm.loss - cold.loss) < 1e-3 * cold.loss, `loss ${warm.loss} warm, ${cold.loss} cold`);
     for (let r = 0; r < world.labels.length; r++) {
@@ -160,9 +160,9 @@ describe('linear head', () => {
     const negatives = rowsOf(world, (r) => world.labels[r] >= 4 && world.photos[r] % 8 < 4);
     shop.negatives = { ...quantizeBank(negatives.embeddings), photos: negatives.photos };
     const unseen = rowsOf(world, (r) => world.labels[r] >= 4 && world.photos[r] % 8 >= 4 && world.plain[r] === 1);
-    const surest = (negativeWeight: number) => {
+    const surest = async (negativeWeight: number) => {
       // A light penalty, so that the head without the bank is as sure of everything as it can be.
-      const { weights } = fitLinearHead(tf, shop, { ...RECIPE, l2: 4e-3, negativeWeight });
+      const { weights } = await fitLinearHead(tf, shop, { ...RECIPE, l2: 4e-3, negativeWeight });
       let unknown = 0;
       for (let r = 0; r < unseen.labels.length; r++)
         unknown += Math.max(...headProbabilities(weights, embeddingOf(unseen, r)));
@@ -171,8 +171,8 @@ describe('linear head', () => {
         if (argMax(headLogits(weights, embeddingOf(shop, r))) === shop.labels[r]) right++;
       return { unknown: unknown / unseen.labels.length, accuracy: right / shop.labels.length };
     };
-    const plain = surest(0);
-    const exposed = surest(1);
+    const plain = await surest(0);
+    const exposed = await surest(1);
     t.diagnostic(`mean top probability on unseen products: ${exposed.unknown} exposed, ${plain.unknown} not`);
     assert.equal(exposed.accuracy, 1);
     // Four products: 0.25 is as unsure as the head can be.

@@ -7,7 +7,9 @@
 import type * as TF from '@tensorflow/tfjs';
 import { EMBEDDING_SIZE } from '../../config/model-shape';
 import type { HeadWeights } from './dense-head';
+import type { EmbeddingEngineChoice } from '../../config/ml-choices';
 import { DEFAULT_LBFGS_OPTIONS, minimizeLbfgs } from './lbfgs';
+import { rowProducts } from './row-products';
 import { embeddingRow, type TrainingSet } from './training-set';
 
 export interface LinearHeadRecipe {
@@ -40,18 +42,26 @@ export interface LinearHeadFit {
   stop: string;
 }
 
-/**
- * Fits the head to all rows of `data` (and its negatives); `onProgress` hears an estimate of the share done. The fit
- * starts from `start` when given (the last model's head, its classes in `data`'s order): a retrain's answer is
- * close to the last one, so far fewer iterations reach it.
- */
-export function fitLinearHead(
+/** What a fit may be given besides its rows and recipe. */
+export interface LinearFitOptions {
+  /** Hears an estimate of the share done. */
+  onProgress?: (fraction: number) => void;
+  /**
+   * Where the fit starts (the last model's head, its classes in the data's order): a retrain's answer is close to
+   * the last one, so far fewer iterations reach it.
+   */
+  start?: LinearWeights;
+  /** What does the fit's products with its rows (see rowProducts); `auto` when not given. */
+  engine?: EmbeddingEngineChoice;
+}
+
+/** Fits the head to all rows of `data` (and its negatives). */
+export async function fitLinearHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: LinearHeadRecipe,
-  onProgress?: (fraction: number) => void,
-  start?: LinearWeights,
-): LinearHeadFit {
+  { onProgress, start, engine = 'auto' }: LinearFitOptions = {},
+): Promise<LinearHeadFit> {
   const d = EMBEDDING_SIZE;
   const k = data.classCount;
   const shopRows = data.labels.length;
@@ -64,39 +74,43 @@ export function fitLinearHead(
   // A shop row's target is its class; a negative row's is every class alike (as float32, as it always was stored).
   const negativeTarget = Math.fround(1 / k);
   const l2 = recipe.l2 / k;
-  const [xs, xt] = standardisedRows(tf, data, negativeRows, mean, std);
+  const products = await rowProducts(tf, standardisedRows(data, negativeRows, mean, std), n, engine);
+  // The weights as the products take them, in float32.
+  const kernel = new Float32Array(d * k);
+  const bias = new Float32Array(k);
   const rowGradient = new Float32Array(n * k);
+  /** A row's exp(logit − its largest), reused for its probabilities. */
+  const exps = new Float64Array(k);
   try {
-    // Weighted cross-entropy plus the penalty. TensorFlow.js does the two products with the embeddings (X·W and
-    // Xᵀ·G); the softmax of the n × classes logits is done here, in float64, so that the line search sees the
-    // objective's small changes near convergence.
-    const objective = (params: Float64Array, gradient: Float64Array): number => {
-      const logits = readAndDispose(
-        tf.tidy(() =>
-          tf
-            .matMul(xs, tf.tensor2d(Float32Array.from(params.subarray(0, d * k)), [d, k]))
-            .add(tf.tensor1d(Float32Array.from(params.subarray(d * k)))),
-        ),
-      );
+    // Weighted cross-entropy plus the penalty. The products with the rows (X·W and Xᵀ·G) are rowProducts'; the
+    // softmax of the n × classes logits is done here, in float64, so that the line search sees the objective's small
+    // changes near convergence.
+    const objective = async (params: Float64Array, gradient: Float64Array): Promise<number> => {
+      kernel.set(params.subarray(0, d * k));
+      bias.set(params.subarray(d * k));
+      const logits = await products.times(kernel, k);
       let loss = 0;
       gradient.fill(0, d * k);
       for (let r = 0; r < n; r++) {
         const at = r * k;
         let max = -Infinity;
-        for (let c = 0; c < k; c++) max = Math.max(max, logits[at + c]);
+        for (let c = 0; c < k; c++) {
+          logits[at + c] += bias[c];
+          max = Math.max(max, logits[at + c]);
+        }
         let sum = 0;
-        for (let c = 0; c < k; c++) sum += Math.exp(logits[at + c] - max);
+        for (let c = 0; c < k; c++) sum += exps[c] = Math.exp(logits[at + c] - max);
         const logSum = max + Math.log(sum);
         const label = r < shopRows ? data.labels[r] : -1;
         for (let c = 0; c < k; c++) {
           const target = label < 0 ? negativeTarget : c === label ? 1 : 0;
-          const g = rowWeights[r] * (Math.exp(logits[at + c] - logSum) - target);
+          const g = rowWeights[r] * (exps[c] / sum - target);
           if (target) loss += rowWeights[r] * target * (logSum - logits[at + c]);
           rowGradient[at + c] = g;
           gradient[d * k + c] += g;
         }
       }
-      const gradKernel = readAndDispose(tf.tidy(() => tf.matMul(xt, tf.tensor2d(rowGradient, [n, k]))));
+      const gradKernel = await products.transposedTimes(rowGradient, k);
       let penalty = 0;
       for (let i = 0; i < d * k; i++) {
         penalty += params[i] * params[i];
@@ -104,7 +118,7 @@ export function fitLinearHead(
       }
       return loss + (l2 / 2) * penalty;
     };
-    const result = minimizeLbfgs(
+    const result = await minimizeLbfgs(
       objective,
       start ? unfoldStandardisation(start, mean, std) : new Float64Array(d * k + k),
       { ...DEFAULT_LBFGS_OPTIONS, relativeTolerance: recipe.tolerance, maxIterations: recipe.maxIterations },
@@ -120,23 +134,19 @@ export function fitLinearHead(
       stop: result.stop,
     };
   } finally {
-    tf.dispose([xs, xt]);
+    products.dispose();
   }
 }
 
 const PROGRESS_HALF_LIFE = 5;
 
-/**
- * The shop's rows and then the negatives' as a standardised [rows, 1280] tensor and its transpose. The rows are
- * put together in an array of this function's own, so that it is freed while the fit runs (51 MB at 500 products).
- */
+/** The shop's rows and then the negatives', standardised: [rows, 1280], row-major. */
 function standardisedRows(
-  tf: typeof TF,
   data: TrainingSet,
   negativeRows: number,
   mean: Float64Array,
   std: Float64Array,
-): [TF.Tensor2D, TF.Tensor2D] {
+): Float32Array {
   const d = EMBEDDING_SIZE;
   const shopRows = data.labels.length;
   const x = new Float32Array((shopRows + negativeRows) * d);
@@ -151,19 +161,7 @@ function standardisedRows(
       for (let j = 0; j < d; j++) x[at + j] = (bytes[i * d + j] * scale - mean[j]) / std[j];
     }
   }
-  return tf.tidy(() => {
-    const xs = tf.tensor2d(x, [shopRows + negativeRows, d]);
-    return [xs, tf.transpose(xs)];
-  });
-}
-
-/** A tensor's values, the tensor freed. (tf.tidy must not return the values: it would walk every element.) */
-function readAndDispose(tensor: TF.Tensor): Float32Array {
-  try {
-    return tensor.dataSync() as Float32Array;
-  } finally {
-    tensor.dispose();
-  }
+  return x;
 }
 
 /** Per feature, the mean and (floored) standard deviation over the shop's rows. */

@@ -1,7 +1,7 @@
 /** The worker threads that do all TensorFlow.js and ONNX Runtime work, one task each at a time. */
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import type { TfBackendChoice } from '../../config/ml-choices';
+import type { EmbeddingEngineChoice, TfBackendChoice } from '../../config/ml-choices';
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import type { HeadTrainingReport } from './head';
 import { disableOnnxRuntimeTelemetry } from './onnx-runtime';
@@ -20,6 +20,8 @@ export interface MlWorkerPoolOptions {
   /** Worker threads; each holds its own copy of the base model (about 10 MB). */
   workers: number;
   backend: TfBackendChoice;
+  /** EMBEDDING_ENGINE, which also says whether ONNX Runtime does the linear head's products; `auto` when not given. */
+  engine?: EmbeddingEngineChoice;
   /** Called once, with the backend the workers actually use. */
   onBackend?: (backend: string, skipped: string[]) => void;
 }
@@ -33,7 +35,7 @@ export class MlWorkerPool {
   constructor(private readonly options: MlWorkerPoolOptions) {
     // Before any worker loads ONNX Runtime.
     disableOnnxRuntimeTelemetry();
-    const workerData: MlWorkerOptions = { backend: options.backend };
+    const workerData: MlWorkerOptions = { backend: options.backend, engine: options.engine ?? 'auto' };
     this.piscina = new Piscina({
       // Same extension as this file: .js when compiled, .ts when run through a TypeScript loader.
       filename: path.join(__dirname, `ml-worker${path.extname(__filename)}`),

@@ -13,7 +13,7 @@ import {
   preprocessViews,
   type View,
 } from '../../dataset/preprocess';
-import type { InputRange, TfBackendChoice } from '../../config/ml-choices';
+import type { EmbeddingEngineChoice, InputRange, TfBackendChoice } from '../../config/ml-choices';
 import { loadTensorflow, type LoadedTensorflow } from './backend';
 import { EMBEDDING_LAYER } from './base-model';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
@@ -35,6 +35,8 @@ import { maxAbsDifference, stackRows } from './vectors';
 
 export interface MlWorkerOptions {
   backend: TfBackendChoice;
+  /** EMBEDDING_ENGINE: whether ONNX Runtime may do the linear head's products too (see rowProducts). */
+  engine: EmbeddingEngineChoice;
 }
 
 export interface EmbedTask {
@@ -167,14 +169,12 @@ export interface TrainHeadTask {
 export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTrainingReport>> {
   return withTensorflow(async (tf) => {
     try {
-      return await trainHead(
-        tf,
-        task.data,
-        task.recipe,
-        (fraction) => task.progress?.postMessage(fraction),
-        task.scanRows,
-        task.start,
-      );
+      return await trainHead(tf, task.data, task.recipe, {
+        onProgress: (fraction) => task.progress?.postMessage(fraction),
+        scanRows: task.scanRows,
+        start: task.start,
+        engine: (workerData as MlWorkerOptions | null)?.engine,
+      });
     } finally {
       task.progress?.close();
     }

@@ -173,27 +173,71 @@ export function onnxModelOf(graph: FusedGraph): Uint8Array {
     { opType: 'GlobalAveragePool', name: 'pool', input: [tensorOf.get(graph.output)!], output: ['pooled'] },
     { opType: 'Flatten', name: 'flatten', input: ['pooled'], output: [ONNX_OUTPUT], attribute: [int('axis', 1)] },
   );
-  const floatTensor = (name: string, dims: (number | string)[]) => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: DATA_TYPE.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-      },
-    },
+  return encodeModel({
+    name: 'base-model-embedding',
+    node: nodes,
+    initializer: initializers,
+    input: [floatTensor(ONNX_INPUT, ['batch', ...INPUT_SHAPE])],
+    output: [floatTensor(ONNX_OUTPUT, ['batch', EMBEDDING_SIZE])],
   });
+}
+
+/** Names of the row products' inputs and output (see rowProductModels). */
+export const ROW_PRODUCT = { rows: 'rows', operand: 'operand', product: 'product' } as const;
+
+/**
+ * The two products of the linear head's fit with its rows X ([rows, 1280], row-major): `times` is X·A (A: [1280,
+ * classes]) and `transposedTimes` Xᵀ·B (B: [rows, classes]), a Gemm that reads X as stored (no transposed copy).
+ */
+export function rowProductModels(): { times: Uint8Array; transposedTimes: Uint8Array } {
+  const rows = floatTensor(ROW_PRODUCT.rows, ['rows', EMBEDDING_SIZE]);
+  const product = (name: string, node: Node, operand: (number | string)[], out: (number | string)[]) =>
+    encodeModel({
+      name,
+      node: [node],
+      input: [rows, floatTensor(ROW_PRODUCT.operand, operand)],
+      output: [floatTensor(ROW_PRODUCT.product, out)],
+    });
+  const io = { input: [ROW_PRODUCT.rows, ROW_PRODUCT.operand], output: [ROW_PRODUCT.product] };
+  return {
+    times: product(
+      'rows-times',
+      { opType: 'MatMul', name: 'times', ...io },
+      [EMBEDDING_SIZE, 'classes'],
+      ['rows', 'classes'],
+    ),
+    transposedTimes: product(
+      'rows-transposed-times',
+      { opType: 'Gemm', name: 'transposed_times', ...io, attribute: [int('transA', 1)] },
+      ['rows', 'classes'],
+      [EMBEDDING_SIZE, 'classes'],
+    ),
+  };
+}
+
+const floatTensor = (name: string, dims: (number | string)[]) => ({
+  name,
+  type: {
+    tensorType: {
+      elemType: DATA_TYPE.FLOAT,
+      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+    },
+  },
+});
+
+function encodeModel(graph: {
+  name: string;
+  node: Node[];
+  initializer?: Tensor[];
+  input: ReturnType<typeof floatTensor>[];
+  output: ReturnType<typeof floatTensor>[];
+}): Uint8Array {
   const ModelProto = onnx.lookupType('ModelProto');
   const model = ModelProto.fromObject({
     irVersion: IR_VERSION,
     producerName: 'ml-trainer',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: {
-      name: 'base-model-embedding',
-      node: nodes,
-      initializer: initializers,
-      input: [floatTensor(ONNX_INPUT, ['batch', ...INPUT_SHAPE])],
-      output: [floatTensor(ONNX_OUTPUT, ['batch', EMBEDDING_SIZE])],
-    },
+    graph,
   });
   return ModelProto.encode(model).finish();
 }
