@@ -21,9 +21,9 @@ import { EMBEDDING_SIZE } from '../config/model-shape';
 /** Rows (views) per photo: the recipe gives every photo the same number. */
 const ROWS_PER_PHOTO = viewsForPhoto('0').length;
 /**
- * Photos sent to a worker in one task (one forward pass per view)… Measured at k = 10 (810 photos, ONNX Runtime):
- * 4, 8, 16 and 32 embed at the same speed within noise (119–124 photos/s), but ONNX Runtime keeps the memory of its
- * largest batch: peak RSS 620, 720, 910 and 1230 MB.
+ * Photos sent to a worker in one task… Measured at k = 10 (810 photos, ONNX Runtime, when it ran a task's views as one
+ * batch): 4, 8, 16 and 32 embed at the same speed within noise (119–124 photos/s), and peak RSS was 620, 720, 910 and
+ * 1230 MB.
  */
 const MAX_PHOTOS_PER_TASK = 4;
 /** …and fewer for small datasets, so progress advances in at least 20 steps (see job-progress.ts). */
