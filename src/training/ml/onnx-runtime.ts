@@ -106,29 +106,36 @@ export class OnnxRowProducts {
     return new OnnxRowProducts(ort, sessions, tensor, rowCount);
   }
 
-  /** X·A, A being 1280 × classes: rowCount × classes. */
+  /** X·A, A being 1280 × classes: rowCount × classes, in an array the next call of times() writes over. */
   times(operand: Float32Array, classes: number): Promise<Float32Array> {
-    return this.run(this.sessions.times, operand, [EMBEDDING_SIZE, classes], [this.rowCount, classes]);
+    return this.run('times', operand, [EMBEDDING_SIZE, classes], [this.rowCount, classes]);
   }
 
-  /** Xᵀ·B, B being rowCount × classes: 1280 × classes. */
+  /** Xᵀ·B, B being rowCount × classes: 1280 × classes, in an array the next call of transposedTimes() writes over. */
   transposedTimes(operand: Float32Array, classes: number): Promise<Float32Array> {
-    return this.run(this.sessions.transposedTimes, operand, [this.rowCount, classes], [EMBEDDING_SIZE, classes]);
+    return this.run('transposedTimes', operand, [this.rowCount, classes], [EMBEDDING_SIZE, classes]);
   }
 
   /** Nothing to free: the rows are the caller's, and the sessions stay for the thread's next fit. */
   dispose(): void {}
 
+  /**
+   * Each product is written into an array of ours, the same one every evaluation: ONNX Runtime would otherwise keep
+   * one of its size in its arena besides a new copy for each call (21 MB a call at 500 products), which the worker's
+   * garbage collector frees late.
+   */
+  private readonly products: Partial<Record<keyof ProductSessions, Float32Array>> = {};
+
   private async run(
-    session: Ort.InferenceSession,
+    which: keyof ProductSessions,
     operand: Float32Array,
     operandShape: number[],
-    productShape: number[],
+    productShape: [number, number],
   ): Promise<Float32Array> {
-    // The product is written into an array of ours: ONNX Runtime would otherwise keep one of its size in its arena
-    // besides the copy it hands back.
-    const product = new Float32Array(productShape[0] * productShape[1]);
-    await session.run(
+    const size = productShape[0] * productShape[1];
+    let product = this.products[which];
+    if (product?.length !== size) product = this.products[which] = new Float32Array(size);
+    await this.sessions[which].run(
       { [ROW_PRODUCT.rows]: this.rows, [ROW_PRODUCT.operand]: new this.ort.Tensor('float32', operand, operandShape) },
       { [ROW_PRODUCT.product]: new this.ort.Tensor('float32', product, productShape) },
     );

@@ -7,7 +7,10 @@ import type { EmbeddingEngineChoice } from '../../config/ml-choices';
 import { EMBEDDING_SIZE } from '../../config/model-shape';
 import { loadOnnxRuntime, OnnxRowProducts } from './onnx-runtime';
 
-/** X·A and Xᵀ·B for the rows X a fit was made with; both row-major. */
+/**
+ * X·A and Xᵀ·B for the rows X a fit was made with; both row-major. A product may be handed back in an array that the
+ * next call of the same product writes over.
+ */
 export interface RowProducts {
   /** X·A, A being 1280 × classes: rows × classes. */
   times(operand: Float32Array, classes: number): Promise<Float32Array>;
