@@ -292,7 +292,7 @@ describe('training pipeline on real photos', () => {
       );
       const seconds = (performance.now() - started) / 1000;
       await assert.rejects(fs.access(path.join(work, 'out-cancel', 'model.json')), 'no model written');
-      // The heads' threads were stopped mid-task and replaced: the same service trains again.
+      // The heads' fits stopped at their next evaluation and freed their threads: the same service trains again.
       const again = await cancelling.train({ dataset: sample, outDir: path.join(work, 'out-cancel'), modelName: 'x' });
       assert.equal(again.images, samplePhotos().length);
       assert.ok(seconds < 10, `cancelled after ${seconds} s`);

@@ -44,11 +44,11 @@ export async function trainHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: HeadRecipe,
-  { onProgress, scanRows, start, engine }: TrainHeadOptions = {},
+  { onProgress, scanRows, start, engine, stopped }: TrainHeadOptions = {},
 ): Promise<HeadTrainingReport> {
   const { weights, iterations } =
     recipe.kind === 'linear'
-      ? await fitLinearHead(tf, data, recipe, { onProgress, start, engine })
+      ? await fitLinearHead(tf, data, recipe, { onProgress, start, engine, stopped })
       : await trainMlpHead(tf, data, recipe, (epoch, total) => onProgress?.(epoch / total)).then((report) => ({
           weights: report.weights,
           iterations: report.epochsRun,

@@ -8,6 +8,7 @@ import { loadTensorflow } from './backend';
 import { headLogits, headProbabilities } from './dense-head';
 import { minimizeLbfgs, DEFAULT_LBFGS_OPTIONS } from './lbfgs';
 import { asDenseLayers, fitLinearHead, linearStart, startForClasses } from './linear-head';
+import { TaskStoppedError } from './task-stop';
 import { mulberry32, type TrainingSet } from './training-set';
 import { argMax } from './vectors';
 import { DEFAULT_RECIPE } from '../recipe';
@@ -126,6 +127,16 @@ describe('linear head', () => {
       const b = headProbabilities(cold.weights, embeddingOf(world, r));
       a.forEach((p, c) => assert.ok(Math.abs(p - b[c]) < 0.01, `row ${r} class ${c}: ${p} warm, ${b[c]} cold`));
     }
+  });
+
+  it('stops at the evaluation after it is asked to, with TaskStoppedError', async () => {
+    const { tf } = await loadTensorflow('auto');
+    let evaluations = 0;
+    await assert.rejects(
+      fitLinearHead(tf, toySet(4, 8), RECIPE, { stopped: () => ++evaluations > 3 }),
+      TaskStoppedError,
+    );
+    assert.equal(evaluations, 4);
   });
 
   it("takes the start of a retrain from the last head by product, and a fold's from it by class", () => {

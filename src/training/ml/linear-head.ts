@@ -9,6 +9,7 @@ import { EMBEDDING_SIZE } from '../../config/model-shape';
 import type { HeadWeights } from './dense-head';
 import type { EmbeddingEngineChoice } from '../../config/ml-choices';
 import { DEFAULT_LBFGS_OPTIONS, minimizeLbfgs } from './lbfgs';
+import { TaskStoppedError } from './task-stop';
 import { rowProducts } from './row-products';
 import { embeddingRow, type TrainingSet } from './training-set';
 
@@ -53,6 +54,8 @@ export interface LinearFitOptions {
   start?: LinearWeights;
   /** What does the fit's products with its rows (see rowProducts); `auto` when not given. */
   engine?: EmbeddingEngineChoice;
+  /** Asked before every evaluation: true ends the fit with TaskStoppedError (a cancelled training). */
+  stopped?: () => boolean;
 }
 
 /** Fits the head to all rows of `data` (and its negatives). */
@@ -60,7 +63,7 @@ export async function fitLinearHead(
   tf: typeof TF,
   data: TrainingSet,
   recipe: LinearHeadRecipe,
-  { onProgress, start, engine = 'auto' }: LinearFitOptions = {},
+  { onProgress, start, engine = 'auto', stopped }: LinearFitOptions = {},
 ): Promise<LinearHeadFit> {
   const d = EMBEDDING_SIZE;
   const k = data.classCount;
@@ -86,6 +89,7 @@ export async function fitLinearHead(
     // softmax of the n × classes logits is done here, in float64, so that the line search sees the objective's small
     // changes near convergence.
     const objective = async (params: Float64Array, gradient: Float64Array): Promise<number> => {
+      if (stopped?.()) throw new TaskStoppedError();
       kernel.set(params.subarray(0, d * k));
       bias.set(params.subarray(d * k));
       const logits = await products.times(kernel, k);
@@ -104,7 +108,11 @@ export async function fitLinearHead(
         const label = r < shopRows ? data.labels[r] : -1;
         for (let c = 0; c < k; c++) {
           const target = label < 0 ? negativeTarget : c === label ? 1 : 0;
-          const g = rowWeights[r] * (exps[c] / sum - target);
+          const error = exps[c] / sum - target;
+          // An error of under NEGLIGIBLE_ERROR counts as none: its products with the rows would be denormal floats,
+          // which slow the CPU's products down a hundredfold (one evaluation of a toy fit of 800 products took 36 s
+          // instead of 0.8 s), and change no float32 sum they join.
+          const g = Math.abs(error) < NEGLIGIBLE_ERROR ? 0 : rowWeights[r] * error;
           if (target) loss += rowWeights[r] * target * (logSum - logits[at + c]);
           rowGradient[at + c] = g;
           gradient[d * k + c] += g;
@@ -139,6 +147,7 @@ export async function fitLinearHead(
 }
 
 const PROGRESS_HALF_LIFE = 5;
+const NEGLIGIBLE_ERROR = 1e-20;
 
 /** The shop's rows and then the negatives', standardised: [rows, 1280], row-major. */
 function standardisedRows(

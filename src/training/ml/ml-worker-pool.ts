@@ -51,13 +51,14 @@ export class MlWorkerPool {
     return Math.max(1, this.options.workers);
   }
 
-  /** `cancel` ends the task at once: a task already running has its thread stopped (and replaced). */
-  embed(task: EmbedTask, cancel?: AbortSignal): Promise<EmbedOutcome[]> {
-    return this.run(
-      'embed',
-      task,
-      task.items.map((i) => i.bytes.buffer as ArrayBuffer),
-      cancel,
+  /** `cancel` ends the wait at once; a task already running stops after the image it is at (see askToStop). */
+  embed(task: Omit<EmbedTask, 'stop'>, cancel?: AbortSignal): Promise<EmbedOutcome[]> {
+    return this.askToStop(cancel, (stop) =>
+      this.run(
+        'embed',
+        { ...task, stop },
+        task.items.map((i) => i.bytes.buffer as ArrayBuffer),
+      ),
     );
   }
 
@@ -66,28 +67,57 @@ export class MlWorkerPool {
     return this.run('compareEnginesTask', task);
   }
 
-  /** Trains the head in a worker; `onProgress` hears the share done, on this thread. */
+  /**
+   * Trains the head in a worker; `onProgress` hears the share done, on this thread. `cancel` ends the wait at once; a
+   * linear head's fit stops after the evaluation it is at (see askToStop), an MLP's training (benchmarks only) runs on.
+   */
   async trainHead(
-    task: Omit<TrainHeadTask, 'progress'>,
+    task: Omit<TrainHeadTask, 'progress' | 'stop'>,
     onProgress?: (fraction: number) => void,
     cancel?: AbortSignal,
   ): Promise<HeadTrainingReport> {
     const channel = new MessageChannel();
     channel.port1.on('message', (fraction: number) => onProgress?.(fraction));
     try {
-      return await this.run<HeadTrainingReport>(
-        'trainHeadTask',
-        { ...task, progress: channel.port2 },
-        [channel.port2],
-        cancel,
+      return await this.askToStop(cancel, (stop) =>
+        this.run<HeadTrainingReport>('trainHeadTask', { ...task, progress: channel.port2, stop }, [channel.port2]),
       );
     } finally {
       channel.port1.close();
     }
   }
 
+  /** `cancel` ends the task at once: a task already running has its thread stopped (and replaced). */
   exportModel(task: ExportTask, cancel?: AbortSignal): Promise<ExportResult> {
     return this.run('exportModelTask', task, [], cancel);
+  }
+
+  /**
+   * Runs a task that reads a stop flag between its steps: when `cancel` aborts, the flag is raised and the returned
+   * promise rejects with the reason at once, while the task ends at its next step and frees its thread. Its thread is
+   * not stopped, as piscina's signal would: a thread stopped while ONNX Runtime runs in it aborts the whole process
+   * ("terminate called after throwing an instance of 'Napi::Error'", seen when a training was cancelled mid-fit).
+   */
+  private async askToStop<T>(cancel: AbortSignal | undefined, run: (stop: Int32Array) => Promise<T>): Promise<T> {
+    cancel?.throwIfAborted();
+    const stop = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    const running = run(stop);
+    if (!cancel) return running;
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        Atomics.store(stop, 0, 1);
+        reject(cancel.reason);
+      };
+    });
+    cancel.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await Promise.race([running, aborted]);
+    } finally {
+      cancel.removeEventListener('abort', onAbort);
+      // A stopped task's own failure comes after its caller has been answered.
+      running.catch(() => undefined);
+    }
   }
 
   private async run<T>(
@@ -104,7 +134,11 @@ export class MlWorkerPool {
     return result.value;
   }
 
+  /**
+   * Closes the pool once the tasks running end (a cancelled one at its next step), refusing those not started: a
+   * thread stopped while ONNX Runtime runs in it, or loads it, would abort the process.
+   */
   async destroy(): Promise<void> {
-    await this.piscina.destroy();
+    await this.piscina.close({ force: true });
   }
 }

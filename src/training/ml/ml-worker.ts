@@ -20,6 +20,7 @@ import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
 import { OnnxEmbedder } from './onnx-runtime';
+import { stopRequested } from './task-stop';
 import { buildExportHead, type HeadWeights } from './dense-head';
 import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
 import type { LinearWeights } from './linear-head';
@@ -45,6 +46,8 @@ export interface EmbedTask {
   onnxPath?: string;
   /** Each photo once, with the views to cut from it. */
   items: { bytes: Uint8Array; views: View[] }[];
+  /** Raised by the pool when the task is cancelled (task-stop.ts). */
+  stop?: Int32Array;
 }
 /** One embedding per requested view, or why the photo could not be used. */
 export type EmbedOutcome = { embeddings: Float32Array[] } | { error: string };
@@ -66,13 +69,16 @@ const extractors = new Map<string, Promise<Extractor>>();
 const onnxEmbedders = new Map<string, Promise<OnnxEmbedder>>();
 
 type Extractor = FusedFeatureExtractor | TF.Sequential;
-type Embed = (images: Float32Array[]) => Promise<Float32Array[]>;
+/** Embeds the images; `stopped` is asked between images where the engine embeds them one by one. */
+type Embed = (images: Float32Array[], stopped?: () => boolean) => Promise<Float32Array[]>;
 
 // libvips' own threads only contend with the other workers for the cores: one per image is fastest here.
 limitDecoderThreads(1);
 
+const options = (): Partial<MlWorkerOptions> => (workerData as MlWorkerOptions | null) ?? {};
+
 function getTensorflow(): Promise<LoadedTensorflow> {
-  tensorflow ??= loadTensorflow((workerData as MlWorkerOptions | null)?.backend ?? 'auto');
+  tensorflow ??= loadTensorflow(options().backend ?? 'auto');
   return tensorflow;
 }
 
@@ -96,7 +102,7 @@ async function getExtractor(modelJsonPath: string): Promise<Extractor> {
 async function embedderFor(tf: typeof TF, modelJsonPath: string, onnxPath?: string): Promise<Embed> {
   if (onnxPath) {
     const onnx = await cachedPromise(onnxEmbedders, onnxPath, () => OnnxEmbedder.load(onnxPath));
-    return (images) => onnx.embed(images);
+    return (images, stopped) => onnx.embed(images, stopped);
   }
   const extractor = await getExtractor(modelJsonPath);
   return async (images) => embedPixels(tf, extractor, images);
@@ -121,7 +127,10 @@ export function embed(task: EmbedTask): Promise<WorkerResult<EmbedOutcome[]>> {
   return withTensorflow(async (tf) => {
     const embedder = await embedderFor(tf, task.modelJsonPath, task.onnxPath);
     const decoded = await preprocessPhotos(task.items);
-    const embeddings = await embedder(decoded.flatMap((d) => (d instanceof Error ? [] : d)));
+    const embeddings = await embedder(
+      decoded.flatMap((d) => (d instanceof Error ? [] : d)),
+      stopRequested(task.stop),
+    );
     let next = 0;
     return decoded.map((d): EmbedOutcome =>
       d instanceof Error ? { error: d.message } : { embeddings: d.map(() => embeddings[next++]) },
@@ -164,6 +173,8 @@ export interface TrainHeadTask {
   start?: LinearWeights;
   /** Receives the share of the training done (a number from 0 to 1) as it goes. */
   progress?: MessagePort;
+  /** Raised by the pool when the task is cancelled (task-stop.ts). */
+  stop?: Int32Array;
 }
 
 export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTrainingReport>> {
@@ -173,7 +184,8 @@ export function trainHeadTask(task: TrainHeadTask): Promise<WorkerResult<HeadTra
         onProgress: (fraction) => task.progress?.postMessage(fraction),
         scanRows: task.scanRows,
         start: task.start,
-        engine: (workerData as MlWorkerOptions | null)?.engine,
+        engine: options().engine,
+        stopped: stopRequested(task.stop),
       });
     } finally {
       task.progress?.close();
