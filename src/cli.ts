@@ -26,6 +26,7 @@ import type { PreviousModel } from './training/till-scans';
 import { BaseModelError, type DownloadProgress } from './training/ml';
 import { FinalError } from './common/errors';
 import { secondsSince } from './common/stage-timing';
+import { MlWorkerPoolService } from './training/ml-worker-pool.service';
 import { TrainerService, type ProgressListener } from './training/trainer.service';
 import { TrainingModule } from './training/training.module';
 import { NegativeBankError, NegativeBankService } from './training/negative-bank/negative-bank.service';
@@ -341,6 +342,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     const started = performance.now();
+    // The workers start while the photos are read (a process that trains starts them anyway).
+    void app.get(MlWorkerPoolService).warmUp();
     const dataset = await loadDataset(app.get(DatasetService), options, workDir, progress.listener);
     const downloading = options.manifest ? { downloading: secondsSince(started) } : {};
     // Resolved before the training, so that a first download shows its own bar (the training finds it resolved).

@@ -51,6 +51,14 @@ export class MlWorkerPool {
     return Math.max(1, this.options.workers);
   }
 
+  /**
+   * Starts every worker and loads its libraries now, ahead of the first task (the CLI: while it reads the photos and
+   * the embedding cache). Never fails: a library that does not load is reported by the task that needs it.
+   */
+  async warmUp(): Promise<void> {
+    await Promise.all(Array.from({ length: this.size }, () => this.run('warmUpTask', {}).catch(() => undefined)));
+  }
+
   /** `cancel` ends the wait at once; a task already running stops after the image it is at (see askToStop). */
   embed(task: Omit<EmbedTask, 'stop'>, cancel?: AbortSignal): Promise<EmbedOutcome[]> {
     return this.askToStop(cancel, (stop) =>

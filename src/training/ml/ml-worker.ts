@@ -19,7 +19,7 @@ import { EMBEDDING_LAYER } from './base-model';
 import { embedPixels, loadFeatureExtractor } from './feature-extractor';
 import { FusedFeatureExtractor } from './fused-extractor';
 import { fuseLayersModel, UnsupportedLayerError } from './fused-graph';
-import { OnnxEmbedder } from './onnx-runtime';
+import { loadOnnxRuntime, OnnxEmbedder } from './onnx-runtime';
 import { stopRequested } from './task-stop';
 import { buildExportHead, type HeadWeights } from './dense-head';
 import { trainHead, type HeadRecipe, type HeadTrainingReport } from './head';
@@ -80,6 +80,23 @@ const options = (): Partial<MlWorkerOptions> => (workerData as MlWorkerOptions |
 function getTensorflow(): Promise<LoadedTensorflow> {
   tensorflow ??= loadTensorflow(options().backend ?? 'auto');
   return tensorflow;
+}
+
+/**
+ * Loads what the tasks need (TensorFlow.js, and ONNX Runtime unless EMBEDDING_ENGINE=tfjs) ahead of them; a library
+ * that does not load is left for the task that needs it to report.
+ */
+export function warmUpTask(): Promise<WorkerResult<null>> {
+  return withTensorflow(async () => {
+    if (options().engine !== 'tfjs') {
+      try {
+        loadOnnxRuntime();
+      } catch {
+        // rowProducts and the embedding engine say why, or do without.
+      }
+    }
+    return null;
+  });
 }
 
 /** The fused extractor, or the base model's own layers when it has a layer the fused graph cannot express. */
