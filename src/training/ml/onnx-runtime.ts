@@ -1,4 +1,4 @@
-/** Loads onnxruntime-node (its telemetry switched off) and embeds with it. */
+/** Loads onnxruntime-node (its telemetry switched off); embeds with it, and does the linear head's products. */
 import { isMainThread } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { cachedPromise } from '../../common/promise-cache';
