@@ -234,7 +234,7 @@ async function loadDataset(
 }
 
 /** --previous-model: the head of a model this CLI (or the service) wrote into `dir`. */
-async function readPreviousModel(dir: string): Promise<PreviousModel> {
+export async function readPreviousModel(dir: string): Promise<PreviousModel> {
   const read = (file: string) =>
     readFile(path.join(dir, file)).catch((err: NodeJS.ErrnoException) => {
       throw new DatasetError(`cannot read the previous model's ${file} in ${dir}: ${err.code ?? err}`);

@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { DatasetService } from '../../src/dataset/dataset.service';
-import { headOfPublishedModel } from '../../src/export/published-head';
+import { readPreviousModel } from '../../src/cli';
 import { loadTensorflow } from '../../src/training/ml/backend';
 import { tempDir } from '../support/fixtures';
 import { modelTrainer, trainerContext } from '../support/trainer-context';
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
             dataset: await datasets.fromFolder(dir),
             outDir: out,
             modelName: 'cost',
-            previousModel: previous ? await previousModel(previous) : undefined,
+            previousModel: previous ? await readPreviousModel(previous) : undefined,
           });
           const seconds = (performance.now() - started) / 1000;
           const used = process.cpuUsage(cpu);
@@ -235,15 +235,6 @@ async function withNewPhotos(products: Product[], dir: string, turn: (typeof TUR
         : { ...product, files: [...product.files, await alteredCopy(product.files[0], dir, product.name, turn)] },
     ),
   );
-}
-
-async function previousModel(dir: string) {
-  const read = (file: string) => fs.readFile(path.join(dir, file));
-  return headOfPublishedModel({
-    modelJson: await read('model.json'),
-    weightsFile: await read('weights.bin'),
-    metadata: await read('metadata.json'),
-  });
 }
 
 async function statedBy(dir: string): Promise<Stated> {
